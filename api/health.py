@@ -1,0 +1,32 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from jobs import clock
+
+from .deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Redis answers and workers are alive")
+def readyz(runtime: RuntimeDep) -> Any:
+    settings = runtime.settings
+    try:
+        runtime.client.ping()
+        cutoff = clock.now_ms() - int(settings.worker_timeout * 1000)
+        workers = int(runtime.client.zcount(runtime.store.keys.workers, cutoff, "+inf"))
+    except Exception as exc:
+        return JSONResponse({"status": "unavailable", "redis": str(exc), "workers": 0}, status_code=503)
+    body = {"status": "ok" if workers else "no_workers", "redis": "ok", "workers": workers}
+    return JSONResponse(body, status_code=200 if workers else 503)

@@ -1,0 +1,102 @@
+"""Netlify's invocation URLs: ``/.netlify/functions/{name}`` (and ``/{name}/{rest}``), any method.
+
+A background function answers 202 with an empty body once its run is durably in Redis; a
+synchronous one is run in a warm child process under its limit and its response is mapped back.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from jobs import clock
+from jobs.event import build_event
+from jobs.isolation import Task
+from jobs.lifecycle import new_run
+from jobs.runs import new_id
+from jobs.site import Function
+
+from .body import read_body
+from .deps import RuntimeDep
+from .errors import error_response
+
+router = APIRouter(tags=["invoke"])
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+
+
+@router.api_route("/.netlify/functions/{name}", methods=METHODS, include_in_schema=False)
+@router.api_route("/.netlify/functions/{name}/{rest:path}", methods=METHODS, include_in_schema=False)
+async def invoke(name: str, request: Request, runtime: RuntimeDep) -> Response:
+    function = await run_in_threadpool(runtime.function, name)
+    trigger = "http"
+    limits = function.limits(trigger)
+    body = await read_body(request, function, limits.body_limit)
+    url = request.url
+    event = build_event(
+        method=request.method,
+        url=str(url),
+        path=url.path,
+        raw_query=url.query,
+        headers=request.headers.items(),
+        query=request.query_params.multi_items(),
+        body=body,
+    )
+    if function.background:
+        return await _enqueue(runtime, function, event, request.headers.get("idempotency-key"))
+    return await _run_sync(request, function, event, limits.time_limit_s)
+
+
+async def _enqueue(runtime: Any, function: Function, event: dict[str, Any], idempotency_key: str | None) -> Response:
+    run = new_run(function, "http", idempotency_key=idempotency_key)
+    run, _ = await run_in_threadpool(runtime.store.create, run, event, idempotency_key=idempotency_key)
+    return Response(
+        status_code=202,
+        headers={"x-nf-request-id": run.id, "location": f"/api/runs/{run.id}"},
+    )
+
+
+async def _run_sync(request: Request, function: Function, event: dict[str, Any], limit: float) -> Response:
+    request_id = new_id()
+    pool = request.app.state.sync_pool()
+    settings = request.app.state.settings
+    context = {
+        "run_id": request_id,
+        "trigger": "http",
+        "deadline": clock.now().timestamp() + limit,
+        "namespace": settings.namespace,
+        "persist": False,
+    }
+    result = await run_in_threadpool(pool.run, Task(function.name, str(function.path), event, context), limit)
+    headers = {"x-nf-request-id": request_id}
+    if result.kind == "timeout":
+        return error_response(504, "function_timeout", result.error["message"], headers)  # type: ignore[index]
+    if not result.ok:
+        error = result.error or {}
+        message = f"{function.name} failed: {error.get('type')}: {error.get('message')}"
+        return error_response(502, "function_error", message, headers)
+    return _to_response(function, result.value, headers)
+
+
+def _to_response(function: Function, value: Any, headers: dict[str, str]) -> Response:
+    """Map a Lambda-style ``{statusCode, headers, multiValueHeaders, body, isBase64Encoded}``."""
+    if not isinstance(value, dict):
+        message = f"{function.name} returned {type(value).__name__}; a response must be a dict with a statusCode"
+        return error_response(502, "invalid_response", message, headers)
+    status = value.get("statusCode")
+    if not isinstance(status, int) or not 100 <= status <= 599:
+        message = f"Your function response must have a numerical statusCode. You gave: {status!r}"
+        return error_response(502, "invalid_response", message, headers)
+    body = value.get("body")
+    if body is not None and not isinstance(body, str):
+        return error_response(502, "invalid_response", "Your function response must have a string body.", headers)
+    content = base64.b64decode(body) if body and value.get("isBase64Encoded") else (body or "").encode()
+    response = Response(content=content, status_code=status, headers=headers)
+    for key, item in (value.get("headers") or {}).items():
+        response.headers[key] = str(item).lower() if isinstance(item, bool) else str(item)
+    for key, items in (value.get("multiValueHeaders") or {}).items():
+        for item in items:
+            response.headers.append(key, str(item))
+    return response

@@ -1,0 +1,77 @@
+"""Runs: list, inspect, cancel, replay; and triggering a function with a JSON payload."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from jobs.errors import InvalidInput
+from jobs.event import payload_event
+from jobs.lifecycle import new_run
+
+from .body import read_body
+from .deps import Authorized, RuntimeDep
+
+router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized])
+
+StatusFilter = Literal["queued", "running", "retrying", "succeeded", "failed", "cancelled"]
+TriggerFilter = Literal["http", "api", "schedule", "replay"]
+
+
+def _accepted(run: Any) -> JSONResponse:
+    return JSONResponse(run.public(), status_code=202, headers={"location": f"/api/runs/{run.id}",
+                                                                "x-nf-request-id": run.id})  # fmt: skip
+
+
+@router.post("/functions/{name}/runs", status_code=202, summary="Trigger a function with a JSON payload")
+async def trigger(name: str, request: Request, runtime: RuntimeDep) -> Response:
+    function = await run_in_threadpool(runtime.function, name)
+    limits = function.limits("api")
+    body = await read_body(request, function, limits.body_limit)
+    try:
+        payload = json.loads(body) if body.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"The payload is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+    key = request.headers.get("idempotency-key")
+    run = new_run(function, "api", idempotency_key=key)
+    run, _ = await run_in_threadpool(runtime.store.create, run, payload_event(name, payload), idempotency_key=key)
+    return _accepted(run)
+
+
+@router.get("/runs", summary="Runs, newest first")
+def list_runs(
+    runtime: RuntimeDep,
+    function: str | None = None,
+    status: StatusFilter | None = None,
+    trigger: TriggerFilter | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    runs, next_cursor = runtime.store.list(function=function, status=status, trigger=trigger, limit=limit,
+                                           cursor=cursor)  # fmt: skip
+    return {"runs": [run.public() for run in runs], "next_cursor": next_cursor}
+
+
+@router.get("/runs/{run_id}", summary="One run")
+def get_run(run_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.store.get(run_id).public()
+
+
+@router.get("/runs/{run_id}/logs", summary="Captured log lines")
+def get_logs(run_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    runtime.store.get(run_id)
+    return {"run": run_id, "lines": runtime.store.logs(run_id)}
+
+
+@router.post("/runs/{run_id}/cancel", summary="Cancel a run")
+def cancel(run_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.lifecycle.cancel(run_id).public()
+
+
+@router.post("/runs/{run_id}/replay", status_code=202, summary="Run again with the same payload")
+def replay(run_id: str, runtime: RuntimeDep) -> Response:
+    return _accepted(runtime.lifecycle.replay(run_id))

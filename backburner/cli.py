@@ -1,0 +1,347 @@
+"""The `backburner` command: run the services, talk to the API, and inspect a site."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from .client import Client
+
+console = Console(stderr=True)
+out = Console()
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+site_option = click.option("--site", type=click.Path(file_okay=False, path_type=Path), default=None,
+                           help="Site root with netlify.toml (default: BACKBURNER_SITE or .).")  # fmt: skip
+url_option = click.option("--url", default=None, help="API URL (default: BACKBURNER_URL or http://127.0.0.1:8888).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def _settings(site: Path | None, **overrides: Any) -> Any:
+    from jobs.settings import load_settings
+
+    return load_settings(site=site, **overrides)
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Backburner: Netlify-style background and scheduled functions for any Python host.
+
+    \b
+    Examples:
+      backburner dev                                   # API + worker + scheduler, embedded Redis
+      backburner invoke slow-background --data '{"n": 3}' --wait
+      backburner runs --function slow-background
+      backburner check --site ./my-site
+    """
+
+
+# -- services ------------------------------------------------------------------------------------
+
+
+@main.command()
+@site_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8888, show_default=True, type=int)
+@click.option("--threads", default=4, show_default=True, help="Worker threads.")
+def dev(site: Path | None, host: str, port: int, threads: int) -> None:
+    """Run the API, a worker and the scheduler on one machine, with an embedded Redis.
+
+    Data (Redis's append-only file, artifacts) goes to .backburner/ in the site. Set REDIS_URL to
+    use an existing Redis instead.
+    """
+    import os
+
+    from .redis_server import RedisServer
+    from .supervisor import Supervisor
+
+    _logging()
+    settings = _settings(site, dev=True)
+    _check_or_exit(settings.site)
+    env = {"BACKBURNER_DEV": "1", "BACKBURNER_SITE": str(settings.site.resolve())}
+    server = None
+    if not settings.redis_url:
+        server = RedisServer(settings.data_path / "redis").start()
+        env["REDIS_URL"] = server.url
+        console.print(f"[green]Embedded Redis[/] on {server.url} (data in {settings.data_path / 'redis'})")
+    supervisor = Supervisor(env)
+    supervisor.add("api", "api", "--host", host, "--port", str(port))
+    supervisor.add("worker", "worker", "--processes", "1", "--threads", str(threads))
+    supervisor.add("scheduler", "scheduler")
+    console.print(f"[bold]Backburner dev[/] serving {settings.site.resolve()} on http://{host}:{port}")
+    console.print(f"  try: curl -i -X POST http://{host}:{port}/.netlify/functions/hello")
+    try:
+        code = supervisor.run()
+    finally:
+        if server:
+            server.stop()
+    os._exit(code)
+
+
+@main.command()
+@site_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8888, show_default=True, type=int)
+def api(site: Path | None, host: str, port: int) -> None:
+    """Serve the HTTP API (Netlify invocation URLs, management API)."""
+    import uvicorn
+
+    from api.app import create_app
+    from jobs.errors import ConfigError
+
+    _logging()
+    try:
+        app = create_app(_settings(site))
+    except ConfigError as exc:
+        raise click.ClickException(exc.message) from None
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+@main.command()
+@site_option
+@click.option("--processes", default=1, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+def worker(site: Path | None, processes: int, threads: int) -> None:
+    """Run worker processes that execute background and scheduled runs."""
+    _logging()
+    settings = _settings(site)
+    if processes > 1:
+        from .supervisor import Supervisor
+
+        supervisor = Supervisor({"BACKBURNER_SITE": str(settings.site)})
+        for n in range(processes):
+            supervisor.add(f"worker-{n}", "worker", "--processes", "1", "--threads", str(threads))
+        sys.exit(supervisor.run())
+    from jobs.worker import run_worker
+
+    _check_or_exit(settings.site)
+    run_worker(settings, threads=threads)
+
+
+@main.command()
+@site_option
+def scheduler(site: Path | None) -> None:
+    """Fire the cron schedules declared in netlify.toml."""
+    _logging()
+    settings = _settings(site)
+    _check_or_exit(settings.site)
+    try:
+        from scheduler.service import run_scheduler
+    except ImportError:  # the scheduler arrives with its own issue; keep `dev` whole meanwhile
+        console.print("[yellow]scheduler: not available in this build; schedules will not fire[/]")
+        while True:
+            time.sleep(3600)
+    run_scheduler(settings)
+
+
+# -- site inspection -------------------------------------------------------------------------------
+
+
+def _check_or_exit(site: Path) -> Any:
+    from jobs.site import check_site
+
+    loaded, problems = check_site(site)
+    for problem in problems:
+        console.print(f"[red]error[/] {problem}")
+    if problems or loaded is None:
+        raise SystemExit(1)
+    return loaded
+
+
+@main.command()
+@site_option
+def check(site: Path | None) -> None:
+    """Validate netlify.toml and the functions; exit non-zero with precise messages."""
+    settings = _settings(site)
+    loaded = _check_or_exit(settings.site)
+    count = len(loaded.functions)
+    console.print(f"[green]ok[/] {count} function{'s' if count != 1 else ''} in {loaded.functions_dir}")
+
+
+@main.command()
+@site_option
+@json_option
+def functions(site: Path | None, as_json: bool) -> None:
+    """List the site's functions with their kind, limits, retries and schedule."""
+    from api.functions import describe
+
+    loaded = _check_or_exit(_settings(site).site)
+    listing = [describe(function) for function in loaded.functions.values()]
+    if as_json:
+        keys = ("name", "kind", "schedule", "timezone", "time_limit_s", "retry_delays_s", "destinations")
+        out.print_json(json.dumps([{key: item[key] for key in keys} for item in listing]))
+        return
+    table = Table("name", "kind", "schedule", "time limit", "retries")
+    for item in listing:
+        retries = ", ".join(f"{d:g}s" for d in item["retry_delays_s"]) or "none"
+        table.add_row(item["name"], item["kind"], item["schedule"] or "", f"{item['time_limit_s']:g}s", retries)
+    out.print(table)
+
+
+@main.command()
+@site_option
+@click.option("--from", "start", default=None, help="ISO-8601 start (default: now).")
+@click.option("--count", default=5, show_default=True, type=int)
+@json_option
+def schedules(site: Path | None, start: str | None, count: int, as_json: bool) -> None:
+    """List the next fire times of every schedule."""
+    from jobs import clock
+    from jobs.cron import parse_cron
+
+    loaded = _check_or_exit(_settings(site).site)
+    moment = clock.parse_iso(start) if start else datetime.now(UTC)
+    listing = []
+    for function in loaded.functions.values():
+        if function.schedule:
+            cron = parse_cron(function.schedule, function.timezone)
+            runs = [clock.iso(t).replace(".000Z", "Z") for t in cron.next_runs(moment, count)]
+            listing.append({"name": function.name, "schedule": function.schedule, "timezone": function.timezone,
+                            "paused": False, "next_runs": runs})  # fmt: skip
+    if as_json:
+        out.print_json(json.dumps(listing))
+        return
+    table = Table("name", "schedule", "timezone", "next runs")
+    for item in listing:
+        table.add_row(item["name"], item["schedule"], item["timezone"], "\n".join(item["next_runs"]))
+    out.print(table)
+
+
+# -- client commands -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("name")
+@click.option("--data", default=None, help="JSON payload, or @file.json.")
+@click.option("--wait", is_flag=True, help="Wait for a background run to finish; exit 1 if it failed.")
+@url_option
+def invoke(name: str, data: str | None, wait: bool, url: str | None) -> None:
+    """Invoke a function through its Netlify URL.
+
+    \b
+    Examples:
+      backburner invoke hello
+      backburner invoke slow-background --data '{"n": 3}' --wait
+    """
+    if data and data.startswith("@"):
+        data = Path(data[1:]).read_text()
+    if data:
+        try:
+            json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from None
+    client = Client.from_options(url)
+    response = client.request("POST", f"/.netlify/functions/{name}", content=data or "{}",
+                              headers={"content-type": "application/json"})  # fmt: skip
+    if response.status_code != 202:
+        out.print(response.text, markup=False, highlight=False)
+        sys.exit(0 if response.status_code < 400 else 1)
+    run_id = response.headers["x-nf-request-id"]
+    console.print(f"accepted: run [bold]{run_id}[/]")
+    if not wait:
+        out.print(run_id)
+        return
+    run = _wait(client, run_id)
+    out.print_json(json.dumps(run))
+    sys.exit(0 if run["status"] == "succeeded" else 1)
+
+
+def _wait(client: Client, run_id: str) -> dict[str, Any]:
+    seen_logs = 0
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"),
+                  console=console, transient=True) as bar:  # fmt: skip
+        task = bar.add_task("queued", total=None, note="")
+        while True:
+            run = client.json("GET", f"/api/runs/{run_id}")
+            logs = client.json("GET", f"/api/runs/{run_id}/logs")["lines"]
+            for line in logs[seen_logs:]:
+                bar.console.print(f"[dim]{line.get('stream', 'log')}[/] {line['line']}", markup=True, highlight=False)
+            seen_logs = len(logs)
+            progress = run.get("progress") or {}
+            note = progress.get("message") or f"attempt {run['attempt']}/{run['max_attempts']}"
+            bar.update(task, description=run["status"], completed=progress.get("done") or 0,
+                       total=progress.get("total"), note=note)  # fmt: skip
+            if run["status"] in TERMINAL:
+                return dict(run)
+            time.sleep(0.5)
+
+
+@main.command()
+@click.option("--function", "function", default=None)
+@click.option("--status", default=None)
+@click.option("--limit", default=20, show_default=True, type=int)
+@json_option
+@url_option
+def runs(function: str | None, status: str | None, limit: int, as_json: bool, url: str | None) -> None:
+    """List runs, newest first."""
+    params = {key: value for key, value in {"function": function, "status": status, "limit": limit}.items() if value}
+    listing = Client.from_options(url).json("GET", "/api/runs", params=params)["runs"]
+    if as_json:
+        out.print_json(json.dumps(listing))
+        return
+    colours = {"succeeded": "green", "failed": "red", "running": "cyan", "retrying": "yellow"}
+    table = Table("id", "function", "trigger", "status", "attempt", "created")
+    for run in listing:
+        colour = colours.get(run["status"], "white")
+        table.add_row(run["id"], run["function"], run["trigger"], f"[{colour}]{run['status']}[/]",
+                      f"{run['attempt']}/{run['max_attempts']}", run["created_at"])  # fmt: skip
+    out.print(table)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
+@url_option
+def logs(run_id: str, follow: bool, url: str | None) -> None:
+    """Print a run's captured log lines."""
+    client = Client.from_options(url)
+    seen = 0
+    while True:
+        lines = client.json("GET", f"/api/runs/{run_id}/logs")["lines"]
+        for line in lines[seen:]:
+            out.print(f"[{line.get('attempt')}] {line['line']}", markup=False, highlight=False)
+        seen = len(lines)
+        if not follow or client.json("GET", f"/api/runs/{run_id}")["status"] in TERMINAL:
+            return
+        time.sleep(0.5)
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@url_option
+def download(run_id: str, name: str, output: Path | None, url: str | None) -> None:
+    """Save one artifact of a run, with a progress bar."""
+    client = Client.from_options(url)
+    target = output or Path(Path(name).name)
+    try:
+        with client.http.stream("GET", f"/api/runs/{run_id}/artifacts/{name}", follow_redirects=True) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise click.ClickException(f"{response.status_code}: {response.text[:500]}")
+            total = int(response.headers.get("content-length", 0)) or None
+            columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+            with Progress(*columns, console=console) as bar, target.open("wb") as handle:
+                task = bar.add_task(target.name, total=total)
+                for chunk in response.iter_bytes():
+                    handle.write(chunk)
+                    bar.advance(task, len(chunk))
+    except Exception as exc:
+        if isinstance(exc, click.ClickException):
+            raise
+        raise click.ClickException(f"download failed: {exc}") from None
+    console.print(f"saved {target}")

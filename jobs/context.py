@@ -1,0 +1,132 @@
+"""What a function author gets as ``context``: Lambda's fields plus Backburner's run tools.
+
+It lives in the child process and talks to Redis directly, so progress, logs and checkpoints
+reach the API while the attempt is still running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+
+from .keys import Keys
+
+#: Log lines kept per run (oldest dropped first) and the longest line kept, in characters.
+LOG_LINES_CAP = 5000
+LOG_LINE_CHARS = 4096
+CHECKPOINT_BYTES_CAP = 1024 * 1024
+
+_clients: dict[str, redis.Redis] = {}
+
+
+def _client(url: str) -> redis.Redis:
+    """One client per child process and URL (children are long-lived and serve many attempts)."""
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+    return _clients[url]
+
+
+class RunLog:
+    """Appends log lines to the run's capped Redis list as they are written."""
+
+    def __init__(self, client: redis.Redis | None, key: str, attempt: int) -> None:
+        self._client = client
+        self._key = key
+        self._attempt = attempt
+
+    def write(self, line: str, stream: str = "log", level: str = "INFO") -> None:
+        if self._client is None:
+            return
+        entry = {"t": time.time(), "attempt": self._attempt, "stream": stream, "level": level,
+                 "line": line[:LOG_LINE_CHARS]}  # fmt: skip
+        pipe = self._client.pipeline(transaction=False)
+        pipe.rpush(self._key, json.dumps(entry))
+        pipe.ltrim(self._key, -LOG_LINES_CAP, -1)
+        pipe.execute()
+
+
+class _RunLogHandler(logging.Handler):
+    def __init__(self, log: RunLog) -> None:
+        super().__init__()
+        self._log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._log.write(self.format(record), level=record.levelname)
+        except Exception:  # a log line must never fail the run
+            self.handleError(record)
+
+
+class Checkpoint:
+    """A small JSON state that survives retries, so an attempt can resume where the last one stopped."""
+
+    def __init__(self, client: redis.Redis | None, key: str) -> None:
+        self._client = client
+        self._key = key
+        self._memory: Any = None
+
+    def load(self, default: Any = None) -> Any:
+        if self._client is None:
+            return self._memory if self._memory is not None else default
+        raw = self._client.get(self._key)
+        return default if raw is None else json.loads(raw)
+
+    def save(self, state: Any) -> None:
+        data = json.dumps(state)
+        if len(data) > CHECKPOINT_BYTES_CAP:
+            raise ValueError(f"checkpoint is {len(data)} bytes; the limit is {CHECKPOINT_BYTES_CAP} bytes")
+        if self._client is None:
+            self._memory = state
+        else:
+            self._client.set(self._key, data)
+
+    def clear(self) -> None:
+        self._memory = None
+        if self._client is not None:
+            self._client.delete(self._key)
+
+
+class Context:
+    """The handler's second argument. Attribute names follow AWS Lambda's Python context."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.function_name: str = info["function"]
+        self.function_version = "$LATEST"
+        self.run_id: str = info["run_id"]
+        self.aws_request_id: str = self.run_id
+        self.attempt: int = info.get("attempt", 1)
+        self.trigger: str = info.get("trigger", "http")
+        self.idempotency_key: str | None = info.get("idempotency_key")
+        self.scheduled_for: str | None = info.get("scheduled_for")
+        self._deadline: float = info["deadline"]
+        persist = bool(info.get("persist")) and info.get("redis_url")
+        self._redis = _client(info["redis_url"]) if persist else None
+        keys = Keys(info.get("namespace", "backburner"))
+        self._keys = keys
+        self.run_log = RunLog(self._redis, keys.logs(self.run_id), self.attempt)
+        self.log = logging.getLogger(f"backburner.function.{self.function_name}")
+        self.log.handlers[:] = [_RunLogHandler(self.run_log)]
+        self.log.setLevel(logging.DEBUG)
+        self.log.propagate = False
+        self.checkpoint = Checkpoint(self._redis, keys.checkpoint(self.run_id))
+        self.artifacts: Any = None  # set by the child when the run has an artifact store
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
+
+    def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Report how far the run is; the API and dashboard show it within a second."""
+        if self._redis is None:
+            return
+        fields: dict[str, Any] = {"done": json.dumps(done), "total": json.dumps(total),
+                                  "message": json.dumps(message), "t": time.time()}  # fmt: skip
+        self._redis.hset(self._keys.progress(self.run_id), mapping=fields)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once someone asked to cancel the run; long loops can stop early and cleanly."""
+        return bool(self._redis is not None and self._redis.exists(self._keys.cancel(self.run_id)))

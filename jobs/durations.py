@@ -1,0 +1,31 @@
+"""Durations as people write them in netlify.toml: ``"90s"``, ``"15m"``, ``"1h"``, ``"30d"`` or seconds."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+
+
+def parse_duration(value: object) -> float:
+    """Return ``value`` in seconds; raise ``ValueError`` saying what is accepted."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration; use seconds or a string like '90s', '15m', '1h'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"{value!r} is negative; a duration must be 0 or more")
+        return float(value)
+    if isinstance(value, str):
+        match = _PATTERN.match(value)
+        if match:
+            return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    raise ValueError(f"{value!r} is not a duration; use seconds or a string like '90s', '15m', '1h', '30d'")
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds the way they are written in netlify.toml (for messages and listings)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

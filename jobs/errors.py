@@ -1,0 +1,105 @@
+"""Every error Backburner raises on purpose.
+
+    BackburnerError
+    ├── ConfigError            netlify.toml, inline config or settings are wrong
+    │   └── ScheduleError      a cron expression or time zone is wrong
+    ├── FunctionNotFound       no function by that name in the site
+    ├── PayloadTooLarge        a request body is over the function kind's limit
+    ├── InvalidInput           a payload, artifact name or parameter is malformed
+    ├── RunNotFound            no run by that id
+    ├── Conflict               the run is not in a state that allows the action
+    ├── StoreUnavailable       Redis could not take or give the data
+    └── DeliveryError          an artifact store or webhook did not accept a delivery
+
+Each class has an HTTP status so the API can map it without a table of its own.
+"""
+
+from __future__ import annotations
+
+
+class BackburnerError(Exception):
+    """Base class of every error Backburner raises on purpose."""
+
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(BackburnerError):
+    """Raised when netlify.toml, a function's inline config or a setting is wrong.
+
+    ``where`` names the file (and line, when known) so the message points at the fix.
+    """
+
+    status = 422
+    code = "invalid_config"
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+        self.file = file
+        self.line = line
+        where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
+        super().__init__(f"{where}{message}")
+
+
+class ScheduleError(ConfigError):
+    """Raised when a schedule's cron expression or time zone cannot be used."""
+
+
+class FunctionNotFound(BackburnerError):
+    """Raised when a request names a function the site does not have."""
+
+    status = 404
+    code = "function_not_found"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"No function named {name!r} in this site.")
+
+
+class PayloadTooLarge(BackburnerError):
+    """Raised when a request body is over the limit for the function's kind."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class InvalidInput(BackburnerError):
+    """Raised when a payload, artifact name or query parameter is malformed."""
+
+    status = 400
+    code = "invalid_input"
+
+
+class RunNotFound(BackburnerError):
+    """Raised when no run has the given id."""
+
+    status = 404
+    code = "run_not_found"
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"No run with id {run_id!r}.")
+
+
+class Conflict(BackburnerError):
+    """Raised when a run's state does not allow the requested action."""
+
+    status = 409
+    code = "conflict"
+
+
+class StoreUnavailable(BackburnerError):
+    """Raised when Redis cannot durably take or return data; callers answer 503."""
+
+    status = 503
+    code = "store_unavailable"
+
+
+class DeliveryError(BackburnerError):
+    """Raised when an artifact store or webhook endpoint does not accept a delivery."""
+
+    status = 502
+    code = "delivery_failed"

@@ -1,0 +1,46 @@
+"""Redis key names, in one place, so every process agrees on the layout."""
+
+from __future__ import annotations
+
+
+class Keys:
+    """Key names under one namespace (``BACKBURNER_NAMESPACE``, default ``backburner``).
+
+    Run ids are ULIDs, so lexicographic sorted sets (all scores 0) double as time indexes.
+    """
+
+    def __init__(self, namespace: str) -> None:
+        self.ns = namespace
+        self.runs = f"{namespace}:index:runs"
+        self.active = f"{namespace}:index:active"
+        self.workers = f"{namespace}:workers"
+        self.reaper_lock = f"{namespace}:lock:reaper"
+
+    def run(self, run_id: str) -> str:
+        return f"{self.ns}:run:{run_id}"
+
+    def event(self, run_id: str) -> str:
+        return f"{self.ns}:run:{run_id}:event"
+
+    def progress(self, run_id: str) -> str:
+        return f"{self.ns}:run:{run_id}:progress"
+
+    def logs(self, run_id: str) -> str:
+        return f"{self.ns}:run:{run_id}:logs"
+
+    def checkpoint(self, run_id: str) -> str:
+        return f"{self.ns}:run:{run_id}:checkpoint"
+
+    def cancel(self, run_id: str) -> str:
+        return f"{self.ns}:run:{run_id}:cancel"
+
+    def function_runs(self, function: str) -> str:
+        return f"{self.ns}:index:function:{function}"
+
+    def idempotency(self, function: str, key: str) -> str:
+        return f"{self.ns}:idempotency:{function}:{key}"
+
+    def run_keys(self, run_id: str) -> list[str]:
+        """Every key that belongs to one run (for retention)."""
+        return [self.run(run_id), self.event(run_id), self.progress(run_id), self.logs(run_id),
+                self.checkpoint(run_id), self.cancel(run_id)]  # fmt: skip

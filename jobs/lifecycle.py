@@ -1,0 +1,217 @@
+"""How a run moves between states, and the hooks that see it finish.
+
+    queued ──claim──> running ──ok──────────────> succeeded
+       ^                 │ ──fail, tries left──> retrying ──(delay)──> claim again
+       │                 │ ──fail, none left───> failed
+       └──worker lost────┘ ──cancel────────────> cancelled
+
+Every transition is one compare-and-set of the run record; the message for the next attempt
+is queued in the same transaction, so a crash between "recorded" and "scheduled" cannot happen.
+Hooks run inside that transaction when a run reaches a final state, so what they queue (webhook
+deliveries, for instance) is written exactly once with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from . import clock
+from .errors import Conflict
+from .isolation import Result
+from .runs import AttemptInfo, ErrorInfo, Run, new_id, new_token
+from .store import RunStore, SkipWrite
+
+_OUTCOMES = {"ok": "succeeded", "error": "failed", "timeout": "timeout", "crash": "crashed", "cancelled": "cancelled"}
+
+
+class RunHook:
+    """Base class for code that reacts to runs; override only what you need (like Dramatiq middleware)."""
+
+    def on_terminal(self, run: Run, pipe: Any) -> None:
+        """Called once, inside the transaction that makes ``run`` succeeded, failed or cancelled."""
+
+    def on_result(self, run: Run, result: Result) -> None:
+        """Called after an attempt's outcome was recorded (outside the transaction; for metrics)."""
+
+
+class Lifecycle:
+    def __init__(self, store: RunStore, hooks: Sequence[RunHook] = ()) -> None:
+        self.store = store
+        self.hooks = list(hooks)
+
+    # -- worker side ---------------------------------------------------------------------------
+
+    def claim(self, run_id: str, token: str, worker: str) -> Run | None:
+        """Start the next attempt if ``token`` is current; None for a stale or duplicate message."""
+
+        def mutate(run: Run, pipe: Any) -> Run:
+            if run.token != token or run.status not in ("queued", "retrying"):
+                raise SkipWrite
+            now = clock.iso(clock.now())
+            run.status = "running"
+            run.attempt += 1
+            run.started_at = run.started_at or now
+            run.next_attempt_at = None
+            run.worker = worker
+            run.attempts.append(AttemptInfo(n=run.attempt, started_at=now, worker=worker))
+            return run
+
+        try:
+            return self.store.update(run_id, mutate)
+        except SkipWrite:
+            return None
+
+    def finish(self, run_id: str, token: str, result: Result, *, value: Any = None) -> Run | None:
+        """Record an attempt's outcome and decide what comes next; None if the attempt was superseded."""
+
+        def mutate(run: Run, pipe: Any) -> Run:
+            if run.token != token or run.status != "running":
+                raise SkipWrite
+            now = clock.now()
+            attempt = run.attempts[-1]
+            attempt.finished_at = clock.iso(now)
+            attempt.outcome = _OUTCOMES[result.kind]  # type: ignore[assignment]
+            run.worker = None
+            if result.ok:
+                run.status = "succeeded"
+                run.result = value if value is not None else result.value
+                run.error = None
+                run.finished_at = attempt.finished_at
+                self._terminal(run, pipe)
+                return run
+            error = ErrorInfo(**(result.error or {"type": "Error", "message": "unknown failure"}))
+            attempt.error = error
+            run.error = error
+            if result.kind == "cancelled":
+                run.status = "cancelled"
+                run.finished_at = attempt.finished_at
+                self._terminal(run, pipe)
+            else:
+                self._retry_or_fail(run, pipe, now)
+            return run
+
+        try:
+            run = self.store.update(run_id, mutate)
+        except SkipWrite:
+            return None
+        for hook in self.hooks:
+            hook.on_result(run, result)
+        return run
+
+    def _retry_or_fail(self, run: Run, pipe: Any, now: Any) -> None:
+        if run.attempt < run.max_attempts:
+            delay = run.retry_delays_s[run.attempt - 1]
+            run.status = "retrying"
+            run.next_attempt_at = clock.iso(now + timedelta(seconds=delay))
+            run.token = new_token()
+            run.message_id = self.store.broker.enqueue_in(pipe, run.id, run.token, delay_s=delay)
+        else:
+            run.status = "failed"
+            run.finished_at = clock.iso(now)
+            self._terminal(run, pipe)
+
+    def _terminal(self, run: Run, pipe: Any) -> None:
+        run.token = new_token()  # any message still in flight is now stale
+        for hook in self.hooks:
+            hook.on_terminal(run, pipe)
+
+    # -- reaper side ---------------------------------------------------------------------------
+
+    def lose(self, run_id: str, worker: str, reason: str) -> Run | None:
+        """The worker holding the attempt is gone: the attempt counts, and the run resumes at once."""
+
+        def mutate(run: Run, pipe: Any) -> Run:
+            if run.status != "running" or run.worker != worker:
+                raise SkipWrite
+            now = clock.now()
+            attempt = run.attempts[-1]
+            attempt.finished_at = clock.iso(now)
+            attempt.outcome = "lost"
+            attempt.error = run.error = ErrorInfo(type="WorkerLost", message=reason)
+            run.worker = None
+            if run.attempt < run.max_attempts:
+                run.status = "queued"
+                run.token = new_token()
+                run.message_id = self.store.broker.enqueue_in(pipe, run.id, run.token)
+            else:
+                run.status = "failed"
+                run.finished_at = attempt.finished_at
+                self._terminal(run, pipe)
+            return run
+
+        try:
+            return self.store.update(run_id, mutate)
+        except SkipWrite:
+            return None
+
+    def redispatch(self, run_id: str, token: str) -> Run | None:
+        """Send a fresh message for a run whose message went missing (e.g. held by a dead consumer)."""
+
+        def mutate(run: Run, pipe: Any) -> Run:
+            if run.token != token or run.status not in ("queued", "retrying"):
+                raise SkipWrite
+            run.token = new_token()
+            run.message_id = self.store.broker.enqueue_in(pipe, run.id, run.token)
+            return run
+
+        try:
+            return self.store.update(run_id, mutate)
+        except SkipWrite:
+            return None
+
+    # -- API side ------------------------------------------------------------------------------
+
+    def cancel(self, run_id: str) -> Run:
+        """Cancel a queued or retrying run at once; ask the worker to stop a running one."""
+
+        def mutate(run: Run, pipe: Any) -> Run:
+            if run.terminal:
+                raise Conflict(f"Run {run.id} is already {run.status}; only active runs can be cancelled.")
+            if run.status == "running":
+                raise SkipWrite
+            run.status = "cancelled"
+            run.finished_at = clock.iso(clock.now())
+            run.next_attempt_at = None
+            self._terminal(run, pipe)
+            return run
+
+        self.store.request_cancel(run_id)
+        try:
+            return self.store.update(run_id, mutate)
+        except SkipWrite:
+            return self.store.get(run_id)
+
+    def replay(self, run_id: str) -> Run:
+        """A new run of the same function with the same event."""
+        original = self.store.get(run_id)
+        event = self.store.event(run_id)
+        run = Run(
+            id=new_id(),
+            function=original.function,
+            trigger="replay",
+            created_at=clock.iso(clock.now()),
+            max_attempts=original.max_attempts,
+            time_limit_s=original.time_limit_s,
+            retry_delays_s=original.retry_delays_s,
+            replay_of=original.id,
+        )
+        created, _ = self.store.create(run, event)
+        return created
+
+
+def new_run(function: Any, trigger: str, *, scheduled_for: str | None = None, idempotency_key: str | None = None) -> Run:
+    """A fresh run of ``function`` (a ``jobs.site.Function``) with the limits for ``trigger``."""
+    limits = function.limits(trigger)
+    return Run(
+        id=new_id(),
+        function=function.name,
+        trigger=trigger,  # type: ignore[arg-type]
+        created_at=clock.iso(clock.now()),
+        scheduled_for=scheduled_for,
+        max_attempts=1 + len(limits.retry_delays_s),
+        time_limit_s=limits.time_limit_s,
+        retry_delays_s=list(limits.retry_delays_s),
+        idempotency_key=idempotency_key,
+    )

@@ -1,0 +1,122 @@
+"""Worker heartbeats and the reaper that resumes runs whose worker died.
+
+Dramatiq only notices a dead worker after a minute and then by chance; we want a killed
+worker's run to continue within seconds. Every worker process heartbeats into a sorted set; one
+worker at a time (a short Redis lock) sweeps the active runs and:
+
+- a ``running`` run whose worker has not heartbeated for ``worker_timeout`` loses its attempt and
+  resumes at once (or fails, if that was the last attempt);
+- a ``running`` run past its time limit plus ``worker_timeout`` is treated the same way, even if its
+  worker still heartbeats (the worker could not record the outcome);
+- a ``retrying`` run ``retry_grace`` past its due time, or a ``queued`` run older than
+  ``worker_timeout`` whose message is no longer in Redis, gets a fresh message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import redis
+
+from . import clock
+from .broker import QUEUE
+from .lifecycle import Lifecycle
+from .runs import Run
+from .settings import Settings
+
+log = logging.getLogger("backburner.reaper")
+
+
+class Reaper:
+    def __init__(self, settings: Settings, lifecycle: Lifecycle, worker_id: str) -> None:
+        self.settings = settings
+        self.lifecycle = lifecycle
+        self.store = lifecycle.store
+        self.keys = self.store.keys
+        self.client: redis.Redis = self.store.client
+        self.worker_id = worker_id
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.heartbeat()
+        self._thread = threading.Thread(target=self._loop, name="backburner-reaper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        try:
+            self.client.zrem(self.keys.workers, self.worker_id)
+        except redis.RedisError:
+            pass
+
+    def heartbeat(self) -> None:
+        self.client.zadd(self.keys.workers, {self.worker_id: clock.now_ms()})
+
+    def _loop(self) -> None:
+        next_sweep = 0.0
+        while not self._stop.wait(self.settings.heartbeat_interval if next_sweep else 0):
+            try:
+                self.heartbeat()
+                now = clock.now().timestamp()
+                if now >= next_sweep:
+                    next_sweep = now + self.settings.reap_interval
+                    if self.client.set(self.keys.reaper_lock, self.worker_id, nx=True,
+                                       px=int(self.settings.reap_interval * 1000)):  # fmt: skip
+                        self.sweep()
+            except redis.RedisError as exc:
+                log.warning("reaper: Redis unavailable: %s", exc)
+            except Exception:
+                log.exception("reaper sweep failed")
+
+    def sweep(self) -> int:
+        """Look at every active run once; return how many were resumed or re-dispatched."""
+        now_ms = clock.now_ms()
+        cutoff = now_ms - int(self.settings.worker_timeout * 1000)
+        alive = {
+            member.decode()
+            for member in self.client.zrangebyscore(self.keys.workers, cutoff, "+inf")
+        }
+        self.client.zremrangebyscore(self.keys.workers, "-inf", cutoff - 86_400_000)
+        acted = 0
+        for run_id in self.store.active_ids():
+            try:
+                run = self.store.get(run_id)
+            except Exception:
+                continue
+            if self._reap(run, alive, now_ms):
+                acted += 1
+        return acted
+
+    def _reap(self, run: Run, alive: set[str], now_ms: int) -> bool:
+        timeout = timedelta(seconds=self.settings.worker_timeout)
+        now = clock.now()
+        if run.status == "running" and run.worker:
+            started = clock.parse_iso(run.attempts[-1].started_at)
+            overdue = now > started + timedelta(seconds=run.time_limit_s) + timeout
+            if run.worker not in alive or overdue:
+                why = "stopped heartbeating" if run.worker not in alive else "did not report the outcome"
+                reason = f"worker {run.worker} {why} during attempt {run.attempt}"
+                log.warning("run %s: %s; resuming", run.id, reason)
+                return self.lifecycle.lose(run.id, run.worker, reason) is not None
+        elif run.status == "retrying" and run.next_attempt_at:
+            due = clock.parse_iso(run.next_attempt_at)
+            if now > due + timedelta(seconds=self.settings.retry_grace):
+                log.warning("run %s: retry due at %s did not start; re-dispatching", run.id, run.next_attempt_at)
+                return self.lifecycle.redispatch(run.id, run.token) is not None
+        elif run.status == "queued":
+            created = clock.parse_iso(run.created_at)
+            if now > created + timeout and not self._message_exists(run):
+                log.warning("run %s: queued message missing; re-dispatching", run.id)
+                return self.lifecycle.redispatch(run.id, run.token) is not None
+        return False
+
+    def _message_exists(self, run: Run) -> bool:
+        """Is the run's current message still in Redis (queued, or fetched by a consumer)?"""
+        if run.message_id is None:
+            return False
+        return bool(self.client.hexists(f"{self.settings.namespace}:{QUEUE}.msgs", run.message_id))

@@ -1,0 +1,98 @@
+"""The run: one trigger of one function, with its attempts, from acceptance to a final status.
+
+A run record is the source of truth. Dramatiq messages only point at it with ``(run id, token)``;
+the token changes whenever the run is dispatched again, so a stale or duplicated message can
+never start a second attempt.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["queued", "running", "retrying", "succeeded", "failed", "cancelled"]
+Outcome = Literal["succeeded", "failed", "timeout", "crashed", "lost", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+ACTIVE: frozenset[str] = frozenset({"queued", "running", "retrying"})
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id() -> str:
+    """A ULID: 26 characters that sort by creation time, so ids double as a time index."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def new_token() -> str:
+    return secrets.token_hex(8)
+
+
+class ErrorInfo(BaseModel):
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class AttemptInfo(BaseModel):
+    n: int
+    started_at: str
+    finished_at: str | None = None
+    outcome: Outcome | None = None
+    error: ErrorInfo | None = None
+    worker: str | None = None
+
+
+class Progress(BaseModel):
+    done: float | None = None
+    total: float | None = None
+    message: str | None = None
+
+
+class ArtifactRef(BaseModel):
+    name: str
+    size: int
+    content_type: str
+    url: str | None = None
+
+
+class Run(BaseModel):
+    """A run as stored in Redis and returned by the API (DESIGN.md section 5)."""
+
+    id: str
+    function: str
+    trigger: Literal["http", "api", "schedule", "replay"]
+    status: Status = "queued"
+    created_at: str
+    scheduled_for: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempt: int = 0
+    max_attempts: int = 1
+    next_attempt_at: str | None = None
+    attempts: list[AttemptInfo] = Field(default_factory=list)
+    progress: Progress = Field(default_factory=Progress)
+    result: Any = None
+    error: ErrorInfo | None = None
+    artifacts: list[ArtifactRef] = Field(default_factory=list)
+    deliveries: list[dict[str, Any]] = Field(default_factory=list)
+    idempotency_key: str | None = None
+    replay_of: str | None = None
+    time_limit_s: float
+    retry_delays_s: list[float] = Field(default_factory=list)
+    # Internal: the current dispatch token and the worker holding the current attempt.
+    token: str = Field(default_factory=new_token)
+    message_id: str | None = None
+    worker: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def public(self) -> dict[str, Any]:
+        """The API's view: everything but the internal dispatch token."""
+        return self.model_dump(mode="json", exclude={"token", "message_id"})

@@ -1,0 +1,55 @@
+"""The parts every process shares, opened once from settings: Redis, broker, store, site, lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import redis
+
+from .broker import RunBroker, build_broker, connect
+from .keys import Keys
+from .lifecycle import Lifecycle, RunHook
+from .settings import Settings
+from .site import Function, Site, load_site
+from .store import RunStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    client: redis.Redis
+    broker: RunBroker
+    store: RunStore
+    lifecycle: Lifecycle
+    site: Site
+    hooks: list[RunHook] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings, *, hooks: Sequence[RunHook] = (), site: Site | None = None) -> Runtime:
+        client = connect(settings)
+        broker = build_broker(settings, client)
+        store = RunStore(client, broker, Keys(settings.namespace), idempotency_ttl=settings.idempotency_ttl)
+        all_hooks = [*default_hooks(settings), *hooks]
+        lifecycle = Lifecycle(store, all_hooks)
+        return cls(settings, client, broker, store, lifecycle, site or load_site(settings.site), all_hooks)
+
+    def function(self, name: str) -> Function:
+        """Look a function up, re-reading the site once if it is new (so `dev` sees added files)."""
+        if name not in self.site.functions:
+            self.site = load_site(self.settings.site)
+        return self.site.get(name)
+
+    def refresh_site(self) -> Site:
+        """Re-read netlify.toml and the functions folder (listings should show what is on disk)."""
+        self.site = load_site(self.settings.site)
+        return self.site
+
+    def close(self) -> None:
+        self.broker.close()
+        self.client.close()
+
+
+def default_hooks(settings: Settings) -> list[RunHook]:
+    """Hooks every deployment gets; destinations plug in here."""
+    return []

@@ -1,0 +1,69 @@
+"""One typed settings object, read from the environment when a process starts (never at import time)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a Backburner process needs to know about its surroundings.
+
+    Variables use the ``BACKBURNER_`` prefix, except the conventional ``REDIS_URL`` and the AWS ones.
+    Time settings are in seconds; tests compress them instead of sleeping.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BACKBURNER_", extra="ignore", frozen=True)
+
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "BACKBURNER_REDIS_URL"))
+    site: Path = Path(".")
+    data_dir: Path | None = None
+    artifacts: str | None = None
+    api_token: str | None = None
+    webhook_secret: str | None = None
+    webhook_allow: str = ""
+    dev: bool = False
+    url: str = "http://127.0.0.1:8888"
+
+    #: Redis key prefix and Dramatiq namespace/queue, so several deployments can share one Redis.
+    namespace: str = "backburner"
+    #: Seconds between worker heartbeats; a worker silent for ``worker_timeout`` is dead and its runs resume.
+    heartbeat_interval: float = 2.0
+    worker_timeout: float = 30.0
+    #: Seconds between reaper sweeps (one worker at a time does the sweep).
+    reap_interval: float = 5.0
+    #: A retry whose due time passed this long ago without starting is re-dispatched (e.g. after a Redis restart).
+    retry_grace: float = 30.0
+    #: Seconds an ``Idempotency-Key`` keeps returning the same run.
+    idempotency_ttl: float = 24 * 3600
+    #: Warm child processes kept per worker process; 0 means one per worker thread.
+    pool_size: int = 0
+    #: A warm child is replaced after this many runs, so leaks in user code stay bounded.
+    child_max_runs: int = 1000
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_format(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("whsec_"):
+            raise ValueError("BACKBURNER_WEBHOOK_SECRET must start with 'whsec_' (Standard Webhooks format)")
+        return value
+
+    @cached_property
+    def data_path(self) -> Path:
+        return (self.data_dir or self.site / ".backburner").resolve()
+
+    @cached_property
+    def artifacts_url(self) -> str:
+        return self.artifacts or str(self.data_path / "artifacts")
+
+    @property
+    def webhook_allow_list(self) -> list[str]:
+        return [item.strip() for item in self.webhook_allow.split(",") if item.strip()]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; keyword overrides win (the CLI passes its flags this way)."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})  # type: ignore[arg-type]

@@ -1,0 +1,141 @@
+"""A worker process: Dramatiq consumers feeding attempts to warm, killable child processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+import dramatiq
+
+from .broker import ACTOR, QUEUE
+from .errors import BackburnerError, StoreUnavailable
+from .isolation import ChildPool, Result, Task
+from .reaper import Reaper
+from .runtime import Runtime
+from .settings import Settings
+
+log = logging.getLogger("backburner.worker")
+
+#: How long a worker keeps trying to record an outcome while Redis is away, before the reaper takes over.
+FINISH_PATIENCE_S = 300.0
+
+
+class WorkerProcess:
+    """One process: ``threads`` Dramatiq worker threads, each running attempts in a warm child."""
+
+    def __init__(self, settings: Settings, *, threads: int = 8, poll_ms: int = 100) -> None:
+        self.settings = settings
+        self.threads = threads
+        self.poll_ms = poll_ms
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.runtime: Runtime | None = None
+        self.pool: ChildPool | None = None
+        self.worker: dramatiq.Worker | None = None
+        self.reaper: Reaper | None = None
+
+    def start(self) -> WorkerProcess:
+        self.runtime = runtime = Runtime.open(self.settings)
+        self.pool = ChildPool(self.settings.pool_size or self.threads, max_runs=self.settings.child_max_runs).start()
+        dramatiq.actor(self.execute, broker=runtime.broker, actor_name=ACTOR, queue_name=QUEUE)
+        self.worker = dramatiq.Worker(runtime.broker, worker_threads=self.threads, worker_timeout=self.poll_ms)
+        self.worker.queue_prefetch = self.threads  # no hoarding: a fetched message always has a free thread
+        self.reaper = Reaper(self.settings, runtime.lifecycle, self.id)
+        self.reaper.start()
+        self.worker.start()
+        log.info("worker %s started with %d threads", self.id, self.threads)
+        return self
+
+    def execute(self, run_id: str, token: str) -> None:
+        """The Dramatiq actor: one attempt of one run, if ``token`` is still the run's current one."""
+        assert self.runtime is not None and self.pool is not None
+        runtime, store = self.runtime, self.runtime.store
+        run = runtime.lifecycle.claim(run_id, token, self.id)
+        if run is None:
+            return
+        try:
+            function = runtime.function(run.function)
+            event = store.event(run_id)
+        except BackburnerError as exc:
+            result = Result("error", error={"type": type(exc).__name__, "message": exc.message})
+        else:
+            limit = run.time_limit_s
+            context: dict[str, Any] = {
+                "run_id": run.id,
+                "attempt": run.attempt,
+                "trigger": run.trigger,
+                "idempotency_key": run.idempotency_key,
+                "scheduled_for": run.scheduled_for,
+                "deadline": time.time() + limit,
+                "redis_url": self.settings.redis_url,
+                "namespace": self.settings.namespace,
+                "artifacts_url": function.artifacts or self.settings.artifacts_url,
+                "persist": True,
+            }
+            task = Task(function.name, str(function.path), event, context)
+            result = self.pool.run(task, limit, cancelled=lambda: self._cancel_requested(run_id))
+        log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
+        self._finish(run_id, token, result)
+
+    def _cancel_requested(self, run_id: str) -> bool:
+        assert self.runtime is not None
+        try:
+            return self.runtime.store.cancel_requested(run_id)
+        except Exception:
+            return False
+
+    def _finish(self, run_id: str, token: str, result: Result) -> None:
+        """Record the outcome, waiting out a Redis outage rather than losing a finished attempt."""
+        assert self.runtime is not None
+        deadline = time.monotonic() + FINISH_PATIENCE_S
+        delay = 0.1
+        while True:
+            try:
+                self.runtime.lifecycle.finish(run_id, token, result)
+                return
+            except StoreUnavailable as exc:
+                if time.monotonic() > deadline:
+                    log.error("run %s: could not record the outcome (%s); the reaper will resume it", run_id, exc)
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Let running attempts finish (up to ``timeout_s``), then stop children and heartbeats."""
+        if self.worker is not None:
+            self.worker.stop(timeout=int((timeout_s if timeout_s is not None else 960) * 1000))
+        if self.reaper is not None:
+            self.reaper.stop()
+        if self.pool is not None:
+            self.pool.close()
+        if self.runtime is not None:
+            self.runtime.close()
+
+
+def shutdown_timeout(runtime: Runtime) -> float:
+    """Above the longest time limit in the site, so a deploy never cuts a run short."""
+    limits = [f.limits("http").time_limit_s for f in runtime.site.functions.values()]
+    return max([900.0, *limits]) + 60.0
+
+
+def run_worker(settings: Settings, *, threads: int = 8) -> None:
+    """Run one worker process until SIGTERM or SIGINT; a second signal stops at once."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            os._exit(1)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    process = WorkerProcess(settings, threads=threads).start()
+    assert process.runtime is not None
+    stop.wait()
+    log.info("worker %s stopping; waiting for running attempts", process.id)
+    process.stop(shutdown_timeout(process.runtime))

@@ -16,8 +16,7 @@ router = APIRouter(prefix="/api", tags=["functions"], dependencies=[Authorized])
 
 def describe(function: Function, next_runs: int = 3) -> dict[str, Any]:
     """The listing shape shared with ``backburner functions --json`` (DESIGN.md section 7)."""
-    trigger = "schedule" if function.schedule and not function.background else "http"
-    limits = function.limits(trigger)
+    limits = function.limits("schedule" if function.schedule and not function.background else "http")
     upcoming: list[str] = []
     if function.schedule:
         from jobs import clock

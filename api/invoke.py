@@ -31,8 +31,7 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 @router.api_route("/.netlify/functions/{name}/{rest:path}", methods=METHODS, include_in_schema=False)
 async def invoke(name: str, request: Request, runtime: RuntimeDep) -> Response:
     function = await run_in_threadpool(runtime.function, name)
-    trigger = "http"
-    limits = function.limits(trigger)
+    limits = function.limits("http")
     body = await read_body(request, function, limits.body_limit)
     url = request.url
     event = build_event(
@@ -72,7 +71,7 @@ async def _run_sync(request: Request, function: Function, event: dict[str, Any],
     result = await run_in_threadpool(pool.run, Task(function.name, str(function.path), event, context), limit)
     headers = {"x-nf-request-id": request_id}
     if result.kind == "timeout":
-        return error_response(504, "function_timeout", result.error["message"], headers)  # type: ignore[index]
+        return error_response(504, "function_timeout", (result.error or {}).get("message", "timed out"), headers)
     if not result.ok:
         error = result.error or {}
         message = f"{function.name} failed: {error.get('type')}: {error.get('message')}"

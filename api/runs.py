@@ -23,8 +23,9 @@ TriggerFilter = Literal["http", "api", "schedule", "replay"]
 
 
 def _accepted(run: Any) -> JSONResponse:
-    return JSONResponse(run.public(), status_code=202, headers={"location": f"/api/runs/{run.id}",
-                                                                "x-nf-request-id": run.id})  # fmt: skip
+    return JSONResponse(
+        run.public(), status_code=202, headers={"location": f"/api/runs/{run.id}", "x-nf-request-id": run.id}
+    )
 
 
 @router.post("/functions/{name}/runs", status_code=202, summary="Trigger a function with a JSON payload")
@@ -35,7 +36,9 @@ async def trigger(name: str, request: Request, runtime: RuntimeDep) -> Response:
     try:
         payload = json.loads(body) if body.strip() else {}
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"The payload is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+        raise InvalidInput(
+            f"The payload is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+        ) from None
     key = request.headers.get("idempotency-key")
     run = new_run(function, "api", idempotency_key=key)
     run, _ = await run_in_threadpool(runtime.store.create, run, payload_event(name, payload), idempotency_key=key)
@@ -51,8 +54,9 @@ def list_runs(
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    runs, next_cursor = runtime.store.list(function=function, status=status, trigger=trigger, limit=limit,
-                                           cursor=cursor)  # fmt: skip
+    runs, next_cursor = runtime.store.runs(
+        function=function, status=status, trigger=trigger, limit=limit, cursor=cursor
+    )
     return {"runs": [run.public() for run in runs], "next_cursor": next_cursor}
 
 

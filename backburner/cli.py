@@ -21,8 +21,12 @@ console = Console(stderr=True)
 out = Console()
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
-site_option = click.option("--site", type=click.Path(file_okay=False, path_type=Path), default=None,
-                           help="Site root with netlify.toml (default: BACKBURNER_SITE or .).")  # fmt: skip
+site_option = click.option(
+    "--site",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Site root with netlify.toml (default: BACKBURNER_SITE or .).",
+)
 url_option = click.option("--url", default=None, help="API URL (default: BACKBURNER_URL or http://127.0.0.1:8888).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
@@ -209,8 +213,15 @@ def schedules(site: Path | None, start: str | None, count: int, as_json: bool) -
         if function.schedule:
             cron = parse_cron(function.schedule, function.timezone)
             runs = [clock.iso(t).replace(".000Z", "Z") for t in cron.next_runs(moment, count)]
-            listing.append({"name": function.name, "schedule": function.schedule, "timezone": function.timezone,
-                            "paused": False, "next_runs": runs})  # fmt: skip
+            listing.append(
+                {
+                    "name": function.name,
+                    "schedule": function.schedule,
+                    "timezone": function.timezone,
+                    "paused": False,
+                    "next_runs": runs,
+                }
+            )
     if as_json:
         out.print_json(json.dumps(listing))
         return
@@ -244,8 +255,9 @@ def invoke(name: str, data: str | None, wait: bool, url: str | None) -> None:
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from None
     client = Client.from_options(url)
-    response = client.request("POST", f"/.netlify/functions/{name}", content=data or "{}",
-                              headers={"content-type": "application/json"})  # fmt: skip
+    response = client.request(
+        "POST", f"/.netlify/functions/{name}", content=data or "{}", headers={"content-type": "application/json"}
+    )
     if response.status_code != 202:
         out.print(response.text, markup=False, highlight=False)
         sys.exit(0 if response.status_code < 400 else 1)
@@ -261,8 +273,14 @@ def invoke(name: str, data: str | None, wait: bool, url: str | None) -> None:
 
 def _wait(client: Client, run_id: str) -> dict[str, Any]:
     seen_logs = 0
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"),
-                  console=console, transient=True) as bar:  # fmt: skip
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("queued", total=None, note="")
         while True:
             run = client.json("GET", f"/api/runs/{run_id}")
@@ -272,8 +290,13 @@ def _wait(client: Client, run_id: str) -> dict[str, Any]:
             seen_logs = len(logs)
             progress = run.get("progress") or {}
             note = progress.get("message") or f"attempt {run['attempt']}/{run['max_attempts']}"
-            bar.update(task, description=run["status"], completed=progress.get("done") or 0,
-                       total=progress.get("total"), note=note)  # fmt: skip
+            bar.update(
+                task,
+                description=run["status"],
+                completed=progress.get("done") or 0,
+                total=progress.get("total"),
+                note=note,
+            )
             if run["status"] in TERMINAL:
                 return dict(run)
             time.sleep(0.5)
@@ -296,8 +319,14 @@ def runs(function: str | None, status: str | None, limit: int, as_json: bool, ur
     table = Table("id", "function", "trigger", "status", "attempt", "created")
     for run in listing:
         colour = colours.get(run["status"], "white")
-        table.add_row(run["id"], run["function"], run["trigger"], f"[{colour}]{run['status']}[/]",
-                      f"{run['attempt']}/{run['max_attempts']}", run["created_at"])  # fmt: skip
+        table.add_row(
+            run["id"],
+            run["function"],
+            run["trigger"],
+            f"[{colour}]{run['status']}[/]",
+            f"{run['attempt']}/{run['max_attempts']}",
+            run["created_at"],
+        )
     out.print(table)
 
 

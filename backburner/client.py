@@ -17,8 +17,9 @@ class Client:
 
     @classmethod
     def from_options(cls, url: str | None) -> Client:
-        return cls(url or os.environ.get("BACKBURNER_URL") or "http://127.0.0.1:8888",
-                   os.environ.get("BACKBURNER_API_TOKEN"))  # fmt: skip
+        return cls(
+            url or os.environ.get("BACKBURNER_URL") or "http://127.0.0.1:8888", os.environ.get("BACKBURNER_API_TOKEN")
+        )
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

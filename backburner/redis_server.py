@@ -61,18 +61,18 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> RedisServer:
         """Start the server and return once it answers PING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [
-            find_redis_server(),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir),
-            "--appendonly", "yes",
-            "--appendfsync", self.fsync,
-            "--save", "",
-            "--protected-mode", "yes",
-            "--daemonize", "no",
-            "--logfile", str(self.data_dir / "redis.log"),
-        ]  # fmt: skip
+        options = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "dir": str(self.data_dir),
+            "appendonly": "yes",
+            "appendfsync": self.fsync,
+            "save": "",
+            "protected-mode": "yes",
+            "daemonize": "no",
+            "logfile": str(self.data_dir / "redis.log"),
+        }
+        args = [find_redis_server(), *(item for key, value in options.items() for item in (f"--{key}", value))]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout

@@ -39,6 +39,7 @@ class Supervisor:
 
     def run(self) -> int:
         """Start everything and supervise until SIGINT/SIGTERM; returns the exit code."""
+
         def stop(signum: int, frame: object) -> None:
             self._stopping = True
 

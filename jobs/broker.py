@@ -47,7 +47,7 @@ class RunBroker(RedisBroker):
 
         Returns the message's Redis id, so the run can tell later whether its message still exists.
         """
-        message = dramatiq.Message(
+        message: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=QUEUE,
             actor_name=ACTOR,
             args=(run_id, token),

@@ -6,6 +6,7 @@ This module is preloaded by the fork server, so it imports only what every attem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import inspect
 import io
@@ -114,10 +115,8 @@ def invoke(task: Any) -> tuple[str, Any]:
         return "error", _error(exc)
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):
                 stream.flush()
-            except Exception:  # noqa: S110 - flushing the log must not mask the outcome
-                pass
         sys.stdout, sys.stderr = stdout, stderr
 
 
@@ -125,9 +124,34 @@ async def _await(value: Any) -> Any:
     return await value
 
 
+def _die_with_parent() -> None:
+    """Make sure a SIGKILLed worker leaves no orphan attempt running beside the resumed one.
+
+    The fork server exits once no process holds its "alive" pipe; every child inherits a copy,
+    so we drop ours. Then, on Linux, the kernel kills this child when the fork server goes.
+    """
+    try:
+        from multiprocessing import forkserver
+
+        server: Any = forkserver._forkserver
+        if server._forkserver_alive_fd is not None:
+            os.close(server._forkserver_alive_fd)
+            server._forkserver_alive_fd = None
+    except (AttributeError, OSError):
+        pass
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 def child_main(conn: Connection) -> None:
     """Serve attempts until the parent closes the pipe or sends ``None``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in `dev` is the parent's to handle
+    _die_with_parent()
     while True:
         try:
             task = conn.recv()

@@ -41,8 +41,13 @@ class RunLog:
     def write(self, line: str, stream: str = "log", level: str = "INFO") -> None:
         if self._client is None:
             return
-        entry = {"t": time.time(), "attempt": self._attempt, "stream": stream, "level": level,
-                 "line": line[:LOG_LINE_CHARS]}  # fmt: skip
+        entry = {
+            "t": time.time(),
+            "attempt": self._attempt,
+            "stream": stream,
+            "level": level,
+            "line": line[:LOG_LINE_CHARS],
+        }
         pipe = self._client.pipeline(transaction=False)
         pipe.rpush(self._key, json.dumps(entry))
         pipe.ltrim(self._key, -LOG_LINES_CAP, -1)
@@ -122,9 +127,13 @@ class Context:
         """Report how far the run is; the API and dashboard show it within a second."""
         if self._redis is None:
             return
-        fields: dict[str, Any] = {"done": json.dumps(done), "total": json.dumps(total),
-                                  "message": json.dumps(message), "t": time.time()}  # fmt: skip
-        self._redis.hset(self._keys.progress(self.run_id), mapping=fields)
+        fields: dict[str | bytes, str | float] = {
+            "done": json.dumps(done),
+            "total": json.dumps(total),
+            "message": json.dumps(message),
+            "t": time.time(),
+        }
+        self._redis.hset(self._keys.progress(self.run_id), mapping=fields)  # type: ignore[arg-type]
 
     @property
     def cancelled(self) -> bool:

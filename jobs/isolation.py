@@ -8,6 +8,7 @@ it is replaced after a timeout, a crash, a cancel, or ``max_runs`` attempts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import queue
@@ -120,10 +121,8 @@ class ChildPool:
         return child.process.exitcode
 
     def _retire(self, child: _Child) -> None:
-        try:
+        with contextlib.suppress(OSError):
             child.conn.send(None)  # asks the child to exit cleanly
-        except OSError:
-            pass
         self._discard(child)
 
     def run(

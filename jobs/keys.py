@@ -42,5 +42,11 @@ class Keys:
 
     def run_keys(self, run_id: str) -> list[str]:
         """Every key that belongs to one run (for retention)."""
-        return [self.run(run_id), self.event(run_id), self.progress(run_id), self.logs(run_id),
-                self.checkpoint(run_id), self.cancel(run_id)]  # fmt: skip
+        return [
+            self.run(run_id),
+            self.event(run_id),
+            self.progress(run_id),
+            self.logs(run_id),
+            self.checkpoint(run_id),
+            self.cancel(run_id),
+        ]

@@ -23,7 +23,13 @@ from .isolation import Result
 from .runs import AttemptInfo, ErrorInfo, Run, new_id, new_token
 from .store import RunStore, SkipWrite
 
-_OUTCOMES = {"ok": "succeeded", "error": "failed", "timeout": "timeout", "crash": "crashed", "cancelled": "cancelled"}
+_OUTCOMES = {
+    "ok": "succeeded",
+    "error": "failed",
+    "timeout": "timeout",
+    "crash": "crashed",
+    "cancelled": "cancelled",
+}
 
 
 class RunHook:
@@ -201,7 +207,9 @@ class Lifecycle:
         return created
 
 
-def new_run(function: Any, trigger: str, *, scheduled_for: str | None = None, idempotency_key: str | None = None) -> Run:
+def new_run(
+    function: Any, trigger: str, *, scheduled_for: str | None = None, idempotency_key: str | None = None
+) -> Run:
     """A fresh run of ``function`` (a ``jobs.site.Function``) with the limits for ``trigger``."""
     limits = function.limits(trigger)
     return Run(

@@ -14,6 +14,7 @@ worker at a time (a short Redis lock) sweeps the active runs and:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from datetime import timedelta
@@ -49,10 +50,8 @@ class Reaper:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
-        try:
+        with contextlib.suppress(redis.RedisError):
             self.client.zrem(self.keys.workers, self.worker_id)
-        except redis.RedisError:
-            pass
 
     def heartbeat(self) -> None:
         self.client.zadd(self.keys.workers, {self.worker_id: clock.now_ms()})
@@ -65,8 +64,9 @@ class Reaper:
                 now = clock.now().timestamp()
                 if now >= next_sweep:
                     next_sweep = now + self.settings.reap_interval
-                    if self.client.set(self.keys.reaper_lock, self.worker_id, nx=True,
-                                       px=int(self.settings.reap_interval * 1000)):  # fmt: skip
+                    if self.client.set(
+                        self.keys.reaper_lock, self.worker_id, nx=True, px=int(self.settings.reap_interval * 1000)
+                    ):
                         self.sweep()
             except redis.RedisError as exc:
                 log.warning("reaper: Redis unavailable: %s", exc)
@@ -78,7 +78,7 @@ class Reaper:
         now_ms = clock.now_ms()
         cutoff = now_ms - int(self.settings.worker_timeout * 1000)
         alive = {
-            member.decode()
+            member.decode() if isinstance(member, bytes) else str(member)
             for member in self.client.zrangebyscore(self.keys.workers, cutoff, "+inf")
         }
         self.client.zremrangebyscore(self.keys.workers, "-inf", cutoff - 86_400_000)

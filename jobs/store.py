@@ -62,7 +62,7 @@ class RunStore:
                     existing = pipe.get(idem)
                     if existing is not None:
                         pipe.reset()
-                        return self.get(existing.decode()), False
+                        return self.get(_text(existing)), False
                     pipe.multi()
                     pipe.set(idem, run.id, ex=self.idempotency_ttl)
                     self._write_new(pipe, run, event)
@@ -102,7 +102,7 @@ class RunStore:
         data: dict[str, Any] = json.loads(raw)
         return data
 
-    def list(
+    def runs(
         self,
         *,
         function: str | None = None,
@@ -118,11 +118,11 @@ class RunStore:
         batch = max(limit * 2, 50)
         with translate_errors("listing runs"):
             while len(found) < limit:
-                ids = [i.decode() for i in self.client.zrevrangebylex(index, upper, "-", start=0, num=batch)]
+                ids = [_text(i) for i in self.client.zrevrangebylex(index, upper, "-", start=0, num=batch)]
                 if not ids:
                     return found, None
                 raws = self.client.mget([self.keys.run(i) for i in ids])
-                for run_id, raw in zip(ids, raws, strict=True):
+                for _run_id, raw in zip(ids, raws, strict=True):
                     if raw is None:
                         continue
                     run = Run.model_validate_json(raw)
@@ -136,7 +136,7 @@ class RunStore:
 
     def active_ids(self) -> list[str]:
         with translate_errors("listing active runs"):
-            return [i.decode() for i in self.client.zrange(self.keys.active, 0, -1)]
+            return [_text(i) for i in self.client.zrange(self.keys.active, 0, -1)]
 
     # -- changing ------------------------------------------------------------------------------
 
@@ -178,6 +178,10 @@ class RunStore:
     def logs(self, run_id: str, start: int = 0) -> list[dict[str, Any]]:
         with translate_errors("reading logs"):
             return [json.loads(line) for line in self.client.lrange(self.keys.logs(run_id), start, -1)]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _progress(fields: dict[bytes, bytes]) -> Progress:

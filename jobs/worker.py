@@ -42,7 +42,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         self.runtime = runtime = Runtime.open(self.settings)
         self.pool = ChildPool(self.settings.pool_size or self.threads, max_runs=self.settings.child_max_runs).start()
-        dramatiq.actor(self.execute, broker=runtime.broker, actor_name=ACTOR, queue_name=QUEUE)
+        dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=runtime.broker)(self.execute)
         self.worker = dramatiq.Worker(runtime.broker, worker_threads=self.threads, worker_timeout=self.poll_ms)
         self.worker.queue_prefetch = self.threads  # no hoarding: a fetched message always has a free thread
         self.reaper = Reaper(self.settings, runtime.lifecycle, self.id)

@@ -1,0 +1,163 @@
+"""Netlify invocation URLs and the management API against a real Redis (no worker needed)."""
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from jobs.errors import ConfigError
+
+
+def test_sync_function_answers_with_its_response(client):
+    response = client.get("/.netlify/functions/hello")
+    assert response.status_code == 200
+    assert response.json() == {"hello": "world", "method": "GET"}
+    assert response.headers["x-nf-request-id"]
+
+
+def test_any_method_and_subpath_reach_the_function_with_the_v1_event(client):
+    response = client.request(
+        "PUT",
+        "/.netlify/functions/echo/a/b?x=1&x=2",
+        content=b"\x00\x01",
+        headers={"content-type": "application/octet-stream", "x-k": "v"},
+    )
+    event = json.loads(response.text)
+    assert event["httpMethod"] == "PUT"
+    assert event["path"] == "/.netlify/functions/echo/a/b"
+    assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
+    assert event["isBase64Encoded"] is True and event["body"] == "AAE="
+    assert event["headers"]["x-k"] == "v"
+
+
+def test_background_function_answers_202_empty_with_run_headers(client, runtime):
+    response = client.post("/.netlify/functions/echo-background", json={"a": 1})
+    assert response.status_code == 202
+    assert response.content == b""
+    run_id = response.headers["x-nf-request-id"]
+    assert response.headers["location"] == f"/api/runs/{run_id}"
+    run = client.get(f"/api/runs/{run_id}").json()
+    assert run["status"] == "queued" and run["trigger"] == "http" and run["max_attempts"] == 3
+    assert run["retry_delays_s"] == [1.0, 2.0] and run["time_limit_s"] == 900
+    assert "token" not in run
+    # The record and its message landed together.
+    assert runtime.client.hexists(f"{runtime.settings.namespace}:runs.msgs", runtime.store.get(run_id).message_id)
+
+
+def test_unknown_function_is_404_json(client):
+    response = client.post("/.netlify/functions/nope")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"code": "function_not_found", "message": "No function named 'nope' in this site."}
+    }
+
+
+def test_background_body_over_256kb_is_413(client):
+    response = client.post("/.netlify/functions/echo-background", content=b"x" * (256 * 1024 + 1))
+    assert response.status_code == 413
+    message = response.json()["error"]["message"]
+    assert "echo-background" in message and "262144 bytes" in message
+    assert client.post("/.netlify/functions/echo-background", content=b"x" * (256 * 1024)).status_code == 202
+
+
+def test_sync_body_over_6mb_is_413(client):
+    response = client.post("/.netlify/functions/echo", content=b"x" * (6 * 1024 * 1024 + 1))
+    assert response.status_code == 413
+    assert "6291456 bytes" in response.json()["error"]["message"]
+
+
+def test_idempotency_key_returns_the_same_run(client):
+    headers = {"Idempotency-Key": "order-42"}
+    first = client.post("/.netlify/functions/echo-background", headers=headers, json={"n": 1})
+    second = client.post("/.netlify/functions/echo-background", headers=headers, json={"n": 2})
+    other = client.post("/.netlify/functions/echo-background", headers={"Idempotency-Key": "order-43"})
+    assert first.headers["x-nf-request-id"] == second.headers["x-nf-request-id"]
+    assert other.headers["x-nf-request-id"] != first.headers["x-nf-request-id"]
+    runs = client.get("/api/runs", params={"function": "echo-background"}).json()["runs"]
+    assert len(runs) == 2
+
+
+def test_redis_down_gives_503_not_500(settings, site):
+    down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    with TestClient(create_app(down)) as client:
+        response = client.post("/.netlify/functions/echo-background", json={})
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "store_unavailable"
+        assert response.headers["retry-after"]
+
+
+def test_invalid_sync_response_is_502_with_netlify_message(tmp_path, settings):
+    from tests.support.sites import make_site
+
+    site = make_site(
+        tmp_path / "s",
+        {
+            "bad": "def handler(event, context):\n    return {'body': 'no status'}\n",
+            "boom": "def handler(event, context):\n    raise ValueError('nope')\n",
+        },
+    )
+    with TestClient(create_app(settings.model_copy(update={"site": site}))) as client:
+        response = client.get("/.netlify/functions/bad")
+        assert response.status_code == 502
+        assert "numerical statusCode" in response.json()["error"]["message"]
+        response = client.get("/.netlify/functions/boom")
+        assert response.status_code == 502
+        assert response.json()["error"]["message"] == "boom failed: ValueError: nope"
+        assert "Traceback" not in response.text
+
+
+def test_trigger_through_the_management_api(client):
+    response = client.post("/api/functions/echo-background/runs", json={"k": "v"})
+    assert response.status_code == 202
+    run = response.json()
+    assert run["trigger"] == "api" and run["status"] == "queued"
+    assert response.headers["location"] == f"/api/runs/{run['id']}"
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [(b"{not json", 400, "invalid_input")])
+def test_malformed_payload_is_a_clear_400(client, body, status, code):
+    response = client.post("/api/functions/echo-background/runs", content=body)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert "line 1, column 2" in response.json()["error"]["message"]
+
+
+def test_bad_query_parameters_are_422_json(client):
+    response = client.get("/api/runs", params={"status": "exploded", "limit": 0})
+    assert response.status_code == 422
+    assert "status" in response.json()["error"]["message"]
+
+
+def test_unknown_run_is_404(client):
+    assert client.get("/api/runs/NOPE").json()["error"]["code"] == "run_not_found"
+
+
+def test_runs_are_listed_newest_first_with_a_cursor(client):
+    ids = [client.post("/.netlify/functions/echo-background").headers["x-nf-request-id"] for _ in range(5)]
+    page = client.get("/api/runs", params={"limit": 3}).json()
+    assert [r["id"] for r in page["runs"]] == ids[::-1][:3]
+    rest = client.get("/api/runs", params={"limit": 3, "cursor": page["next_cursor"]}).json()
+    assert [r["id"] for r in rest["runs"]] == ids[::-1][3:]
+
+
+def test_outside_dev_the_api_needs_a_token(settings):
+    with pytest.raises(ConfigError, match="BACKBURNER_API_TOKEN"):
+        create_app(settings.model_copy(update={"dev": False}))
+    secured = settings.model_copy(update={"dev": False, "api_token": "s3cret"})
+    with TestClient(create_app(secured)) as client:
+        assert client.get("/api/runs").status_code == 401
+        assert client.get("/api/runs", headers={"authorization": "Bearer wrong"}).status_code == 401
+        assert client.get("/api/runs", headers={"authorization": "Bearer s3cret"}).status_code == 200
+        # Function URLs stay public, as on Netlify.
+        assert client.post("/.netlify/functions/echo-background").status_code == 202
+
+
+def test_cancel_a_queued_run_and_replay_it(client):
+    run_id = client.post("/.netlify/functions/echo-background", json={"x": 1}).headers["x-nf-request-id"]
+    cancelled = client.post(f"/api/runs/{run_id}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    assert client.post(f"/api/runs/{run_id}/cancel").status_code == 409
+    replay = client.post(f"/api/runs/{run_id}/replay")
+    assert replay.status_code == 202
+    assert replay.json()["replay_of"] == run_id and replay.json()["trigger"] == "replay"

@@ -1,0 +1,142 @@
+"""Runs end to end: API -> Redis -> real worker process -> child process -> run record."""
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from jobs import clock
+from jobs.isolation import Result
+from jobs.lifecycle import RunHook, new_run
+from tests.support.procs import wait_for
+
+
+def finished(client, run_id, timeout=30.0):
+    def done():
+        run = client.get(f"/api/runs/{run_id}").json()
+        return run if run["status"] in ("succeeded", "failed", "cancelled") else None
+
+    return wait_for(done, timeout=timeout, message=f"run {run_id} to finish")
+
+
+def trigger(client, name, payload=None):
+    response = client.post(f"/.netlify/functions/{name}", json=payload or {})
+    assert response.status_code == 202, response.text
+    return response.headers["x-nf-request-id"]
+
+
+def test_background_run_succeeds_with_result_attempts_and_logs(client, worker):
+    run_id = trigger(client, "echo-background", {"n": 3})
+    run = finished(client, run_id)
+    assert run["status"] == "succeeded"
+    assert run["result"]["event"]["body"] == '{"n":3}'
+    assert run["result"]["attempt"] == 1 and run["result"]["run_id"] == run_id
+    assert 0 < run["result"]["remaining_ms"] <= 900_000
+    assert [a["outcome"] for a in run["attempts"]] == ["succeeded"]
+    assert run["started_at"] and run["finished_at"] and run["error"] is None
+    lines = client.get(f"/api/runs/{run_id}/logs").json()["lines"]
+    assert [line["line"] for line in lines] == ["echoing"]
+
+
+def test_async_handler_runs(client, worker):
+    assert finished(client, trigger(client, "async-background"))["result"] == {"async": True}
+
+
+def test_retries_happen_after_the_exact_delays_then_succeed(client, worker):
+    run = finished(client, trigger(client, "flaky-background"))
+    assert run["status"] == "succeeded" and run["result"] == {"ok_on": 3}
+    attempts = run["attempts"]
+    assert [a["outcome"] for a in attempts] == ["failed", "failed", "succeeded"]
+    for previous, following, delay in zip(attempts, attempts[1:], [1.0, 2.0], strict=False):
+        gap = (clock.parse_iso(following["started_at"]) - clock.parse_iso(previous["finished_at"])).total_seconds()
+        # Never early; late only by the queue's polling (0.1 s here) and process scheduling.
+        assert delay <= gap < delay + 1.0, (delay, gap)
+
+
+def test_terminal_failure_records_type_message_and_traceback(client, worker):
+    run = finished(client, trigger(client, "fail-background"))
+    assert run["status"] == "failed"
+    assert run["attempt"] == 3 and len(run["attempts"]) == 3
+    assert run["error"]["type"] == "ValueError"
+    assert run["error"]["message"] == "boom on attempt 3"
+    assert "fail-background.py" in run["error"]["traceback"]
+    assert [a["error"]["message"] for a in run["attempts"]] == [f"boom on attempt {n}" for n in (1, 2, 3)]
+    assert run["next_attempt_at"] is None
+
+
+def test_default_schedule_is_60s_then_120s(client, worker):
+    run_id = trigger(client, "default-retries-background")
+    run = wait_for(
+        lambda: (r := client.get(f"/api/runs/{run_id}").json())["status"] == "retrying" and r,
+        message="first failure",
+    )
+    finished_at = clock.parse_iso(run["attempts"][0]["finished_at"])
+    assert clock.parse_iso(run["next_attempt_at"]) - finished_at == timedelta(seconds=60)
+    assert run["retry_delays_s"] == [60, 120]
+    client.post(f"/api/runs/{run_id}/cancel")
+
+
+def test_default_retry_delays_come_from_the_function_kind(runtime):
+    function = runtime.site.get("echo-background")
+    plain = type(function)(**{**function.__dict__, "retry_delays_s": None})
+    assert plain.limits("http").retry_delays_s == (60.0, 120.0)
+    assert plain.limits("http").time_limit_s == 900.0
+
+
+@pytest.mark.parametrize("name", ["sleepy-background", "busy-background"])
+def test_hard_time_limit_in_the_worker(client, worker, name):
+    run = finished(client, trigger(client, name))
+    assert run["status"] == "failed"
+    assert run["error"]["type"] == "TimeLimitExceeded"
+    assert [a["outcome"] for a in run["attempts"]] == ["timeout"]
+    took = clock.parse_iso(run["finished_at"]) - clock.parse_iso(run["started_at"])
+    assert timedelta(seconds=1) <= took < timedelta(seconds=4)
+
+
+def test_child_crash_fails_the_attempt_and_the_worker_carries_on(client, worker):
+    run = finished(client, trigger(client, "crash-background"))
+    assert run["status"] == "succeeded" and run["result"] == {"recovered_on": 2}
+    assert run["attempts"][0]["outcome"] == "crashed"
+    assert "exit code 7" in run["attempts"][0]["error"]["message"]
+    assert worker.process.poll() is None
+
+
+def test_cancel_a_running_run_stops_it_without_retry(client, worker, tmp_path):
+    run_id = trigger(client, "wait-background", {"until": str(tmp_path / "never")})
+    wait_for(lambda: (tmp_path / "never.started").exists(), message="attempt to start")
+    asked = time.monotonic()
+    client.post(f"/api/runs/{run_id}/cancel")
+    run = finished(client, run_id)
+    assert time.monotonic() - asked < 2.0
+    assert run["status"] == "cancelled"
+    assert [a["outcome"] for a in run["attempts"]] == ["cancelled"]
+
+
+def test_terminal_hooks_fire_once_per_run(runtime):
+    """Three failed attempts route the failure exactly once (hooks run in the final transaction)."""
+    calls: list[str] = []
+
+    class Count(RunHook):
+        def on_terminal(self, run, pipe):
+            calls.append(run.status)
+
+    runtime.lifecycle.hooks.append(Count())
+    function = runtime.site.get("fail-background")
+    run, _ = runtime.store.create(new_run(function, "api"), {})
+    failure = Result("error", error={"type": "ValueError", "message": "x"})
+    for _ in range(3):
+        current = runtime.store.get(run.id)
+        assert runtime.lifecycle.claim(run.id, current.token, "w") is not None
+        runtime.lifecycle.finish(run.id, runtime.store.get(run.id).token, failure)
+        # A duplicate of the same outcome (same token) changes nothing.
+        assert runtime.lifecycle.finish(run.id, current.token, failure) is None
+    assert runtime.store.get(run.id).status == "failed"
+    assert calls == ["failed"]
+
+
+def test_a_stale_message_cannot_start_a_second_attempt(runtime):
+    function = runtime.site.get("echo-background")
+    run, _ = runtime.store.create(new_run(function, "api"), {})
+    assert runtime.lifecycle.claim(run.id, run.token, "w1") is not None
+    assert runtime.lifecycle.claim(run.id, run.token, "w2") is None
+    assert runtime.lifecycle.claim(run.id, "other", "w2") is None

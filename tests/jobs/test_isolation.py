@@ -1,0 +1,122 @@
+"""The child pool: hard limits, crashes, async handlers and warm reuse, with real processes."""
+
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from jobs.isolation import ChildPool, Task
+
+SOURCE = """
+import ctypes, json, os, time
+
+def handler(event, context):
+    mode = event.get("mode")
+    if mode == "sleep":
+        time.sleep(600)
+    if mode == "busy":
+        while True:
+            pass
+    if mode == "c-sleep":
+        ctypes.CDLL(None).sleep(600)   # blocked in C, no bytecode runs
+    if mode == "exit":
+        os._exit(3)
+    if mode == "segv":
+        ctypes.string_at(0)
+    if mode == "raise":
+        raise KeyError("missing")
+    if mode == "print":
+        print("to stdout")
+    if mode == "unserializable":
+        return {"when": object()}
+    return {"pid": os.getpid(), "attempt": context.attempt,
+            "remaining": context.get_remaining_time_in_millis()}
+"""
+
+ASYNC_SOURCE = """
+import asyncio
+async def handler(event, context):
+    await asyncio.sleep(0.01)
+    return {"async": True, "run": context.run_id}
+"""
+
+
+@pytest.fixture(scope="module")
+def pool():
+    p = ChildPool(2).start()
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def fn(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("fn")
+    (folder / "f.py").write_text(textwrap.dedent(SOURCE))
+    (folder / "a.py").write_text(textwrap.dedent(ASYNC_SOURCE))
+    return folder
+
+
+def task(fn: Path, mode: str | None = None, name: str = "f", limit: float = 5.0) -> Task:
+    return Task(
+        name,
+        str(fn / f"{name}.py"),
+        {"mode": mode},
+        {"run_id": "r1", "attempt": 2, "deadline": time.time() + limit},
+    )
+
+
+def test_result_and_context(pool, fn):
+    result = pool.run(task(fn), 5)
+    assert result.kind == "ok"
+    assert result.value["attempt"] == 2
+    assert 0 < result.value["remaining"] <= 5000
+
+
+@pytest.mark.parametrize("mode", ["sleep", "busy", "c-sleep"])
+def test_hard_limit_kills_the_child_whatever_it_does(pool, fn, mode):
+    started = time.monotonic()
+    result = pool.run(task(fn, mode), 0.5)
+    elapsed = time.monotonic() - started
+    assert result.kind == "timeout"
+    assert result.error["type"] == "TimeLimitExceeded"
+    assert "0.5s" in result.error["message"]
+    assert elapsed < 3, elapsed
+    assert pool.run(task(fn), 5).kind == "ok"  # the pool replaced the killed child
+
+
+@pytest.mark.parametrize(("mode", "why"), [("exit", "exit code 3"), ("segv", "signal SIGSEGV")])
+def test_a_crashing_child_fails_the_attempt_not_the_pool(pool, fn, mode, why):
+    result = pool.run(task(fn, mode), 5)
+    assert result.kind == "crash"
+    assert why in result.error["message"]
+    assert pool.run(task(fn), 5).kind == "ok"
+
+
+def test_exception_carries_type_message_and_traceback_of_user_code(pool, fn):
+    result = pool.run(task(fn, "raise"), 5)
+    assert result.kind == "error"
+    assert result.error["type"] == "KeyError"
+    assert "missing" in result.error["message"]
+    assert "f.py" in result.error["traceback"] and "jobs/child.py" not in result.error["traceback"]
+
+
+def test_async_handler(pool, fn):
+    result = pool.run(task(fn, name="a"), 5)
+    assert result.value == {"async": True, "run": "r1"}
+
+
+def test_children_are_warm_and_reused(pool, fn):
+    pids = {pool.run(task(fn), 5).value["pid"] for _ in range(20)}
+    assert len(pids) <= 2
+
+
+def test_non_json_result_is_stringified(pool, fn):
+    result = pool.run(task(fn, "unserializable"), 5)
+    assert result.kind == "ok" and result.value["when"].startswith("<object object")
+
+
+def test_cancel_kills_a_running_child(pool, fn):
+    asked = time.monotonic() + 0.3
+    result = pool.run(task(fn, "sleep"), 30, cancelled=lambda: time.monotonic() > asked)
+    assert result.kind == "cancelled"

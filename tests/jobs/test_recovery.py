@@ -1,0 +1,94 @@
+"""A run answered with 202 is never lost: not by a worker's SIGKILL, not by a Redis crash."""
+
+import os
+import time
+
+import pytest
+
+from tests.support.procs import wait_for
+from tests.support.redis import RedisServer
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A private Redis per test: these tests kill it."""
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
+
+
+def status(client, run_id):
+    return client.get(f"/api/runs/{run_id}").json()
+
+
+def test_sigkilled_worker_run_resumes_on_another_worker(client, start_worker, runtime, tmp_path):
+    first = start_worker()
+    gate = tmp_path / "gate"
+    run_id = client.post("/.netlify/functions/wait-background", json={"until": str(gate)}).headers["x-nf-request-id"]
+    started = tmp_path / "gate.started"
+    wait_for(started.exists, message="first attempt to start")
+    child_pid = int(started.read_text())
+    started.unlink()
+
+    first.kill()
+    killed_at = time.monotonic()
+    wait_for(lambda: not _alive(child_pid), timeout=10, message="the killed worker's child to die with it")
+    start_worker()
+    wait_for(started.exists, timeout=60, message="the run to resume on the second worker")
+    gate.write_text("go")
+    run = wait_for(lambda: (r := status(client, run_id))["status"] == "succeeded" and r, message="success")
+
+    assert time.monotonic() - killed_at < 120
+    assert [a["outcome"] for a in run["attempts"]] == ["lost", "succeeded"]
+    assert run["attempts"][0]["error"]["type"] == "WorkerLost"
+    assert run["attempts"][0]["worker"] != run["attempts"][1]["worker"]
+    assert run["result"] == {"attempt": 2}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purpose.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
+def test_run_accepted_then_redis_crash_still_runs(client, redis_server, start_worker, runtime):
+    run_id = client.post("/.netlify/functions/echo-background", json={"durable": True}).headers["x-nf-request-id"]
+    redis_server.restart(kill=True)  # SIGKILL: only what reached the append-only file survives
+    start_worker()
+    run = wait_for(lambda: (r := status(client, run_id))["status"] == "succeeded" and r, message="success")
+    assert run["result"]["event"]["body"] == '{"durable":true}'
+
+
+def test_outcome_is_recorded_after_redis_crashes_during_an_attempt(
+    client, redis_server, start_worker, runtime, tmp_path
+):
+    start_worker()
+    gate = tmp_path / "gate"
+    run_id = client.post("/.netlify/functions/wait-background", json={"until": str(gate)}).headers["x-nf-request-id"]
+    wait_for((tmp_path / "gate.started").exists, message="attempt 1")
+    redis_server.restart(kill=True)
+    gate.write_text("go")
+    run = wait_for(
+        lambda: (r := status(client, run_id))["status"] == "succeeded" and r,
+        timeout=60,
+        message="success after the Redis crash",
+    )
+    assert [a["outcome"] for a in run["attempts"]] == ["succeeded"]
+
+
+def test_a_pending_retry_survives_a_redis_crash(client, redis_server, start_worker, runtime):
+    """Dramatiq drops delayed messages held in a live worker's memory when Redis goes away; the reaper
+    notices the overdue retry and dispatches it again."""
+    start_worker()
+    run_id = client.post("/.netlify/functions/flaky-background").headers["x-nf-request-id"]
+    wait_for(lambda: status(client, run_id)["status"] == "retrying", message="first failure")
+    redis_server.restart(kill=True)
+    run = wait_for(
+        lambda: (r := status(client, run_id))["status"] == "succeeded" and r,
+        timeout=60,
+        message="success after the Redis crash",
+    )
+    assert [a["outcome"] for a in run["attempts"]] == ["failed", "failed", "succeeded"]

@@ -13,7 +13,7 @@ from jobs.isolation import ChildPool
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
 
-from . import errors, functions, health, invoke, runs
+from . import artifacts, errors, functions, health, invoke, runs, schedules
 
 SYNC_POOL_SIZE = 4
 
@@ -67,8 +67,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.settings = settings
     errors.install(app)
-    app.include_router(invoke.router)
+    app.router.routes.extend(invoke.routes)
     app.include_router(functions.router)
     app.include_router(runs.router)
+    app.include_router(artifacts.router)
+    app.include_router(schedules.router)
     app.include_router(health.router)
     return app

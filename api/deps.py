@@ -11,12 +11,13 @@ from starlette.exceptions import HTTPException
 from jobs.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: a sync dependency would cost a thread-pool hop on every request.
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def require_token(request: Request) -> None:
+async def require_token(request: Request) -> None:
     """Run data is never served without the API token, except in `dev`."""
     settings = request.app.state.settings
     if settings.dev and not settings.api_token:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from jobs import clock
 from jobs.event import build_event
@@ -20,17 +22,15 @@ from jobs.runs import new_id
 from jobs.site import Function
 
 from .body import read_body
-from .deps import RuntimeDep
 from .errors import error_response
 
-router = APIRouter(tags=["invoke"])
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 
 
-@router.api_route("/.netlify/functions/{name}", methods=METHODS, include_in_schema=False)
-@router.api_route("/.netlify/functions/{name}/{rest:path}", methods=METHODS, include_in_schema=False)
-async def invoke(name: str, request: Request, runtime: RuntimeDep) -> Response:
-    function = await run_in_threadpool(runtime.function, name)
+async def invoke(request: Request) -> Response:
+    """The hot path, so a plain Starlette endpoint: no dependency solving per request."""
+    runtime = request.app.state.runtime
+    function = runtime.function(request.path_params["name"])
     limits = function.limits("http")
     body = await read_body(request, function, limits.body_limit)
     url = request.url
@@ -99,3 +99,9 @@ def _to_response(function: Function, value: Any, headers: dict[str, str]) -> Res
         for item in items:
             response.headers.append(key, str(item))
     return response
+
+
+routes = [
+    Route("/.netlify/functions/{name}", invoke, methods=METHODS),
+    Route("/.netlify/functions/{name}/{rest:path}", invoke, methods=METHODS),
+]

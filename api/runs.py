@@ -30,7 +30,7 @@ def _accepted(run: Any) -> JSONResponse:
 
 @router.post("/functions/{name}/runs", status_code=202, summary="Trigger a function with a JSON payload")
 async def trigger(name: str, request: Request, runtime: RuntimeDep) -> Response:
-    function = await run_in_threadpool(runtime.function, name)
+    function = runtime.function(name)
     limits = function.limits("api")
     body = await read_body(request, function, limits.body_limit)
     try:

@@ -12,13 +12,14 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
 from .client import Client
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 site_option = click.option(
@@ -160,7 +161,7 @@ def _check_or_exit(site: Path) -> Any:
 
     loaded, problems = check_site(site)
     for problem in problems:
-        console.print(f"[red]error[/] {problem}")
+        console.print("[red]error[/]", escape(str(problem)))
     if problems or loaded is None:
         raise SystemExit(1)
     return loaded
@@ -196,39 +197,106 @@ def functions(site: Path | None, as_json: bool) -> None:
     out.print(table)
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @site_option
 @click.option("--from", "start", default=None, help="ISO-8601 start (default: now).")
 @click.option("--count", default=5, show_default=True, type=int)
 @json_option
-def schedules(site: Path | None, start: str | None, count: int, as_json: bool) -> None:
-    """List the next fire times of every schedule."""
+@click.pass_context
+def schedules(ctx: click.Context, site: Path | None, start: str | None, count: int, as_json: bool) -> None:
+    """List the next fire times of every schedule; `pause`, `resume` and `trigger` control one.
+
+    \b
+    Examples:
+      backburner schedules --from 2026-01-01T00:00:00Z --count 5 --json
+      backburner schedules pause nightly-report-background
+      backburner schedules trigger nightly-report-background
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from jobs import clock
     from jobs.cron import parse_cron
 
-    loaded = _check_or_exit(_settings(site).site)
+    settings = _settings(site)
+    loaded = _check_or_exit(settings.site)
     moment = clock.parse_iso(start) if start else datetime.now(UTC)
+    scheduled = [function for function in loaded.functions.values() if function.schedule]
+    paused = _paused(settings, [function.name for function in scheduled])
     listing = []
-    for function in loaded.functions.values():
-        if function.schedule:
-            cron = parse_cron(function.schedule, function.timezone)
-            runs = [clock.iso(t).replace(".000Z", "Z") for t in cron.next_runs(moment, count)]
-            listing.append(
-                {
-                    "name": function.name,
-                    "schedule": function.schedule,
-                    "timezone": function.timezone,
-                    "paused": False,
-                    "next_runs": runs,
-                }
-            )
+    for function in scheduled:
+        cron = parse_cron(function.schedule, function.timezone)
+        runs = [clock.iso(t).replace(".000Z", "Z") for t in cron.next_runs(moment, count)]
+        listing.append(
+            {
+                "name": function.name,
+                "schedule": function.schedule,
+                "timezone": function.timezone,
+                "paused": paused.get(function.name, False),
+                "next_runs": runs,
+            }
+        )
     if as_json:
         out.print_json(json.dumps(listing))
         return
-    table = Table("name", "schedule", "timezone", "next runs")
+    table = Table("name", "schedule", "timezone", "paused", "next runs")
     for item in listing:
-        table.add_row(item["name"], item["schedule"], item["timezone"], "\n".join(item["next_runs"]))
+        state = "[yellow]paused[/]" if item["paused"] else ""
+        table.add_row(item["name"], item["schedule"], item["timezone"], state, "\n".join(item["next_runs"]))
     out.print(table)
+
+
+def _paused(settings: Any, names: list[str]) -> dict[str, bool]:
+    """Pause flags from Redis when REDIS_URL is set and answers; otherwise every schedule shows as running."""
+    if not names or not settings.redis_url:
+        return {}
+    import redis
+
+    from jobs.keys import Keys
+    from jobs.schedule_state import ScheduleState
+
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+    try:
+        statuses = ScheduleState(client, Keys(settings.namespace)).load(names)
+    except Exception as exc:
+        console.print(f"[yellow]warning[/] cannot read pause state from Redis ({exc}); showing paused=false")
+        return {}
+    finally:
+        client.close()
+    return {name: status.paused for name, status in statuses.items()}
+
+
+def _schedule_action(action: str, name: str, url: str | None) -> None:
+    client = Client.from_options(url)
+    result = client.json("POST", f"/api/schedules/{name}/{action}")
+    if action == "trigger":
+        console.print(f"accepted: run [bold]{result['id']}[/] of {escape(name)}")
+        out.print(result["id"])
+        return
+    console.print(f"{escape(name)}: {'paused' if result['paused'] else 'running'}")
+
+
+@schedules.command("pause")
+@click.argument("name")
+@url_option
+def schedules_pause(name: str, url: str | None) -> None:
+    """Stop firing NAME's schedule (kept in Redis, survives restarts)."""
+    _schedule_action("pause", name, url)
+
+
+@schedules.command("resume")
+@click.argument("name")
+@url_option
+def schedules_resume(name: str, url: str | None) -> None:
+    """Fire NAME's schedule again from now (ticks that fell in the pause do not run)."""
+    _schedule_action("resume", name, url)
+
+
+@schedules.command("trigger")
+@click.argument("name")
+@url_option
+def schedules_trigger(name: str, url: str | None) -> None:
+    """Run NAME now, as a scheduled run; prints the run id."""
+    _schedule_action("trigger", name, url)
 
 
 # -- client commands -------------------------------------------------------------------------------

@@ -15,6 +15,10 @@ class Keys:
         self.active = f"{namespace}:index:active"
         self.workers = f"{namespace}:workers"
         self.reaper_lock = f"{namespace}:lock:reaper"
+        self.scheduler_lease = f"{namespace}:lock:scheduler"
+        self.retention_lock = f"{namespace}:lock:retention"
+        self.outbox_due = f"{namespace}:outbox:due"
+        self.webhook_secret = f"{namespace}:webhooks:secret"
 
     def run(self, run_id: str) -> str:
         return f"{self.ns}:run:{run_id}"
@@ -39,6 +43,22 @@ class Keys:
 
     def idempotency(self, function: str, key: str) -> str:
         return f"{self.ns}:idempotency:{function}:{key}"
+
+    def outbox_entry(self, delivery_id: str) -> str:
+        """One pending webhook delivery (a hash); ``outbox_entry("")`` is the prefix the claim script uses."""
+        return f"{self.ns}:outbox:msg:{delivery_id}"
+
+    def webhooks_gone(self, function: str) -> str:
+        """Webhook URLs of ``function`` that answered 410 Gone and are no longer sent to."""
+        return f"{self.ns}:webhooks:gone:{function}"
+
+    def schedule(self, function: str) -> str:
+        """A schedule's state hash (paused, handled_until, last_run, pending, skipped...)."""
+        return f"{self.ns}:schedule:{function}"
+
+    def schedule_skips(self, function: str) -> str:
+        """The newest skipped or missed ticks of a schedule (a capped list, newest first)."""
+        return f"{self.ns}:schedule:{function}:skips"
 
     def run_keys(self, run_id: str) -> list[str]:
         """Every key that belongs to one run (for retention)."""

@@ -13,6 +13,7 @@ deliveries, for instance) is written exactly once with it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from . import clock
 from .errors import Conflict
 from .isolation import Result
-from .runs import AttemptInfo, ErrorInfo, Run, new_id, new_token
+from .runs import ArtifactRef, AttemptInfo, ErrorInfo, Run, new_id, new_token
 from .store import RunStore, SkipWrite
 
 _OUTCOMES = {
@@ -49,10 +50,10 @@ class Lifecycle:
 
     # -- worker side ---------------------------------------------------------------------------
 
-    def claim(self, run_id: str, token: str, worker: str) -> Run | None:
-        """Start the next attempt if ``token`` is current; None for a stale or duplicate message."""
+    def claim(self, run_id: str, token: str, worker: str) -> tuple[Run, dict[str, Any]] | None:
+        """Start the next attempt if ``token`` is current: the run and its event, or None for a stale message."""
 
-        def mutate(run: Run, pipe: Any) -> Run:
+        def mutate(run: Run, pipe: Any) -> tuple[Run, dict[str, Any]]:
             if run.token != token or run.status not in ("queued", "retrying"):
                 raise SkipWrite
             now = clock.iso(clock.now())
@@ -62,14 +63,17 @@ class Lifecycle:
             run.next_attempt_at = None
             run.worker = worker
             run.attempts.append(AttemptInfo(n=run.attempt, started_at=now, worker=worker))
-            return run
+            event = pipe.fetched[0]
+            return run, json.loads(event) if event is not None else {}
 
         try:
-            return self.store.update(run_id, mutate)
+            return self.store.update(run_id, mutate, fetch=[self.store.keys.event(run_id)])
         except SkipWrite:
             return None
 
-    def finish(self, run_id: str, token: str, result: Result, *, value: Any = None) -> Run | None:
+    def finish(
+        self, run_id: str, token: str, result: Result, *, value: Any = None, claimed: Run | None = None
+    ) -> Run | None:
         """Record an attempt's outcome and decide what comes next; None if the attempt was superseded."""
 
         def mutate(run: Run, pipe: Any) -> Run:
@@ -84,6 +88,7 @@ class Lifecycle:
                 run.status = "succeeded"
                 run.result = value if value is not None else result.value
                 run.error = None
+                run.artifacts = [ArtifactRef(**a) for a in result.artifacts]
                 run.finished_at = attempt.finished_at
                 self._terminal(run, pipe)
                 return run
@@ -99,7 +104,7 @@ class Lifecycle:
             return run
 
         try:
-            run = self.store.update(run_id, mutate)
+            run = self.store.update(run_id, mutate, known=claimed)
         except SkipWrite:
             return None
         for hook in self.hooks:

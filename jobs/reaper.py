@@ -29,6 +29,9 @@ from .settings import Settings
 
 log = logging.getLogger("backburner.reaper")
 
+#: Runs read per round trip while sweeping, so a backlog of thousands costs a handful of calls.
+SWEEP_BATCH = 500
+
 
 class Reaper:
     def __init__(self, settings: Settings, lifecycle: Lifecycle, worker_id: str) -> None:
@@ -83,13 +86,11 @@ class Reaper:
         }
         self.client.zremrangebyscore(self.keys.workers, "-inf", cutoff - 86_400_000)
         acted = 0
-        for run_id in self.store.active_ids():
-            try:
-                run = self.store.get(run_id)
-            except Exception:
-                continue
-            if self._reap(run, alive, now_ms):
-                acted += 1
+        ids = self.store.active_ids()
+        for start in range(0, len(ids), SWEEP_BATCH):
+            for raw in self.client.mget([self.keys.run(run_id) for run_id in ids[start : start + SWEEP_BATCH]]):
+                if raw is not None and self._reap(Run.model_validate_json(raw), alive, now_ms):
+                    acted += 1
         return acted
 
     def _reap(self, run: Run, alive: set[str], now_ms: int) -> bool:

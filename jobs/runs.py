@@ -7,8 +7,7 @@ never start a second attempt.
 
 from __future__ import annotations
 
-import os
-import secrets
+import random
 import time
 from typing import Any, Literal
 
@@ -23,13 +22,18 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def new_id() -> str:
-    """A ULID: 26 characters that sort by creation time, so ids double as a time index."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    """A ULID: 26 characters that sort by creation time, so ids double as a time index.
+
+    Ids are not secrets (reading a run needs the API token), so the fast PRNG is enough; the
+    random module reseeds itself in forked children.
+    """
+    value = (int(time.time() * 1000) << 80) | random.getrandbits(80)
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 def new_token() -> str:
-    return secrets.token_hex(8)
+    """A fencing token: it only has to differ from the run's previous ones."""
+    return f"{random.getrandbits(64):016x}"
 
 
 class ErrorInfo(BaseModel):
@@ -88,6 +92,9 @@ class Run(BaseModel):
     token: str = Field(default_factory=new_token)
     message_id: str | None = None
     worker: str | None = None
+
+    #: The exact JSON this process last wrote for the run, so the next write can skip a read.
+    stored: str | None = Field(default=None, exclude=True)
 
     @property
     def terminal(self) -> bool:

@@ -43,12 +43,47 @@ class Settings(BaseSettings):
     pool_size: int = 0
     #: A warm child is replaced after this many runs, so leaks in user code stay bounded.
     child_max_runs: int = 1000
+    #: Seconds the scheduler leader's lease lasts; a dead leader is replaced within about 4/3 of it.
+    scheduler_lease_ttl: float = 5.0
+    #: A cron tick at most this many seconds late is on time (a leader failover, a slow Redis); an older
+    #: one was missed while no scheduler ran, and the schedule's ``catchup`` policy decides about it.
+    schedule_grace: float = 10.0
+    #: TESTS AND BENCHMARKS ONLY: function name -> cron expression with a leading seconds field
+    #: (``{"tick": "* * * * * *"}``), replacing that function's schedule in the scheduler. Netlify's
+    #: dialect has no seconds, so netlify.toml cannot say this; never set it in production.
+    test_schedules: dict[str, str] = Field(default_factory=dict)
+
+    #: Webhook delivery: per-attempt timeout, the retry delays after attempt 1, 2, ... (comma-separated
+    #: durations; empty means the built-in schedule of about 3.6 hours), and parallel sends per worker.
+    webhook_timeout: float = 15.0
+    webhook_retries: str = ""
+    webhook_concurrency: int = 4
+    #: Seconds between outbox polls in each worker, and how long a claimed delivery stays claimed.
+    outbox_poll_interval: float = 1.0
+    outbox_lease: float = 60.0
+    #: Lifetime of the presigned artifact links in webhook payloads and download redirects (S3 caps it at 7 days).
+    artifact_link_expiry: float = 24 * 3600
+    #: Seconds between retention sweeps (one worker at a time).
+    retention_interval: float = 300.0
 
     @field_validator("webhook_secret")
     @classmethod
     def _secret_format(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("whsec_"):
             raise ValueError("BACKBURNER_WEBHOOK_SECRET must start with 'whsec_' (Standard Webhooks format)")
+        return value
+
+    @field_validator("webhook_retries")
+    @classmethod
+    def _retries_format(cls, value: str) -> str:
+        from .durations import parse_duration
+
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    parse_duration(item.strip())
+                except ValueError as exc:
+                    raise ValueError(f"BACKBURNER_WEBHOOK_RETRIES: {exc} (e.g. '5s,30s,2m,10m')") from None
         return value
 
     @cached_property
@@ -58,6 +93,14 @@ class Settings(BaseSettings):
     @cached_property
     def artifacts_url(self) -> str:
         return self.artifacts or str(self.data_path / "artifacts")
+
+    @property
+    def webhook_retry_schedule(self) -> tuple[float, ...] | None:
+        """The configured delays in seconds, or None for the built-in schedule."""
+        from .durations import parse_duration
+
+        items = [item.strip() for item in self.webhook_retries.split(",") if item.strip()]
+        return tuple(parse_duration(item) for item in items) if items else None
 
     @property
     def webhook_allow_list(self) -> list[str]:

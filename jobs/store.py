@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import redis
+from redis.commands import CoreCommands
 
 from .broker import RunBroker
 from .errors import RunNotFound, StoreUnavailable
@@ -28,6 +29,57 @@ def translate_errors(action: str) -> Iterator[None]:
         raise StoreUnavailable(f"Redis is unavailable ({action}): {exc}") from exc
 
 
+#: Creates a run atomically: record, event, indexes and the Dramatiq message (written exactly as
+#: dramatiq's dispatch.lua "enqueue" does: HSET ns:q.msgs id data; RPUSH ns:q id). One round trip,
+#: and an Idempotency-Key that was already used returns the existing run id instead.
+CREATE_SCRIPT = """
+local run_key, event_key, runs, function_runs, active, idem, messages, queue = unpack(KEYS)
+local run_id, run_json, event_json, idem_ttl, message_id, message = unpack(ARGV)
+if idem ~= "" then
+    local existing = redis.call("GET", idem)
+    if existing then return existing end
+    redis.call("SET", idem, run_id, "EX", idem_ttl)
+end
+redis.call("SET", run_key, run_json)
+redis.call("SET", event_key, event_json)
+redis.call("ZADD", runs, 0, run_id)
+redis.call("ZADD", function_runs, 0, run_id)
+redis.call("ZADD", active, 0, run_id)
+redis.call("HSET", messages, message_id, message)
+redis.call("RPUSH", queue, message_id)
+return run_id
+"""
+
+
+#: Writes a run record only if it still holds what the caller read, together with the caller's
+#: extra commands (ARGV: old, new, count, then per command its length and words).
+CAS_SCRIPT = """
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call("SET", KEYS[1], ARGV[2])
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do
+    local length = tonumber(ARGV[i])
+    redis.call(unpack(ARGV, i + 1, i + length))
+    i = i + length + 1
+end
+return 1
+"""
+
+
+class _Commands(CoreCommands):
+    """Collects commands through redis-py's own command methods, to run inside CAS_SCRIPT."""
+
+    _event_dispatcher: Any = None  # declared abstract by redis-py's typing; never used here
+
+    def __init__(self, fetched: list[Any] | None = None) -> None:
+        self.commands: list[tuple[Any, ...]] = []
+        self.fetched = fetched or []
+
+    def execute_command(self, *args: Any, **options: Any) -> _Commands:
+        self.commands.append(args)
+        return self
+
+
 class SkipWrite(Exception):
     """Raised by a mutation to leave the run unchanged (for example, a stale message)."""
 
@@ -40,44 +92,42 @@ class RunStore:
         self.broker = broker
         self.keys = keys
         self.idempotency_ttl = int(idempotency_ttl)
+        self._create = client.register_script(CREATE_SCRIPT)
+        self._compare_and_set = client.register_script(CAS_SCRIPT)
 
     # -- creation ------------------------------------------------------------------------------
 
     def create(self, run: Run, event: dict[str, Any], *, idempotency_key: str | None = None) -> tuple[Run, bool]:
-        """Store the run, its event and its message in one transaction.
+        """Store the run, its event and its message in one atomic step (one script call).
 
         Returns ``(run, True)``, or ``(existing run, False)`` when the idempotency key was used
         within its window. Raises StoreUnavailable if Redis cannot take it.
         """
-        with translate_errors("creating a run"), self.client.pipeline() as pipe:
-            if idempotency_key is None:
-                pipe.multi()
-                self._write_new(pipe, run, event)
-                pipe.execute()
-                return run, True
-            idem = self.keys.idempotency(run.function, idempotency_key)
-            while True:
-                try:
-                    pipe.watch(idem)
-                    existing = pipe.get(idem)
-                    if existing is not None:
-                        pipe.reset()
-                        return self.get(_text(existing)), False
-                    pipe.multi()
-                    pipe.set(idem, run.id, ex=self.idempotency_ttl)
-                    self._write_new(pipe, run, event)
-                    pipe.execute()
-                    return run, True
-                except redis.WatchError:
-                    continue
+        keys, args = self._create_call(run, event, idempotency_key)
+        with translate_errors("creating a run"):
+            created = _text(self._create(keys=keys, args=args))
+        if created != run.id:
+            return self.get(created), False
+        return run, True
 
-    def _write_new(self, pipe: Any, run: Run, event: dict[str, Any]) -> None:
-        pipe.set(self.keys.event(run.id), json.dumps(event))
-        pipe.zadd(self.keys.runs, {run.id: 0})
-        pipe.zadd(self.keys.function_runs(run.function), {run.id: 0})
-        pipe.zadd(self.keys.active, {run.id: 0})
-        run.message_id = self.broker.enqueue_in(pipe, run.id, run.token)
-        pipe.set(self.keys.run(run.id), run.model_dump_json())
+    def create_many(self, items: list[tuple[Run, dict[str, Any]]]) -> None:
+        """Create many runs in one round trip (each one still atomic), e.g. for fan-out."""
+        with translate_errors("creating runs"):
+            pipe = self.client.pipeline(transaction=False)
+            for run, event in items:
+                keys, args = self._create_call(run, event, None)
+                self._create(keys=keys, args=args, client=pipe)
+            pipe.execute()
+
+    def _create_call(self, run: Run, event: dict[str, Any], idempotency_key: str | None) -> tuple[list[Any], list[Any]]:
+        queue_name, message_id, encoded = self.broker.prepare(run.id, run.token)
+        run.message_id = message_id
+        queue, messages = self.broker.queue_keys(queue_name)
+        idem = self.keys.idempotency(run.function, idempotency_key) if idempotency_key is not None else ""
+        keys = [self.keys.run(run.id), self.keys.event(run.id), self.keys.runs, self.keys.function_runs(run.function),
+                self.keys.active, idem, messages, queue]  # fmt: skip
+        args = [run.id, run.model_dump_json(), json.dumps(event), self.idempotency_ttl, message_id, encoded]
+        return keys, args
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -110,15 +160,18 @@ class RunStore:
         trigger: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        since: str | None = None,
     ) -> tuple[list[Run], str | None]:
-        """Runs newest first. ``cursor`` is the last id of the previous page."""
+        """Runs newest first. ``cursor`` is the last id of the previous page; ``since`` is the lowest id
+        (or id prefix, e.g. ``jobs.retention.id_floor(ms)``) to include, so time ranges read only their runs."""
         index = self.keys.function_runs(function) if function else self.keys.runs
         upper = f"({cursor}" if cursor else "+"
+        lower = f"[{since}" if since else "-"
         found: list[Run] = []
         batch = max(limit * 2, 50)
         with translate_errors("listing runs"):
             while len(found) < limit:
-                ids = [_text(i) for i in self.client.zrevrangebylex(index, upper, "-", start=0, num=batch)]
+                ids = [_text(i) for i in self.client.zrevrangebylex(index, upper, lower, start=0, num=batch)]
                 if not ids:
                     return found, None
                 raws = self.client.mget([self.keys.run(i) for i in ids])
@@ -140,33 +193,44 @@ class RunStore:
 
     # -- changing ------------------------------------------------------------------------------
 
-    def update(self, run_id: str, mutate: Callable[[Run, Any], T]) -> T:
+    def update(
+        self, run_id: str, mutate: Callable[[Run, Any], T], *, known: Run | None = None, fetch: Sequence[str] = ()
+    ) -> T:
         """Apply ``mutate(run, pipe)`` and write the run back atomically, retrying on a race.
 
-        ``mutate`` changes the run in place and may queue more commands on ``pipe`` (already in
-        MULTI), such as the next message; they commit together with the run. It raises SkipWrite
-        to leave everything unchanged.
+        ``mutate`` changes the run in place and may queue more commands on ``pipe`` (any redis-py
+        command method), such as the next message; they are applied in the same atomic step as
+        the new record. It raises SkipWrite to leave everything unchanged. It costs a read and a
+        compare-and-set script call; with ``known`` (a run this process wrote last) the read is
+        skipped unless someone changed the run since. Values of the ``fetch`` keys, read together
+        with the run, are in ``pipe.fetched``.
         """
         key = self.keys.run(run_id)
-        with translate_errors("updating a run"), self.client.pipeline() as pipe:
+        with translate_errors("updating a run"):
             while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
+                fetched: list[Any] = []
+                if known is not None and known.stored is not None:
+                    raw: Any = known.stored
+                    run = known.model_copy(deep=True)
+                    known = None
+                else:
+                    raw, *fetched = self.client.mget([key, *fetch])
                     if raw is None:
                         raise RunNotFound(run_id)
                     run = Run.model_validate_json(raw)
-                    pipe.multi()
-                    result = mutate(run, pipe)
-                    pipe.set(key, run.model_dump_json())
-                    if run.status in ACTIVE:
-                        pipe.zadd(self.keys.active, {run.id: 0})
-                    else:
-                        pipe.zrem(self.keys.active, run.id)
-                    pipe.execute()
+                pipe: Any = _Commands(fetched)
+                result = mutate(run, pipe)
+                if run.status in ACTIVE:
+                    pipe.zadd(self.keys.active, {run.id: 0})
+                else:
+                    pipe.zrem(self.keys.active, run.id)
+                new = run.model_dump_json()
+                args: list[Any] = [raw, new, len(pipe.commands)]
+                for command in pipe.commands:
+                    args += [len(command), *command]
+                if self._compare_and_set(keys=[key], args=args):
+                    run.stored = new
                     return result
-                except redis.WatchError:
-                    continue
 
     def request_cancel(self, run_id: str) -> None:
         with translate_errors("cancelling a run"):

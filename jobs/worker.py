@@ -16,7 +16,9 @@ import dramatiq
 from .broker import ACTOR, QUEUE
 from .errors import BackburnerError, StoreUnavailable
 from .isolation import ChildPool, Result, Task
+from .outbox import Deliverer
 from .reaper import Reaper
+from .runs import Run
 from .runtime import Runtime
 from .settings import Settings
 
@@ -38,15 +40,18 @@ class WorkerProcess:
         self.pool: ChildPool | None = None
         self.worker: dramatiq.Worker | None = None
         self.reaper: Reaper | None = None
+        self.deliverer: Deliverer | None = None
 
     def start(self) -> WorkerProcess:
         self.runtime = runtime = Runtime.open(self.settings)
+        self.deliverer = Deliverer(self.settings, runtime, self.id)  # checks the webhook secret before starting
         self.pool = ChildPool(self.settings.pool_size or self.threads, max_runs=self.settings.child_max_runs).start()
         dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=runtime.broker)(self.execute)
         self.worker = dramatiq.Worker(runtime.broker, worker_threads=self.threads, worker_timeout=self.poll_ms)
         self.worker.queue_prefetch = self.threads  # no hoarding: a fetched message always has a free thread
         self.reaper = Reaper(self.settings, runtime.lifecycle, self.id)
         self.reaper.start()
+        self.deliverer.start()
         self.worker.start()
         log.info("worker %s started with %d threads", self.id, self.threads)
         return self
@@ -54,13 +59,13 @@ class WorkerProcess:
     def execute(self, run_id: str, token: str) -> None:
         """The Dramatiq actor: one attempt of one run, if ``token`` is still the run's current one."""
         assert self.runtime is not None and self.pool is not None
-        runtime, store = self.runtime, self.runtime.store
-        run = runtime.lifecycle.claim(run_id, token, self.id)
-        if run is None:
+        runtime = self.runtime
+        claimed = runtime.lifecycle.claim(run_id, token, self.id)
+        if claimed is None:
             return
+        run, event = claimed
         try:
             function = runtime.function(run.function)
-            event = store.event(run_id)
         except BackburnerError as exc:
             result = Result("error", error={"type": type(exc).__name__, "message": exc.message})
         else:
@@ -80,7 +85,7 @@ class WorkerProcess:
             task = Task(function.name, str(function.path), event, context)
             result = self.pool.run(task, limit, cancelled=lambda: self._cancel_requested(run_id))
         log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
-        self._finish(run_id, token, result)
+        self._finish(run, token, result)
 
     def _cancel_requested(self, run_id: str) -> bool:
         assert self.runtime is not None
@@ -89,18 +94,18 @@ class WorkerProcess:
         except Exception:
             return False
 
-    def _finish(self, run_id: str, token: str, result: Result) -> None:
+    def _finish(self, run: Run, token: str, result: Result) -> None:
         """Record the outcome, waiting out a Redis outage rather than losing a finished attempt."""
         assert self.runtime is not None
         deadline = time.monotonic() + FINISH_PATIENCE_S
         delay = 0.1
         while True:
             try:
-                self.runtime.lifecycle.finish(run_id, token, result)
+                self.runtime.lifecycle.finish(run.id, token, result, claimed=run)
                 return
             except StoreUnavailable as exc:
                 if time.monotonic() > deadline:
-                    log.error("run %s: could not record the outcome (%s); the reaper will resume it", run_id, exc)
+                    log.error("run %s: could not record the outcome (%s); the reaper will resume it", run.id, exc)
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -111,6 +116,8 @@ class WorkerProcess:
             self.worker.stop(timeout=int((timeout_s if timeout_s is not None else 960) * 1000))
         if self.reaper is not None:
             self.reaper.stop()
+        if self.deliverer is not None:
+            self.deliverer.stop()
         if self.pool is not None:
             self.pool.close()
         if self.runtime is not None:

@@ -1,0 +1,113 @@
+"""Artifact downloads: one run's file, or the newest successful run's copy (a stable "today's report" link).
+
+A local store is streamed through the API. An S3 store answers with a 307 redirect to a short-lived
+presigned URL, so large files do not pass through the API; ``?redirect=0`` streams instead (for clients that
+cannot reach the S3 endpoint). Only artifacts recorded on the run (those of its successful attempt) are
+served. Files are sent as attachments with ``nosniff`` and a sandbox CSP, so an HTML report cannot run
+script on the API's origin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from jobs.artifacts import ArtifactNotFound, S3Store, validate_name
+from jobs.errors import InvalidInput
+from jobs.run_artifacts import run_prefix, run_store
+from jobs.runs import ArtifactRef, Run
+from jobs.site import NAME_PATTERN
+
+from .deps import Authorized, RuntimeDep
+
+router = APIRouter(prefix="/api", tags=["artifacts"], dependencies=[Authorized])
+
+#: Presigned links in download redirects are for the client following the redirect now, not for sharing.
+REDIRECT_EXPIRY_S = 300
+#: How many of a function's newest successful runs "latest" looks through for the artifact.
+LATEST_SCAN = 1000
+
+
+def _disposition(name: str) -> str:
+    """``attachment`` with an ASCII fallback and the exact UTF-8 file name (RFC 6266)."""
+    filename = name.rsplit("/", 1)[-1]
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _find(run: Run, name: str) -> ArtifactRef:
+    for ref in run.artifacts:
+        if ref.name == name:
+            return ref
+    listed = ", ".join(repr(ref.name) for ref in run.artifacts[:10]) or "none"
+    raise ArtifactNotFound(f"Run {run.id} ({run.status}) has no artifact {name!r}; it has: {listed}.")
+
+
+def _serve(runtime: Any, run: Run, ref: ArtifactRef, redirect: bool | None) -> Response:
+    """Open the artifact now (so a missing file is a 404, not a broken stream) and send it."""
+    store = run_store(runtime.settings, runtime.function, run)
+    key = run_prefix(run) + ref.name
+    headers = {
+        "content-disposition": _disposition(ref.name),
+        "x-content-type-options": "nosniff",
+        "content-security-policy": "sandbox",
+        "content-location": f"/api/runs/{run.id}/artifacts/{quote(ref.name, safe='/')}",
+        "x-backburner-run-id": run.id,
+    }
+    if isinstance(store, S3Store) and redirect is not False:
+        store.stat(key)  # 404 here rather than an S3 error page after the redirect
+        url = store.presigned_url(key, REDIRECT_EXPIRY_S)
+        if url:
+            return RedirectResponse(url, status_code=307, headers={"x-backburner-run-id": run.id})
+    headers["content-length"] = str(store.stat(key).size)  # the stored object's, whatever the record says
+    chunks = store.open(key)
+    return StreamingResponse(chunks, media_type=ref.content_type, headers=headers)
+
+
+@router.get("/runs/{run_id}/artifacts/{name:path}", summary="Download one artifact of a run")
+def download(
+    run_id: str,
+    name: str,
+    runtime: RuntimeDep,
+    redirect: bool | None = Query(None, description="S3 stores redirect to a presigned URL unless redirect=0"),
+) -> Response:
+    name = validate_name(name)  # the write rules (400 with the rule): no path can leave the run's folder
+    run = runtime.store.get(run_id)
+    return _serve(runtime, run, _find(run, name), redirect)
+
+
+@router.get(
+    "/functions/{function}/latest/artifacts/{name:path}",
+    summary="Download an artifact of the function's newest successful run that has it",
+)
+def latest(
+    function: str,
+    name: str,
+    runtime: RuntimeDep,
+    redirect: bool | None = Query(None, description="S3 stores redirect to a presigned URL unless redirect=0"),
+) -> Response:
+    name = validate_name(name)
+    if not NAME_PATTERN.match(function):
+        raise InvalidInput(f"Function name {function!r} is not valid: use letters, digits, '_' and '-'.")
+    run = _latest_run(runtime, function, name)
+    return _serve(runtime, run, _find(run, name), redirect)
+
+
+def _latest_run(runtime: Any, function: str, name: str) -> Run:
+    cursor: str | None = None
+    seen = 0
+    while seen < LATEST_SCAN:
+        runs, cursor = runtime.store.runs(function=function, status="succeeded", limit=100, cursor=cursor)
+        for run in runs:
+            if any(ref.name == name for ref in run.artifacts):
+                return run
+        seen += len(runs)
+        if cursor is None or not runs:
+            break
+    if seen == 0:
+        runtime.function(function)  # FunctionNotFound (404) for a name the site does not know
+        raise ArtifactNotFound(f"Function {function!r} has no successful run yet, so no artifact {name!r}.")
+    raise ArtifactNotFound(f"None of the newest {seen} successful runs of {function!r} has an artifact {name!r}.")

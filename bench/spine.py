@@ -1,0 +1,184 @@
+"""Spine benchmarks, each side by side with a plain-Dramatiq baseline on the same embedded Redis.
+
+python bench/spine.py accept   # 202s per second: noop-background vs FastAPI + one Dramatiq send()
+python bench/spine.py runs     # no-op runs completed per second vs a raw Dramatiq no-op actor
+python bench/spine.py all
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from backburner.redis_server import RedisServer, free_port  # noqa: E402
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+async def _load(port: int, path: str, total: int, concurrency: int) -> float:
+    """Send ``total`` POSTs over ``concurrency`` keep-alive connections; return requests per second."""
+    request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
+               "Content-Type: application/json\r\n\r\n{}").encode()  # fmt: skip
+    remaining = total
+
+    async def connection() -> None:
+        nonlocal remaining
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while remaining > 0:
+            remaining -= 1
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 202"):
+                raise RuntimeError(head.decode(errors="replace"))
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            if length:
+                await reader.readexactly(length)
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return total / (time.perf_counter() - started)
+
+
+def load(port: int, path: str, total: int, concurrency: int) -> float:
+    return asyncio.run(_load(port, path, total, concurrency))
+
+
+def accept(server: RedisServer, total: int, rounds: int) -> None:
+    env = {**os.environ, "REDIS_URL": server.url, "BACKBURNER_DEV": "1", "BACKBURNER_SITE": str(ROOT),
+           "BACKBURNER_NAMESPACE": "bench-accept", "BENCH_NAMESPACE": "bench-baseline"}  # fmt: skip
+    ours_port, base_port = free_port(), free_port()
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "backburner", "api", "--port", str(ours_port)], env=env,
+                         stderr=subprocess.DEVNULL),
+        subprocess.Popen([sys.executable, str(ROOT / "bench" / "_baseline.py"), "app", str(base_port)], env=env),
+    ]  # fmt: skip
+    try:
+        wait_port(ours_port)
+        wait_port(base_port)
+        load(ours_port, "/.netlify/functions/noop-background", 500, 16)  # warm-up
+        load(base_port, "/send", 500, 16)
+        ours, base = [], []
+        for _ in range(rounds):
+            ours.append(load(ours_port, "/.netlify/functions/noop-background", total, 16))
+            base.append(load(base_port, "/send", total, 16))
+        o, b = statistics.median(ours), statistics.median(base)
+        print(f"accept: backburner {o:8.0f} req/s   baseline FastAPI+send() {b:8.0f} req/s   ratio {o / b:.2f}"
+              f"   (target >= 0.80; {rounds} rounds of {total}, 16 connections, medians)")  # fmt: skip
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+
+
+def runs(server: RedisServer, total: int, threads: int, processes: int) -> None:
+    from jobs.keys import Keys
+    from jobs.lifecycle import new_run
+    from jobs.runtime import Runtime
+    from jobs.settings import Settings
+
+    client = redis.Redis.from_url(server.url)
+    env = {**os.environ, "REDIS_URL": server.url, "BACKBURNER_SITE": str(ROOT), "BACKBURNER_DEV": "1",
+           "BACKBURNER_NAMESPACE": "bench-runs", "BENCH_NAMESPACE": "bench-raw"}  # fmt: skip
+
+    # Backburner: a worker process with `threads` threads, each attempt in a warm child process.
+    settings = Settings(redis_url=server.url, site=ROOT, namespace="bench-runs", dev=True)
+    runtime = Runtime.open(settings)
+    keys = Keys("bench-runs")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "backburner", "worker", "--processes", str(processes), "--threads", str(threads)],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        while client.zcard(keys.workers) < processes:
+            time.sleep(0.05)
+        time.sleep(1.0)  # let the pool finish pre-forking
+        function = runtime.site.get("noop-background")
+        batch = [(new_run(function, "api"), {}) for _ in range(total)]
+        started = time.perf_counter()
+        runtime.store.create_many(batch)
+        while client.zcard(keys.active):
+            time.sleep(0.005)
+        ours = total / (time.perf_counter() - started)
+        failed = sum(1 for run in runtime.store.runs(limit=50)[0] if run.status != "succeeded")
+    finally:
+        worker.terminate()
+        worker.wait()
+
+    # Baseline: raw Dramatiq, same process and thread count, no-op actor, same Redis.
+    baselines = [
+        subprocess.Popen([sys.executable, str(ROOT / "bench" / "_baseline.py"), "worker", str(threads)], env=env)
+        for _ in range(processes)
+    ]  # fmt: skip
+    try:
+        time.sleep(2.0)  # no heartbeat set of our own to wait on; give it the same head start
+        import dramatiq
+
+        pipe = client.pipeline(transaction=True)
+        for n in range(total):
+            message_id = f"m{n}"
+            message: dramatiq.Message[object] = dramatiq.Message(
+                queue_name="noop", actor_name="noop", args=(), kwargs={}, options={"redis_message_id": message_id}
+            )
+            pipe.hset("bench-raw:noop.msgs", message_id, message.encode())
+            pipe.rpush("bench-raw:noop", message_id)
+        started = time.perf_counter()
+        pipe.execute()
+        while client.hlen("bench-raw:noop.msgs"):
+            time.sleep(0.005)
+        raw = total / (time.perf_counter() - started)
+    finally:
+        for baseline in baselines:
+            baseline.terminate()
+            baseline.wait()
+    print(f"runs:   backburner {ours:8.0f} runs/s  baseline raw Dramatiq    {raw:8.0f} msgs/s  ratio {ours / raw:.2f}"
+          f"   (target >= 0.50; {total} no-op runs, {processes} process(es) x {threads} threads, isolation on; "
+          f"{failed} of the last 50 not succeeded)")  # fmt: skip
+    runtime.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", choices=["accept", "runs", "all"])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3000)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as data, RedisServer(Path(data)) as server:
+        print(f"embedded Redis {server.url} (appendfsync always), {os.cpu_count()} cores")
+        if args.which in ("accept", "all"):
+            accept(server, args.requests, args.rounds)
+        if args.which in ("runs", "all"):
+            runs(server, args.runs, args.threads, args.processes)
+
+
+if __name__ == "__main__":
+    main()

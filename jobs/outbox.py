@@ -1,0 +1,316 @@
+"""The durable webhook outbox: pending deliveries in Redis, and the ``Deliverer`` thread that sends them.
+
+Layout: a sorted set ``<ns>:outbox:due`` (delivery id -> due time in ms) and a hash per delivery
+``<ns>:outbox:msg:<id>`` (the event, attempts made so far, the current claim). Everything lives in Redis, so
+pending deliveries survive worker and API restarts.
+
+Claiming is one Lua script: it takes due ids and pushes their due time ``lease`` into the future, tagging
+each with the claimer's token. Two workers never send the same attempt at once, and a crashed worker's
+claim comes due again when the lease runs out (at-least-once). The outcome is recorded on the run
+(``deliveries``) in the same transaction that reschedules or removes the entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import redis
+
+from . import clock
+from .errors import InvalidInput, RunNotFound
+from .keys import Keys
+from .webhooks import MAX_RETRY_AFTER_S, RETRY_SCHEDULE_S, deliver
+from .webhooks import _display as display_url
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+    from .settings import Settings
+
+log = logging.getLogger("backburner.outbox")
+
+# KEYS[1] due set; ARGV: now ms, lease ms, max ids, claim token, entry key prefix.
+_CLAIM = """
+local now = tonumber(ARGV[1])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local claimed = {}
+for _, id in ipairs(ids) do
+  local entry = ARGV[5] .. id
+  if redis.call('EXISTS', entry) == 1 then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id)
+    redis.call('HSET', entry, 'claim', ARGV[4])
+    table.insert(claimed, id)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return claimed
+"""
+
+
+@dataclass
+class Entry:
+    """One webhook event for one URL; ``id`` is the ``webhook-id``, the same on every attempt."""
+
+    id: str
+    run_id: str
+    function: str
+    url: str
+    event: str
+    occurred_at: str
+    run: dict[str, Any] = field(repr=False)
+    attempts: int = 0
+
+
+def enqueue(pipe: Any, keys: Keys, entry: Entry, due_ms: int | None = None) -> None:
+    """Queue ``entry`` on ``pipe`` (a MULTI pipeline: it lands with the rest of the transaction)."""
+    data = {k: v for k, v in asdict(entry).items() if k != "attempts"}
+    pipe.hset(keys.outbox_entry(entry.id), mapping={"data": json.dumps(data), "attempts": entry.attempts, "claim": ""})
+    pipe.zadd(keys.outbox_due, {entry.id: clock.now_ms() if due_ms is None else due_ms})
+
+
+class Outbox:
+    """Reads and claims pending deliveries; ``reschedule``/``complete`` queue their writes on a pipeline."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self._claim = client.register_script(_CLAIM)
+
+    def claim(self, limit: int, lease_s: float, token: str) -> list[str]:
+        if limit <= 0:
+            return []
+        args: list[str | int] = [clock.now_ms(), int(lease_s * 1000), limit, token, self.keys.outbox_entry("")]
+        return [_text(i) for i in self._claim(keys=[self.keys.outbox_due], args=args)]
+
+    def load(self, entry_id: str) -> Entry | None:
+        fields = self.client.hgetall(self.keys.outbox_entry(entry_id))
+        if not fields:
+            return None
+        data = json.loads(fields[b"data"])
+        return Entry(**data, attempts=int(fields.get(b"attempts", 0)))
+
+    def owns(self, entry_id: str, token: str) -> bool:
+        return _text(self.client.hget(self.keys.outbox_entry(entry_id), "claim") or b"") == token
+
+    def reschedule(self, pipe: Any, entry_id: str, attempts: int, due_ms: int) -> None:
+        pipe.hset(self.keys.outbox_entry(entry_id), mapping={"attempts": attempts, "claim": ""})
+        pipe.zadd(self.keys.outbox_due, {entry_id: due_ms})
+
+    def complete(self, pipe: Any, entry_id: str) -> None:
+        pipe.zrem(self.keys.outbox_due, entry_id)
+        pipe.delete(self.keys.outbox_entry(entry_id))
+
+    def pending(self) -> int:
+        return int(self.client.zcard(self.keys.outbox_due))
+
+
+def retry_delay(schedule: tuple[float, ...], attempt: int, retry_after_s: float | None) -> float | None:
+    """``webhooks.next_delay`` over a configurable schedule: None once attempts are used up; a longer
+    Retry-After (capped) wins over the schedule's delay."""
+    if attempt > len(schedule):
+        return None
+    delay = float(schedule[attempt - 1])
+    if retry_after_s is not None:
+        delay = max(delay, min(float(retry_after_s), MAX_RETRY_AFTER_S))
+    return delay
+
+
+class Deliverer:
+    """A thread in every worker process: claims due deliveries, sends them on a small pool, records them.
+
+    It also drives the retention sweep, which needs the same slow cadence and one-worker-at-a-time lock.
+    """
+
+    def __init__(self, settings: Settings, runtime: Runtime, owner: str) -> None:
+        from .destinations import check_secret
+        from .retention import Retention
+
+        check_secret(settings, runtime.site)
+        self.settings = settings
+        self.runtime = runtime
+        self.keys = runtime.store.keys
+        self.client: redis.Redis = runtime.client
+        self.outbox = Outbox(self.client, self.keys)
+        self.retention = Retention(settings, runtime, owner)
+        self.schedule = settings.webhook_retry_schedule or RETRY_SCHEDULE_S
+        self.lease_s = max(settings.outbox_lease, settings.webhook_timeout + 30)
+        self.token = f"{owner}:{uuid.uuid4().hex[:8]}"
+        self._slots = max(1, settings.webhook_concurrency)
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(self._slots, thread_name_prefix="backburner-webhook")
+        self._http = httpx.Client(follow_redirects=False, timeout=settings.webhook_timeout)
+        self._secret: str | None = settings.webhook_secret
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Deliverer:
+        self._thread = threading.Thread(target=self._loop, name="backburner-deliverer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop claiming; sends in flight finish on their own, unsent claims come back after the lease."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.outbox_poll_interval):
+            try:
+                self.pump()
+                self.retention.maybe_sweep()
+            except redis.RedisError as exc:
+                log.warning("outbox: Redis unavailable: %s", exc)
+            except Exception:
+                log.exception("outbox: poll failed")
+
+    def pump(self) -> int:
+        """Claim as many due deliveries as there are free senders and start them; return how many."""
+        with self._busy_lock:
+            free = self._slots - self._busy
+        ids = self.outbox.claim(free, self.lease_s, self.token)
+        for entry_id in ids:
+            with self._busy_lock:
+                self._busy += 1
+            self._pool.submit(self._send, entry_id)
+        return len(ids)
+
+    def drain(self) -> int:
+        """Send everything due now on this thread (for tests and tools); return how many were sent."""
+        sent = 0
+        while ids := self.outbox.claim(self._slots, self.lease_s, self.token):
+            for entry_id in ids:
+                self.process(entry_id)
+                sent += 1
+        return sent
+
+    def _send(self, entry_id: str) -> None:
+        try:
+            self.process(entry_id)
+        except Exception:  # the claim returns after the lease; the next attempt is another chance
+            log.exception("outbox: delivery %s failed unexpectedly", entry_id)
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+
+    def secret(self) -> str:
+        """BACKBURNER_WEBHOOK_SECRET; in `dev` without one, a secret generated once and kept in Redis."""
+        if self._secret is None:
+            from .webhooks import generate_secret
+
+            if self.client.set(self.keys.webhook_secret, generate_secret(), nx=True):
+                log.warning(
+                    "no BACKBURNER_WEBHOOK_SECRET: generated a webhook signing secret for dev and stored it in "
+                    "Redis key %r (read it with `redis-cli GET %s`); set BACKBURNER_WEBHOOK_SECRET to choose one",
+                    self.keys.webhook_secret,
+                    self.keys.webhook_secret,
+                )
+            self._secret = _text(self.client.get(self.keys.webhook_secret) or b"")
+        return self._secret
+
+    def process(self, entry_id: str) -> dict[str, Any] | None:
+        """Make the next attempt of one claimed delivery and record it; the record, or None if gone."""
+        entry = self.outbox.load(entry_id)
+        if entry is None:
+            return None
+        n = entry.attempts + 1
+        record = self._attempt(entry, n)
+        due_ms: int | None = None
+        if record["outcome"] is None:  # failed, and may be retried
+            next_s = retry_delay(self.schedule, n, record["retry_after_s"])
+            if next_s is None:
+                record["outcome"] = "gave_up"
+            else:
+                due_ms = clock.now_ms() + int(next_s * 1000 * (1 + random.uniform(0, 0.1)))  # spread retry storms
+                record["outcome"] = "retrying"
+                record["next_attempt_at"] = clock.iso(datetime.fromtimestamp(due_ms / 1000, UTC))
+        if record["outcome"] in ("gave_up", "disabled", "refused"):
+            log.warning("run %s: webhook %s to %s: %s", entry.run_id, entry.id, record["url"], record["outcome"])
+        self._record(entry, record, n, due_ms, gone=record["outcome"] == "disabled")
+        return record
+
+    def _attempt(self, entry: Entry, n: int) -> dict[str, Any]:
+        """Send attempt ``n`` (or decide not to); ``outcome`` is None when the next attempt is due later."""
+        gone_key = self.keys.webhooks_gone(entry.function)
+        if self.client.sismember(gone_key, entry.url):
+            why = f"not sent: the endpoint answered 410 Gone earlier, so it is disabled for {entry.function!r} "
+            return _note(entry, n, "skipped", why + f"(to re-enable it: redis-cli SREM {gone_key} <url>)")
+        from .destinations import event_payload
+
+        try:
+            attempt = deliver(
+                entry.url,
+                entry.id,
+                entry.event,
+                event_payload(entry, self.settings, self.runtime),
+                secret=self.secret(),
+                attempt=n,
+                timeout_s=self.settings.webhook_timeout,
+                client=self._http,
+                allow=self.settings.webhook_allow_list,
+                occurred_at=clock.parse_iso(entry.occurred_at),
+            )
+        except InvalidInput as exc:  # refused by the SSRF guard (or not JSON): retrying cannot help
+            return _note(entry, n, "refused", exc.message)
+        except Exception as exc:
+            log.exception("outbox: attempt %d of %s could not be made", n, entry.id)
+            return _note(entry, n, None, f"{type(exc).__name__}: {exc}")
+        outcome = "delivered" if attempt.ok else "disabled" if attempt.gone else None
+        return {**attempt.to_dict(), "event": entry.event, "outcome": outcome, "next_attempt_at": None}
+
+    def _record(self, entry: Entry, record: dict[str, Any], n: int, due_ms: int | None, *, gone: bool) -> None:
+        """Append the attempt to the run and reschedule or remove the entry, in one transaction."""
+        owned = self.outbox.owns(entry.id, self.token)  # lost only if we overran the lease (then it was re-sent)
+
+        def outbox_writes(pipe: Any) -> None:
+            if gone:
+                pipe.sadd(self.keys.webhooks_gone(entry.function), entry.url)
+            if owned and due_ms is None:
+                self.outbox.complete(pipe, entry.id)
+            elif owned and due_ms is not None:
+                self.outbox.reschedule(pipe, entry.id, n, due_ms)
+
+        def mutate(run: Any, pipe: Any) -> None:
+            run.deliveries.append(record)
+            outbox_writes(pipe)
+
+        try:
+            self.runtime.store.update(entry.run_id, mutate)
+        except RunNotFound:  # removed by retention meanwhile: nothing to record on
+            with self.client.pipeline() as pipe:
+                outbox_writes(pipe)
+                pipe.execute()
+
+
+def _note(entry: Entry, n: int, outcome: str | None, error: str) -> dict[str, Any]:
+    """A delivery record for an attempt that sent nothing (same fields as ``webhooks.Attempt``)."""
+    return {
+        "url": display_url(entry.url),
+        "webhook_id": entry.id,
+        "attempt": n,
+        "at": clock.iso(clock.now()),
+        "status": None,
+        "ok": False,
+        "error": error,
+        "duration_ms": 0.0,
+        "retry_after_s": None,
+        "gone": False,
+        "event": entry.event,
+        "outcome": outcome,
+        "next_attempt_at": None,
+    }
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,115 @@
+"""Retention: ``retention = "30d"`` removes a function's finished runs, records and artifacts, once they are
+that old (counted from when they finished).
+
+One worker at a time sweeps (a Redis lock that also spaces sweeps ``retention_interval`` apart). Run ids are
+ULIDs, so the runs created before the cutoff are a lexicographic range of the function's index; only those
+are read. Artifacts go first: if the store is down, the run is kept and retried next sweep, so no record
+is deleted while its files stay behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from . import clock
+from .errors import BackburnerError
+from .runs import Run
+from .site import Function
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+    from .settings import Settings
+
+log = logging.getLogger("backburner.retention")
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAGE = 200
+
+
+def id_floor(ms: int) -> str:
+    """The 10-character time prefix of a ULID made at ``ms``: every run id created earlier sorts below it."""
+    value = ms << 80
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, 75, -5))
+
+
+class Retention:
+    def __init__(self, settings: Settings, runtime: Runtime, owner: str) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.client: redis.Redis = runtime.client
+        self.keys = runtime.store.keys
+        self.owner = owner
+        self._next = 0.0
+
+    def maybe_sweep(self) -> int:
+        """Sweep if this process's interval passed and no other worker swept within the interval."""
+        now = time.monotonic()
+        if now < self._next:
+            return 0
+        self._next = now + self.settings.retention_interval
+        lock_ms = max(1, int(self.settings.retention_interval * 1000))
+        if not self.client.set(self.keys.retention_lock, self.owner, nx=True, px=lock_ms):
+            return 0
+        return self.sweep()
+
+    def sweep(self) -> int:
+        """Remove every expired run of every function with a retention; return how many were removed."""
+        try:
+            site = self.runtime.refresh_site()
+        except BackburnerError as exc:
+            log.warning("retention: cannot read the site (%s); skipping this sweep", exc.message)
+            return 0
+        removed = 0
+        for function in site.functions.values():
+            if function.retention_s:
+                removed += self.sweep_function(function, function.retention_s)
+        return removed
+
+    def sweep_function(self, function: Function, retention_s: float) -> int:
+        """Remove ``function``'s runs that finished more than ``retention_s`` ago; return how many."""
+        cutoff_ms = clock.now_ms() - int(retention_s * 1000)
+        index, upper, lower, removed = self.keys.function_runs(function.name), f"({id_floor(cutoff_ms)}", "-", 0
+        while True:
+            ids = [_text(i) for i in self.client.zrangebylex(index, lower, upper, start=0, num=_PAGE)]
+            for run_id in ids:
+                removed += self._expire(function, run_id, cutoff_ms)
+            if len(ids) < _PAGE:
+                return removed
+            lower = f"({ids[-1]}"
+
+    def _expire(self, function: Function, run_id: str, cutoff_ms: int) -> int:
+        raw = self.client.get(self.keys.run(run_id))
+        if raw is None:  # a dangling index entry
+            self._forget(function.name, run_id)
+            return 0
+        run = Run.model_validate_json(raw)
+        if not run.terminal or run.finished_at is None:
+            return 0
+        if clock.parse_iso(run.finished_at).timestamp() * 1000 > cutoff_ms:
+            return 0
+        from .run_artifacts import run_prefix, store_for, store_url
+
+        try:
+            store_for(store_url(self.settings, function)).delete_prefix(run_prefix(run))
+        except BackburnerError as exc:
+            log.warning("retention: run %s kept for now: its artifacts could not be deleted: %s", run_id, exc.message)
+            return 0
+        self._forget(function.name, run_id)
+        log.info("retention: removed run %s of %s (finished %s)", run_id, function.name, run.finished_at)
+        return 1
+
+    def _forget(self, function: str, run_id: str) -> None:
+        with self.client.pipeline() as pipe:
+            pipe.delete(*self.keys.run_keys(run_id))
+            pipe.zrem(self.keys.runs, run_id)
+            pipe.zrem(self.keys.function_runs(function), run_id)
+            pipe.zrem(self.keys.active, run_id)
+            pipe.execute()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,77 @@
+"""A run's artifacts seen from outside the run: which store holds them, links to them, removing them.
+
+Shared by the child (writing), the API (downloads), the outbox (links in webhook payloads) and retention, so
+they all agree on where a run's files are: the function's ``artifacts`` store if it has one, else
+``BACKBURNER_ARTIFACTS`` (default ``<data dir>/artifacts``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from . import clock
+from .artifact_writer import download_path
+from .artifacts import ArtifactStore, S3Store, open_store
+from .errors import FunctionNotFound
+from .runs import Run
+from .settings import Settings
+from .site import Function
+
+_stores: dict[tuple[str, str | None], ArtifactStore] = {}
+_lock = threading.Lock()
+
+
+def store_for(url: str) -> ArtifactStore:
+    """The store at ``url``, made once per process: an S3 client costs a few hundred milliseconds to build.
+
+    S3 goes to ``AWS_ENDPOINT_URL`` when set (MinIO, R2, moto), else to AWS.
+    """
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+    with _lock:
+        store = _stores.get((url, endpoint))
+        if store is None:
+            store = _stores[(url, endpoint)] = open_store(url, endpoint_url=endpoint)
+        return store
+
+
+def store_url(settings: Settings, function: Function | None) -> str:
+    """Where ``function``'s artifacts go (``None``: a function no longer in the site; the default store)."""
+    return (function.artifacts if function is not None else None) or settings.artifacts_url
+
+
+def run_store(settings: Settings, lookup: Callable[[str], Function], run: Run) -> ArtifactStore:
+    """The store holding ``run``'s artifacts; ``lookup`` is ``Runtime.function`` (raises FunctionNotFound)."""
+    try:
+        function: Function | None = lookup(run.function)
+    except FunctionNotFound:
+        function = None
+    return store_for(store_url(settings, function))
+
+
+def run_prefix(run: Run) -> str:
+    """The folder of a run in its store, ``runs/<function>/<run id>/``."""
+    return f"runs/{run.function}/{run.id}/"
+
+
+def linked_artifacts(run: Run, store: ArtifactStore, settings: Settings) -> list[dict[str, Any]]:
+    """The run's artifacts with links a webhook consumer can fetch.
+
+    On S3 the link is a presigned GET that expires after ``artifact_link_expiry`` (``expires_at`` says
+    when); on a local store it is the API's download URL under ``BACKBURNER_URL`` (which needs the token).
+    """
+    linked = []
+    expires = int(settings.artifact_link_expiry)
+    for ref in run.artifacts:
+        entry = ref.model_dump(mode="json")
+        if isinstance(store, S3Store):
+            entry["url"] = store.presigned_url(run_prefix(run) + ref.name, expires)
+            entry["expires_at"] = clock.iso(clock.now() + timedelta(seconds=min(expires, 7 * 24 * 3600)))
+        else:
+            entry["url"] = settings.url.rstrip("/") + download_path(run.id, ref.name)
+            entry["expires_at"] = None
+        linked.append(entry)
+    return linked

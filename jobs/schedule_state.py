@@ -1,0 +1,150 @@
+"""Per-schedule state in Redis, shared by the scheduler (which fires ticks) and the API (which pauses them).
+
+It lives in Redis, not in a scheduler's memory, so pause/resume survive restarts of every process and a
+new leader carries on exactly where the old one stopped. One hash per schedule:
+
+    paused         "1" while paused (ticks neither fire nor catch up later)
+    handled_until  every tick at or before this instant has been fired, skipped or dropped
+    last_fired     the tick of the newest run the scheduler created
+    last_run       id of the newest scheduled run (ticks and "run now"); overlap checks look at it
+    pending        overlap = "queue": the one tick waiting for the previous run to end
+    skipped        how many ticks did not run (overlap or missed), with the newest in a capped list
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import redis
+
+from . import clock
+from .keys import Keys
+from .store import translate_errors
+
+#: Skipped ticks kept per schedule for inspection (the count covers all of them).
+SKIP_HISTORY = 100
+
+SkipReason = Literal["overlap", "missed", "queue-full"]
+
+
+@dataclass(frozen=True)
+class ScheduleStatus:
+    """What Redis knows about one schedule."""
+
+    name: str
+    paused: bool = False
+    handled_until: datetime | None = None
+    last_fired: datetime | None = None
+    last_run: str | None = None
+    pending: datetime | None = None
+    skipped: int = 0
+    last_skipped: datetime | None = None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _moment(fields: dict[str, str], name: str) -> datetime | None:
+    value = fields.get(name)
+    return clock.parse_iso(value) if value else None
+
+
+def _status(name: str, raw: dict[Any, Any]) -> ScheduleStatus:
+    fields = {_text(key): _text(value) for key, value in raw.items()}
+    return ScheduleStatus(
+        name=name,
+        paused=fields.get("paused") == "1",
+        handled_until=_moment(fields, "handled_until"),
+        last_fired=_moment(fields, "last_fired"),
+        last_run=fields.get("last_run") or None,
+        pending=_moment(fields, "pending"),
+        skipped=int(fields.get("skipped", 0)),
+        last_skipped=_moment(fields, "last_skipped"),
+    )
+
+
+class ScheduleState:
+    """Reads and writes schedule state; every method is one round trip (a pipeline where needed)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+
+    def get(self, name: str) -> ScheduleStatus:
+        return self.load([name])[name]
+
+    def load(self, names: Sequence[str]) -> dict[str, ScheduleStatus]:
+        with translate_errors("reading schedules"):
+            pipe = self.client.pipeline(transaction=False)
+            for name in names:
+                pipe.hgetall(self.keys.schedule(name))
+            raws = pipe.execute()
+        return {name: _status(name, raw) for name, raw in zip(names, raws, strict=True)}
+
+    def pause(self, name: str) -> None:
+        """Stop firing; a tick waiting behind a running run (overlap = queue) is dropped too."""
+        with translate_errors("pausing a schedule"), self.client.pipeline() as pipe:
+            pipe.hset(self.keys.schedule(name), "paused", "1")
+            pipe.hdel(self.keys.schedule(name), "pending")
+            pipe.execute()
+
+    def resume(self, name: str, now: datetime) -> None:
+        """Fire again from ``now``: ticks that fell in the pause are not caught up."""
+        with translate_errors("resuming a schedule"):
+            self.client.hset(self.keys.schedule(name), mapping={"paused": "0", "handled_until": clock.iso(now)})
+
+    def start(self, name: str, now: datetime) -> None:
+        """A schedule seen for the first time starts at ``now`` (no runs for the time before it existed)."""
+        with translate_errors("starting a schedule"):
+            self.client.hsetnx(self.keys.schedule(name), "handled_until", clock.iso(now))
+
+    def advance(self, name: str, until: datetime) -> None:
+        with translate_errors("advancing a schedule"):
+            self.client.hset(self.keys.schedule(name), "handled_until", clock.iso(until))
+
+    def fired(self, name: str, tick: datetime, run_id: str) -> None:
+        """The run for ``tick`` exists (created now, or earlier by another scheduler)."""
+        with translate_errors("recording a fired tick"):
+            self.client.hset(self.keys.schedule(name), mapping={"last_fired": clock.iso(tick), "last_run": run_id})
+
+    def ran_now(self, name: str, run_id: str) -> None:
+        """A manual "run now" run: the next tick's overlap check must see it."""
+        with translate_errors("recording a manual run"):
+            self.client.hset(self.keys.schedule(name), "last_run", run_id)
+
+    def set_pending(self, name: str, tick: datetime | None) -> None:
+        with translate_errors("queueing a tick"):
+            if tick is None:
+                self.client.hdel(self.keys.schedule(name), "pending")
+            else:
+                self.client.hset(self.keys.schedule(name), "pending", clock.iso(tick))
+
+    def record_skips(
+        self, name: str, ticks: Iterable[datetime], reason: SkipReason, blocking_run: str | None = None
+    ) -> int:
+        """Count ticks that will never run, and keep the newest ones (with why) for inspection."""
+        ticks = sorted(ticks)
+        if not ticks:
+            return 0
+        entries = [
+            json.dumps({"tick": clock.iso(tick), "reason": reason, "blocking_run": blocking_run})
+            for tick in ticks[-SKIP_HISTORY:]
+        ]
+        with translate_errors("recording skipped ticks"), self.client.pipeline() as pipe:
+            pipe.hincrby(self.keys.schedule(name), "skipped", len(ticks))
+            pipe.hset(self.keys.schedule(name), "last_skipped", clock.iso(ticks[-1]))
+            pipe.lpush(self.keys.schedule_skips(name), *entries)
+            pipe.ltrim(self.keys.schedule_skips(name), 0, SKIP_HISTORY - 1)
+            pipe.execute()
+        return len(ticks)
+
+    def skips(self, name: str, limit: int = SKIP_HISTORY) -> list[dict[str, Any]]:
+        """The newest skipped ticks, newest first: ``{"tick", "reason", "blocking_run"}``."""
+        with translate_errors("reading skipped ticks"):
+            raws = self.client.lrange(self.keys.schedule_skips(name), 0, limit - 1)
+        return [json.loads(raw) for raw in raws]

@@ -1,0 +1,92 @@
+"""APScheduler 3 drives time; it never decides what a tick is.
+
+APScheduler's own ``CronTrigger`` counts Monday as weekday 0 and has no day-of-month/day-of-week OR
+rule, and its job stores cannot be shared between processes. So it gets exactly one job of ours with
+a custom trigger whose next fire time is the engine's next wake-up (the earliest tick of any schedule,
+computed by ``jobs.cron``), plus one interval job that keeps the leader lease. Missed-tick policy,
+overlap and dedupe live in the engine, where tests can drive them. APScheduler's misfire grace is
+off, so it never drops a late wake-up on its own; late wake-ups coalesce into one engine call, which
+finds every due tick in Redis anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from jobs import clock
+from jobs.errors import StoreUnavailable
+
+from .engine import Engine
+from .leader import Lease
+
+log = logging.getLogger("backburner.scheduler")
+
+
+class NextTickTrigger(BaseTrigger):
+    """Fires at once, then at each wake-up the engine asks for (croniter semantics via ``jobs.cron``)."""
+
+    __slots__ = ("engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+        if previous_fire_time is None:
+            return now  # first wake-up: start the schedules and catch up right away
+        # From ``now`` if later: after a suspend APScheduler would otherwise step through every
+        # missed second; the engine finds the due ticks in Redis either way.
+        return self.engine.next_wakeup(max(previous_fire_time, now))
+
+    def __str__(self) -> str:
+        return f"next tick of {len(self.engine.schedules)} schedule(s)"
+
+
+class Driver:
+    """A BackgroundScheduler with the tick job and the lease job."""
+
+    def __init__(self, engine: Engine, lease: Lease) -> None:
+        self.engine = engine
+        self.lease = lease
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=2)},
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+        )
+
+    def start(self) -> Driver:
+        self.lease.refresh()  # before the first tick, so a lone scheduler fires from its first wake-up
+        self.scheduler.add_job(
+            self._keep_lease,
+            IntervalTrigger(seconds=self.lease.renew_interval_s, timezone=UTC),
+            id="lease",
+            name="scheduler lease",
+        )
+        self.scheduler.add_job(self._tick, NextTickTrigger(self.engine), id="tick", name="cron ticks")
+        self.scheduler.start()
+        return self
+
+    def _keep_lease(self) -> None:
+        """Renew or take the lease; a new leader catches up at once instead of at its next wake-up."""
+        was_leader = self.lease.held()
+        if self.lease.refresh() and not was_leader and self.scheduler.running:
+            self.scheduler.modify_job("tick", next_run_time=clock.now())
+
+    def _tick(self) -> None:
+        try:
+            self.engine.tick(clock.now())
+        except StoreUnavailable as error:
+            log.warning("tick postponed: %s (due ticks fire when Redis is back, per catch-up policy)", error)
+        except Exception:
+            log.exception("tick failed; due ticks are retried at the next wake-up")
+
+    def stop(self) -> None:
+        """Stop waking up, let a running tick finish, then hand the lease over."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.lease.release()

@@ -1,0 +1,58 @@
+"""The scheduler process: check the schedules, drive them until SIGTERM/SIGINT, hand the lease over."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from jobs.errors import ConfigError
+from jobs.runtime import Runtime
+from jobs.settings import Settings
+
+from .driver import Driver
+from .engine import Engine
+from .leader import Lease
+from .schedules import Schedule, load_schedules
+
+log = logging.getLogger("backburner.scheduler")
+
+
+def build(runtime: Runtime, settings: Settings) -> tuple[list[Schedule], Driver]:
+    """Compile the schedules (raises on an invalid one) and wire engine, lease and driver."""
+    schedules = load_schedules(runtime.site, settings.test_schedules)
+    lease = Lease(runtime.client, runtime.store.keys.scheduler_lease, settings.scheduler_lease_ttl)
+    engine = Engine(runtime, schedules, is_leader=lease.held)
+    return schedules, Driver(engine, lease)
+
+
+def run_scheduler(settings: Settings) -> None:
+    """Run one scheduler replica; any number may run, only the lease holder fires."""
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every wake-up at INFO
+    runtime = Runtime.open(settings)
+    try:
+        schedules, driver = build(runtime, settings)
+    except ConfigError as error:
+        runtime.close()
+        print(f"error: the scheduler cannot start: {error.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+    if settings.test_schedules:
+        log.warning("BACKBURNER_TEST_SCHEDULES is set (a test/benchmark switch): %s", settings.test_schedules)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    listing = ", ".join(f"{s.name} ({s.function.schedule}, {s.function.timezone})" for s in schedules) or "none"
+    log.info("scheduler %s starting; schedules: %s", driver.lease.holder, listing)
+    driver.start()
+    try:
+        stop.wait()
+    finally:
+        log.info("scheduler %s stopping", driver.lease.holder)
+        driver.stop()
+        runtime.close()

@@ -1,0 +1,112 @@
+"""The outbox in-process, against the real Redis: what gets queued when, the claim lease, giving up, the
+signing secret; and the destinations check at start-up."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from standardwebhooks import Webhook
+
+from jobs.destinations import check_secret
+from jobs.errors import ConfigError
+from jobs.isolation import Result
+from jobs.lifecycle import new_run
+from jobs.outbox import Deliverer, Entry, Outbox, enqueue, retry_delay
+from jobs.webhooks import RETRY_SCHEDULE_S, next_delay
+from tests.support.http import WebhookReceiver
+from tests.support.procs import wait_for
+
+FAIL = Result("error", error={"type": "ValueError", "message": "no"})
+
+
+def finish(runtime, function: str, result: Result) -> str:
+    """Create a run and record ``result`` for each of its attempts until it is final (no worker)."""
+    run, _ = runtime.store.create(new_run(runtime.site.get(function), "api"), {})
+    while not (current := runtime.store.get(run.id)).terminal:
+        claimed = runtime.lifecycle.claim(run.id, current.token, "w")
+        assert claimed is not None
+        runtime.lifecycle.finish(run.id, claimed[0].token, result)
+    return run.id
+
+
+def pending(runtime) -> list[str]:
+    return sorted(i.decode() for i in runtime.client.zrange(runtime.store.keys.outbox_due, 0, -1))
+
+
+def test_the_final_transaction_queues_one_entry_per_url_of_the_outcome(runtime):
+    ok = finish(runtime, "notify-background", Result("ok", value={}))
+    assert pending(runtime) == [f"msg_{ok}_0"]
+    failed = finish(runtime, "doomed-background", FAIL)  # 3 attempts; on_failure once, on_success never
+    assert pending(runtime) == sorted([f"msg_{ok}_0", f"msg_{failed}_0"])
+    entry = Outbox(runtime.client, runtime.store.keys).load(f"msg_{failed}_0")
+    assert entry is not None and entry.event == "run.failed" and entry.attempts == 0
+    assert entry.run["status"] == "failed" and entry.run["attempt"] == 3
+    run, _ = runtime.store.create(new_run(runtime.site.get("notify-background"), "api"), {})
+    runtime.lifecycle.cancel(run.id)
+    assert len(pending(runtime)) == 2  # cancelled runs notify nobody
+
+
+def test_a_claim_is_exclusive_until_its_lease_runs_out(runtime):
+    keys = runtime.store.keys
+    with runtime.client.pipeline() as pipe:
+        enqueue(pipe, keys, Entry("msg_x_0", "x", "notify-background", "http://h/", "run.succeeded", "t", {}))
+        pipe.execute()
+    a, b = Outbox(runtime.client, keys), Outbox(runtime.client, keys)
+    assert a.claim(10, lease_s=0.3, token="A") == ["msg_x_0"]
+    assert b.claim(10, lease_s=0.3, token="B") == []  # A holds it: no second sender
+    assert a.owns("msg_x_0", "A") and not b.owns("msg_x_0", "B")
+    # A "crashes"; once the lease is over the delivery comes back to someone else.
+    assert wait_for(lambda: b.claim(10, lease_s=30, token="B"), timeout=5) == ["msg_x_0"]
+    assert b.owns("msg_x_0", "B") and not a.owns("msg_x_0", "A")
+
+
+def test_retry_delay_matches_next_delay_on_the_default_schedule():
+    for n in range(1, len(RETRY_SCHEDULE_S) + 2):
+        for retry_after in (None, 0.0, 7.0, 99_999.0):
+            assert retry_delay(RETRY_SCHEDULE_S, n, retry_after) == next_delay(n, retry_after)
+
+
+def test_gives_up_when_the_schedule_is_exhausted(runtime, settings, hook: WebhookReceiver):
+    hook.stop()
+    quick = settings.model_copy(update={"webhook_retries": "0s,0s"})
+    run_id = finish(runtime, "notify-background", Result("ok", value={}))
+    assert Deliverer(quick, runtime, "t").drain() == 3
+    records = runtime.store.get(run_id).deliveries
+    assert [(r["attempt"], r["outcome"]) for r in records] == [(1, "retrying"), (2, "retrying"), (3, "gave_up")]
+    assert records[-1]["next_attempt_at"] is None
+    assert pending(runtime) == []
+
+
+def test_a_run_removed_meanwhile_still_gets_its_event_sent(runtime, settings, hook: WebhookReceiver):
+    run_id = finish(runtime, "notify-background", Result("ok", value={"n": 1}))
+    runtime.client.delete(*runtime.store.keys.run_keys(run_id))
+    assert Deliverer(settings, runtime, "t").drain() == 1
+    [request] = hook.wait_for(1)
+    assert Webhook(settings.webhook_secret).verify(request.body.decode(), request.headers)["data"]["id"] == run_id
+    assert pending(runtime) == []
+
+
+def test_dev_generates_one_secret_keeps_it_in_redis_and_never_logs_it(runtime, settings, hook, caplog):
+    dev = settings.model_copy(update={"webhook_secret": None, "dev": True})
+    run_id = finish(runtime, "notify-background", Result("ok", value={}))
+    with caplog.at_level(logging.WARNING, logger="backburner.outbox"):
+        first = Deliverer(dev, runtime, "a")
+        assert first.drain() == 1
+    stored = runtime.client.get(runtime.store.keys.webhook_secret).decode()
+    assert stored.startswith("whsec_") and Deliverer(dev, runtime, "b").secret() == stored
+    assert "generated a webhook signing secret" in caplog.text and stored not in caplog.text
+    [request] = hook.wait_for(1)
+    assert Webhook(stored).verify(request.body.decode(), request.headers)["data"]["id"] == run_id
+
+
+def test_outside_dev_webhooks_without_a_secret_stop_the_worker_start(runtime, settings):
+    strict = settings.model_copy(update={"webhook_secret": None, "dev": False})
+    with pytest.raises(ConfigError) as caught:
+        check_secret(strict, runtime.site)
+    message = caught.value.message
+    assert "BACKBURNER_WEBHOOK_SECRET is not set" in message and "notify-background" in message
+    assert "export BACKBURNER_WEBHOOK_SECRET=whsec_" in message
+    with pytest.raises(ConfigError):
+        Deliverer(strict, runtime, "w")
+    check_secret(settings.model_copy(update={"dev": False}), runtime.site)  # a secret is enough

@@ -1,0 +1,41 @@
+"""The leader lease against a real Redis: one holder, compare-and-set renewal, takeover after expiry."""
+
+from __future__ import annotations
+
+import redis
+
+from scheduler.leader import Lease
+from tests.support.procs import wait_for
+
+
+def test_only_one_scheduler_holds_the_lease(redis_client: redis.Redis, namespace: str) -> None:
+    key = f"{namespace}:lock:scheduler"
+    first, second = Lease(redis_client, key, 5.0, holder="a"), Lease(redis_client, key, 5.0, holder="b")
+    assert first.refresh() and first.held()
+    assert not second.refresh() and not second.held()
+    assert first.refresh(), "the holder renews its own lease"
+    assert redis_client.get(key) == b"a"
+    assert 4000 < redis_client.pttl(key) <= 5000
+
+
+def test_a_dead_holder_is_replaced_once_its_lease_expires(redis_client: redis.Redis, namespace: str) -> None:
+    key = f"{namespace}:lock:scheduler"
+    dead, alive = Lease(redis_client, key, 0.3, holder="dead"), Lease(redis_client, key, 0.3, holder="alive")
+    assert dead.refresh()
+    assert not alive.refresh()
+    # The dead one stops renewing; it also stops trusting its lease before Redis lets it go.
+    wait_for(lambda: not dead.held(), timeout=2, message="the old holder to distrust its lease")
+    assert wait_for(alive.refresh, timeout=2, message="takeover")
+    assert not dead.refresh(), "compare-and-set: a late renewal cannot steal the lease back"
+    assert redis_client.get(key) == b"alive"
+
+
+def test_release_hands_over_at_once_and_only_releases_its_own(redis_client: redis.Redis, namespace: str) -> None:
+    key = f"{namespace}:lock:scheduler"
+    first, second = Lease(redis_client, key, 60.0, holder="a"), Lease(redis_client, key, 60.0, holder="b")
+    assert first.refresh()
+    second.release()  # not the holder: nothing happens
+    assert redis_client.get(key) == b"a"
+    first.release()
+    assert not first.held()
+    assert second.refresh() and redis_client.get(key) == b"b"

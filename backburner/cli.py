@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TransferSpeedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from .client import Client
 
@@ -384,7 +384,9 @@ def runs(function: str | None, status: str | None, limit: int, as_json: bool, ur
         out.print_json(json.dumps(listing))
         return
     colours = {"succeeded": "green", "failed": "red", "running": "cyan", "retrying": "yellow"}
-    table = Table("id", "function", "trigger", "status", "attempt", "created")
+    # Ids and statuses are never cut: ids are for copying.
+    table = Table(Column("id", no_wrap=True), "function", "trigger", Column("status", no_wrap=True), "attempt",
+                  Column("created (UTC)", no_wrap=True))  # fmt: skip
     for run in listing:
         colour = colours.get(run["status"], "white")
         table.add_row(
@@ -393,7 +395,7 @@ def runs(function: str | None, status: str | None, limit: int, as_json: bool, ur
             run["trigger"],
             f"[{colour}]{run['status']}[/]",
             f"{run['attempt']}/{run['max_attempts']}",
-            run["created_at"],
+            run["created_at"][:19].replace("T", " "),
         )
     out.print(table)
 

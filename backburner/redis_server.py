@@ -73,7 +73,10 @@ class RedisServer:
             "logfile": str(self.data_dir / "redis.log"),
         }
         args = [find_redis_server(), *(item for key, value in options.items() for item in (f"--{key}", value))]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        # Its own session: a Ctrl-C in the terminal must not stop Redis before the services using it.
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+        )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout
         while True:

@@ -76,6 +76,26 @@ def test_default_schedule_is_60s_then_120s(client, worker):
     client.post(f"/api/runs/{run_id}/cancel")
 
 
+def test_default_schedule_next_attempts_are_60s_and_120s_after_each_failure(runtime):
+    """Both default delays, proven on the recorded next-attempt times (no waiting)."""
+    run, _ = runtime.store.create(new_run(runtime.site.get("default-retries-background"), "http"), {})
+    failure = Result("error", error={"type": "RuntimeError", "message": "x"})
+    gaps = []
+    for _ in range(2):
+        current = runtime.store.get(run.id)
+        runtime.lifecycle.claim(run.id, current.token, "w")
+        after = runtime.lifecycle.finish(run.id, current.token, failure)
+        assert after is not None and after.status == "retrying"
+        finished = clock.parse_iso(after.attempts[-1].finished_at)
+        gaps.append(clock.parse_iso(after.next_attempt_at) - finished)
+        # The message for the next attempt is on Dramatiq's delay queue, due exactly then.
+        assert runtime.client.hexists(f"{runtime.settings.namespace}:runs.DQ.msgs", after.message_id)
+    assert gaps == [timedelta(seconds=60), timedelta(seconds=120)]
+    current = runtime.store.get(run.id)
+    runtime.lifecycle.claim(run.id, current.token, "w")
+    assert runtime.lifecycle.finish(run.id, current.token, failure).status == "failed"
+
+
 def test_default_retry_delays_come_from_the_function_kind(runtime):
     function = runtime.site.get("echo-background")
     plain = type(function)(**{**function.__dict__, "retry_delays_s": None})

@@ -13,7 +13,7 @@ from jobs.isolation import ChildPool
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
 
-from . import artifacts, errors, functions, health, invoke, runs, schedules
+from . import artifacts, dashboard, errors, functions, health, invoke, metrics, runs, schedules, streams
 
 SYNC_POOL_SIZE = 4
 
@@ -73,4 +73,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(artifacts.router)
     app.include_router(schedules.router)
     app.include_router(health.router)
+    app.include_router(streams.router)
+    app.include_router(metrics.router)
+    dashboard.install(app)
     return app

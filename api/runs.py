@@ -13,6 +13,7 @@ from jobs.errors import InvalidInput
 from jobs.event import payload_event
 from jobs.lifecycle import new_run
 
+from . import streams
 from .body import read_body
 from .deps import Authorized, RuntimeDep
 
@@ -65,10 +66,18 @@ def get_run(run_id: str, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.store.get(run_id).public()
 
 
-@router.get("/runs/{run_id}/logs", summary="Captured log lines")
-def get_logs(run_id: str, runtime: RuntimeDep) -> dict[str, Any]:
-    runtime.store.get(run_id)
-    return {"run": run_id, "lines": runtime.store.logs(run_id)}
+@router.get("/runs/{run_id}/logs", summary="Captured log lines; ?follow=1 streams them live (SSE)")
+async def get_logs(
+    run_id: str,
+    request: Request,
+    runtime: RuntimeDep,
+    follow: bool = Query(False, description="Stream lines as Server-Sent Events until the run ends"),
+    last_event_id: str | None = Query(None, description="With follow: resume after this line number"),
+) -> Any:
+    if follow:
+        return await streams.stream(runtime, run_id, streams.start_line(request, last_event_id), with_state=False)
+    await run_in_threadpool(runtime.store.get, run_id)
+    return {"run": run_id, "lines": await run_in_threadpool(runtime.store.logs, run_id)}
 
 
 @router.post("/runs/{run_id}/cancel", summary="Cancel a run")

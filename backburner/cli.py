@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from datetime import UTC, datetime
@@ -13,7 +12,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Column, Table
 
 from .client import Client
@@ -39,7 +38,11 @@ def _settings(site: Path | None, **overrides: Any) -> Any:
 
 
 def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Text, or JSON lines with BACKBURNER_LOG_FORMAT=json; secrets are redacted either way (``backburner.logs``)."""
+    from .logs import configure
+
+    context = click.get_current_context(silent=True)
+    configure(level, service=context.info_name if context else None)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,7 +70,13 @@ def dev(site: Path | None, host: str, port: int, threads: int) -> None:
     """Run the API, a worker and the scheduler on one machine, with an embedded Redis.
 
     Data (Redis's append-only file, artifacts) goes to .backburner/ in the site. Set REDIS_URL to
-    use an existing Redis instead.
+    use an existing Redis instead. The dashboard is at http://127.0.0.1:8888/ (no login in dev).
+
+    \b
+    Examples:
+      backburner dev
+      backburner dev --site ./my-site --port 9000
+      REDIS_URL=redis://localhost:6379/0 backburner dev
     """
     import os
 
@@ -78,6 +87,8 @@ def dev(site: Path | None, host: str, port: int, threads: int) -> None:
     settings = _settings(site, dev=True)
     _check_or_exit(settings.site)
     env = {"BACKBURNER_DEV": "1", "BACKBURNER_SITE": str(settings.site.resolve())}
+    # Functions that call the site's own API (the aggregation example does) find it on the port in use.
+    env.setdefault("BACKBURNER_URL", os.environ.get("BACKBURNER_URL") or f"http://{host}:{port}")
     server = None
     if not settings.redis_url:
         server = RedisServer(settings.data_path / "redis").start()
@@ -102,7 +113,17 @@ def dev(site: Path | None, host: str, port: int, threads: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8888, show_default=True, type=int)
 def api(site: Path | None, host: str, port: int) -> None:
-    """Serve the HTTP API (Netlify invocation URLs, management API)."""
+    """Serve the HTTP API: Netlify invocation URLs, management API, dashboard (/) and /metrics.
+
+    Outside dev it needs BACKBURNER_API_TOKEN (the dashboard's login asks for it); set
+    BACKBURNER_METRICS_PUBLIC=1 to let Prometheus scrape /metrics without it, and
+    BACKBURNER_LOG_FORMAT=json for JSON log lines.
+
+    \b
+    Examples:
+      BACKBURNER_API_TOKEN=... REDIS_URL=redis://redis:6379/0 backburner api --host 0.0.0.0
+      BACKBURNER_LOG_FORMAT=json backburner api --port 8080
+    """
     import uvicorn
 
     from api.app import create_app
@@ -113,7 +134,7 @@ def api(site: Path | None, host: str, port: int) -> None:
         app = create_app(_settings(site))
     except ConfigError as exc:
         raise click.ClickException(exc.message) from None
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, log_config=None)
 
 
 @main.command()
@@ -121,7 +142,13 @@ def api(site: Path | None, host: str, port: int) -> None:
 @click.option("--processes", default=1, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
 def worker(site: Path | None, processes: int, threads: int) -> None:
-    """Run worker processes that execute background and scheduled runs."""
+    """Run worker processes that execute background and scheduled runs.
+
+    \b
+    Examples:
+      REDIS_URL=redis://redis:6379/0 backburner worker
+      backburner worker --processes 4 --threads 8
+    """
     _logging()
     settings = _settings(site)
     if processes > 1:
@@ -140,7 +167,12 @@ def worker(site: Path | None, processes: int, threads: int) -> None:
 @main.command()
 @site_option
 def scheduler(site: Path | None) -> None:
-    """Fire the cron schedules declared in netlify.toml."""
+    """Fire the cron schedules declared in netlify.toml (run several: one leads, the others stand by).
+
+    \b
+    Examples:
+      REDIS_URL=redis://redis:6379/0 backburner scheduler --site ./my-site
+    """
     _logging()
     settings = _settings(site)
     _check_or_exit(settings.site)
@@ -170,7 +202,13 @@ def _check_or_exit(site: Path) -> Any:
 @main.command()
 @site_option
 def check(site: Path | None) -> None:
-    """Validate netlify.toml and the functions; exit non-zero with precise messages."""
+    """Validate netlify.toml and the functions; exit non-zero with precise messages.
+
+    \b
+    Examples:
+      backburner check
+      backburner check --site ./my-site && echo deployable
+    """
     settings = _settings(site)
     loaded = _check_or_exit(settings.site)
     count = len(loaded.functions)
@@ -181,7 +219,13 @@ def check(site: Path | None) -> None:
 @site_option
 @json_option
 def functions(site: Path | None, as_json: bool) -> None:
-    """List the site's functions with their kind, limits, retries and schedule."""
+    """List the site's functions with their kind, limits, retries and schedule.
+
+    \b
+    Examples:
+      backburner functions
+      backburner functions --json | jq '.[] | select(.schedule != null) | .name'
+    """
     from api.functions import describe
 
     loaded = _check_or_exit(_settings(site).site)
@@ -340,44 +384,26 @@ def invoke(name: str, data: str | None, wait: bool, url: str | None) -> None:
 
 
 def _wait(client: Client, run_id: str) -> dict[str, Any]:
-    seen_logs = 0
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[note]}"),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("queued", total=None, note="")
-        while True:
-            run = client.json("GET", f"/api/runs/{run_id}")
-            logs = client.json("GET", f"/api/runs/{run_id}/logs")["lines"]
-            for line in logs[seen_logs:]:
-                bar.console.print(f"[dim]{line.get('stream', 'log')}[/] {line['line']}", markup=True, highlight=False)
-            seen_logs = len(logs)
-            progress = run.get("progress") or {}
-            note = progress.get("message") or f"attempt {run['attempt']}/{run['max_attempts']}"
-            bar.update(
-                task,
-                description=run["status"],
-                completed=progress.get("done") or 0,
-                total=progress.get("total"),
-                note=note,
-            )
-            if run["status"] in TERMINAL:
-                return dict(run)
-            time.sleep(0.5)
+    from .live import wait
+
+    return wait(client, run_id, console)
 
 
 @main.command()
 @click.option("--function", "function", default=None)
-@click.option("--status", default=None)
-@click.option("--limit", default=20, show_default=True, type=int)
+@click.option("--status", default=None, type=click.Choice(sorted(TERMINAL | {"queued", "running", "retrying"})))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
 @json_option
 @url_option
 def runs(function: str | None, status: str | None, limit: int, as_json: bool, url: str | None) -> None:
-    """List runs, newest first."""
+    """List runs, newest first.
+
+    \b
+    Examples:
+      backburner runs
+      backburner runs --function nightly-report-background --status failed --limit 5
+      backburner runs --json | jq -r '.[0].id'
+    """
     params = {key: value for key, value in {"function": function, "status": status, "limit": limit}.items() if value}
     listing = Client.from_options(url).json("GET", "/api/runs", params=params)["runs"]
     if as_json:
@@ -405,17 +431,16 @@ def runs(function: str | None, status: str | None, limit: int, as_json: bool, ur
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
 @url_option
 def logs(run_id: str, follow: bool, url: str | None) -> None:
-    """Print a run's captured log lines."""
-    client = Client.from_options(url)
-    seen = 0
-    while True:
-        lines = client.json("GET", f"/api/runs/{run_id}/logs")["lines"]
-        for line in lines[seen:]:
-            out.print(f"[{line.get('attempt')}] {line['line']}", markup=False, highlight=False)
-        seen = len(lines)
-        if not follow or client.json("GET", f"/api/runs/{run_id}")["status"] in TERMINAL:
-            return
-        time.sleep(0.5)
+    """Print a run's captured log lines (5000 are kept per run); --follow streams new ones until it ends.
+
+    \b
+    Examples:
+      backburner logs 01J9Z3W6K8E7Q2M4T5V6X7Y8Z9
+      backburner logs 01J9Z3W6K8E7Q2M4T5V6X7Y8Z9 --follow
+    """
+    from .live import print_logs
+
+    print_logs(Client.from_options(url), run_id, follow, out, console)
 
 
 @main.command()
@@ -424,7 +449,13 @@ def logs(run_id: str, follow: bool, url: str | None) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @url_option
 def download(run_id: str, name: str, output: Path | None, url: str | None) -> None:
-    """Save one artifact of a run, with a progress bar."""
+    """Save one artifact of a run, with a progress bar.
+
+    \b
+    Examples:
+      backburner download 01J9Z3W6K8E7Q2M4T5V6X7Y8Z9 report.csv
+      backburner download 01J9Z3W6K8E7Q2M4T5V6X7Y8Z9 data/raw.parquet -o raw.parquet
+    """
     client = Client.from_options(url)
     target = output or Path(Path(name).name)
     try:

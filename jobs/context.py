@@ -33,10 +33,11 @@ def _client(url: str) -> redis.Redis:
 class RunLog:
     """Appends log lines to the run's capped Redis list as they are written."""
 
-    def __init__(self, client: redis.Redis | None, key: str, attempt: int) -> None:
+    def __init__(self, client: redis.Redis | None, key: str, attempt: int, count_key: str | None = None) -> None:
         self._client = client
         self._key = key
         self._attempt = attempt
+        self._count_key = count_key
 
     def write(self, line: str, stream: str = "log", level: str = "INFO") -> None:
         if self._client is None:
@@ -48,9 +49,12 @@ class RunLog:
             "level": level,
             "line": line[:LOG_LINE_CHARS],
         }
-        pipe = self._client.pipeline(transaction=False)
+        # MULTI: readers (jobs.log_tail) see the count and the list change together, so line numbers hold.
+        pipe = self._client.pipeline(transaction=True)
         pipe.rpush(self._key, json.dumps(entry))
         pipe.ltrim(self._key, -LOG_LINES_CAP, -1)
+        if self._count_key:
+            pipe.incr(self._count_key)
         pipe.execute()
 
 
@@ -107,12 +111,14 @@ class Context:
         self.trigger: str = info.get("trigger", "http")
         self.idempotency_key: str | None = info.get("idempotency_key")
         self.scheduled_for: str | None = info.get("scheduled_for")
+        #: The site root the worker serves (kits use it to look other functions up).
+        self.site_root: str | None = info.get("site")
         self._deadline: float = info["deadline"]
         persist = bool(info.get("persist")) and info.get("redis_url")
         self._redis = _client(info["redis_url"]) if persist else None
         keys = Keys(info.get("namespace", "backburner"))
         self._keys = keys
-        self.run_log = RunLog(self._redis, keys.logs(self.run_id), self.attempt)
+        self.run_log = RunLog(self._redis, keys.logs(self.run_id), self.attempt, keys.log_count(self.run_id))
         self.log = logging.getLogger(f"backburner.function.{self.function_name}")
         self.log.handlers[:] = [_RunLogHandler(self.run_log)]
         self.log.setLevel(logging.DEBUG)
@@ -139,3 +145,22 @@ class Context:
     def cancelled(self) -> bool:
         """True once someone asked to cancel the run; long loops can stop early and cleanly."""
         return bool(self._redis is not None and self._redis.exists(self._keys.cancel(self.run_id)))
+
+    @property
+    def redis(self) -> redis.Redis | None:
+        """The run's Redis connection (None outside a worker), for kits that keep state between runs."""
+        return self._redis
+
+    @property
+    def keys(self) -> Keys:
+        """Redis key names of this deployment's namespace."""
+        return self._keys
+
+    def spawn(self, function: str, payloads: list[Any], *, ids: list[str] | None = None) -> list[str]:
+        """Start one run of background ``function`` per payload, in one round trip (fan-out); returns their ids.
+
+        Pass ``ids`` (``jobs.runs.new_id()``, saved in a checkpoint first) to make it idempotent across retries.
+        """
+        from .spawn import spawn
+
+        return spawn(self, function, payloads, ids=ids)

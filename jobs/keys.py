@@ -19,6 +19,10 @@ class Keys:
         self.retention_lock = f"{namespace}:lock:retention"
         self.outbox_due = f"{namespace}:outbox:due"
         self.webhook_secret = f"{namespace}:webhooks:secret"
+        #: Prometheus counters and duration histograms kept by ``jobs.metrics`` (one hash, read at scrape time).
+        self.metrics = f"{namespace}:metrics"
+        #: The dashboard's session-signing secret, made once and shared by every API replica.
+        self.dashboard_secret = f"{namespace}:dashboard:secret"
 
     def run(self, run_id: str) -> str:
         return f"{self.ns}:run:{run_id}"
@@ -31,6 +35,10 @@ class Keys:
 
     def logs(self, run_id: str) -> str:
         return f"{self.ns}:run:{run_id}:logs"
+
+    def log_count(self, run_id: str) -> str:
+        """How many log lines the run ever wrote (the capped list drops the oldest), so line numbers stay stable."""
+        return f"{self.ns}:run:{run_id}:logs:n"
 
     def checkpoint(self, run_id: str) -> str:
         return f"{self.ns}:run:{run_id}:checkpoint"
@@ -67,6 +75,7 @@ class Keys:
             self.event(run_id),
             self.progress(run_id),
             self.logs(run_id),
+            self.log_count(run_id),
             self.checkpoint(run_id),
             self.cancel(run_id),
         ]

@@ -39,8 +39,9 @@ class RunHook:
     def on_terminal(self, run: Run, pipe: Any) -> None:
         """Called once, inside the transaction that makes ``run`` succeeded, failed or cancelled."""
 
-    def on_result(self, run: Run, result: Result) -> None:
-        """Called after an attempt's outcome was recorded (outside the transaction; for metrics)."""
+    def on_attempt(self, run: Run, result: Result, pipe: Any) -> None:
+        """Called once per finished attempt, inside the transaction that records it (``run`` shows what
+        comes next: retrying, succeeded, ...). Counters queued on ``pipe`` cost no extra round trip."""
 
 
 class Lifecycle:
@@ -91,25 +92,24 @@ class Lifecycle:
                 run.artifacts = [ArtifactRef(**a) for a in result.artifacts]
                 run.finished_at = attempt.finished_at
                 self._terminal(run, pipe)
-                return run
-            error = ErrorInfo(**(result.error or {"type": "Error", "message": "unknown failure"}))
-            attempt.error = error
-            run.error = error
-            if result.kind == "cancelled":
-                run.status = "cancelled"
-                run.finished_at = attempt.finished_at
-                self._terminal(run, pipe)
             else:
-                self._retry_or_fail(run, pipe, now)
+                error = ErrorInfo(**(result.error or {"type": "Error", "message": "unknown failure"}))
+                attempt.error = error
+                run.error = error
+                if result.kind == "cancelled":
+                    run.status = "cancelled"
+                    run.finished_at = attempt.finished_at
+                    self._terminal(run, pipe)
+                else:
+                    self._retry_or_fail(run, pipe, now)
+            for hook in self.hooks:
+                hook.on_attempt(run, result, pipe)
             return run
 
         try:
-            run = self.store.update(run_id, mutate, known=claimed)
+            return self.store.update(run_id, mutate, known=claimed)
         except SkipWrite:
             return None
-        for hook in self.hooks:
-            hook.on_result(run, result)
-        return run
 
     def _retry_or_fail(self, run: Run, pipe: Any, now: Any) -> None:
         if run.attempt < run.max_attempts:

@@ -28,7 +28,8 @@ import redis
 from . import clock
 from .errors import InvalidInput, RunNotFound
 from .keys import Keys
-from .webhooks import MAX_RETRY_AFTER_S, RETRY_SCHEDULE_S, deliver
+from .metrics import count_delivery
+from .webhooks import RETRY_SCHEDULE_S, deliver, next_delay
 from .webhooks import _display as display_url
 
 if TYPE_CHECKING:
@@ -111,17 +112,6 @@ class Outbox:
 
     def pending(self) -> int:
         return int(self.client.zcard(self.keys.outbox_due))
-
-
-def retry_delay(schedule: tuple[float, ...], attempt: int, retry_after_s: float | None) -> float | None:
-    """``webhooks.next_delay`` over a configurable schedule: None once attempts are used up; a longer
-    Retry-After (capped) wins over the schedule's delay."""
-    if attempt > len(schedule):
-        return None
-    delay = float(schedule[attempt - 1])
-    if retry_after_s is not None:
-        delay = max(delay, min(float(retry_after_s), MAX_RETRY_AFTER_S))
-    return delay
 
 
 class Deliverer:
@@ -228,7 +218,7 @@ class Deliverer:
         record = self._attempt(entry, n)
         due_ms: int | None = None
         if record["outcome"] is None:  # failed, and may be retried
-            next_s = retry_delay(self.schedule, n, record["retry_after_s"])
+            next_s = next_delay(n, record["retry_after_s"], self.schedule)
             if next_s is None:
                 record["outcome"] = "gave_up"
             else:
@@ -284,6 +274,7 @@ class Deliverer:
         def mutate(run: Any, pipe: Any) -> None:
             run.deliveries.append(record)
             outbox_writes(pipe)
+            count_delivery(pipe, self.keys, entry.function, record["outcome"])
 
         try:
             self.runtime.store.update(entry.run_id, mutate)

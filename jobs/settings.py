@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +66,10 @@ class Settings(BaseSettings):
     artifact_link_expiry: float = 24 * 3600
     #: Seconds between retention sweeps (one worker at a time).
     retention_interval: float = 300.0
+    #: ``GET /metrics`` without the API token (for a Prometheus that cannot send one); off by default.
+    metrics_public: bool = False
+    #: ``json`` for one JSON object per log line on stderr (every process); ``text`` otherwise.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("webhook_secret")
     @classmethod

@@ -198,16 +198,18 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - now()).total_seconds())
 
 
-def next_delay(attempt_number: int, retry_after_s: float | None = None) -> float | None:
+def next_delay(
+    attempt_number: int, retry_after_s: float | None = None, schedule: Sequence[float] = RETRY_SCHEDULE_S
+) -> float | None:
     """Seconds to wait after failed attempt ``attempt_number`` (1-based), or None when attempts are used up.
 
     A Retry-After longer than the schedule's delay wins, capped at ``MAX_RETRY_AFTER_S``.
     """
     if attempt_number < 1:
         raise ValueError(f"attempt_number starts at 1, got {attempt_number}")
-    if attempt_number > len(RETRY_SCHEDULE_S):
+    if attempt_number > len(schedule):
         return None
-    delay = float(RETRY_SCHEDULE_S[attempt_number - 1])
+    delay = float(schedule[attempt_number - 1])
     if retry_after_s is not None:
         delay = max(delay, min(float(retry_after_s), MAX_RETRY_AFTER_S))
     return delay

@@ -80,6 +80,7 @@ class WorkerProcess:
                 "redis_url": self.settings.redis_url,
                 "namespace": self.settings.namespace,
                 "artifacts_url": function.artifacts or self.settings.artifacts_url,
+                "site": str(self.settings.site.resolve()),
                 "persist": True,
             }
             task = Task(function.name, str(function.path), event, context)

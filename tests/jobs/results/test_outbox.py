@@ -12,8 +12,8 @@ from jobs.destinations import check_secret
 from jobs.errors import ConfigError
 from jobs.isolation import Result
 from jobs.lifecycle import new_run
-from jobs.outbox import Deliverer, Entry, Outbox, enqueue, retry_delay
-from jobs.webhooks import RETRY_SCHEDULE_S, next_delay
+from jobs.outbox import Deliverer, Entry, Outbox, enqueue
+from jobs.webhooks import next_delay
 from tests.support.http import WebhookReceiver
 from tests.support.procs import wait_for
 
@@ -61,10 +61,11 @@ def test_a_claim_is_exclusive_until_its_lease_runs_out(runtime):
     assert b.owns("msg_x_0", "B") and not a.owns("msg_x_0", "A")
 
 
-def test_retry_delay_matches_next_delay_on_the_default_schedule():
-    for n in range(1, len(RETRY_SCHEDULE_S) + 2):
-        for retry_after in (None, 0.0, 7.0, 99_999.0):
-            assert retry_delay(RETRY_SCHEDULE_S, n, retry_after) == next_delay(n, retry_after)
+def test_next_delay_follows_a_configured_schedule():
+    schedule = (1.0, 2.0)
+    assert [next_delay(n, None, schedule) for n in (1, 2, 3)] == [1.0, 2.0, None]
+    assert next_delay(1, 7.0, schedule) == 7.0  # a longer Retry-After wins
+    assert next_delay(1, 99_999.0, schedule) == 3600.0  # but is capped
 
 
 def test_gives_up_when_the_schedule_is_exhausted(runtime, settings, hook: WebhookReceiver):

@@ -1,0 +1,80 @@
+"""Logging in with the API token, and out.
+
+The login form posts the token once; the answer is a fresh signed session cookie (a new nonce, so a
+session planted before login is worthless). The form itself carries the CSRF token of an anonymous
+pre-login session, so another site cannot log a browser into this dashboard either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ..sessions import COOKIE, auth_required, sessions
+from .web import PageError, Viewer, checked_form, redirect, render, set_session_cookie, viewer
+
+router = APIRouter(include_in_schema=False)
+
+#: A wrong token costs this long, so guessing is slow (tokens should be long and random anyway).
+FAILED_LOGIN_DELAY_S = 0.5
+
+
+def _safe_next(value: str | None) -> str:
+    """Only paths on this site: never ``//evil.example`` or ``https://...``."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+async def _anonymous(request: Request) -> Viewer:
+    store = await sessions(request)
+    session, cookie = store.issue(authenticated=False)
+    return Viewer(session, store.csrf(session), login=False, new_cookie=cookie)
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str | None = None) -> Response:
+    if not auth_required(request):
+        return redirect(_safe_next(next))
+    store = await sessions(request)
+    current = store.read(request.cookies.get(COOKIE))
+    if current is not None and current.authenticated:
+        return redirect(_safe_next(next))
+    seen = await _anonymous(request) if current is None else Viewer(current, store.csrf(current), login=False)
+    return render(request, seen, "login.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    if not auth_required(request):
+        return redirect("/")
+    try:
+        _, form = await checked_form(request, before_login=True)
+    except PageError:
+        seen = await _anonymous(request)
+        message = "The login form expired. Please try again."
+        return render(request, seen, "login.html", {"next": "/", "error": message}, status=403)
+    settings = request.app.state.settings
+    target = _safe_next(form.get("next"))
+    if not hmac.compare_digest(form.get("token", "").encode(), (settings.api_token or "").encode()):
+        await asyncio.sleep(FAILED_LOGIN_DELAY_S)
+        seen = await _anonymous(request)
+        return render(request, seen, "login.html", {"next": target, "error": "That is not the API token."}, status=401)
+    _, cookie = (await sessions(request)).issue(authenticated=True)
+    response = redirect(target)
+    set_session_cookie(request, response, cookie)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await checked_form(request)
+    response = redirect("/login" if auth_required(request) else "/")
+    set_session_cookie(request, response, None)
+    return response
+
+
+__all__ = ["router", "viewer"]

@@ -1,0 +1,184 @@
+"""The dashboard's pages: Overview, Functions, Runs and one Run. Reading only; actions are in ``actions``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from jobs import clock
+from jobs.context import LOG_LINES_CAP
+from jobs.errors import RunNotFound
+from jobs.log_tail import LogTail
+from jobs.retention import id_floor
+from jobs.runs import ACTIVE
+from jobs.runtime import Runtime
+from jobs.schedule_state import ScheduleState
+from jobs.site import NAME_PATTERN
+
+from ..functions import describe
+from . import charts, queries
+from .web import PageError, friendly_errors, render, viewer
+
+router = APIRouter(include_in_schema=False)
+
+STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled")
+TRIGGERS = ("http", "api", "schedule", "replay")
+RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+PAGE_SIZE = 50
+NOTICES = {
+    "cancelled": "Run cancelled.",
+    "cancel-requested": "Cancel requested: the worker stops the run within about a second.",
+    "replayed": "Replay started: this is a new run with the same payload.",
+    "started": "Run started.",
+    "paused": "Schedule paused: ticks will not fire until it is resumed.",
+    "resumed": "Schedule resumed: it fires again from now on.",
+}
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _notice(request: Request) -> str | None:
+    return NOTICES.get(request.query_params.get("notice", ""))
+
+
+@router.get("/")
+async def overview(request: Request) -> Response:
+    seen = await viewer(request)
+    runtime = _runtime(request)
+    with friendly_errors():
+        view = await run_in_threadpool(queries.overview, runtime, clock.now())
+        site = await run_in_threadpool(runtime.refresh_site)
+    upcoming = sorted(
+        (describe(f, next_runs=1)["next_runs"][0], f.name) for f in site.functions.values() if f.schedule
+    )[:6]
+    scale = max((d.p99 for d in view.durations), default=1.0)
+    context = {
+        "view": view,
+        "chart": charts.runs_per_hour(view.hours),
+        "bars": {d.function: charts.duration_bar(d.p50, d.p90, d.p99, scale) for d in view.durations},
+        "upcoming": upcoming,
+        "functions": len(site.functions),
+    }
+    return render(request, seen, "overview.html", context)
+
+
+@router.get("/functions")
+async def functions(request: Request) -> Response:
+    seen = await viewer(request)
+    runtime = _runtime(request)
+
+    def load() -> dict[str, Any]:
+        site = runtime.refresh_site()
+        ordered = sorted(site.functions.values(), key=lambda f: f.name)
+        scheduled = [f.name for f in ordered if f.schedule]
+        return {
+            "functions": [(f, describe(f)) for f in ordered],
+            "states": ScheduleState(runtime.client, runtime.store.keys).load(scheduled),
+            "recent": queries.recent_by_function(runtime, [f.name for f in ordered]),
+        }
+
+    with friendly_errors():
+        context = await run_in_threadpool(load)
+    return render(request, seen, "functions.html", {**context, "notice": _notice(request)})
+
+
+def _moment(value: str | None, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise PageError(400, "Bad filter", f"{field!r} must be a date and time like 2026-03-01T14:00.") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def run_filters(request: Request) -> dict[str, Any]:
+    """The Runs page's query string, checked: unknown values are an error page, not an empty list."""
+    q = request.query_params
+    filters = {key: q.get(key) or None for key in ("function", "status", "trigger", "range", "from", "to", "cursor")}
+    if filters["function"] and not NAME_PATTERN.match(filters["function"]):
+        raise PageError(400, "Bad filter", "A function name has only letters, digits, '_' and '-'.")
+    for key, allowed in (("status", STATUSES), ("trigger", TRIGGERS), ("range", tuple(RANGES))):
+        if filters[key] and filters[key] not in allowed:
+            raise PageError(400, "Bad filter", f"{key} must be one of: {', '.join(allowed)}.")
+    if filters["cursor"] and not filters["cursor"].isalnum():
+        raise PageError(400, "Bad cursor", "The page cursor is a run id.")
+    return filters
+
+
+@router.get("/runs")
+async def runs(request: Request) -> Response:
+    seen = await viewer(request)
+    runtime = _runtime(request)
+    filters = run_filters(request)
+    start, end = _moment(filters["from"], "from"), _moment(filters["to"], "to")
+    if filters["range"]:
+        start = clock.now() - RANGES[filters["range"]]
+    cursor = filters["cursor"] or (id_floor(int(end.timestamp() * 1000)) if end else None)
+    since = id_floor(int(start.timestamp() * 1000)) if start else None
+    with friendly_errors():
+        found, next_cursor = await run_in_threadpool(
+            lambda: runtime.store.runs(
+                function=filters["function"], status=filters["status"], trigger=filters["trigger"],
+                limit=PAGE_SIZE, cursor=cursor, since=since,
+            )
+        )  # fmt: skip
+    site = runtime.site
+    context = {
+        "runs": [run.public() for run in found],
+        "next_cursor": next_cursor if len(found) == PAGE_SIZE else None,
+        "filters": filters,
+        "names": sorted(site.functions),
+        "statuses": STATUSES,
+        "triggers": TRIGGERS,
+        "ranges": RANGES,
+        "first_page": not filters["cursor"],
+        "query": {k: v for k, v in filters.items() if v and k != "cursor"},
+    }
+    template = "_run_rows.html" if request.query_params.get("partial") else "runs.html"
+    return render(request, seen, template, context)
+
+
+def _payload(event: dict[str, Any]) -> Any:
+    body = event.get("body")
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except (TypeError, ValueError):
+        return body
+
+
+@router.get("/runs/{run_id}")
+async def run_page(run_id: str, request: Request) -> Response:
+    seen = await viewer(request)
+    runtime = _runtime(request)
+    if not run_id.isalnum():
+        raise PageError(404, "Not found", f"There is no run {run_id!r}.", "/runs")
+
+    def load() -> dict[str, Any]:
+        run = runtime.store.get(run_id).public()
+        try:
+            payload = _payload(runtime.store.event(run_id))
+        except RunNotFound:  # the event went with retention
+            payload = None
+        chunk = LogTail(runtime.client, runtime.store.keys).read(run_id, 0, limit=LOG_LINES_CAP)
+        return {"run": run, "payload": payload, "lines": chunk.lines, "next_line": chunk.next, "dropped": chunk.first}
+
+    with friendly_errors(back="/runs"):
+        context = await run_in_threadpool(load)
+    run = context["run"]
+    context.update(
+        timeline=charts.attempts_timeline(run, clock.now()),
+        active=run["status"] in ACTIVE,
+        notice=_notice(request),
+    )
+    return render(request, seen, "run.html", context)

@@ -1,0 +1,106 @@
+"""Process logging for every `backburner` command: text for people, JSON lines for log pipelines.
+
+``BACKBURNER_LOG_FORMAT=json`` makes every process (API, worker, scheduler, and the ones `dev` starts, which
+inherit the environment) write one JSON object per line to stderr: ``time``, ``level``, ``logger``,
+``message``, ``service``, ``pid``, ``exception`` when there is one, and any ``extra={...}`` fields.
+
+Secrets never reach the output in either format: the values of the secret settings found in the
+environment (API token, webhook secret, AWS secret key and session token, the Redis password) are
+replaced by ``[redacted]``, and so are things that look like secrets anyway (``Bearer ...``,
+``whsec_...``, passwords in URLs, presigned-URL signatures).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+REDACTED = "[redacted]"
+SECRET_VARIABLES = ("BACKBURNER_API_TOKEN", "BACKBURNER_WEBHOOK_SECRET", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_PATTERNS = (
+    (re.compile(r"(?i)(bearer\s+)[^\s'\"]+"), r"\1" + REDACTED),
+    (re.compile(r"whsec_[A-Za-z0-9+/=_-]+"), "whsec_" + REDACTED),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
+    (re.compile(r"(?i)((?:x-amz-signature|x-amz-security-token|signature)=)[^&\s'\"]+"), r"\1" + REDACTED),
+)
+#: LogRecord attributes that are not ``extra`` fields.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def secrets_from_environment(environ: dict[str, str] | None = None) -> list[str]:
+    """Values worth hiding: the secret settings, and the password in REDIS_URL."""
+    env = os.environ if environ is None else environ
+    found = [env[name] for name in SECRET_VARIABLES if len(env.get(name, "")) >= 4]
+    for name in ("REDIS_URL", "BACKBURNER_REDIS_URL"):
+        password = urlsplit(env.get(name, "")).password
+        if password and len(password) >= 4:
+            found.append(password)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """The usual text format, with secrets removed."""
+
+    def __init__(self, fmt: str, secrets: Iterable[str] = ()) -> None:
+        super().__init__(fmt)
+        self.secrets = list(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; values that are not JSON become strings."""
+
+    def __init__(self, service: str | None = None, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.service = service
+        self.secrets = list(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "service": self.service,
+            "pid": record.process,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_") and key not in entry:
+                entry[key] = value
+        return redact(json.dumps(entry, default=str), self.secrets)
+
+
+def configure(level: str = "INFO", *, service: str | None = None, fmt: str | None = None) -> None:
+    """Send every logger to stderr in the chosen format (``BACKBURNER_LOG_FORMAT``: ``text`` or ``json``)."""
+    chosen = (fmt or os.environ.get("BACKBURNER_LOG_FORMAT") or "text").strip().lower()
+    secrets = secrets_from_environment()
+    handler = logging.StreamHandler(sys.stderr)
+    if chosen == "json":
+        handler.setFormatter(JsonFormatter(service, secrets))
+    else:
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -1,0 +1,86 @@
+"""`invoke --wait` and `logs --follow` against a real API and worker, over SSE."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.procs import wait_for
+from tests.support.servers import ApiProc
+from tests.support.sites import FUNCTIONS, TOML, make_site
+
+CHATTY = """
+    import json, time
+    def handler(event, context):
+        options = json.loads(event["body"] or "{}")
+        for i in range(options.get("n", 3)):
+            print(f"line {i} [not markup]")
+            context.progress(i + 1, options.get("n", 3), f"step {i + 1}")
+            time.sleep(options.get("pause", 0.2))
+        if options.get("fail"):
+            raise RuntimeError("asked to fail")
+        return {"done": True}
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    toml = TOML + '\n[backburner.functions."chatty-background"]\n  retries = []\n'
+    return make_site(tmp_path / "site", {**FUNCTIONS, "chatty-background": CHATTY}, toml)
+
+
+@pytest.fixture
+def api(site: Path, env: dict[str, str]):
+    proc = ApiProc(site, env).start()
+    yield proc
+    proc.stop()
+
+
+def cli(api: ApiProc, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BACKBURNER_URL": api.url, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "backburner", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_invoke_wait_prints_lines_then_the_result_and_exits_by_outcome(api, worker):
+    done = cli(api, "invoke", "chatty-background", "--data", '{"n": 3}', "--wait")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "succeeded"
+    positions = [done.stderr.index(f"line {i} [not markup]") for i in range(3)]
+    assert positions == sorted(positions)
+    failed = cli(api, "invoke", "chatty-background", "--data", '{"n": 1, "fail": true}', "--wait")
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout)["error"]["message"] == "asked to fail"
+
+
+def test_logs_follow_streams_until_the_run_ends(api, worker):
+    response = httpx.post(f"{api.url}/.netlify/functions/chatty-background", json={"n": 5, "pause": 0.3})
+    run_id = response.headers["x-nf-request-id"]
+    wait_for(lambda: httpx.get(f"{api.url}/api/runs/{run_id}").json()["status"] == "running", message="start")
+    started = time.monotonic()
+    followed = cli(api, "logs", run_id, "--follow")
+    assert followed.returncode == 0, followed.stderr
+    assert followed.stdout.splitlines() == [f"[1] line {i} [not markup]" for i in range(5)]
+    assert "succeeded" in followed.stderr
+    assert time.monotonic() - started > 0.5  # it waited for the lines written after it started
+    plain = cli(api, "logs", run_id)
+    assert plain.stdout == followed.stdout
+
+
+def test_helpful_errors(api):
+    unknown = cli(api, "logs", "NOPE")
+    assert unknown.returncode == 1 and "NOPE" in unknown.stderr
+    bad = cli(api, "runs", "--status", "finished")
+    assert bad.returncode == 2 and "is not one of" in bad.stderr
+    gone = subprocess.run(
+        [sys.executable, "-m", "backburner", "runs", "--url", "http://127.0.0.1:9"], capture_output=True, text=True
+    )
+    assert gone.returncode == 1 and "Cannot reach the Backburner API" in gone.stderr

@@ -1,0 +1,93 @@
+"""Operator logs: JSON lines on request, and no secrets in either format."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from backburner.logs import JsonFormatter, RedactingFormatter, redact, secrets_from_environment
+from tests.support.procs import wait_for
+from tests.support.servers import free_port
+
+TOKEN = "s3cret-api-token-0123456789"
+
+
+def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
+    made = logging.LogRecord("backburner.test", logging.WARNING, __file__, 1, message, args, None)
+    for key, value in extra.items():
+        setattr(made, key, value)
+    return made
+
+
+def test_json_lines_carry_level_logger_service_and_extra_fields():
+    line = JsonFormatter("worker").format(record("run %s failed", "R1", run_id="R1", attempt=2))
+    entry = json.loads(line)
+    assert entry["level"] == "WARNING" and entry["logger"] == "backburner.test" and entry["service"] == "worker"
+    assert entry["message"] == "run R1 failed" and entry["run_id"] == "R1" and entry["attempt"] == 2
+    assert entry["time"].endswith("Z") and isinstance(entry["pid"], int)
+
+
+def test_exceptions_are_one_json_field():
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        made = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    entry = json.loads(JsonFormatter().format(made))
+    assert "ValueError: boom" in entry["exception"]
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        (f"token {TOKEN} seen", TOKEN),
+        ("Authorization: Bearer abc.def.ghi", "abc.def.ghi"),
+        ("secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("redis at redis://:hunter22@cache:6379/0", "hunter22"),
+        ("GET https://s3/bucket/key?X-Amz-Signature=deadbeef&X-Amz-Expires=60", "deadbeef"),
+    ],
+)
+def test_secrets_are_redacted(text, leak):
+    secrets = secrets_from_environment({"BACKBURNER_API_TOKEN": TOKEN, "REDIS_URL": "redis://:hunter22@cache:6379"})
+    assert leak not in redact(text, secrets)
+    assert leak not in JsonFormatter(secrets=secrets).format(record(text))
+    assert leak not in RedactingFormatter("%(message)s", secrets).format(record(text))
+
+
+def test_every_line_of_a_real_api_process_is_json_without_the_token(site, env):
+    port = free_port()
+    environment = {**os.environ, **env, "BACKBURNER_LOG_FORMAT": "json", "BACKBURNER_API_TOKEN": TOKEN}
+    environment.pop("BACKBURNER_DEV")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "backburner", "api", "--port", str(port)],
+        env=environment,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, timeout=30, message="the API")
+        httpx.get(f"{url}/api/runs", headers={"authorization": f"Bearer {TOKEN}"})
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines, "the API logged nothing"
+    entries = [json.loads(line) for line in lines]  # every line parses
+    assert any(entry["logger"].startswith("uvicorn") for entry in entries)
+    assert {entry["service"] for entry in entries} == {"api"}
+    assert TOKEN not in stderr

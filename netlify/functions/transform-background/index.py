@@ -1,0 +1,55 @@
+"""A batch transform: normalises a messy orders CSV into a Parquet dataset partitioned by country.
+
+Rows are read in chunks (memory stays bounded however big the file is) and each chunk is checkpointed, so a
+retry resumes where the failed attempt stopped. Broken rows go to rejects.jsonl with the reason; the run's
+result counts rows in, out and rejected. Output: output/country=DE/part-....parquet and so on.
+
+Payload (all optional): {"source": "s3://bucket/orders/" or a path, "chunk_rows": 500, "children": 4}.
+With "children", the file is split over that many child runs that every worker can take, and this run
+merges their output when they are done.
+"""
+
+import json
+
+import pandas as pd
+
+from jobs.batch import Batch, ReadOptions
+
+COLUMNS = ["order_id", "ordered_at", "customer_email", "country", "amount", "currency"]
+COUNTRIES = {"DE", "FR", "NL", "ES", "IT", "PL"}
+
+
+def normalise(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Clean one chunk; return (good rows, rejected rows with a reason)."""
+    out = pd.DataFrame({"order_id": df["order_id"].str.strip().str.upper()})
+    iso = pd.to_datetime(df["ordered_at"], format="%Y-%m-%dT%H:%M:%S", errors="coerce", utc=True)
+    dmy = pd.to_datetime(df["ordered_at"], format="%d/%m/%Y %H:%M", errors="coerce", utc=True)
+    out["ordered_at"] = iso.fillna(dmy)
+    out["customer_email"] = df["customer_email"].str.strip().str.lower()
+    out["country"] = df["country"].str.strip().str.upper()
+    out["amount"] = pd.to_numeric(df["amount"].str.replace(",", "", regex=False), errors="coerce")
+    out["currency"] = df["currency"].str.strip().str.upper()
+
+    reason = pd.Series(None, index=df.index, dtype="object")
+    reason = reason.mask(~out["country"].isin(COUNTRIES), "unknown country: " + df["country"].fillna(""))
+    reason = reason.mask(out["ordered_at"].isna(), "unparseable date: " + df["ordered_at"].fillna(""))
+    reason = reason.mask(out["amount"].isna(), "amount is not a number: " + df["amount"].fillna(""))
+    reason = reason.mask(out["order_id"].fillna("") == "", "missing order_id")
+    bad = reason.notna()
+    return out[~bad], df[bad].assign(reason=reason[bad])
+
+
+def handler(event, context):
+    payload = json.loads(event.get("body") or "{}")
+    batch = Batch(
+        context,
+        payload.get("source", "data/orders.csv"),
+        normalise,
+        sink="parquet",
+        partition_by=["country"],
+        chunk_rows=int(payload.get("chunk_rows", 500)),
+        read=ReadOptions(column_types=dict.fromkeys(COLUMNS, "string")),
+    )
+    if payload.get("children"):
+        return batch.fan_out(event, children=int(payload["children"]))
+    return batch.run(event)

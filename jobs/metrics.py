@@ -18,6 +18,9 @@ Function names match ``^[A-Za-z0-9_-]+$``, so ``|`` cannot occur in them. Counte
 
 from __future__ import annotations
 
+import atexit
+import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,11 +51,17 @@ def count_delivery(pipe: Any, keys: Keys, function: str, outcome: str | None) ->
 
 
 class MetricsHook(RunHook):
-    """Counts finished runs and every attempt's outcome and duration, each exactly once: the counters are
-    written in the same atomic step as the record they count."""
+    """Counts finished runs exactly once, in their final transaction. Attempt outcomes, retries and durations
+    are summed in the process and flushed to Redis once a second in one pipeline, so counting adds no work
+    to a run's hot path; a process killed outright loses at most its last second of attempt counts."""
 
-    def __init__(self, keys: Keys) -> None:
+    def __init__(self, keys: Keys, client: redis.Redis | None = None, flush_interval: float = 1.0) -> None:
         self.keys = keys
+        self.client = client
+        self.flush_interval = flush_interval
+        self._pending: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
 
     def on_terminal(self, run: Run, pipe: Any) -> None:
         pipe.hincrby(self.keys.metrics, f"runs|{run.function}|{run.status}", 1)
@@ -60,12 +69,41 @@ class MetricsHook(RunHook):
     def on_attempt(self, run: Run, result: Result, pipe: Any) -> None:
         name = run.function
         seconds = max(0.0, float(result.duration_s))
-        pipe.hincrby(self.keys.metrics, f"attempts|{name}|{_OUTCOMES.get(result.kind, result.kind)}", 1)
-        pipe.hincrby(self.keys.metrics, f"dur|{name}|{_bucket(seconds)}", 1)
-        pipe.hincrby(self.keys.metrics, f"durcount|{name}", 1)
-        pipe.hincrbyfloat(self.keys.metrics, f"dursum|{name}", seconds)
-        if run.status == "retrying":
-            pipe.hincrby(self.keys.metrics, f"retries|{name}", 1)
+        with self._lock:
+            self._pending[f"attempts|{name}|{_OUTCOMES.get(result.kind, result.kind)}"] += 1
+            self._pending[f"dur|{name}|{_bucket(seconds)}"] += 1
+            self._pending[f"durcount|{name}"] += 1
+            self._pending[f"dursum|{name}"] += seconds
+            if run.status == "retrying":
+                self._pending[f"retries|{name}"] += 1
+            if self._flusher is None and self.client is not None:
+                self._flusher = threading.Thread(target=self._flush_forever, name="backburner-metrics", daemon=True)
+                self._flusher.start()
+                atexit.register(self.flush)
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(self.flush_interval)
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pending counts; on a Redis error they stay pending for the next flush."""
+        with self._lock:
+            pending, self._pending = self._pending, defaultdict(float)
+        if not pending or self.client is None:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for name, amount in pending.items():
+                if name.startswith("dursum|"):
+                    pipe.hincrbyfloat(self.keys.metrics, name, amount)
+                else:
+                    pipe.hincrby(self.keys.metrics, name, int(amount))
+            pipe.execute()
+        except redis.RedisError:
+            with self._lock:
+                for name, amount in pending.items():
+                    self._pending[name] += amount
 
 
 @dataclass

@@ -32,7 +32,7 @@ class Runtime:
         client = connect(settings)
         broker = build_broker(settings, client)
         store = RunStore(client, broker, Keys(settings.namespace), idempotency_ttl=settings.idempotency_ttl)
-        all_hooks = [*default_hooks(settings), *hooks]
+        all_hooks = [*default_hooks(settings, client), *hooks]
         lifecycle = Lifecycle(store, all_hooks)
         return cls(settings, client, broker, store, lifecycle, site or load_site(settings.site), all_hooks)
 
@@ -56,9 +56,9 @@ class Runtime:
         self.client.close()
 
 
-def default_hooks(settings: Settings) -> list[RunHook]:
+def default_hooks(settings: Settings, client: redis.Redis | None = None) -> list[RunHook]:
     """Hooks every deployment gets: destinations, and the metrics counters (``jobs.metrics``)."""
     from .destinations import destination_hooks
     from .metrics import MetricsHook
 
-    return [*destination_hooks(settings), MetricsHook(Keys(settings.namespace))]
+    return [*destination_hooks(settings), MetricsHook(Keys(settings.namespace), client)]

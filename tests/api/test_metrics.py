@@ -76,13 +76,17 @@ def test_counters_and_histograms_follow_real_runs(client, worker, hook):
     failed = finished(client, trigger(client, "fail-background"))  # 3 attempts: retries after 1 s and 2 s
     assert failed["status"] == "failed"
     wait_for(lambda: hook.requests, message="the webhook delivery")
+    attempts_before = value(before, "backburner_attempts_total", function="fail-background", outcome="failed")
+    # Attempt counters are flushed by each worker about once a second.
     after = wait_for(
         lambda: (
             (s := scrape(client))
             and value(s, "backburner_webhook_deliveries_total", function="echo-background", outcome="delivered")
+            and value(s, "backburner_attempts_total", function="fail-background", outcome="failed")
+            == attempts_before + 3
             and s
         ),
-        message="the delivery to be counted",
+        message="the delivery and the attempts to be counted",
     )
 
     def delta(name: str, **labels: str) -> float:

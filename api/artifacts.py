@@ -15,10 +15,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from jobs.artifacts import ArtifactNotFound, S3Store, validate_name
+from jobs.artifacts import ArtifactNotFound, validate_name
 from jobs.errors import InvalidInput
 from jobs.run_artifacts import run_prefix, run_store
 from jobs.runs import ArtifactRef, Run
+from jobs.s3store import S3Store
 from jobs.site import NAME_PATTERN
 
 from .deps import Authorized, RuntimeDep

@@ -36,8 +36,9 @@ from urllib.parse import quote
 import pyarrow as pa
 
 from .artifact_writer import download_path
-from .artifacts import ArtifactInfo, ArtifactNotFound, ArtifactStore, LocalStore, S3Store, guess_content_type
+from .artifacts import ArtifactInfo, ArtifactNotFound, ArtifactStore, LocalStore, guess_content_type
 from .errors import InvalidInput
+from .s3store import S3Store
 
 SinkFormat = Literal["parquet", "csv", "jsonl"]
 EXTENSIONS: dict[str, str] = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}

@@ -15,9 +15,10 @@ from typing import Any
 
 from . import clock
 from .artifact_writer import download_path
-from .artifacts import ArtifactStore, S3Store, open_store
+from .artifacts import ArtifactStore, open_store
 from .errors import FunctionNotFound
 from .runs import Run
+from .s3store import S3Store
 from .settings import Settings
 from .site import Function
 

@@ -17,13 +17,13 @@ from jobs.artifacts import (
     ArtifactInfo,
     ArtifactNotFound,
     LocalStore,
-    S3Store,
     guess_content_type,
     open_store,
     run_key,
     validate_name,
 )
 from jobs.errors import ConfigError, DeliveryError, InvalidInput
+from jobs.s3store import S3Store
 from tests.support.s3 import free_port, no_credentials_env, patched_env, presign_problem, s3_client
 
 MiB = 1024 * 1024

@@ -10,25 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Column, Table
+from rich.table import Table
 
 from .client import Client
-
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-TERMINAL = {"succeeded", "failed", "cancelled"}
-site_option = click.option(
-    "--site",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Site root with netlify.toml (default: BACKBURNER_SITE or .).",
-)
-url_option = click.option("--url", default=None, help="API URL (default: BACKBURNER_URL or http://127.0.0.1:8888).")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+from .options import console, json_option, out, site_option, url_option
 
 
 def _settings(site: Path | None, **overrides: Any) -> Any:
@@ -343,135 +329,7 @@ def schedules_trigger(name: str, url: str | None) -> None:
     _schedule_action("trigger", name, url)
 
 
-# -- client commands -------------------------------------------------------------------------------
+# -- client commands (backburner/remote.py) ------------------------------------------------------------
 
-
-@main.command()
-@click.argument("name")
-@click.option("--data", default=None, help="JSON payload, or @file.json.")
-@click.option("--wait", is_flag=True, help="Wait for a background run to finish; exit 1 if it failed.")
-@url_option
-def invoke(name: str, data: str | None, wait: bool, url: str | None) -> None:
-    """Invoke a function through its Netlify URL.
-
-    \b
-    Examples:
-      backburner invoke hello
-      backburner invoke slow-background --data '{"n": 3}' --wait
-    """
-    if data and data.startswith("@"):
-        data = Path(data[1:]).read_text()
-    if data:
-        try:
-            json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from None
-    client = Client.from_options(url)
-    response = client.request(
-        "POST", f"/.netlify/functions/{name}", content=data or "{}", headers={"content-type": "application/json"}
-    )
-    if response.status_code != 202:
-        out.print(response.text, markup=False, highlight=False)
-        sys.exit(0 if response.status_code < 400 else 1)
-    run_id = response.headers["x-nf-request-id"]
-    console.print(f"accepted: run [bold]{run_id}[/]")
-    if not wait:
-        out.print(run_id)
-        return
-    run = _wait(client, run_id)
-    out.print_json(json.dumps(run))
-    sys.exit(0 if run["status"] == "succeeded" else 1)
-
-
-def _wait(client: Client, run_id: str) -> dict[str, Any]:
-    from .live import wait
-
-    return wait(client, run_id, console)
-
-
-@main.command()
-@click.option("--function", "function", default=None)
-@click.option("--status", default=None, type=click.Choice(sorted(TERMINAL | {"queued", "running", "retrying"})))
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
-@json_option
-@url_option
-def runs(function: str | None, status: str | None, limit: int, as_json: bool, url: str | None) -> None:
-    """List runs, newest first.
-
-    \b
-    Examples:
-      backburner runs
-      backburner runs --function nightly-report-background --status failed --limit 5
-      backburner runs --json | jq -r '.[0].id'
-    """
-    params = {key: value for key, value in {"function": function, "status": status, "limit": limit}.items() if value}
-    listing = Client.from_options(url).json("GET", "/api/runs", params=params)["runs"]
-    if as_json:
-        out.print_json(json.dumps(listing))
-        return
-    colours = {"succeeded": "green", "failed": "red", "running": "cyan", "retrying": "yellow"}
-    # Ids and statuses are never cut: ids are for copying.
-    table = Table(Column("id", no_wrap=True), "function", "trigger", Column("status", no_wrap=True), "attempt",
-                  Column("created (UTC)", no_wrap=True))  # fmt: skip
-    for run in listing:
-        colour = colours.get(run["status"], "white")
-        table.add_row(
-            run["id"],
-            run["function"],
-            run["trigger"],
-            f"[{colour}]{run['status']}[/]",
-            f"{run['attempt']}/{run['max_attempts']}",
-            run["created_at"][:19].replace("T", " "),
-        )
-    out.print(table)
-
-
-@main.command()
-@click.argument("run_id")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
-@url_option
-def logs(run_id: str, follow: bool, url: str | None) -> None:
-    """Print a run's captured log lines (5000 are kept per run); --follow streams new ones until it ends.
-
-    \b
-    Examples:
-      backburner logs 01J9Z3W6K8E7Q2M4T5V6X7Y8Z9
-      backburner logs 01J9Z3W6K8E7Q2M4T5V6X7Y8Z9 --follow
-    """
-    from .live import print_logs
-
-    print_logs(Client.from_options(url), run_id, follow, out, console)
-
-
-@main.command()
-@click.argument("run_id")
-@click.argument("name")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@url_option
-def download(run_id: str, name: str, output: Path | None, url: str | None) -> None:
-    """Save one artifact of a run, with a progress bar.
-
-    \b
-    Examples:
-      backburner download 01J9Z3W6K8E7Q2M4T5V6X7Y8Z9 report.csv
-      backburner download 01J9Z3W6K8E7Q2M4T5V6X7Y8Z9 data/raw.parquet -o raw.parquet
-    """
-    client = Client.from_options(url)
-    target = output or Path(Path(name).name)
-    try:
-        with client.http.stream("GET", f"/api/runs/{run_id}/artifacts/{name}", follow_redirects=True) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise click.ClickException(f"{response.status_code}: {response.text[:500]}")
-            total = int(response.headers.get("content-length", 0)) or None
-            columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-            with Progress(*columns, console=console) as bar, target.open("wb") as handle:
-                task = bar.add_task(target.name, total=total)
-                for chunk in response.iter_bytes():
-                    handle.write(chunk)
-                    bar.advance(task, len(chunk))
-    except Exception as exc:
-        if isinstance(exc, click.ClickException):
-            raise
-        raise click.ClickException(f"download failed: {exc}") from None
-    console.print(f"saved {target}")
+for _command in (invoke, runs, logs, download):
+    main.add_command(_command)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .client import Client
 from .options import console, json_option, out, site_option, url_option
+from .remote import download, invoke, logs, runs
 
 
 def _settings(site: Path | None, **overrides: Any) -> Any:

@@ -40,8 +40,12 @@ class RunHook:
         """Called once, inside the transaction that makes ``run`` succeeded, failed or cancelled."""
 
     def on_attempt(self, run: Run, result: Result, pipe: Any) -> None:
-        """Called once per finished attempt, inside the transaction that records it (``run`` shows what
-        comes next: retrying, succeeded, ...). Counters queued on ``pipe`` cost no extra round trip."""
+        """Called inside the transaction that records a finished attempt (``run`` shows what comes next:
+        retrying, succeeded, ...); commands queued on ``pipe`` commit with it. May run again if the
+        transaction is retried, so keep side effects on ``pipe``."""
+
+    def after_attempt(self, run: Run, result: Result) -> None:
+        """Called once per recorded attempt, after it committed (for in-process work such as counters)."""
 
 
 class Lifecycle:
@@ -107,9 +111,12 @@ class Lifecycle:
             return run
 
         try:
-            return self.store.update(run_id, mutate, known=claimed)
+            run = self.store.update(run_id, mutate, known=claimed)
         except SkipWrite:
             return None
+        for hook in self.hooks:
+            hook.after_attempt(run, result)
+        return run
 
     def _retry_or_fail(self, run: Run, pipe: Any, now: Any) -> None:
         if run.attempt < run.max_attempts:

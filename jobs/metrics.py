@@ -66,7 +66,7 @@ class MetricsHook(RunHook):
     def on_terminal(self, run: Run, pipe: Any) -> None:
         pipe.hincrby(self.keys.metrics, f"runs|{run.function}|{run.status}", 1)
 
-    def on_attempt(self, run: Run, result: Result, pipe: Any) -> None:
+    def after_attempt(self, run: Run, result: Result) -> None:
         name = run.function
         seconds = max(0.0, float(result.duration_s))
         with self._lock:

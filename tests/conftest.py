@@ -14,6 +14,7 @@ from jobs.runtime import Runtime
 from jobs.settings import Settings
 from tests.support.procs import WorkerProc
 from tests.support.redis import RedisServer
+from tests.support.s3 import create_bucket, dummy_credentials_env, moto_server, patched_env
 from tests.support.sites import make_site
 
 #: Compressed timings for the reaper and heartbeats (production defaults are 2 s / 30 s / 5 s).
@@ -98,6 +99,20 @@ def worker(start_worker: type, runtime: Runtime) -> WorkerProc:
     proc: WorkerProc = start_worker()
     wait_for(lambda: runtime.client.zcard(runtime.store.keys.workers), timeout=30, message="worker heartbeat")
     return proc
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """One real S3 HTTP endpoint (moto's standalone server) for the session, with dummy credentials in
+    this process's environment meanwhile."""
+    with patched_env(dummy_credentials_env()), moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A fresh, empty bucket on the session's moto server."""
+    return create_bucket(s3_endpoint)
 
 
 @pytest.fixture

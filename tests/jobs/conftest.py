@@ -1,4 +1,4 @@
-"""Fixtures for destination tests: a real S3 endpoint (moto server) and real webhook receivers."""
+"""Fixtures for destination tests: real webhook receivers (the S3 endpoint is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,6 @@ from typing import Any
 import pytest
 
 from tests.support.http import WebhookReceiver
-from tests.support.s3 import create_bucket, dummy_credentials_env, moto_server, patched_env
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """One moto server for the session, with dummy credentials in this process's environment meanwhile."""
-    with patched_env(dummy_credentials_env()), moto_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def s3_bucket(s3_endpoint: str) -> str:
-    """A fresh, empty bucket on the session's moto server."""
-    return create_bucket(s3_endpoint)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A real S3 endpoint for tests: moto's standalone server in its own process on a free loopback port.
 
-A separate process (not ``ThreadedMotoServer`` or ``mock_aws``) keeps moto's in-process hooks out of the
+A separate process (not ``ThreadedMotoServer`` or moto's in-process decorators) keeps moto's in-process hooks out of the
 code under test: boto3 talks HTTP to a server, exactly as it would to MinIO or AWS.
 
 moto accepts any signature and never expires presigned URLs, so ``presign_problem`` re-derives SigV4

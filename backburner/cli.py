@@ -117,8 +117,11 @@ def api(site: Path | None, host: str, port: int) -> None:
     from jobs.errors import ConfigError
 
     _logging()
+    settings = _settings(site)
+    _check_or_exit(settings.site)
+    _require_redis(settings)
     try:
-        app = create_app(_settings(site))
+        app = create_app(settings)
     except ConfigError as exc:
         raise click.ClickException(exc.message) from None
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, log_config=None)
@@ -148,6 +151,7 @@ def worker(site: Path | None, processes: int, threads: int) -> None:
     from jobs.worker import run_worker
 
     _check_or_exit(settings.site)
+    _require_redis(settings)
     run_worker(settings, threads=threads)
 
 
@@ -163,6 +167,7 @@ def scheduler(site: Path | None) -> None:
     _logging()
     settings = _settings(site)
     _check_or_exit(settings.site)
+    _require_redis(settings)
     try:
         from scheduler.service import run_scheduler
     except ImportError:  # the scheduler arrives with its own issue; keep `dev` whole meanwhile
@@ -173,6 +178,14 @@ def scheduler(site: Path | None) -> None:
 
 
 # -- site inspection -------------------------------------------------------------------------------
+
+
+def _require_redis(settings: Any) -> None:
+    if not settings.redis_url:
+        raise click.ClickException(
+            "REDIS_URL is not set: point it at your Redis (redis://host:6379/0), "
+            "or run everything with `backburner dev`."
+        )
 
 
 def _check_or_exit(site: Path) -> Any:

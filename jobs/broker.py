@@ -7,7 +7,9 @@ also carries the run record. The message layout is exactly what ``RedisBroker.en
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
 import time
 from typing import Any
 
@@ -16,6 +18,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis, dq_name
 
+from .errors import ConfigError
 from .settings import Settings
 
 QUEUE = "runs"
@@ -30,7 +33,9 @@ def connect(settings: Settings, url: str | None = None) -> redis.Redis:
     """
     target = url or settings.redis_url
     if not target:
-        raise RuntimeError("No Redis URL: set REDIS_URL or start Backburner with `backburner dev`.")
+        raise ConfigError(
+            "REDIS_URL is not set: point it at your Redis (redis://host:6379/0), or use `backburner dev`."
+        )
     return redis.Redis.from_url(
         target,
         socket_timeout=10,
@@ -121,3 +126,18 @@ def build_broker(settings: Settings, client: redis.Redis) -> RunBroker:
     )
     broker.declare_queue(QUEUE)
     return broker
+
+
+def wait_for_redis(client: redis.Redis, stop: threading.Event, log: logging.Logger) -> bool:
+    """Block until Redis answers (a process may start before its Redis); False if ``stop`` was set first."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            client.ping()
+            return True
+        except redis.RedisError as exc:
+            where = client.connection_pool.connection_kwargs
+            log.warning("Redis at %s:%s does not answer (%s); retrying", where.get("host"), where.get("port"), exc)
+            stop.wait(delay)
+            delay = min(delay * 2, 10.0)
+    return False

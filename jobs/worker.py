@@ -13,7 +13,7 @@ from typing import Any
 
 import dramatiq
 
-from .broker import ACTOR, QUEUE
+from .broker import ACTOR, QUEUE, connect, wait_for_redis
 from .errors import BackburnerError, StoreUnavailable
 from .isolation import ChildPool, Result, Task
 from .outbox import Deliverer
@@ -142,6 +142,10 @@ def run_worker(settings: Settings, *, threads: int = 8) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    probe = connect(settings)
+    if not wait_for_redis(probe, stop, log):
+        return
+    probe.close()
     process = WorkerProcess(settings, threads=threads).start()
     assert process.runtime is not None
     stop.wait()

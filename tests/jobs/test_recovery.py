@@ -92,3 +92,23 @@ def test_a_pending_retry_survives_a_redis_crash(client, redis_server, start_work
         message="success after the Redis crash",
     )
     assert [a["outcome"] for a in run["attempts"]] == ["failed", "failed", "succeeded"]
+
+
+def test_a_worker_started_before_redis_waits_for_it(tmp_path, site, env):
+    """Containers start in any order: the worker waits for Redis instead of crashing."""
+    import redis as redis_lib
+
+    from backburner.redis_server import free_port
+    from tests.support.procs import WorkerProc
+
+    port = free_port()
+    late = RedisServer(tmp_path / "late", port=port)
+    worker = WorkerProc(site, {**env, "REDIS_URL": late.url}).start()
+    try:
+        with late:
+            client = redis_lib.Redis.from_url(late.url)
+            keys = f"{env['BACKBURNER_NAMESPACE']}:workers"
+            wait_for(lambda: client.zcard(keys), timeout=30, message="the worker's first heartbeat")
+            assert worker.process.poll() is None
+    finally:
+        worker.stop()

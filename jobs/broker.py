@@ -17,6 +17,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis, dq_name
+from dramatiq.middleware import CurrentMessage
 
 from .errors import ConfigError
 from .settings import Settings
@@ -69,6 +70,13 @@ class _BusyAwareConsumer(_RedisConsumer):
         self._full_waits = min(self._full_waits + 1, 16)
         return None
 
+    def ack(self, message: Any) -> None:
+        """Skip the round trip when the worker already acked the message in the step that recorded the run."""
+        if getattr(message, "acked_with_run", False):
+            self.queued_message_ids.discard(message.message_id)
+            return
+        super().ack(message)
+
 
 class RunBroker(RedisBroker):
     """A RedisBroker that can also enqueue as part of a caller's transaction."""
@@ -91,6 +99,16 @@ class RunBroker(RedisBroker):
             message = message.copy(queue_name=dq_name(QUEUE), options={"eta": current_millis() + delay_ms})
         self.emit_before("enqueue", message, delay_ms)
         return message.queue_name, str(message.options["redis_message_id"]), message.encode()
+
+    def ack_in(self, pipe: Any, message: Any) -> None:
+        """Ack ``message`` (fetched by this broker's consumer) on ``pipe``, with the caller's other writes.
+
+        The same writes as dispatch.lua's "ack": SREM from this consumer's acks set, HDEL the body.
+        The worker marks the message so the consumer skips its own ack: one round trip less per run.
+        """
+        message_id = message.options["redis_message_id"]
+        pipe.srem(f"{self.namespace}:__acks__.{self.broker_id}.{QUEUE}", message_id)
+        pipe.hdel(self.queue_keys(QUEUE)[1], message_id)
 
     def queue_keys(self, queue_name: str = QUEUE) -> tuple[str, str]:
         """The list and hash Dramatiq keeps a queue in (dispatch.lua: ``ns:q`` and ``ns:q.msgs``)."""
@@ -120,7 +138,7 @@ def build_broker(settings: Settings, client: redis.Redis) -> RunBroker:
     broker = RunBroker(
         client=client,
         namespace=settings.namespace,
-        middleware=[],
+        middleware=[CurrentMessage()],
         heartbeat_timeout=int(settings.worker_timeout * 1000),
         maintenance_chance=10_000,  # 1% of fetches; the reaper covers running and retrying runs itself
     )

@@ -14,7 +14,7 @@ deliveries, for instance) is written exactly once with it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -77,13 +77,25 @@ class Lifecycle:
             return None
 
     def finish(
-        self, run_id: str, token: str, result: Result, *, value: Any = None, claimed: Run | None = None
+        self,
+        run_id: str,
+        token: str,
+        result: Result,
+        *,
+        value: Any = None,
+        claimed: Run | None = None,
+        also: Callable[[Any], None] | None = None,
     ) -> Run | None:
-        """Record an attempt's outcome and decide what comes next; None if the attempt was superseded."""
+        """Record an attempt's outcome and decide what comes next; None if the attempt was superseded.
+
+        ``also(pipe)`` adds writes that must commit with the outcome (the worker acks its message there).
+        """
 
         def mutate(run: Run, pipe: Any) -> Run:
             if run.token != token or run.status != "running":
                 raise SkipWrite
+            if also is not None:
+                also(pipe)
             now = clock.now()
             attempt = run.attempts[-1]
             attempt.finished_at = clock.iso(now)

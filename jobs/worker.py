@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from .broker import ACTOR, QUEUE, connect, wait_for_redis
 from .errors import BackburnerError, StoreUnavailable
@@ -86,7 +87,7 @@ class WorkerProcess:
             task = Task(function.name, str(function.path), event, context)
             result = self.pool.run(task, limit, cancelled=lambda: self._cancel_requested(run_id))
         log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
-        self._finish(run, token, result)
+        self._finish(run, token, result, CurrentMessage.get_current_message())
 
     def _cancel_requested(self, run_id: str) -> bool:
         assert self.runtime is not None
@@ -95,14 +96,17 @@ class WorkerProcess:
         except Exception:
             return False
 
-    def _finish(self, run: Run, token: str, result: Result) -> None:
+    def _finish(self, run: Run, token: str, result: Result, message: Any) -> None:
         """Record the outcome, waiting out a Redis outage rather than losing a finished attempt."""
         assert self.runtime is not None
+        broker = self.runtime.broker
+        also = None if message is None else (lambda pipe: broker.ack_in(pipe, message))
         deadline = time.monotonic() + FINISH_PATIENCE_S
         delay = 0.1
         while True:
             try:
-                self.runtime.lifecycle.finish(run.id, token, result, claimed=run)
+                if self.runtime.lifecycle.finish(run.id, token, result, claimed=run, also=also) and message:
+                    message.acked_with_run = True
                 return
             except StoreUnavailable as exc:
                 if time.monotonic() > deadline:

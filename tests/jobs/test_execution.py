@@ -160,3 +160,17 @@ def test_a_stale_message_cannot_start_a_second_attempt(runtime):
     assert runtime.lifecycle.claim(run.id, run.token, "w1") is not None
     assert runtime.lifecycle.claim(run.id, run.token, "w2") is None
     assert runtime.lifecycle.claim(run.id, "other", "w2") is None
+
+
+def test_finished_runs_leave_no_message_behind(client, worker, runtime):
+    """The worker acks its message in the step that records the outcome: nothing stays in Redis."""
+    runs = [trigger(client, "echo-background") for _ in range(5)] + [trigger(client, "flaky-background")]
+    for run_id in runs:
+        assert finished(client, run_id)["status"] == "succeeded"
+    ns = runtime.settings.namespace
+
+    def drained():
+        acks = [key for key in runtime.client.scan_iter(f"{ns}:__acks__.*.runs") if runtime.client.scard(key)]
+        return not acks and runtime.client.hlen(f"{ns}:runs.msgs") == 0 and not runtime.client.llen(f"{ns}:runs")
+
+    wait_for(drained, message="acks and message bodies to be gone")

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from jobs.broker import connect_async
 from jobs.errors import ConfigError
 from jobs.isolation import ChildPool
 from jobs.runtime import Runtime
@@ -50,10 +51,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime or Runtime.open(settings)
         app.state.sync_pool = _LazyPool(settings)
+        aclient = connect_async(app.state.runtime.settings)
+        app.state.runtime.store.use_async(aclient)
         try:
             yield
         finally:
             app.state.sync_pool.close()
+            await aclient.aclose()
             if runtime is None:
                 app.state.runtime.close()
 

@@ -50,7 +50,7 @@ async def invoke(request: Request) -> Response:
 
 async def _enqueue(runtime: Any, function: Function, event: dict[str, Any], idempotency_key: str | None) -> Response:
     run = new_run(function, "http", idempotency_key=idempotency_key)
-    run, _ = await run_in_threadpool(runtime.store.create, run, event, idempotency_key=idempotency_key)
+    run, _ = await runtime.store.create_async(run, event, idempotency_key=idempotency_key)
     return Response(
         status_code=202,
         headers={"x-nf-request-id": run.id, "location": f"/api/runs/{run.id}"},

@@ -42,7 +42,7 @@ async def trigger(name: str, request: Request, runtime: RuntimeDep) -> Response:
         ) from None
     key = request.headers.get("idempotency-key")
     run = new_run(function, "api", idempotency_key=key)
-    run, _ = await run_in_threadpool(runtime.store.create, run, payload_event(name, payload), idempotency_key=key)
+    run, _ = await runtime.store.create_async(run, payload_event(name, payload), idempotency_key=key)
     return _accepted(run)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import dramatiq
 import redis
+import redis.asyncio
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis, dq_name
 from dramatiq.middleware import CurrentMessage
@@ -26,23 +27,37 @@ QUEUE = "runs"
 ACTOR = "execute_run"
 
 
+def _url(settings: Settings) -> str:
+    if not settings.redis_url:
+        raise ConfigError(
+            "REDIS_URL is not set: point it at your Redis (redis://host:6379/0), or use `backburner dev`."
+        )
+    return settings.redis_url
+
+
 def connect(settings: Settings, url: str | None = None) -> redis.Redis:
     """A Redis client with explicit timeouts and no automatic command retries.
 
     A blind retry of an EVALSHA after a read timeout could enqueue a message twice; our own
     fencing tokens make duplicates harmless, but we still prefer to surface the error (503).
     """
-    target = url or settings.redis_url
-    if not target:
-        raise ConfigError(
-            "REDIS_URL is not set: point it at your Redis (redis://host:6379/0), or use `backburner dev`."
-        )
     return redis.Redis.from_url(
-        target,
+        url or _url(settings),
         socket_timeout=10,
         socket_connect_timeout=5,
         health_check_interval=30,
         max_connections=256,
+    )
+
+
+def connect_async(settings: Settings) -> redis.asyncio.Redis:
+    """The asyncio twin of ``connect``, for the API's hot path (same timeouts, no command retries)."""
+    if not settings.redis_url:
+        raise ConfigError(
+            "REDIS_URL is not set: point it at your Redis (redis://host:6379/0), or use `backburner dev`."
+        )
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, max_connections=256
     )
 
 

@@ -19,6 +19,9 @@ import redis.asyncio
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis, dq_name
 from dramatiq.middleware import CurrentMessage
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from .errors import ConfigError
 from .settings import Settings
@@ -35,30 +38,33 @@ def _url(settings: Settings) -> str:
     return settings.redis_url
 
 
-def connect(settings: Settings, url: str | None = None) -> redis.Redis:
-    """A Redis client with explicit timeouts and no automatic command retries.
+def _options() -> dict[str, Any]:
+    """Client options shared by the sync and asyncio clients.
 
-    A blind retry of an EVALSHA after a read timeout could enqueue a message twice; our own
-    fencing tokens make duplicates harmless, but we still prefer to surface the error (503).
+    Explicit timeouts, and two quick retries of a command whose connection failed (a pooled connection
+    left stale by a Redis restart). Timeouts are not retried. A retried script call could enqueue a
+    message twice; that is harmless, because a message whose fencing token is no longer current is
+    skipped by the worker.
     """
-    return redis.Redis.from_url(
-        url or _url(settings),
-        socket_timeout=10,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-        max_connections=256,
-    )
+    return {
+        "socket_timeout": 10,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 30,
+        "max_connections": 256,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        "retry_on_error": [redis.ConnectionError],
+    }
+
+
+def connect(settings: Settings, url: str | None = None) -> redis.Redis:
+    return redis.Redis.from_url(url or _url(settings), **_options())
 
 
 def connect_async(settings: Settings) -> redis.asyncio.Redis:
-    """The asyncio twin of ``connect``, for the API's hot path (same timeouts, no command retries)."""
-    if not settings.redis_url:
-        raise ConfigError(
-            "REDIS_URL is not set: point it at your Redis (redis://host:6379/0), or use `backburner dev`."
-        )
-    return redis.asyncio.Redis.from_url(
-        settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, max_connections=256
-    )
+    """The asyncio twin of ``connect``, for the API's hot path."""
+    options = _options()
+    options["retry"] = AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+    return redis.asyncio.Redis.from_url(_url(settings), **options)
 
 
 class _BusyAwareConsumer(_RedisConsumer):

@@ -112,3 +112,13 @@ def test_a_worker_started_before_redis_waits_for_it(tmp_path, site, env):
             assert worker.process.poll() is None
     finally:
         worker.stop()
+
+
+def test_the_api_accepts_again_right_after_a_redis_restart(client, redis_server):
+    """Pooled connections left stale by a restart are retried, so the first call after it is not a 503."""
+    assert client.post("/.netlify/functions/echo-background").status_code == 202
+    redis_server.restart(kill=True)
+    assert [client.post("/.netlify/functions/echo-background").status_code for _ in range(3)] == [202, 202, 202]
+    redis_server.stop()
+    down = client.post("/.netlify/functions/echo-background")
+    assert down.status_code == 503 and down.json()["error"]["code"] == "store_unavailable"

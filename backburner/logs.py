@@ -29,6 +29,8 @@ _PATTERNS = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
     (re.compile(r"(?i)((?:x-amz-signature|x-amz-security-token|signature)=)[^&\s'\"]+"), r"\1" + REDACTED),
 )
+#: Per pattern, substrings (lower case) that any match must contain; lines without them skip the regex.
+_MARKERS = (("bearer",), ("whsec_",), ("://",), ("signature=", "x-amz-security-token="))
 #: LogRecord attributes that are not ``extra`` fields.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -47,8 +49,10 @@ def secrets_from_environment(environ: dict[str, str] | None = None) -> list[str]
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         text = text.replace(secret, REDACTED)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower()
+    for (pattern, replacement), marker in zip(_PATTERNS, _MARKERS, strict=True):
+        if any(m in lowered for m in marker):  # a substring test is far cheaper than a regex scan
+            text = pattern.sub(replacement, text)
     return text
 
 

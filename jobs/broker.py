@@ -28,6 +28,13 @@ from .settings import Settings
 
 QUEUE = "runs"
 ACTOR = "execute_run"
+#: Run records up to this size travel in their message (see ``RunBroker.prepare``).
+SNAPSHOT_LIMIT = 64 * 1024
+
+
+def new_message_id() -> str:
+    """A Redis message id in Dramatiq's format, made before the message so a run record can name it."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def _url(settings: Settings) -> str:
@@ -106,14 +113,30 @@ class RunBroker(RedisBroker):
     def consumer_class(self) -> Any:
         return _BusyAwareConsumer
 
-    def prepare(self, run_id: str, token: str, *, delay_s: float | None = None) -> tuple[str, str, bytes]:
-        """``(queue name, Redis message id, encoded message)`` exactly as ``RedisBroker.enqueue`` writes them."""
+    def prepare(
+        self,
+        run_id: str,
+        token: str,
+        *,
+        snapshot: str | None = None,
+        message_id: str | None = None,
+        delay_s: float | None = None,
+    ) -> tuple[str, str, bytes]:
+        """``(queue name, Redis message id, encoded message)`` exactly as ``RedisBroker.enqueue`` writes them.
+
+        ``snapshot`` is the run record as written together with the message: the worker claims the run
+        with a compare-and-set against it, so a fresh message costs no read. Large records are left out
+        (the worker reads those), to keep messages small.
+        """
+        args: tuple[str, ...] = (run_id, token)
+        if snapshot is not None and len(snapshot) <= SNAPSHOT_LIMIT:
+            args = (run_id, token, snapshot)
         message: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=QUEUE,
             actor_name=ACTOR,
-            args=(run_id, token),
+            args=args,
             kwargs={},
-            options={"redis_message_id": f"{random.getrandbits(128):032x}"},
+            options={"redis_message_id": message_id or new_message_id()},
         )
         delay_ms = None if delay_s is None else max(0, int(delay_s * 1000))
         if delay_ms:
@@ -135,14 +158,25 @@ class RunBroker(RedisBroker):
         """The list and hash Dramatiq keeps a queue in (dispatch.lua: ``ns:q`` and ``ns:q.msgs``)."""
         return f"{self.namespace}:{queue_name}", f"{self.namespace}:{queue_name}.msgs"
 
-    def enqueue_in(self, pipe: Any, run_id: str, token: str, *, delay_s: float | None = None) -> str:
+    def enqueue_in(
+        self,
+        pipe: Any,
+        run_id: str,
+        token: str,
+        *,
+        snapshot: str | None = None,
+        message_id: str | None = None,
+        delay_s: float | None = None,
+    ) -> str:
         """Queue the message for ``(run_id, token)`` on ``pipe``, to be applied with the caller's other writes.
 
         The writes are exactly dispatch.lua's "enqueue" (HSET ns:q.msgs id data; RPUSH ns:q id), so a
         Dramatiq consumer cannot tell the difference. Returns the message's Redis id, so the run can
         tell later whether its message still exists.
         """
-        queue_name, message_id, encoded = self.prepare(run_id, token, delay_s=delay_s)
+        queue_name, message_id, encoded = self.prepare(
+            run_id, token, snapshot=snapshot, message_id=message_id, delay_s=delay_s
+        )
         queue, messages = self.queue_keys(queue_name)
         pipe.hset(messages, message_id, encoded)
         pipe.rpush(queue, message_id)

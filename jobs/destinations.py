@@ -8,6 +8,7 @@ run, durably, whatever crashes afterwards. The outbox (``jobs.outbox``) does the
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ class SiteFunctions:
 
     def __init__(self, root: Path, max_age_s: float = 5.0) -> None:
         self.root = root
+        self._config = str(root / CONFIG_FILE)
         self.max_age_s = max_age_s
         self._site: Site | None = None
         self._stamp: float | None = None
@@ -48,7 +50,7 @@ class SiteFunctions:
 
     def _config_stamp(self) -> float | None:
         try:
-            return (self.root / CONFIG_FILE).stat().st_mtime
+            return os.stat(self._config).st_mtime
         except OSError:
             return None
 

@@ -55,10 +55,16 @@ class Lifecycle:
 
     # -- worker side ---------------------------------------------------------------------------
 
-    def claim(self, run_id: str, token: str, worker: str) -> tuple[Run, dict[str, Any]] | None:
-        """Start the next attempt if ``token`` is current: the run and its event, or None for a stale message."""
+    def claim(
+        self, run_id: str, token: str, worker: str, snapshot: str | None = None
+    ) -> tuple[Run, dict[str, Any]] | None:
+        """Start the next attempt if ``token`` is current: the run and its event, or None for a stale message.
 
-        def mutate(run: Run, pipe: Any) -> tuple[Run, dict[str, Any]]:
+        ``snapshot`` is the record as the message was sent with it; while it is current, claiming is one
+        round trip.
+        """
+
+        def mutate(run: Run, pipe: Any) -> tuple[Run, Any]:
             if run.token != token or run.status not in ("queued", "retrying"):
                 raise SkipWrite
             now = clock.iso(clock.now())
@@ -68,13 +74,14 @@ class Lifecycle:
             run.next_attempt_at = None
             run.worker = worker
             run.attempts.append(AttemptInfo(n=run.attempt, started_at=now, worker=worker))
-            event = pipe.fetched[0]
-            return run, json.loads(event) if event is not None else {}
+            return run, pipe
 
         try:
-            return self.store.update(run_id, mutate, fetch=[self.store.keys.event(run_id)])
+            run, pipe = self.store.update(run_id, mutate, known=snapshot, fetch=[self.store.keys.event(run_id)])
         except SkipWrite:
             return None
+        event = pipe.fetched[0]
+        return run, json.loads(event) if event is not None else {}
 
     def finish(
         self,
@@ -136,7 +143,7 @@ class Lifecycle:
             run.status = "retrying"
             run.next_attempt_at = clock.iso(now + timedelta(seconds=delay))
             run.token = new_token()
-            run.message_id = self.store.broker.enqueue_in(pipe, run.id, run.token, delay_s=delay)
+            self.store.dispatch(pipe, run, delay_s=delay)
         else:
             run.status = "failed"
             run.finished_at = clock.iso(now)
@@ -164,7 +171,7 @@ class Lifecycle:
             if run.attempt < run.max_attempts:
                 run.status = "queued"
                 run.token = new_token()
-                run.message_id = self.store.broker.enqueue_in(pipe, run.id, run.token)
+                self.store.dispatch(pipe, run)
             else:
                 run.status = "failed"
                 run.finished_at = attempt.finished_at
@@ -183,7 +190,7 @@ class Lifecycle:
             if run.token != token or run.status not in ("queued", "retrying"):
                 raise SkipWrite
             run.token = new_token()
-            run.message_id = self.store.broker.enqueue_in(pipe, run.id, run.token)
+            self.store.dispatch(pipe, run)
             return run
 
         try:

@@ -12,7 +12,7 @@ import redis
 import redis.asyncio
 from redis.commands import CoreCommands
 
-from .broker import RunBroker
+from .broker import RunBroker, new_message_id
 from .errors import RunNotFound, StoreUnavailable
 from .keys import Keys
 from .runs import ACTIVE, Progress, Run
@@ -54,9 +54,11 @@ return run_id
 
 
 #: Writes a run record only if it still holds what the caller read, together with the caller's
-#: extra commands (ARGV: old, new, count, then per command its length and words).
+#: extra commands (ARGV: old, new, count, then per command its length and words). Returns
+#: {1, values of KEYS[2..]} on success, or {0, the current record} so the caller can retry without a read.
 CAS_SCRIPT = """
-if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+local current = redis.call("GET", KEYS[1])
+if current ~= ARGV[1] then return {0, current} end
 redis.call("SET", KEYS[1], ARGV[2])
 local i = 4
 for _ = 1, tonumber(ARGV[3]) do
@@ -64,7 +66,9 @@ for _ = 1, tonumber(ARGV[3]) do
     redis.call(unpack(ARGV, i + 1, i + length))
     i = i + length + 1
 end
-return 1
+local out = {1}
+for k = 2, #KEYS do out[k] = redis.call("GET", KEYS[k]) end
+return out
 """
 
 
@@ -73,9 +77,10 @@ class _Commands(CoreCommands):
 
     _event_dispatcher: Any = None  # declared abstract by redis-py's typing; never used here
 
-    def __init__(self, fetched: list[Any] | None = None) -> None:
+    def __init__(self) -> None:
         self.commands: list[tuple[Any, ...]] = []
-        self.fetched = fetched or []
+        self.dispatches: list[tuple[str, float | None]] = []
+        self.fetched: list[Any] = []
 
     def execute_command(self, *args: Any, **options: Any) -> _Commands:
         self.commands.append(args)
@@ -137,13 +142,16 @@ class RunStore:
             pipe.execute()
 
     def _create_call(self, run: Run, event: dict[str, Any], idempotency_key: str | None) -> tuple[list[Any], list[Any]]:
-        queue_name, message_id, encoded = self.broker.prepare(run.id, run.token)
-        run.message_id = message_id
+        run.message_id = new_message_id()
+        record = run.model_dump_json()
+        queue_name, message_id, encoded = self.broker.prepare(
+            run.id, run.token, snapshot=record, message_id=run.message_id
+        )
         queue, messages = self.broker.queue_keys(queue_name)
         idem = self.keys.idempotency(run.function, idempotency_key) if idempotency_key is not None else ""
         keys = [self.keys.run(run.id), self.keys.event(run.id), self.keys.runs, self.keys.function_runs(run.function),
                 self.keys.active, idem, messages, queue]  # fmt: skip
-        args = [run.id, run.model_dump_json(), json.dumps(event), self.idempotency_ttl, message_id, encoded]
+        args = [run.id, record, json.dumps(event), self.idempotency_ttl, message_id, encoded]
         return keys, args
 
     # -- reading -------------------------------------------------------------------------------
@@ -211,43 +219,55 @@ class RunStore:
     # -- changing ------------------------------------------------------------------------------
 
     def update(
-        self, run_id: str, mutate: Callable[[Run, Any], T], *, known: Run | None = None, fetch: Sequence[str] = ()
+        self, run_id: str, mutate: Callable[[Run, Any], T], *, known: Run | str | None = None, fetch: Sequence[str] = ()
     ) -> T:
         """Apply ``mutate(run, pipe)`` and write the run back atomically, retrying on a race.
 
         ``mutate`` changes the run in place and may queue more commands on ``pipe`` (any redis-py
-        command method), such as the next message; they are applied in the same atomic step as
-        the new record. It raises SkipWrite to leave everything unchanged. It costs a read and a
-        compare-and-set script call; with ``known`` (a run this process wrote last) the read is
-        skipped unless someone changed the run since. Values of the ``fetch`` keys, read together
-        with the run, are in ``pipe.fetched``.
+        command method) and the run's next message (``dispatch``); they are applied in the same atomic
+        step as the new record. It raises SkipWrite to leave everything unchanged. It costs a read and
+        a compare-and-set script call; with ``known`` (the record as this process last wrote or
+        received it, as a Run or its JSON) the read is skipped unless someone changed the run since.
+        Values of the ``fetch`` keys, read in the same atomic step as the write, are in
+        ``pipe.fetched`` once ``update`` returns.
         """
         key = self.keys.run(run_id)
+        raw: Any = known.stored if isinstance(known, Run) else known
         with translate_errors("updating a run"):
+            if raw is None:
+                raw = self.client.get(key)
             while True:
-                fetched: list[Any] = []
-                if known is not None and known.stored is not None:
-                    raw: Any = known.stored
-                    run = known.model_copy(deep=True)
-                    known = None
-                else:
-                    raw, *fetched = self.client.mget([key, *fetch])
-                    if raw is None:
-                        raise RunNotFound(run_id)
-                    run = Run.model_validate_json(raw)
-                pipe: Any = _Commands(fetched)
+                if raw is None:
+                    raise RunNotFound(run_id)
+                run = Run.model_validate_json(raw)
+                pipe: Any = _Commands()
                 result = mutate(run, pipe)
                 if run.status in ACTIVE:
                     pipe.zadd(self.keys.active, {run.id: 0})
                 else:
                     pipe.zrem(self.keys.active, run.id)
                 new = run.model_dump_json()
+                for message_id, delay_s in pipe.dispatches:
+                    self.broker.enqueue_in(
+                        pipe, run.id, run.token, snapshot=new, message_id=message_id, delay_s=delay_s
+                    )
                 args: list[Any] = [raw, new, len(pipe.commands)]
                 for command in pipe.commands:
                     args += [len(command), *command]
-                if self._compare_and_set(keys=[key], args=args):
+                written, *values = self._compare_and_set(keys=[key, *fetch], args=args)
+                if written:
                     run.stored = new
+                    pipe.fetched = values
                     return result
+                raw = values[0]
+
+    def dispatch(self, pipe: Any, run: Run, *, delay_s: float | None = None) -> None:
+        """From a mutation: send ``run``'s next message (for its token) with the write; ``delay_s`` defers it.
+
+        The message carries the record as written, so the worker's claim needs no read.
+        """
+        run.message_id = new_message_id()
+        pipe.dispatches.append((run.message_id, delay_s))
 
     def request_cancel(self, run_id: str) -> None:
         with translate_errors("cancelling a run"):

@@ -42,6 +42,7 @@ class WorkerProcess:
         self.worker: dramatiq.Worker | None = None
         self.reaper: Reaper | None = None
         self.deliverer: Deliverer | None = None
+        self.site_root = str(settings.site.resolve())
 
     def start(self) -> WorkerProcess:
         self.runtime = runtime = Runtime.open(self.settings)
@@ -57,11 +58,11 @@ class WorkerProcess:
         log.info("worker %s started with %d threads", self.id, self.threads)
         return self
 
-    def execute(self, run_id: str, token: str) -> None:
+    def execute(self, run_id: str, token: str, snapshot: str | None = None) -> None:
         """The Dramatiq actor: one attempt of one run, if ``token`` is still the run's current one."""
         assert self.runtime is not None and self.pool is not None
         runtime = self.runtime
-        claimed = runtime.lifecycle.claim(run_id, token, self.id)
+        claimed = runtime.lifecycle.claim(run_id, token, self.id, snapshot)
         if claimed is None:
             return
         run, event = claimed
@@ -81,7 +82,7 @@ class WorkerProcess:
                 "redis_url": self.settings.redis_url,
                 "namespace": self.settings.namespace,
                 "artifacts_url": function.artifacts or self.settings.artifacts_url,
-                "site": str(self.settings.site.resolve()),
+                "site": self.site_root,
                 "persist": True,
             }
             task = Task(function.name, str(function.path), event, context)

@@ -3,6 +3,7 @@
 import time
 from datetime import timedelta
 
+import dramatiq
 import pytest
 
 from jobs import clock
@@ -160,6 +161,43 @@ def test_a_stale_message_cannot_start_a_second_attempt(runtime):
     assert runtime.lifecycle.claim(run.id, run.token, "w1") is not None
     assert runtime.lifecycle.claim(run.id, run.token, "w2") is None
     assert runtime.lifecycle.claim(run.id, "other", "w2") is None
+
+
+def _message_args(runtime, queue, message_id):
+    raw = runtime.client.hget(f"{runtime.settings.namespace}:{queue}.msgs", message_id)
+    return list(dramatiq.Message.decode(raw).args)
+
+
+def test_messages_carry_the_record_so_a_claim_needs_no_read(runtime):
+    """The record travels in its message; a stale copy still claims the current record, never the stale one."""
+    function = runtime.site.get("fail-background")
+    run, _ = runtime.store.create(new_run(function, "api"), {"body": "b"})
+    stored = runtime.client.get(runtime.store.keys.run(run.id)).decode()
+    run_id, token, snapshot = _message_args(runtime, "runs", run.message_id)
+    assert [run_id, token, snapshot] == [run.id, run.token, stored]
+
+    def note(current, pipe):
+        current.replay_of = "changed-after-the-message-was-sent"
+
+    runtime.store.update(run.id, note)
+    claimed = runtime.lifecycle.claim(run_id, token, "w", snapshot)
+    assert claimed is not None
+    current, event = claimed
+    assert current.status == "running" and current.replay_of == "changed-after-the-message-was-sent"
+    assert event == {"body": "b"}
+    assert runtime.lifecycle.claim(run_id, token, "w2", snapshot) is None  # the same message again
+
+    # The retry's message carries the record as written with it.
+    after = runtime.lifecycle.finish(run.id, token, Result("error", error={"type": "E", "message": "x"}))
+    assert after is not None and after.status == "retrying"
+    retry_args = _message_args(runtime, "runs.DQ", after.message_id)
+    assert retry_args == [run.id, after.token, runtime.client.get(runtime.store.keys.run(run.id)).decode()]
+
+
+def test_an_old_message_without_a_record_still_claims(runtime):
+    run, _ = runtime.store.create(new_run(runtime.site.get("echo-background"), "api"), {"k": 1})
+    claimed = runtime.lifecycle.claim(run.id, run.token, "w")
+    assert claimed is not None and claimed[0].status == "running" and claimed[1] == {"k": 1}
 
 
 def test_finished_runs_leave_no_message_behind(client, worker, runtime):

@@ -1,7 +1,7 @@
 """Spine benchmarks, each side by side with a plain-Dramatiq baseline on the same embedded Redis.
 
 python bench/spine.py accept   # 202s per second: noop-background vs FastAPI + one Dramatiq send()
-python bench/spine.py runs     # no-op runs completed per second vs a raw Dramatiq no-op actor
+python bench/spine.py runs     # no-op runs completed per second vs a raw Dramatiq no-op actor (--sweep: more shapes)
 python bench/spine.py all
 """
 
@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -96,17 +97,52 @@ def accept(server: RedisServer, total: int, rounds: int) -> None:
             proc.wait()
 
 
+def _cpu(pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far of ``pids`` and all their descendants, grouped: Redis, attempt children, the rest."""
+    import psutil
+
+    groups = {"worker": 0.0, "children": 0.0, "redis": 0.0}
+    seen: set[int] = set()
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in procs:
+            if proc.pid in seen:
+                continue
+            seen.add(proc.pid)
+            try:
+                times = proc.cpu_times()
+                command = " ".join(proc.cmdline())
+            except psutil.NoSuchProcess:
+                continue
+            group = "redis" if "redis-server" in command else "children" if "forkserver" in command else "worker"
+            groups[group] += times.user + times.system
+    return groups
+
+
+def _drain(client: redis.Redis, key: str, count: Any) -> None:
+    while count(key):
+        time.sleep(0.005)
+
+
 def runs(server: RedisServer, total: int, threads: int, processes: int) -> None:
+    """One side-by-side measurement, with the CPU each side spent per run (where the gap comes from)."""
     from jobs.keys import Keys
     from jobs.lifecycle import new_run
     from jobs.runtime import Runtime
     from jobs.settings import Settings
 
     client = redis.Redis.from_url(server.url)
+    assert server.process is not None
+    redis_pid = server.process.pid
     env = {**os.environ, "REDIS_URL": server.url, "BACKBURNER_SITE": str(ROOT), "BACKBURNER_DEV": "1",
            "BACKBURNER_NAMESPACE": "bench-runs", "BENCH_NAMESPACE": "bench-raw"}  # fmt: skip
+    client.delete(*client.keys("bench-*") or ["-"])
 
-    # Backburner: a worker process with `threads` threads, each attempt in a warm child process.
+    # Backburner: worker process(es) with `threads` threads each, every attempt in a warm child process.
     settings = Settings(redis_url=server.url, site=ROOT, namespace="bench-runs", dev=True)
     runtime = Runtime.open(settings)
     keys = Keys("bench-runs")
@@ -120,16 +156,18 @@ def runs(server: RedisServer, total: int, threads: int, processes: int) -> None:
             time.sleep(0.05)
         time.sleep(1.0)  # let the pool finish pre-forking
         function = runtime.site.get("noop-background")
-        batch = [(new_run(function, "api"), {}) for _ in range(total)]
+        batch: list[tuple[Any, dict[str, Any]]] = [(new_run(function, "api"), {}) for _ in range(total)]
+        before = _cpu([worker.pid, redis_pid])
         started = time.perf_counter()
         runtime.store.create_many(batch)
-        while client.zcard(keys.active):
-            time.sleep(0.005)
+        _drain(client, keys.active, client.zcard)
         ours = total / (time.perf_counter() - started)
+        after = _cpu([worker.pid, redis_pid])
         failed = sum(1 for run in runtime.store.runs(limit=50)[0] if run.status != "succeeded")
     finally:
         worker.terminate()
         worker.wait()
+    ours_cpu = {name: (after[name] - before[name]) * 1000 / total for name in after}
 
     # Baseline: raw Dramatiq, same process and thread count, no-op actor, same Redis.
     baselines = [
@@ -148,19 +186,25 @@ def runs(server: RedisServer, total: int, threads: int, processes: int) -> None:
             )
             pipe.hset("bench-raw:noop.msgs", message_id, message.encode())
             pipe.rpush("bench-raw:noop", message_id)
+        pids = [b.pid for b in baselines] + [redis_pid]
+        before = _cpu(pids)
         started = time.perf_counter()
         pipe.execute()
-        while client.hlen("bench-raw:noop.msgs"):
-            time.sleep(0.005)
+        _drain(client, "bench-raw:noop.msgs", client.hlen)
         raw = total / (time.perf_counter() - started)
+        after = _cpu(pids)
     finally:
         for baseline in baselines:
             baseline.terminate()
             baseline.wait()
+    raw_cpu = {name: (after[name] - before[name]) * 1000 / total for name in after}
+    runtime.close()
     print(f"runs:   backburner {ours:8.0f} runs/s  baseline raw Dramatiq    {raw:8.0f} msgs/s  ratio {ours / raw:.2f}"
           f"   (target >= 0.50; {total} no-op runs, {processes} process(es) x {threads} threads, isolation on; "
           f"{failed} of the last 50 not succeeded)")  # fmt: skip
-    runtime.close()
+    print(f"        CPU ms per run: backburner worker {ours_cpu['worker']:.2f} + children {ours_cpu['children']:.2f}"
+          f" + Redis {ours_cpu['redis']:.2f};  raw Dramatiq worker {raw_cpu['worker']:.2f}"
+          f" + Redis {raw_cpu['redis']:.2f}")  # fmt: skip
 
 
 def main() -> None:
@@ -171,6 +215,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument(
+        "--sweep", action="store_true", help="runs: also measure 1x4, 2x4 and 1x16 (processes x threads)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data, RedisServer(Path(data)) as server:
         print(f"embedded Redis {server.url} (appendfsync always), {os.cpu_count()} cores")
@@ -178,6 +225,9 @@ def main() -> None:
             accept(server, args.requests, args.rounds)
         if args.which in ("runs", "all"):
             runs(server, args.runs, args.threads, args.processes)
+            if args.sweep:
+                for processes, threads in ((1, 4), (2, 4), (1, 16)):
+                    runs(server, args.runs, threads, processes)
 
 
 if __name__ == "__main__":

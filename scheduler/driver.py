@@ -3,7 +3,8 @@
 APScheduler's own ``CronTrigger`` counts Monday as weekday 0 and has no day-of-month/day-of-week OR
 rule, and its job stores cannot be shared between processes. So it gets exactly one job of ours with
 a custom trigger whose next fire time is the engine's next wake-up (the earliest tick of any schedule,
-computed by ``jobs.cron``), plus one interval job that keeps the leader lease. Missed-tick policy,
+computed by ``jobs.cron``), one interval job that keeps the leader lease, and optionally one that
+follows edits of the schedules (``scheduler.watch``). Missed-tick policy,
 overlap and dedupe live in the engine, where tests can drive them. APScheduler's misfire grace is
 off, so it never drops a late wake-up on its own; late wake-ups coalesce into one engine call, which
 finds every due tick in Redis anyway.
@@ -24,6 +25,7 @@ from jobs.errors import StoreUnavailable
 
 from .engine import Engine
 from .leader import Lease
+from .watch import INTERVAL_S, ScheduleWatcher
 
 log = logging.getLogger("backburner.scheduler")
 
@@ -48,11 +50,12 @@ class NextTickTrigger(BaseTrigger):
 
 
 class Driver:
-    """A BackgroundScheduler with the tick job and the lease job."""
+    """A BackgroundScheduler with the tick job, the lease job and, with a watcher, the watch job."""
 
-    def __init__(self, engine: Engine, lease: Lease) -> None:
+    def __init__(self, engine: Engine, lease: Lease, watcher: ScheduleWatcher | None = None) -> None:
         self.engine = engine
         self.lease = lease
+        self.watcher = watcher
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=2)},
@@ -68,6 +71,9 @@ class Driver:
             name="scheduler lease",
         )
         self.scheduler.add_job(self._tick, NextTickTrigger(self.engine), id="tick", name="cron ticks")
+        if self.watcher is not None:
+            trigger = IntervalTrigger(seconds=INTERVAL_S, timezone=UTC)
+            self.scheduler.add_job(self._watch, trigger, id="watch", name="schedule edits")
         self.scheduler.start()
         return self
 
@@ -76,6 +82,19 @@ class Driver:
         was_leader = self.lease.held()
         if self.lease.refresh() and not was_leader and self.scheduler.running:
             self.scheduler.modify_job("tick", next_run_time=clock.now())
+
+    def _watch(self) -> None:
+        """Switch to edited schedules, and wake the tick job so its next wake-up follows them."""
+        assert self.watcher is not None
+        try:
+            schedules = self.watcher.check()
+        except Exception:
+            log.exception("could not look for schedule edits; trying again shortly")
+            return
+        if schedules is not None:
+            self.engine.schedules = schedules
+            if self.scheduler.running:
+                self.scheduler.modify_job("tick", next_run_time=clock.now())
 
     def _tick(self) -> None:
         try:

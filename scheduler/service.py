@@ -16,16 +16,18 @@ from .driver import Driver
 from .engine import Engine
 from .leader import Lease
 from .schedules import Schedule, load_schedules
+from .watch import ScheduleWatcher
 
 log = logging.getLogger("backburner.scheduler")
 
 
 def build(runtime: Runtime, settings: Settings) -> tuple[list[Schedule], Driver]:
-    """Compile the schedules (raises on an invalid one) and wire engine, lease and driver."""
+    """Compile the schedules (raises on an invalid one) and wire engine, lease, watcher and driver."""
     schedules = load_schedules(runtime.site, settings.test_schedules)
     lease = Lease(runtime.client, runtime.store.keys.scheduler_lease, settings.scheduler_lease_ttl)
     engine = Engine(runtime, schedules, is_leader=lease.held)
-    return schedules, Driver(engine, lease)
+    watcher = ScheduleWatcher(runtime.site, schedules, test_schedules=settings.test_schedules)
+    return schedules, Driver(engine, lease, watcher)
 
 
 def run_scheduler(settings: Settings) -> None:

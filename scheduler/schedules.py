@@ -1,4 +1,4 @@
-"""The site's schedules, compiled once at start-up; an invalid one stops the scheduler with the reason."""
+"""The site's schedules, compiled at start-up (an invalid one stops the scheduler with the reason) and on edits."""
 
 from __future__ import annotations
 

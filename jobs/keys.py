@@ -46,6 +46,10 @@ class Keys:
     def cancel(self, run_id: str) -> str:
         return f"{self.ns}:run:{run_id}:cancel"
 
+    def children(self, run_id: str) -> str:
+        """Ids of the runs this run started (``context.spawn``), so cancelling it cancels them too."""
+        return f"{self.ns}:run:{run_id}:children"
+
     def function_runs(self, function: str) -> str:
         return f"{self.ns}:index:function:{function}"
 
@@ -78,4 +82,5 @@ class Keys:
             self.log_count(run_id),
             self.checkpoint(run_id),
             self.cancel(run_id),
+            self.children(run_id),
         ]

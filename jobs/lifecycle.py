@@ -13,13 +13,14 @@ deliveries, for instance) is written exactly once with it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from . import clock
-from .errors import Conflict
+from .errors import Conflict, RunNotFound
 from .isolation import Result
 from .runs import ArtifactRef, AttemptInfo, ErrorInfo, Run, new_id, new_token
 from .store import RunStore, SkipWrite
@@ -201,8 +202,28 @@ class Lifecycle:
     # -- API side ------------------------------------------------------------------------------
 
     def cancel(self, run_id: str) -> Run:
-        """Cancel a queued or retrying run at once; ask the worker to stop a running one."""
+        """Cancel a queued or retrying run at once; ask the worker to stop a running one.
 
+        The runs it started (``context.spawn``, e.g. a batch fan-out) are cancelled with it.
+        """
+        cancelled = self._cancel(run_id)
+        self.cancel_children(run_id)
+        return cancelled
+
+    def cancel_children(self, run_id: str) -> None:
+        """Cancel the active runs that ``run_id`` started, and the ones those started; finished ones stay."""
+        pending, seen = [run_id], {run_id}
+        while pending:
+            for child in self.store.children(pending.pop()):
+                if child in seen:
+                    continue
+                seen.add(child)
+                pending.append(child)
+                # Already finished, or its record is not written yet (then the spawner sees the cancel).
+                with contextlib.suppress(Conflict, RunNotFound):
+                    self._cancel(child)
+
+    def _cancel(self, run_id: str) -> Run:
         def mutate(run: Run, pipe: Any) -> Run:
             if run.terminal:
                 raise Conflict(f"Run {run.id} is already {run.status}; only active runs can be cancelled.")

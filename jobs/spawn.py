@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import InvalidInput
 from .event import payload_event
-from .lifecycle import new_run
+from .lifecycle import Lifecycle, new_run
 from .runs import Run, new_id
 from .site import CONFIG_FILE, Site, load_site
 from .store import RunStore, _progress
@@ -70,7 +70,9 @@ def spawn(context: Any, function: str, payloads: Sequence[Any], *, ids: Sequence
     pipe = store.client.pipeline(transaction=False)
     for run_id in ids:
         pipe.exists(store.keys.run(run_id))
-    exists = pipe.execute()
+    # Recorded before they exist, so cancelling this run finds them (jobs.lifecycle.Lifecycle.cancel).
+    pipe.sadd(store.keys.children(context.run_id), *ids)
+    *exists, _ = pipe.execute()
     items: list[tuple[Run, dict[str, Any]]] = []
     for run_id, payload, found in zip(ids, payloads, exists, strict=True):
         if found:
@@ -80,6 +82,11 @@ def spawn(context: Any, function: str, payloads: Sequence[Any], *, ids: Sequence
         items.append((run, payload_event(function, payload, headers={PARENT_HEADER: context.run_id})))
     if items:
         store.create_many(items)
+        if store.cancel_requested(context.run_id):  # cancelled meanwhile: the cancel may have missed these
+            from .runtime import default_hooks
+            from .settings import Settings
+
+            Lifecycle(store, default_hooks(Settings(namespace=store.keys.ns))).cancel_children(context.run_id)
     return ids
 
 

@@ -1,5 +1,6 @@
 """Runs end to end: API -> Redis -> real worker process -> child process -> run record."""
 
+import json
 import time
 from datetime import timedelta
 
@@ -131,6 +132,48 @@ def test_cancel_a_running_run_stops_it_without_retry(client, worker, tmp_path):
     assert time.monotonic() - asked < 2.0
     assert run["status"] == "cancelled"
     assert [a["outcome"] for a in run["attempts"]] == ["cancelled"]
+
+
+def test_cancelling_a_parent_cancels_the_runs_it_started(client, start_worker, runtime, tmp_path):
+    """A running parent and its two running children (context.spawn) all stop, none is retried."""
+    start_worker(threads=4)
+    wait_for(lambda: runtime.client.zcard(runtime.store.keys.workers), timeout=30, message="worker heartbeat")
+    base = tmp_path / "never"
+    parent_id = trigger(client, "spawner-background", {"until": str(base)})
+    spawned = tmp_path / "never.spawned"
+    children = wait_for(lambda: spawned.exists() and json.loads(spawned.read_text()), message="the children")
+    wait_for(lambda: all((tmp_path / f"never-{n}.started").exists() for n in range(2)), message="children running")
+    assert client.post(f"/api/runs/{parent_id}/cancel").status_code == 200
+    for run_id in [parent_id, *children]:
+        run = finished(client, run_id)
+        assert run["status"] == "cancelled", run_id
+        assert [a["outcome"] for a in run["attempts"]] == ["cancelled"]
+
+
+def test_cancel_reaches_queued_grandchildren_and_leaves_finished_children_alone(runtime):
+    function = runtime.site.get("echo-background")
+    parent, child, done, grandchild = (runtime.store.create(new_run(function, "api"), {})[0] for _ in range(4))
+    runtime.client.sadd(runtime.store.keys.children(parent.id), child.id, done.id, "01NOTCREATEDYET0000000000A")
+    runtime.client.sadd(runtime.store.keys.children(child.id), grandchild.id)
+    runtime.lifecycle.claim(done.id, done.token, "w")
+    runtime.lifecycle.finish(done.id, done.token, Result("ok"))
+    assert runtime.lifecycle.cancel(parent.id).status == "cancelled"
+    statuses = {run_id: runtime.store.get(run_id).status for run_id in (child.id, done.id, grandchild.id)}
+    assert statuses == {child.id: "cancelled", done.id: "succeeded", grandchild.id: "cancelled"}
+
+
+def test_children_spawned_after_the_parent_was_cancelled_are_cancelled_too(runtime):
+    """The race the cancel cannot see: the parent is cancelled while it is still spawning."""
+    from jobs.context import Context
+
+    parent, _ = runtime.store.create(new_run(runtime.site.get("spawner-background"), "api"), {})
+    runtime.lifecycle.claim(parent.id, parent.token, "w")
+    runtime.lifecycle.cancel(parent.id)  # running: only asked to stop, and it has no children yet
+    info = {"function": "spawner-background", "run_id": parent.id, "deadline": time.time() + 60, "persist": True,
+            "redis_url": runtime.settings.redis_url, "namespace": runtime.settings.namespace,
+            "site": str(runtime.settings.site)}  # fmt: skip
+    ids = Context(info).spawn("echo-background", [{"n": 1}, {"n": 2}])
+    assert [runtime.store.get(run_id).status for run_id in ids] == ["cancelled", "cancelled"]
 
 
 def test_terminal_hooks_fire_once_per_run(runtime):

@@ -68,6 +68,16 @@ FUNCTIONS: dict[str, str] = {
                 time.sleep(0.05)
             return {"attempt": context.attempt}
     """,
+    "spawner-background": """
+        import json, os, time
+        def handler(event, context):
+            # Starts two wait-background runs, says which, then waits for a file that never comes.
+            base = json.loads(event["body"])["until"]
+            ids = context.spawn("wait-background", [{"until": f"{base}-{n}"} for n in range(2)])
+            open(base + ".spawned", "w").write(json.dumps(ids))
+            while not os.path.exists(base):
+                time.sleep(0.05)
+    """,
     "default-retries-background": """
         def handler(event, context):
             raise RuntimeError("always fails; default retry schedule")

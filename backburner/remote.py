@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Column, Table
+
+from jobs.durations import parse_duration
 
 from .client import Client
 from .options import TERMINAL, console, json_option, out, url_option
@@ -58,22 +61,53 @@ def _wait(client: Client, run_id: str) -> dict[str, Any]:
     return wait(client, run_id, console)
 
 
+def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An ISO 8601 instant as given, or a duration ("90m", "2h", "7d") meaning that long ago."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).isoformat()
+    except ValueError:
+        pass
+    try:
+        ago = parse_duration(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither an ISO 8601 time (2026-11-28T09:00:00Z) nor a duration (90m, 2h, 7d)."
+        ) from None
+    return (datetime.now(UTC) - timedelta(seconds=ago)).isoformat()
+
+
 @click.command()
 @click.option("--function", "function", default=None)
 @click.option("--status", default=None, type=click.Choice(sorted(TERMINAL | {"queued", "running", "retrying"})))
+@click.option("--trigger", default=None, type=click.Choice(["http", "api", "schedule", "replay"]))
+@click.option("--since", default=None, callback=_moment, help="Created at or after: ISO 8601, or a duration ago (2h).")
+@click.option("--until", default=None, callback=_moment, help="Created before: ISO 8601, or a duration ago.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
 @json_option
 @url_option
-def runs(function: str | None, status: str | None, limit: int, as_json: bool, url: str | None) -> None:
+def runs(
+    function: str | None,
+    status: str | None,
+    trigger: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+    url: str | None,
+) -> None:
     """List runs, newest first.
 
     \b
     Examples:
       backburner runs
       backburner runs --function nightly-report-background --status failed --limit 5
+      backburner runs --trigger schedule --since 24h
       backburner runs --json | jq -r '.[0].id'
     """
-    params = {key: value for key, value in {"function": function, "status": status, "limit": limit}.items() if value}
+    filters = {"function": function, "status": status, "trigger": trigger, "since": since, "until": until}
+    params = {key: value for key, value in {**filters, "limit": limit}.items() if value}
     listing = Client.from_options(url).json("GET", "/api/runs", params=params)["runs"]
     if as_json:
         out.print_json(json.dumps(listing))

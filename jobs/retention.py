@@ -17,7 +17,7 @@ import redis
 
 from . import clock
 from .errors import BackburnerError
-from .runs import Run
+from .runs import Run, id_floor
 from .site import Function
 
 if TYPE_CHECKING:
@@ -26,14 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("backburner.retention")
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAGE = 200
-
-
-def id_floor(ms: int) -> str:
-    """The 10-character time prefix of a ULID made at ``ms``: every run id created earlier sorts below it."""
-    value = ms << 80
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, 75, -5))
 
 
 class Retention:

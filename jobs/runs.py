@@ -31,6 +31,12 @@ def new_id() -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
+def id_floor(ms: int) -> str:
+    """The 10-character time prefix of a ULID made at ``ms``: every run id created earlier sorts below it."""
+    value = ms << 80
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, 75, -5))
+
+
 def new_token() -> str:
     """A fencing token: it only has to differ from the run's previous ones."""
     return f"{random.getrandbits(64):016x}"

@@ -188,7 +188,7 @@ class RunStore:
         since: str | None = None,
     ) -> tuple[list[Run], str | None]:
         """Runs newest first. ``cursor`` is the last id of the previous page; ``since`` is the lowest id
-        (or id prefix, e.g. ``jobs.retention.id_floor(ms)``) to include, so time ranges read only their runs."""
+        (or id prefix, e.g. ``jobs.runs.id_floor(ms)``) to include, so time ranges read only their runs."""
         index = self.keys.function_runs(function) if function else self.keys.runs
         upper = f"({cursor}" if cursor else "+"
         lower = f"[{since}" if since else "-"

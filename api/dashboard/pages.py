@@ -14,8 +14,7 @@ from jobs import clock
 from jobs.context import LOG_LINES_CAP
 from jobs.errors import RunNotFound
 from jobs.log_tail import LogTail
-from jobs.retention import id_floor
-from jobs.runs import ACTIVE
+from jobs.runs import ACTIVE, id_floor
 from jobs.runtime import Runtime
 from jobs.schedule_state import ScheduleState
 from jobs.site import NAME_PATTERN

@@ -19,7 +19,7 @@ from dramatiq.common import dq_name
 
 from jobs import clock
 from jobs.broker import QUEUE
-from jobs.retention import id_floor
+from jobs.runs import id_floor
 from jobs.runtime import Runtime
 
 #: Newest runs of the window the overview reads at most.

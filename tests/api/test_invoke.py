@@ -141,6 +141,40 @@ def test_runs_are_listed_newest_first_with_a_cursor(client):
     assert [r["id"] for r in rest["runs"]] == ids[::-1][3:]
 
 
+def test_runs_are_listed_by_creation_time_with_since_and_until(client, runtime):
+    from jobs.lifecycle import new_run
+
+    function = runtime.site.get("echo-background")
+    made = {}
+    for moment in ("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z", "2026-01-01T12:00:00Z"):
+        run = new_run(function, "api")
+        run.id = id_at(moment)
+        runtime.store.create(run, {})
+        made[moment] = run.id
+
+    def listed(**params):
+        runs = client.get("/api/runs", params={"function": "echo-background", **params}).json()["runs"]
+        return [run["id"] for run in runs]
+
+    assert listed(since="2026-01-01T11:00:00Z") == [made["2026-01-01T12:00:00Z"], made["2026-01-01T11:00:00Z"]]
+    assert listed(until="2026-01-01T11:00:00Z") == [made["2026-01-01T10:00:00Z"]]  # until is exclusive
+    assert listed(since="2026-01-01T10:30:00", until="2026-01-01T12:00:00+00:00") == [made["2026-01-01T11:00:00Z"]]
+    page = client.get("/api/runs", params={"function": "echo-background", "until": "2026-01-01T13:00:00Z", "limit": 1})
+    rest = listed(until="2026-01-01T13:00:00Z", cursor=page.json()["next_cursor"])
+    assert rest == [made["2026-01-01T11:00:00Z"], made["2026-01-01T10:00:00Z"]]
+    bad = client.get("/api/runs", params={"since": "yesterday"})
+    assert bad.status_code == 422 and "since" in bad.text
+
+
+def id_at(moment: str) -> str:
+    """A run id (ULID) made at ``moment``."""
+    from datetime import datetime
+
+    from jobs.runs import id_floor, new_id
+
+    return id_floor(int(datetime.fromisoformat(moment).timestamp() * 1000)) + new_id()[10:]
+
+
 def test_outside_dev_the_api_needs_a_token(settings):
     with pytest.raises(ConfigError, match="BACKBURNER_API_TOKEN"):
         create_app(settings.model_copy(update={"dev": False}))

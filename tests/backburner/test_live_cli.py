@@ -75,6 +75,23 @@ def test_logs_follow_streams_until_the_run_ends(api, worker):
     assert plain.stdout == followed.stdout
 
 
+def test_runs_filters_by_trigger_and_time(api):
+    http = httpx.post(f"{api.url}/.netlify/functions/chatty-background", json={"n": 0}).headers["x-nf-request-id"]
+    by_api = httpx.post(f"{api.url}/api/functions/chatty-background/runs", json={"n": 0}).json()["id"]
+
+    def ids(*args):
+        done = cli(api, "runs", "--json", *args)
+        assert done.returncode == 0, done.stderr
+        return [run["id"] for run in json.loads(done.stdout)]
+
+    assert ids("--since", "1h") == [by_api, http]
+    assert ids("--trigger", "api") == [by_api]
+    assert ids("--until", "1h") == []
+    assert ids("--since", "2000-01-01T00:00:00Z", "--trigger", "http") == [http]
+    bad = cli(api, "runs", "--since", "last week")
+    assert bad.returncode == 2 and "neither an ISO 8601 time" in bad.stderr
+
+
 def test_helpful_errors(api):
     unknown = cli(api, "logs", "NOPE")
     assert unknown.returncode == 1 and "NOPE" in unknown.stderr

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from jobs.outbox import disabled_endpoints, enable_endpoints
 from jobs.site import Function
 
 from .deps import Authorized, RuntimeDep
@@ -41,7 +43,28 @@ def describe(function: Function, next_runs: int = 3) -> dict[str, Any]:
     }
 
 
+class Enable(BaseModel):
+    url: str | None = None
+
+
 @router.get("/functions", summary="Every function of the site")
 async def list_functions(runtime: RuntimeDep) -> list[dict[str, Any]]:
     site = await run_in_threadpool(runtime.refresh_site)
-    return [describe(function) for function in site.functions.values()]
+    senders = [f.name for f in site.functions.values() if f.on_success or f.on_failure]
+    disabled = await run_in_threadpool(disabled_endpoints, runtime.client, runtime.store.keys, senders)
+    listing = []
+    for function in site.functions.values():
+        entry = describe(function)
+        entry["destinations"]["disabled"] = disabled.get(function.name, [])
+        listing.append(entry)
+    return listing
+
+
+@router.post(
+    "/functions/{name}/webhooks/enable",
+    summary="Send to webhook URLs again after they answered 410 Gone (all of them, or the one in the body)",
+)
+def enable_webhooks(name: str, runtime: RuntimeDep, body: Enable | None = None) -> dict[str, Any]:
+    runtime.function(name)  # 404 for a function the site does not have
+    enabled = enable_endpoints(runtime.client, runtime.store.keys, name, body.url if body else None)
+    return {"function": name, "enabled": enabled}

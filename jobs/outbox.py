@@ -26,7 +26,7 @@ import httpx
 import redis
 
 from . import clock
-from .errors import InvalidInput, RunNotFound
+from .errors import Conflict, InvalidInput, RunNotFound
 from .keys import Keys
 from .metrics import count_delivery
 from .webhooks import RETRY_SCHEDULE_S, deliver, next_delay
@@ -235,7 +235,8 @@ class Deliverer:
         gone_key = self.keys.webhooks_gone(entry.function)
         if self.client.sismember(gone_key, entry.url):
             why = f"not sent: the endpoint answered 410 Gone earlier, so it is disabled for {entry.function!r} "
-            return _note(entry, n, "skipped", why + f"(to re-enable it: redis-cli SREM {gone_key} <url>)")
+            again = f"POST /api/functions/{entry.function}/webhooks/enable"
+            return _note(entry, n, "skipped", why + f"(to re-enable it: {again})")
         from .destinations import event_payload
 
         try:
@@ -282,6 +283,33 @@ class Deliverer:
             with self.client.pipeline() as pipe:
                 outbox_writes(pipe)
                 pipe.execute()
+
+
+def disabled_endpoints(client: redis.Redis, keys: Keys, functions: list[str]) -> dict[str, list[str]]:
+    """Per function, the webhook URLs that answered 410 Gone and are no longer sent to."""
+    from .store import translate_errors
+
+    with translate_errors("reading disabled webhooks"):
+        pipe = client.pipeline(transaction=False)
+        for name in functions:
+            pipe.smembers(keys.webhooks_gone(name))
+        found = pipe.execute()
+    return {name: sorted(_text(url) for url in urls) for name, urls in zip(functions, found, strict=True)}
+
+
+def enable_endpoints(client: redis.Redis, keys: Keys, function: str, url: str | None = None) -> list[str]:
+    """Send to ``url`` (or every disabled URL of ``function``) again; returns the URLs re-enabled."""
+    from .store import translate_errors
+
+    [disabled] = disabled_endpoints(client, keys, [function]).values()
+    chosen = disabled if url is None else [u for u in disabled if u == url]
+    if url is not None and not chosen:
+        shown = ", ".join(disabled) or "none"
+        raise Conflict(f"{url} is not a disabled webhook of {function!r} (disabled: {shown}).")
+    if chosen:
+        with translate_errors("re-enabling webhooks"):
+            client.srem(keys.webhooks_gone(function), *chosen)
+    return chosen
 
 
 def _note(entry: Entry, n: int, outcome: str | None, error: str) -> dict[str, Any]:

@@ -119,7 +119,19 @@ def test_410_disables_the_endpoint_for_the_function(client, worker, runtime, hoo
     second = finished(client, trigger(client, "notify-background"))
     [skipped] = delivered(client, second["id"])
     assert skipped["outcome"] == "skipped" and "410 Gone" in skipped["error"]
+    assert "POST /api/functions/notify-background/webhooks/enable" in skipped["error"]
     assert len(hook.requests) == 1
+
+    listing = {f["name"]: f for f in client.get("/api/functions").json()}
+    assert listing["notify-background"]["destinations"]["disabled"] == [hook.url]
+    wrong = client.post("/api/functions/notify-background/webhooks/enable", json={"url": "https://elsewhere.example"})
+    assert wrong.status_code == 409 and hook.url in wrong.json()["error"]["message"]
+    assert client.post("/api/functions/no-such-function/webhooks/enable").status_code == 404
+    enabled = client.post("/api/functions/notify-background/webhooks/enable")
+    assert enabled.json() == {"function": "notify-background", "enabled": [hook.url]}
+    hook.configure(status=200)
+    third = finished(client, trigger(client, "notify-background"))
+    assert delivered(client, third["id"])[-1]["outcome"] == "delivered"
 
 
 def test_exactly_one_on_failure_per_failed_run(client, worker, runtime, hook: WebhookReceiver):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -38,7 +37,6 @@ import pyarrow as pa
 from .artifact_writer import download_path
 from .artifacts import ArtifactInfo, ArtifactNotFound, ArtifactStore, LocalStore, guess_content_type
 from .errors import InvalidInput
-from .s3store import S3Store
 
 SinkFormat = Literal["parquet", "csv", "jsonl"]
 EXTENSIONS: dict[str, str] = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
@@ -139,12 +137,7 @@ class Staging:
     def publish(self, manifest: dict[str, Any], area: str = "output") -> None:
         """Move ``_staging/<area>/`` to ``<area>/`` and write the manifest last; safe to repeat after a crash."""
         if not self.committed(area):
-            if isinstance(self.store, LocalStore):
-                self._rename(area)
-            elif isinstance(self.store, S3Store):
-                self._copy(area)
-            else:  # pragma: no cover - the two stores Backburner has
-                raise TypeError(f"cannot commit to {type(self.store).__name__}")
+            self.store.promote(f"{self.root}{area}", f"{self.prefix}{area}")
             parts = [info.name[len(self.prefix) + len(area) + 1 :] for info in self.store.list(f"{self.prefix}{area}/")]
             body = json.dumps({**manifest, "parts": parts}, indent=1).encode()
             self.store.put(f"{self.prefix}{area}/{MANIFEST}", body, "application/json")
@@ -153,32 +146,6 @@ class Staging:
         if isinstance(self.store, LocalStore):  # folders emptied by the rename or the delete
             for base in (self.store.root, self.store.root / self.store.META / "meta"):
                 shutil.rmtree(base / self.root, ignore_errors=True)
-
-    def _rename(self, area: str) -> None:
-        store = self.store
-        assert isinstance(store, LocalStore)
-        for base in (store.root, store.root / store.META / "meta"):  # the files, and their content types
-            source, target = base / f"{self.root}{area}", base / f"{self.prefix}{area}"
-            if not source.is_dir():
-                continue  # renamed by an attempt that died before writing the manifest (or nothing staged)
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(source, target)
-                continue
-            for path in sorted(p for p in source.rglob("*") if p.is_file()):  # output/ already has files
-                destination = target / path.relative_to(source)
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, destination)
-
-    def _copy(self, area: str) -> None:
-        store = self.store
-        assert isinstance(store, S3Store)
-        client = store._client()
-        for info in store.list(f"{self.root}{area}/"):
-            final = self.prefix + info.name[len(self.root) :]
-            with store._guard("copy", info.name):
-                source = {"Bucket": store.bucket, "Key": store._key(info.name)}
-                client.copy(source, store.bucket, store._key(final))  # managed: multipart above 8 MB
 
     def published(self, area: str) -> list[ArtifactInfo]:
         return self.store.list(f"{self.prefix}{area}/")

@@ -138,6 +138,7 @@ class ArtifactStore(ABC):
     ``put`` takes bytes, a binary file object (read to its end) or a path. ``open`` streams chunks and raises
     ArtifactNotFound before the first one. ``presigned_url`` is None where the store cannot make links.
     ``delete_prefix`` (retention) and ``list`` match a string prefix, as S3 does; ``list`` is sorted by key.
+    ``promote`` publishes a staged folder (``jobs.batch`` commits its output with it).
     """
 
     url: str
@@ -154,6 +155,11 @@ class ArtifactStore(ABC):
     def delete_prefix(self, prefix: str) -> int: ...
     @abstractmethod
     def list(self, prefix: str = "") -> list[ArtifactInfo]: ...
+    @abstractmethod
+    def promote(self, source: str, target: str) -> None:
+        """Make every file in folder ``source`` appear in folder ``target`` under the same relative name, the
+        cheapest way the store has: a rename on disk (``source`` is emptied), a server-side copy on S3 (delete
+        ``source`` afterwards). Safe to repeat after a crash half-way."""
 
 
 class LocalStore(ArtifactStore):
@@ -243,6 +249,21 @@ class LocalStore(ArtifactStore):
 
     def list(self, prefix: str = "") -> list[ArtifactInfo]:
         return [self.stat(key) for key in sorted(self._keys(_validate_prefix(prefix, allow_empty=True)))]
+
+    def promote(self, source: str, target: str) -> None:
+        source, target = validate_name(source), validate_name(target)
+        for base in (self.root, self.root / self.META / "meta"):  # the files, and their content types
+            origin, destination = self._path(source, base), self._path(target, base)
+            if not origin.is_dir():
+                continue  # promoted by an attempt that died before finishing (or nothing staged)
+            if not destination.exists():
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(origin, destination)
+                continue
+            for path in sorted(p for p in origin.rglob("*") if p.is_file()):  # the target already has files
+                moved = destination / path.relative_to(origin)
+                moved.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, moved)
 
 
 def _copy(data: Data, out: BinaryIO) -> int:

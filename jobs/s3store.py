@@ -195,3 +195,11 @@ class S3Store(ArtifactStore):
             objects = list(self._objects(prefix))
         infos = [ArtifactInfo(self._name(o["Key"]), int(o["Size"]), guess_content_type(o["Key"])) for o in objects]
         return sorted(infos, key=lambda info: info.name)
+
+    def promote(self, source: str, target: str) -> None:
+        source, target = validate_name(source), validate_name(target)
+        client = self._client()
+        for info in self.list(f"{source}/"):
+            final = target + info.name[len(source) :]
+            with self._guard("copy", info.name):
+                client.copy({"Bucket": self.bucket, "Key": self._key(info.name)}, self.bucket, self._key(final))

@@ -171,7 +171,7 @@ def test_publish_after_a_crash_in_the_middle_of_an_s3_copy(make_context, source,
     path = Path(source)
     staging.put("output/part-00000-000000.csv", path)
     staging.put("output/part-00000-000001.csv", path)
-    staging._copy("output")  # copied, then the attempt died before the manifest and the clean-up
+    store.promote(staging.root + "output", staging.prefix + "output")  # then the attempt died before the manifest
     staging.publish({"rows_out": 2})
     staging.publish({"rows_out": 2})  # and once more, as a retry after the manifest would
     assert [i.name.rsplit("/", 1)[1] for i in staging.published("output")] == [

@@ -208,6 +208,22 @@ def test_local_list_and_delete_prefix(local: LocalStore) -> None:
         local.delete_prefix("")
 
 
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_promote_publishes_a_staged_folder_and_can_be_repeated(backend: str, request: pytest.FixtureRequest) -> None:
+    store: LocalStore | S3Store = request.getfixturevalue(backend)
+    store.put("runs/f/1/_staging/out/a.csv", b"a\n", "text/csv")
+    store.put("runs/f/1/_staging/out/sub/b.bin", b"b", "application/x-thing")
+    store.put("runs/f/1/out/old.txt", b"o", "text/plain")  # the target already has a file: it stays
+    store.promote("runs/f/1/_staging/out", "runs/f/1/out")
+    store.promote("runs/f/1/_staging/out", "runs/f/1/out")  # a retry after a crash: nothing new, nothing lost
+    names = [i.name for i in store.list("runs/f/1/out/")]
+    assert names == ["runs/f/1/out/a.csv", "runs/f/1/out/old.txt", "runs/f/1/out/sub/b.bin"]
+    assert b"".join(store.open("runs/f/1/out/a.csv")) == b"a\n"
+    assert store.stat("runs/f/1/out/sub/b.bin").content_type == "application/x-thing"
+    with pytest.raises(InvalidInput):
+        store.promote("runs/f/1/_staging/out", "runs/../../elsewhere")
+
+
 def test_local_overwrite_is_atomic_and_failed_writes_leave_no_trace(local: LocalStore) -> None:
     local.put("runs/f/1/out.csv", b"old,content\n", "text/csv")
     with pytest.raises(OSError, match="producer died"):

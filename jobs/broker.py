@@ -1,8 +1,9 @@
-"""Dramatiq on Redis, with one addition: enqueueing inside a Redis transaction.
+"""Dramatiq on Redis, with one addition: enqueueing as part of another atomic write.
 
 A run record and its message must land together ("accepted" means both are durable), so
-``RunBroker.enqueue_in`` queues Dramatiq's own dispatch script on a MULTI/EXEC pipeline that
-also carries the run record. The message layout is exactly what ``RedisBroker.enqueue`` writes.
+``RunBroker.enqueue_in`` adds the writes of Dramatiq's own "enqueue" to the script that also writes
+the run record (``jobs.store``). The message layout is exactly what ``RedisBroker.enqueue`` writes;
+its arguments are the run id, the fencing token and, when small, the record itself.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ class SkipWrite(Exception):
 
 
 class RunStore:
-    """Reads and writes runs. Every write of a run goes through ``update`` (WATCH/MULTI/EXEC)."""
+    """Reads and writes runs. Every change of a run goes through ``update`` (one compare-and-set script)."""
 
     def __init__(self, client: redis.Redis, broker: RunBroker, keys: Keys, *, idempotency_ttl: float = 86400) -> None:
         self.client = client

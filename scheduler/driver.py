@@ -58,7 +58,7 @@ class Driver:
         self.watcher = watcher
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=2)},
+            executors={"default": ThreadPoolExecutor(max_workers=3)},  # tick, lease and watch never wait on each other
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
 

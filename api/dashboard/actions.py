@@ -1,4 +1,5 @@
-"""The dashboard's buttons: run now (with a JSON payload), pause, resume, trigger a schedule, cancel, replay.
+"""The dashboard's buttons: run now (with a JSON payload), pause, resume, trigger a schedule, cancel, replay,
+and re-enable a webhook that answered 410 Gone.
 
 Every one is a plain HTML form post (so it works without JavaScript), checked by ``web.checked_form``
 (logged in, same site, this session's CSRF token), and answered with a 303 to the page that shows the
@@ -18,6 +19,7 @@ from jobs import clock
 from jobs.cron import parse_cron
 from jobs.event import payload_event
 from jobs.lifecycle import new_run
+from jobs.outbox import enable_endpoints
 from jobs.runtime import Runtime
 from jobs.schedule_runs import ScheduleNotFound, run_now
 from jobs.schedule_state import ScheduleState
@@ -84,6 +86,20 @@ async def run_function(name: str, request: Request) -> Response:
     with friendly_errors(back="/functions"):
         run_id = await run_in_threadpool(start)
     return redirect(f"/runs/{run_id}?notice=started")
+
+
+@router.post("/functions/{name}/webhooks/enable")
+async def enable_webhook(name: str, request: Request) -> Response:
+    _, form = await checked_form(request)
+    runtime = _runtime(request)
+
+    def enable() -> None:
+        runtime.function(name)
+        enable_endpoints(runtime.client, runtime.store.keys, name, form.get("url") or None)
+
+    with friendly_errors(back="/functions"):
+        await run_in_threadpool(enable)
+    return redirect(f"/functions?notice=webhook-enabled#{name}")
 
 
 @router.post("/functions/{name}/{action}")

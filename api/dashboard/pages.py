@@ -14,6 +14,7 @@ from jobs import clock
 from jobs.context import LOG_LINES_CAP
 from jobs.errors import RunNotFound
 from jobs.log_tail import LogTail
+from jobs.outbox import disabled_endpoints
 from jobs.runs import ACTIVE, id_floor
 from jobs.runtime import Runtime
 from jobs.schedule_state import ScheduleState
@@ -36,6 +37,7 @@ NOTICES = {
     "started": "Run started.",
     "paused": "Schedule paused: ticks will not fire until it is resumed.",
     "resumed": "Schedule resumed: it fires again from now on.",
+    "webhook-enabled": "Webhook re-enabled: the next event is sent to it again.",
 }
 
 
@@ -82,6 +84,9 @@ async def functions(request: Request) -> Response:
             "functions": [(f, describe(f)) for f in ordered],
             "states": ScheduleState(runtime.client, runtime.store.keys).load(scheduled),
             "recent": queries.recent_by_function(runtime, [f.name for f in ordered]),
+            "disabled": disabled_endpoints(
+                runtime.client, runtime.store.keys, [f.name for f in ordered if f.on_success or f.on_failure]
+            ),
         }
 
     with friendly_errors():

@@ -26,6 +26,7 @@ SCHEDULED = """
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     toml = TOML + '\n[functions."tick-background"]\n  schedule = "@hourly"\n'
+    toml += '\n[backburner.functions."tick-background"]\n  on_success = ["https://hooks.example.com/ticked"]\n'
     return make_site(tmp_path / "site", {**FUNCTIONS, "tick-background": SCHEDULED}, toml)
 
 
@@ -123,6 +124,7 @@ def test_every_dashboard_action_needs_the_sessions_csrf_token(secure, runtime):
         "/functions/tick-background/pause",
         "/functions/tick-background/resume",
         "/functions/tick-background/trigger",
+        "/functions/tick-background/webhooks/enable",
     ]
     for path in actions:
         assert secure.post(path, data={}).status_code == 403, path
@@ -160,6 +162,22 @@ def test_actions_start_pause_resume_and_replay(secure, runtime):
     assert runtime.store.get(new_id).replay_of == run_id
     assert secure.post("/functions/echo-background/explode", data={"csrf": token}).status_code == 404
     assert secure.post("/runs/NOPE/cancel", data={"csrf": token}).status_code == 404
+
+
+def test_a_webhook_disabled_by_a_410_shows_and_can_be_re_enabled(secure, runtime):
+    token = login(secure)
+    gone = runtime.store.keys.webhooks_gone("tick-background")
+    assert "Re-enable" not in secure.get("/functions").text
+    runtime.client.sadd(gone, "https://hooks.example.com/ticked")
+    page = secure.get("/functions").text
+    assert "disabled" in page and 'value="https://hooks.example.com/ticked"' in page
+    data = {"csrf": token, "url": "https://hooks.example.com/ticked"}
+    response = secure.post("/functions/tick-background/webhooks/enable", data=data)
+    assert response.status_code == 303 and "notice=webhook-enabled" in response.headers["location"]
+    assert not runtime.client.sismember(gone, "https://hooks.example.com/ticked")
+    assert "Webhook re-enabled" in secure.get(response.headers["location"]).text
+    again = secure.post("/functions/tick-background/webhooks/enable", data=data)
+    assert again.status_code == 409 and "not a disabled webhook" in again.text
 
 
 def test_json_api_with_the_session_cookie_needs_the_csrf_header_to_change_things(secure, runtime):

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from .context import Context, RunLog
+from .retry import steering
 
 _modules: dict[str, tuple[float, ModuleType]] = {}
 
@@ -80,6 +81,7 @@ def _error(exc: BaseException) -> dict[str, Any]:
         "type": type(exc).__name__,
         "message": str(exc),
         "traceback": "".join(traceback.format_exception(type(exc), exc, tb, limit=30)),
+        **steering(exc),
     }
 
 

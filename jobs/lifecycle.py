@@ -125,7 +125,7 @@ class Lifecycle:
                     run.finished_at = attempt.finished_at
                     self._terminal(run, pipe)
                 else:
-                    self._retry_or_fail(run, pipe, now)
+                    self._retry_or_fail(run, pipe, now, result.error or {})
             for hook in self.hooks:
                 hook.on_attempt(run, result, pipe)
             return run
@@ -138,9 +138,12 @@ class Lifecycle:
             hook.after_attempt(run, result)
         return run
 
-    def _retry_or_fail(self, run: Run, pipe: Any, now: Any) -> None:
-        if run.attempt < run.max_attempts:
-            delay = run.retry_delays_s[run.attempt - 1]
+    def _retry_or_fail(self, run: Run, pipe: Any, now: Any, error: dict[str, Any]) -> None:
+        """Schedule the next attempt, or fail for good; the handler may have asked for either
+        (``jobs.retry``: ``retry: False``, or ``retry_after_s`` instead of the configured delay)."""
+        if run.attempt < run.max_attempts and error.get("retry", True):
+            asked = error.get("retry_after_s")
+            delay = float(asked) if asked is not None else run.retry_delays_s[run.attempt - 1]
             run.status = "retrying"
             run.next_attempt_at = clock.iso(now + timedelta(seconds=delay))
             run.token = new_token()

@@ -78,6 +78,33 @@ def test_default_schedule_is_60s_then_120s(client, worker):
     client.post(f"/api/runs/{run_id}/cancel")
 
 
+def test_a_handler_can_fail_for_good_or_ask_for_a_later_retry(client, worker):
+    permanent = finished(client, trigger(client, "permanent-background"))
+    assert permanent["status"] == "failed" and permanent["max_attempts"] == 3
+    assert [a["outcome"] for a in permanent["attempts"]] == ["failed"]  # no retries spent on it
+    assert permanent["error"]["type"] == "NonRetriable" and permanent["error"]["message"] == "cannot work, attempt 1"
+
+    later = finished(client, trigger(client, "later-background"))
+    assert later["status"] == "succeeded" and later["result"] == {"attempt": 2}
+    first, second = later["attempts"]
+    assert first["error"]["type"] == "RetryAfter" and first["error"]["message"] == "rate limited"
+    gap = (clock.parse_iso(second["started_at"]) - clock.parse_iso(first["finished_at"])).total_seconds()
+    assert 1.5 <= gap < 2.5  # the handler's 1.5 s, not the function's 0.1 s
+
+
+def test_retry_after_on_the_last_attempt_fails_the_run(runtime):
+    run, _ = runtime.store.create(new_run(runtime.site.get("later-background"), "api"), {})
+    asked = Result("error", error={"type": "RetryAfter", "message": "later", "retry_after_s": 30.0})
+    for n in range(3):
+        current = runtime.store.get(run.id)
+        runtime.lifecycle.claim(run.id, current.token, "w")
+        after = runtime.lifecycle.finish(run.id, current.token, asked)
+        if n < 2:
+            gap = clock.parse_iso(after.next_attempt_at) - clock.parse_iso(after.attempts[-1].finished_at)
+            assert after.status == "retrying" and gap == timedelta(seconds=30)
+    assert after.status == "failed" and after.next_attempt_at is None
+
+
 def test_default_schedule_next_attempts_are_60s_and_120s_after_each_failure(runtime):
     """Both default delays, proven on the recorded next-attempt times (no waiting)."""
     run, _ = runtime.store.create(new_run(runtime.site.get("default-retries-background"), "http"), {})

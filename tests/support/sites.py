@@ -78,6 +78,18 @@ FUNCTIONS: dict[str, str] = {
             while not os.path.exists(base):
                 time.sleep(0.05)
     """,
+    "permanent-background": """
+        from jobs.retry import NonRetriable
+        def handler(event, context):
+            raise NonRetriable(f"cannot work, attempt {context.attempt}")
+    """,
+    "later-background": """
+        from jobs.retry import RetryAfter
+        def handler(event, context):
+            if context.attempt == 1:
+                raise RetryAfter(1.5, "rate limited")
+            return {"attempt": context.attempt}
+    """,
     "default-retries-background": """
         def handler(event, context):
             raise RuntimeError("always fails; default retry schedule")
@@ -90,6 +102,9 @@ TOML = """
 
 [backburner.functions."*-background"]
   retries = ["1s", "2s"]
+
+[backburner.functions."later-background"]
+  retries = ["0.1s", "0.1s"]
 
 [backburner.functions."default-retries-background"]
   retries = ["60s", "120s"]

@@ -50,6 +50,10 @@ class Keys:
         """Ids of the runs this run started (``context.spawn``), so cancelling it cancels them too."""
         return f"{self.ns}:run:{run_id}:children"
 
+    def concurrency(self, function: str) -> str:
+        """The runs of ``function`` holding one of its ``concurrency`` slots (a sorted set of run ids)."""
+        return f"{self.ns}:concurrency:{function}"
+
     def function_runs(self, function: str) -> str:
         return f"{self.ns}:index:function:{function}"
 

@@ -57,17 +57,27 @@ class Lifecycle:
     # -- worker side ---------------------------------------------------------------------------
 
     def claim(
-        self, run_id: str, token: str, worker: str, snapshot: str | None = None
+        self,
+        run_id: str,
+        token: str,
+        worker: str,
+        snapshot: str | None = None,
+        *,
+        concurrency: Callable[[str], int | None] | None = None,
     ) -> tuple[Run, dict[str, Any]] | None:
         """Start the next attempt if ``token`` is current: the run and its event, or None for a stale message.
 
         ``snapshot`` is the record as the message was sent with it; while it is current, claiming is one
-        round trip.
+        round trip. ``concurrency(function)`` is the function's limit on running runs (None: no limit);
+        when every slot is taken this raises NoSlot and changes nothing.
         """
 
         def mutate(run: Run, pipe: Any) -> tuple[Run, Any]:
             if run.token != token or run.status not in ("queued", "retrying"):
                 raise SkipWrite
+            limit = concurrency(run.function) if concurrency is not None else None
+            if limit:
+                pipe.take_slot(self.store.keys.concurrency(run.function), limit, run.id)
             now = clock.iso(clock.now())
             run.status = "running"
             run.attempt += 1
@@ -180,6 +190,23 @@ class Lifecycle:
                 run.status = "failed"
                 run.finished_at = attempt.finished_at
                 self._terminal(run, pipe)
+            return run
+
+        try:
+            return self.store.update(run_id, mutate)
+        except SkipWrite:
+            return None
+
+    def requeue(self, run_id: str, token: str, delay_s: float) -> Run | None:
+        """Try again in ``delay_s`` a run that could not start now (its function had no free slot)."""
+
+        def mutate(run: Run, pipe: Any) -> Run:
+            if run.token != token or run.status not in ("queued", "retrying"):
+                raise SkipWrite
+            run.token = new_token()
+            if run.status == "retrying":
+                run.next_attempt_at = clock.iso(clock.now() + timedelta(seconds=delay_s))
+            self.store.dispatch(pipe, run, delay_s=delay_s)
             return run
 
         try:

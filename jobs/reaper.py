@@ -20,6 +20,7 @@ import threading
 from datetime import timedelta
 
 import redis
+from dramatiq.common import dq_name
 
 from . import clock
 from .broker import QUEUE
@@ -120,4 +121,7 @@ class Reaper:
         """Is the run's current message still in Redis (queued, or fetched by a consumer)?"""
         if run.message_id is None:
             return False
-        return bool(self.client.hexists(f"{self.settings.namespace}:{QUEUE}.msgs", run.message_id))
+        pipe = self.client.pipeline(transaction=False)
+        for queue in (QUEUE, dq_name(QUEUE)):  # due now, or delayed (a run waiting for a concurrency slot)
+            pipe.hexists(f"{self.settings.namespace}:{queue}.msgs", run.message_id)
+        return any(pipe.execute())

@@ -54,14 +54,19 @@ return run_id
 
 
 #: Writes a run record only if it still holds what the caller read, together with the caller's
-#: extra commands (ARGV: old, new, count, then per command its length and words). Returns
-#: {1, values of KEYS[2..]} on success, or {0, the current record} so the caller can retry without a read.
+#: extra commands. ARGV: old, new, a concurrency guard (slots key or "", limit, member), the command
+#: count, then per command its length and words. Returns {1, values of KEYS[2..]} on success, {0, the
+#: current record} so the caller can retry without a read, or {2} when the guard's slots are all taken.
 CAS_SCRIPT = """
 local current = redis.call("GET", KEYS[1])
 if current ~= ARGV[1] then return {0, current} end
+local slots = ARGV[3]
+if slots ~= "" and not redis.call("ZSCORE", slots, ARGV[5]) and redis.call("ZCARD", slots) >= tonumber(ARGV[4]) then
+    return {2}
+end
 redis.call("SET", KEYS[1], ARGV[2])
-local i = 4
-for _ = 1, tonumber(ARGV[3]) do
+local i = 7
+for _ = 1, tonumber(ARGV[6]) do
     local length = tonumber(ARGV[i])
     redis.call(unpack(ARGV, i + 1, i + length))
     i = i + length + 1
@@ -81,6 +86,12 @@ class _Commands(CoreCommands):
         self.commands: list[tuple[Any, ...]] = []
         self.dispatches: list[tuple[str, float | None]] = []
         self.fetched: list[Any] = []
+        self.guard: tuple[str, int, str] = ("", 0, "")
+
+    def take_slot(self, key: str, limit: int, member: str) -> None:
+        """Write only if ``member`` holds, or can take, one of ``limit`` slots in sorted set ``key``."""
+        self.guard = (key, limit, member)
+        self.execute_command("ZADD", key, 0, member)
 
     def execute_command(self, *args: Any, **options: Any) -> _Commands:
         self.commands.append(args)
@@ -89,6 +100,10 @@ class _Commands(CoreCommands):
 
 class SkipWrite(Exception):
     """Raised by a mutation to leave the run unchanged (for example, a stale message)."""
+
+
+class NoSlot(Exception):
+    """Raised by ``update`` when the mutation needed a concurrency slot and all were taken."""
 
 
 class RunStore:
@@ -240,21 +255,26 @@ class RunStore:
                 if raw is None:
                     raise RunNotFound(run_id)
                 run = Run.model_validate_json(raw)
+                was_running = run.status == "running"
                 pipe: Any = _Commands()
                 result = mutate(run, pipe)
                 if run.status in ACTIVE:
                     pipe.zadd(self.keys.active, {run.id: 0})
                 else:
                     pipe.zrem(self.keys.active, run.id)
+                if was_running and run.status != "running":  # its concurrency slot, if it had one, is free
+                    pipe.zrem(self.keys.concurrency(run.function), run.id)
                 new = run.model_dump_json()
                 for message_id, delay_s in pipe.dispatches:
                     self.broker.enqueue_in(
                         pipe, run.id, run.token, snapshot=new, message_id=message_id, delay_s=delay_s
                     )
-                args: list[Any] = [raw, new, len(pipe.commands)]
+                args: list[Any] = [raw, new, *pipe.guard, len(pipe.commands)]
                 for command in pipe.commands:
                     args += [len(command), *command]
                 written, *values = self._compare_and_set(keys=[key, *fetch], args=args)
+                if written == 2:
+                    raise NoSlot(run.function)
                 if written:
                     run.stored = new
                     pipe.fetched = values

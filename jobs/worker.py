@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import socket
 import threading
@@ -22,11 +23,14 @@ from .reaper import Reaper
 from .runs import Run
 from .runtime import Runtime
 from .settings import Settings
+from .store import NoSlot
 
 log = logging.getLogger("backburner.worker")
 
 #: How long a worker keeps trying to record an outcome while Redis is away, before the reaper takes over.
 FINISH_PATIENCE_S = 300.0
+#: A run whose function has no free concurrency slot is looked at again after a random delay in this range.
+SLOT_RECHECK_S = (0.5, 2.0)
 
 
 class WorkerProcess:
@@ -62,7 +66,13 @@ class WorkerProcess:
         """The Dramatiq actor: one attempt of one run, if ``token`` is still the run's current one."""
         assert self.runtime is not None and self.pool is not None
         runtime = self.runtime
-        claimed = runtime.lifecycle.claim(run_id, token, self.id, snapshot)
+        try:
+            claimed = runtime.lifecycle.claim(run_id, token, self.id, snapshot, concurrency=self._concurrency)
+        except NoSlot:
+            # Every slot of the function is taken: look again shortly, spread out so waiting runs do not
+            # come back in step.
+            runtime.lifecycle.requeue(run_id, token, random.uniform(*SLOT_RECHECK_S))
+            return
         if claimed is None:
             return
         run, event = claimed
@@ -89,6 +99,13 @@ class WorkerProcess:
             result = self.pool.run(task, limit, cancelled=lambda: self._cancel_requested(run_id))
         log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
         self._finish(run, token, result, CurrentMessage.get_current_message())
+
+    def _concurrency(self, name: str) -> int | None:
+        assert self.runtime is not None
+        try:
+            return self.runtime.function(name).concurrency
+        except BackburnerError:
+            return None
 
     def _cancel_requested(self, run_id: str) -> bool:
         assert self.runtime is not None

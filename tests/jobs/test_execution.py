@@ -105,6 +105,41 @@ def test_retry_after_on_the_last_attempt_fails_the_run(runtime):
     assert after.status == "failed" and after.next_attempt_at is None
 
 
+def test_concurrency_limits_how_many_runs_of_a_function_run_at_once(client, start_worker, runtime, tmp_path):
+    start_worker(threads=4)  # room for all three at once, were it not for concurrency = 1
+    wait_for(lambda: runtime.client.zcard(runtime.store.keys.workers), timeout=30, message="worker heartbeat")
+    runs = [trigger(client, "single-background", {"dir": str(tmp_path)}) for _ in range(3)]
+    for run_id in runs:
+        assert finished(client, run_id)["status"] == "succeeded"
+    spans = sorted(json.loads((tmp_path / run_id).read_text()) for run_id in runs)
+    for (_, ended), (started, _) in zip(spans, spans[1:], strict=False):
+        assert started >= ended, spans  # never two at once
+    assert runtime.client.zcard(runtime.store.keys.concurrency("single-background")) == 0
+
+
+def test_a_run_without_a_free_slot_waits_queued_and_takes_the_slot_once_freed(runtime):
+    from jobs.store import NoSlot
+
+    function = runtime.site.get("single-background")
+    first, second = (runtime.store.create(new_run(function, "api"), {})[0] for _ in range(2))
+    limit = {"single-background": 1}.get
+    assert runtime.lifecycle.claim(first.id, first.token, "w", concurrency=limit) is not None
+    with pytest.raises(NoSlot):
+        runtime.lifecycle.claim(second.id, second.token, "w", concurrency=limit)
+    assert runtime.store.get(second.id).status == "queued"
+    waiting = runtime.lifecycle.requeue(second.id, second.token, 5.0)
+    assert waiting.status == "queued" and waiting.token != second.token
+    assert runtime.client.hexists(f"{runtime.settings.namespace}:runs.DQ.msgs", waiting.message_id)
+    slots = runtime.store.keys.concurrency("single-background")
+    assert runtime.client.zrange(slots, 0, -1) == [first.id.encode()]
+    runtime.lifecycle.lose(first.id, "w", "gone")  # a lost attempt frees its slot too
+    assert runtime.client.zcard(slots) == 0
+    assert runtime.lifecycle.claim(second.id, waiting.token, "w", concurrency=limit) is not None
+    assert runtime.client.zrange(slots, 0, -1) == [second.id.encode()]
+    runtime.lifecycle.finish(second.id, waiting.token, Result("ok"))
+    assert runtime.client.zcard(slots) == 0
+
+
 def test_default_schedule_next_attempts_are_60s_and_120s_after_each_failure(runtime):
     """Both default delays, proven on the recorded next-attempt times (no waiting)."""
     run, _ = runtime.store.create(new_run(runtime.site.get("default-retries-background"), "http"), {})

@@ -90,6 +90,16 @@ FUNCTIONS: dict[str, str] = {
                 raise RetryAfter(1.5, "rate limited")
             return {"attempt": context.attempt}
     """,
+    "single-background": """
+        import json, os, time
+        def handler(event, context):
+            # Records when it ran; at most one runs at a time (concurrency = 1).
+            folder = json.loads(event["body"])["dir"]
+            started = time.time()
+            time.sleep(0.3)
+            with open(os.path.join(folder, context.run_id), "w") as out:
+                json.dump([started, time.time()], out)
+    """,
     "default-retries-background": """
         def handler(event, context):
             raise RuntimeError("always fails; default retry schedule")
@@ -105,6 +115,9 @@ TOML = """
 
 [backburner.functions."later-background"]
   retries = ["0.1s", "0.1s"]
+
+[backburner.functions."single-background"]
+  concurrency = 1
 
 [backburner.functions."default-retries-background"]
   retries = ["60s", "120s"]

@@ -31,17 +31,21 @@ def _accepted(run: Any) -> JSONResponse:
     )
 
 
+def _payload(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"The payload is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+        ) from None
+
+
 @router.post("/functions/{name}/runs", status_code=202, summary="Trigger a function with a JSON payload")
 async def trigger(name: str, request: Request, runtime: RuntimeDep) -> Response:
     function = runtime.function(name)
     limits = function.limits("api")
     body = await read_body(request, function, limits.body_limit)
-    try:
-        payload = json.loads(body) if body.strip() else {}
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"The payload is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
-        ) from None
+    payload = _payload(body) if body.strip() else {}
     key = request.headers.get("idempotency-key")
     run = new_run(function, "api", idempotency_key=key)
     run, _ = await runtime.store.create_async(run, payload_event(name, payload), idempotency_key=key)
@@ -101,6 +105,14 @@ def cancel(run_id: str, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.lifecycle.cancel(run_id).public()
 
 
-@router.post("/runs/{run_id}/replay", status_code=202, summary="Run again with the same payload")
-def replay(run_id: str, runtime: RuntimeDep) -> Response:
-    return _accepted(runtime.lifecycle.replay(run_id))
+@router.post(
+    "/runs/{run_id}/replay",
+    status_code=202,
+    summary="Run again with the same payload, or with the JSON payload in the body (fixed input, say)",
+)
+async def replay(run_id: str, request: Request, runtime: RuntimeDep) -> Response:
+    original = await run_in_threadpool(runtime.store.get, run_id)
+    function = runtime.function(original.function)
+    body = await read_body(request, function, function.limits("api").body_limit)
+    event = payload_event(function.name, _payload(body)) if body.strip() else None
+    return _accepted(await run_in_threadpool(runtime.lifecycle.replay, run_id, event))

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from .client import Client
 from .options import console, json_option, out, site_option, url_option
-from .remote import download, invoke, logs, runs
+from .remote import cancel, download, invoke, logs, replay, runs
 
 
 def _settings(site: Path | None, **overrides: Any) -> Any:
@@ -345,5 +345,5 @@ def schedules_trigger(name: str, url: str | None) -> None:
 
 # -- client commands (backburner/remote.py) ------------------------------------------------------------
 
-for _command in (invoke, runs, logs, download):
+for _command in (invoke, runs, logs, download, replay, cancel):
     main.add_command(_command)

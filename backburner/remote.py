@@ -31,13 +31,7 @@ def invoke(name: str, data: str | None, wait: bool, url: str | None) -> None:
       backburner invoke hello
       backburner invoke slow-background --data '{"n": 3}' --wait
     """
-    if data and data.startswith("@"):
-        data = Path(data[1:]).read_text()
-    if data:
-        try:
-            json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from None
+    data = _data(data)
     client = Client.from_options(url)
     response = client.request(
         "POST", f"/.netlify/functions/{name}", content=data or "{}", headers={"content-type": "application/json"}
@@ -53,6 +47,53 @@ def invoke(name: str, data: str | None, wait: bool, url: str | None) -> None:
     run = _wait(client, run_id)
     out.print_json(json.dumps(run))
     sys.exit(0 if run["status"] == "succeeded" else 1)
+
+
+def _data(data: str | None) -> str | None:
+    """``--data``: JSON text, or ``@file.json``; checked here so a typo never reaches the API."""
+    if data and data.startswith("@"):
+        data = Path(data[1:]).read_text()
+    if data:
+        try:
+            json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from None
+    return data
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("--data", default=None, help="A new JSON payload (or @file.json); default: the original one.")
+@click.option("--wait", is_flag=True, help="Wait for the new run to finish; exit 1 if it failed.")
+@url_option
+def replay(run_id: str, data: str | None, wait: bool, url: str | None) -> None:
+    """Run RUN_ID's function again, with the same payload or a new one; prints the new run id.
+
+    \b
+    Examples:
+      backburner replay 01JD3Z5W6X7Y8Z9A0B1C2D3E4F
+      backburner replay 01JD3Z5W6X7Y8Z9A0B1C2D3E4F --data '{"day": "2026-11-27"}' --wait
+    """
+    data = _data(data)
+    client = Client.from_options(url)
+    headers = {"content-type": "application/json"}
+    run = client.json("POST", f"/api/runs/{run_id}/replay", content=data or "", headers=headers)
+    console.print(f"accepted: run [bold]{run['id']}[/] (a replay of {run_id})")
+    if not wait:
+        out.print(run["id"])
+        return
+    finished = _wait(client, run["id"])
+    out.print_json(json.dumps(finished))
+    sys.exit(0 if finished["status"] == "succeeded" else 1)
+
+
+@click.command()
+@click.argument("run_id")
+@url_option
+def cancel(run_id: str, url: str | None) -> None:
+    """Cancel RUN_ID (and the runs it started); a running one stops within about a second."""
+    run = Client.from_options(url).json("POST", f"/api/runs/{run_id}/cancel")
+    out.print(run["status"] if run["status"] == "cancelled" else "cancel requested")
 
 
 def _wait(client: Client, run_id: str) -> dict[str, Any]:

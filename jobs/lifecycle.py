@@ -271,10 +271,11 @@ class Lifecycle:
         except SkipWrite:
             return self.store.get(run_id)
 
-    def replay(self, run_id: str) -> Run:
-        """A new run of the same function with the same event."""
+    def replay(self, run_id: str, event: dict[str, Any] | None = None) -> Run:
+        """A new run of the same function with the same event, or with ``event`` (an edited payload)."""
         original = self.store.get(run_id)
-        event = self.store.event(run_id)
+        if event is None:
+            event = self.store.event(run_id)
         run = Run(
             id=new_id(),
             function=original.function,

@@ -195,3 +195,17 @@ def test_cancel_a_queued_run_and_replay_it(client):
     replay = client.post(f"/api/runs/{run_id}/replay")
     assert replay.status_code == 202
     assert replay.json()["replay_of"] == run_id and replay.json()["trigger"] == "replay"
+
+
+def test_replay_with_an_edited_payload(client, runtime):
+    run_id = client.post("/.netlify/functions/echo-background", json={"day": "bad"}).headers["x-nf-request-id"]
+    same = client.post(f"/api/runs/{run_id}/replay").json()
+    assert runtime.store.event(same["id"]) == runtime.store.event(run_id)
+    edited = client.post(f"/api/runs/{run_id}/replay", json={"day": "2026-11-27"})
+    assert edited.status_code == 202 and edited.json()["replay_of"] == run_id
+    assert json.loads(runtime.store.event(edited.json()["id"])["body"]) == {"day": "2026-11-27"}
+    bad = client.post(f"/api/runs/{run_id}/replay", content=b"{nope", headers={"content-type": "application/json"})
+    assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]["message"]
+    huge = client.post(f"/api/runs/{run_id}/replay", json={"x": "y" * 300_000})
+    assert huge.status_code == 413
+    assert client.post("/api/runs/NOPE/replay", json={}).status_code == 404

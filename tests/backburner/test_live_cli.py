@@ -92,6 +92,26 @@ def test_runs_filters_by_trigger_and_time(api):
     assert bad.returncode == 2 and "neither an ISO 8601 time" in bad.stderr
 
 
+def test_replay_with_new_data_and_cancel_from_the_shell(api, worker):
+    first = httpx.post(f"{api.url}/.netlify/functions/chatty-background", json={"n": 1}).headers["x-nf-request-id"]
+    replayed = cli(api, "replay", first, "--data", '{"n": 2}', "--wait")
+    assert replayed.returncode == 0, replayed.stderr
+    run = json.loads(replayed.stdout)
+    assert run["status"] == "succeeded" and run["replay_of"] == first and run["trigger"] == "replay"
+    assert [line["line"] for line in httpx.get(f"{api.url}/api/runs/{run['id']}/logs").json()["lines"]] == [
+        "line 0 [not markup]",
+        "line 1 [not markup]",
+    ]  # the new payload's n, not the original's
+
+    slow = httpx.post(f"{api.url}/.netlify/functions/chatty-background", json={"n": 100, "pause": 0.2})
+    run_id = slow.headers["x-nf-request-id"]
+    wait_for(lambda: httpx.get(f"{api.url}/api/runs/{run_id}").json()["status"] == "running", message="start")
+    cancelled = cli(api, "cancel", run_id)
+    assert cancelled.returncode == 0 and cancelled.stdout.strip() == "cancel requested"
+    final = wait_for(lambda: (r := httpx.get(f"{api.url}/api/runs/{run_id}").json())["status"] == "cancelled" and r)
+    assert [a["outcome"] for a in final["attempts"]] == ["cancelled"]
+
+
 def test_helpful_errors(api):
     unknown = cli(api, "logs", "NOPE")
     assert unknown.returncode == 1 and "NOPE" in unknown.stderr

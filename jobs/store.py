@@ -244,7 +244,8 @@ class RunStore:
         a compare-and-set script call; with ``known`` (the record as this process last wrote or
         received it, as a Run or its JSON) the read is skipped unless someone changed the run since.
         Values of the ``fetch`` keys, read in the same atomic step as the write, are in
-        ``pipe.fetched`` once ``update`` returns.
+        ``pipe.fetched`` once ``update`` returns. A mutation may also take a concurrency slot
+        (``pipe.take_slot``); when none is free, ``update`` raises NoSlot and writes nothing.
         """
         key = self.keys.run(run_id)
         raw: Any = known.stored if isinstance(known, Run) else known

@@ -54,21 +54,31 @@ async def cancel(run_id: str, request: Request) -> Response:
 
 @router.post("/runs/{run_id}/replay")
 async def replay(run_id: str, request: Request) -> Response:
-    await checked_form(request)
+    """Replay with the same payload, or with the edited one from the form's ``payload`` field."""
+    _, form = await checked_form(request)
     runtime = _runtime(request)
+    edited = form.get("payload")
+
+    def start() -> Any:
+        if edited is None:
+            return runtime.lifecycle.replay(run_id)
+        function = runtime.function(runtime.store.get(run_id).function)
+        payload = _payload(edited, function.limits("api").body_limit, back=f"/runs/{run_id}")
+        return runtime.lifecycle.replay(run_id, payload_event(function.name, payload))
+
     with friendly_errors(back=f"/runs/{run_id}"):
-        run = await run_in_threadpool(runtime.lifecycle.replay, run_id)
-    return redirect(f"/runs/{run.id}?notice=replayed")
+        run = await run_in_threadpool(start)
+    return redirect(f"/runs/{run.id}?notice={'replayed' if edited is None else 'replayed-edited'}")
 
 
-def _payload(text: str, limit: int) -> Any:
+def _payload(text: str, limit: int, back: str = "/functions") -> Any:
     if len(text.encode()) > limit:
-        raise PageError(413, "Payload too large", f"The payload is over this function's limit of {limit} bytes.")
+        raise PageError(413, "Payload too large", f"The payload is over this function's limit of {limit} bytes.", back)
     try:
         return json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
         raise PageError(
-            422, "Payload is not JSON", f"{exc.msg} at line {exc.lineno}, column {exc.colno}.", "/functions"
+            422, "Payload is not JSON", f"{exc.msg} at line {exc.lineno}, column {exc.colno}.", back
         ) from None
 
 

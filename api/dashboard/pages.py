@@ -34,6 +34,7 @@ NOTICES = {
     "cancelled": "Run cancelled.",
     "cancel-requested": "Cancel requested: the worker stops the run within about a second.",
     "replayed": "Replay started: this is a new run with the same payload.",
+    "replayed-edited": "Replay started: this is a new run with the edited payload.",
     "started": "Run started.",
     "paused": "Schedule paused: ticks will not fire until it is resumed.",
     "resumed": "Schedule resumed: it fires again from now on.",

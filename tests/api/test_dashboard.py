@@ -180,6 +180,21 @@ def test_a_webhook_disabled_by_a_410_shows_and_can_be_re_enabled(secure, runtime
     assert again.status_code == 409 and "not a disabled webhook" in again.text
 
 
+def test_replay_with_an_edited_payload_from_the_run_page(secure, runtime):
+    token = login(secure)
+    run, _ = runtime.store.create(new_run(runtime.site.get("echo-background"), "api"), {"body": '{"day": "bad"}'})
+    runtime.lifecycle.cancel(run.id)
+    page = secure.get(f"/runs/{run.id}").text
+    assert "Replay with" in page and "&#34;day&#34;: &#34;bad&#34;" in page  # the form starts from the old payload
+    edited = secure.post(f"/runs/{run.id}/replay", data={"csrf": token, "payload": '{"day": "2026-11-27"}'})
+    assert edited.status_code == 303 and edited.headers["location"].endswith("?notice=replayed-edited")
+    new_id = edited.headers["location"].split("/")[2].split("?")[0]
+    assert runtime.store.get(new_id).replay_of == run.id
+    assert runtime.store.event(new_id)["body"] == '{"day": "2026-11-27"}'
+    bad = secure.post(f"/runs/{run.id}/replay", data={"csrf": token, "payload": "{nope"})
+    assert bad.status_code == 422 and "Payload is not JSON" in bad.text and f"/runs/{run.id}" in bad.text
+
+
 def test_json_api_with_the_session_cookie_needs_the_csrf_header_to_change_things(secure, runtime):
     token = login(secure)
     run_id = queued_run(runtime)

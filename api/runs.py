@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from jobs.errors import InvalidInput
 from jobs.event import payload_event
 from jobs.lifecycle import new_run
-from jobs.runs import id_floor
+from jobs.runs import id_floor_at
 
 from . import streams
 from .body import read_body
@@ -52,12 +52,6 @@ async def trigger(name: str, request: Request, runtime: RuntimeDep) -> Response:
     return _accepted(run)
 
 
-def _id_floor(moment: datetime) -> str:
-    """Run ids sort by creation time (ULIDs): the lowest possible id of a run created at ``moment``."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return id_floor(max(0, int(aware.timestamp() * 1000)))
-
-
 @router.get("/runs", summary="Runs, newest first")
 def list_runs(
     runtime: RuntimeDep,
@@ -69,14 +63,14 @@ def list_runs(
     since: datetime | None = Query(None, description="Only runs created at or after (ISO 8601; UTC without a zone)"),
     until: datetime | None = Query(None, description="Only runs created before (ISO 8601; UTC without a zone)"),
 ) -> dict[str, Any]:
-    upper = min([bound for bound in (cursor, _id_floor(until) if until else None) if bound], default=None)
+    upper = min([bound for bound in (cursor, id_floor_at(until) if until else None) if bound], default=None)
     runs, next_cursor = runtime.store.runs(
         function=function,
         status=status,
         trigger=trigger,
         limit=limit,
         cursor=upper,
-        since=_id_floor(since) if since else None,
+        since=id_floor_at(since) if since else None,
     )
     return {"runs": [run.public() for run in runs], "next_cursor": next_cursor}
 

@@ -107,7 +107,7 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).isoformat()
+        return datetime.fromisoformat(value).isoformat()
     except ValueError:
         pass
     try:

@@ -140,7 +140,9 @@ def runs(server: RedisServer, total: int, threads: int, processes: int) -> None:
     redis_pid = server.process.pid
     env = {**os.environ, "REDIS_URL": server.url, "BACKBURNER_SITE": str(ROOT), "BACKBURNER_DEV": "1",
            "BACKBURNER_NAMESPACE": "bench-runs", "BENCH_NAMESPACE": "bench-raw"}  # fmt: skip
-    client.delete(*client.keys("bench-*") or ["-"])
+    stale = client.keys("bench-*")  # a previous shape's runs and workers
+    if stale:
+        client.delete(*stale)
 
     # Backburner: worker process(es) with `threads` threads each, every attempt in a warm child process.
     settings = Settings(redis_url=server.url, site=ROOT, namespace="bench-runs", dev=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -35,6 +36,12 @@ def id_floor(ms: int) -> str:
     """The 10-character time prefix of a ULID made at ``ms``: every run id created earlier sorts below it."""
     value = ms << 80
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, 75, -5))
+
+
+def id_floor_at(moment: datetime) -> str:
+    """``id_floor`` of an instant (a naive one is UTC), for time ranges over the id indexes."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return id_floor(max(0, int(aware.timestamp() * 1000)))
 
 
 def new_token() -> str:

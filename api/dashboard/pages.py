@@ -15,7 +15,7 @@ from jobs.context import LOG_LINES_CAP
 from jobs.errors import RunNotFound
 from jobs.log_tail import LogTail
 from jobs.outbox import disabled_endpoints
-from jobs.runs import ACTIVE, id_floor
+from jobs.runs import ACTIVE, id_floor_at
 from jobs.runtime import Runtime
 from jobs.schedule_state import ScheduleState
 from jobs.site import NAME_PATTERN
@@ -127,8 +127,8 @@ async def runs(request: Request) -> Response:
     start, end = _moment(filters["from"], "from"), _moment(filters["to"], "to")
     if filters["range"]:
         start = clock.now() - RANGES[filters["range"]]
-    cursor = filters["cursor"] or (id_floor(int(end.timestamp() * 1000)) if end else None)
-    since = id_floor(int(start.timestamp() * 1000)) if start else None
+    cursor = filters["cursor"] or (id_floor_at(end) if end else None)
+    since = id_floor_at(start) if start else None
     with friendly_errors():
         found, next_cursor = await run_in_threadpool(
             lambda: runtime.store.runs(

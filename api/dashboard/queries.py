@@ -19,7 +19,7 @@ from dramatiq.common import dq_name
 
 from jobs import clock
 from jobs.broker import QUEUE
-from jobs.runs import id_floor
+from jobs.runs import id_floor_at
 from jobs.runtime import Runtime
 
 #: Newest runs of the window the overview reads at most.
@@ -91,7 +91,7 @@ def overview(runtime: Runtime, now: datetime, hours: int = 24) -> Overview:
     ids = [
         _text(i)
         for i in store.client.zrevrangebylex(
-            store.keys.runs, "+", f"[{id_floor(int(start.timestamp() * 1000))}", start=0, num=OVERVIEW_SAMPLE
+            store.keys.runs, "+", f"[{id_floor_at(start)}", start=0, num=OVERVIEW_SAMPLE
         )
     ]
     per_hour: dict[datetime, Counter[str]] = {start + timedelta(hours=h): Counter() for h in range(hours)}

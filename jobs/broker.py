@@ -12,6 +12,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -99,6 +100,19 @@ class _BusyAwareConsumer(_RedisConsumer):
         self._full_waits = min(self._full_waits + 1, 16)
         return None
 
+    def requeue(self, messages: Any) -> None:
+        """Hand back messages this process fetched but will not run (it is stopping)."""
+        messages = list(messages)
+        if messages and self.queue_name == QUEUE and self.broker.returned is not None:
+            self.broker.returned(messages)
+        super().requeue(messages)
+
+    def close(self) -> None:
+        """Hand back fetched messages that were never given to a thread, so their runs do not wait for the
+        reaper (they may already be claimed; see ``RunBroker.fetched``)."""
+        leftover, self.message_cache = self.message_cache, []
+        self.requeue(dramatiq.Message.decode(data) for data in leftover if data is not None)
+
     def ack(self, message: Any) -> None:
         """Skip the round trip when the worker already acked the message in the step that recorded the run."""
         if getattr(message, "acked_with_run", False):
@@ -108,7 +122,22 @@ class _BusyAwareConsumer(_RedisConsumer):
 
 
 class RunBroker(RedisBroker):
-    """A RedisBroker that can also enqueue as part of a caller's transaction."""
+    """A RedisBroker that can also enqueue as part of a caller's transaction.
+
+    A worker process can watch its messages through two hooks: ``fetched`` sees each batch fetched
+    from the runs queue (raw bodies) before any of them is handed to a thread, and ``returned`` sees
+    the messages handed back unrun when the worker stops. The worker claims a batch's runs in one
+    round trip on fetch, and releases the claims of returned messages.
+    """
+
+    fetched: Callable[[list[bytes]], None] | None = None
+    returned: Callable[[list[Any]], None] | None = None
+
+    def do_fetch(self, queue_name: str, prefetch: int) -> list[bytes]:
+        data: list[bytes] = self._dispatch("fetch")(queue_name, prefetch)
+        if data and queue_name == QUEUE and self.fetched is not None:
+            self.fetched(data)
+        return data
 
     @property
     def consumer_class(self) -> Any:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from . import clock
-from .errors import Conflict, RunNotFound
+from .errors import Conflict, RunNotFound, StoreUnavailable
 from .isolation import Result
 from .runs import ArtifactRef, AttemptInfo, ErrorInfo, Run, new_id, new_token
 from .store import RunStore, SkipWrite
@@ -49,6 +50,21 @@ class RunHook:
         """Called once per recorded attempt, after it committed (for in-process work such as counters)."""
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """A finished attempt waiting to be recorded: the run as claimed, its token, what happened, and
+    ``also(pipe)``, writes that commit with it."""
+
+    run: Run
+    token: str
+    result: Result
+    also: Callable[[Any], None] | None = None
+
+
+def _event(raw: Any) -> dict[str, Any]:
+    return json.loads(raw) if raw is not None else {}
+
+
 class Lifecycle:
     def __init__(self, store: RunStore, hooks: Sequence[RunHook] = ()) -> None:
         self.store = store
@@ -71,6 +87,42 @@ class Lifecycle:
         round trip. ``concurrency(function)`` is the function's limit on running runs (None: no limit);
         when every slot is taken this raises NoSlot and changes nothing.
         """
+        try:
+            run, pipe = self.store.update(
+                run_id, self._start(token, worker, concurrency), known=snapshot, fetch=[self.store.keys.event(run_id)]
+            )
+        except SkipWrite:
+            return None
+        return run, _event(pipe.fetched[0])
+
+    def claim_many(
+        self,
+        messages: Sequence[tuple[str, str, str]],
+        worker: str,
+        *,
+        concurrency: Callable[[str], int | None] | None = None,
+    ) -> list[tuple[Run, dict[str, Any]] | None | Exception]:
+        """``claim`` for many ``(run id, token, snapshot)`` messages in one round trip. In place of a run:
+        NoSlot when its function has no free slot, a BackburnerError when it could not be claimed."""
+        changes = [
+            (run_id, self._start(token, worker, concurrency), snapshot, [self.store.keys.event(run_id)])
+            for run_id, token, snapshot in messages
+        ]
+        claimed: list[tuple[Run, dict[str, Any]] | None | Exception] = []
+        for answer in self.store.update_many(changes):
+            if isinstance(answer, SkipWrite):
+                claimed.append(None)
+            elif isinstance(answer, Exception):
+                claimed.append(answer)
+            else:
+                run, pipe = answer
+                claimed.append((run, _event(pipe.fetched[0])))
+        return claimed
+
+    def _start(
+        self, token: str, worker: str, concurrency: Callable[[str], int | None] | None
+    ) -> Callable[[Run, Any], tuple[Run, Any]]:
+        """The mutation that starts the next attempt of the run whose message holds ``token``."""
 
         def mutate(run: Run, pipe: Any) -> tuple[Run, Any]:
             if run.token != token or run.status not in ("queued", "retrying"):
@@ -87,12 +139,29 @@ class Lifecycle:
             run.attempts.append(AttemptInfo(n=run.attempt, started_at=now, worker=worker))
             return run, pipe
 
+        return mutate
+
+    def release(self, run: Run, token: str) -> Run | None:
+        """Undo a claim whose attempt never started (its worker is stopping): the run is queued again
+        with a new message, and the attempt does not count."""
+
+        def mutate(current: Run, pipe: Any) -> Run:
+            if current.token != token or current.status != "running" or current.attempt != run.attempt:
+                raise SkipWrite
+            current.attempts.pop()
+            current.attempt -= 1
+            current.status = "queued"
+            current.worker = None
+            if not current.attempts:
+                current.started_at = None
+            current.token = new_token()
+            self.store.dispatch(pipe, current)
+            return current
+
         try:
-            run, pipe = self.store.update(run_id, mutate, known=snapshot, fetch=[self.store.keys.event(run_id)])
+            return self.store.update(run.id, mutate, known=run)
         except SkipWrite:
             return None
-        event = pipe.fetched[0]
-        return run, json.loads(event) if event is not None else {}
 
     def finish(
         self,
@@ -108,6 +177,33 @@ class Lifecycle:
 
         ``also(pipe)`` adds writes that must commit with the outcome (the worker acks its message there).
         """
+        try:
+            run = self.store.update(run_id, self._outcome(token, result, value, also), known=claimed)
+        except SkipWrite:
+            return None
+        for hook in self.hooks:
+            hook.after_attempt(run, result)
+        return run
+
+    def finish_many(self, outcomes: Sequence[Outcome]) -> list[Run | None]:
+        """``finish`` for many claimed attempts in one round trip; each run is still its own atomic write."""
+        changes = [(o.run.id, self._outcome(o.token, o.result, None, o.also), o.run, ()) for o in outcomes]
+        recorded: list[Run | None] = []
+        for outcome, run in zip(outcomes, self.store.update_many(changes), strict=True):
+            if isinstance(run, StoreUnavailable):  # the caller retries the batch; what was written is skipped
+                raise run
+            if isinstance(run, Exception):  # superseded, or the run is gone
+                recorded.append(None)
+                continue
+            for hook in self.hooks:
+                hook.after_attempt(run, outcome.result)
+            recorded.append(run)
+        return recorded
+
+    def _outcome(
+        self, token: str, result: Result, value: Any, also: Callable[[Any], None] | None
+    ) -> Callable[[Run, Any], Run]:
+        """The mutation that records ``result`` as the outcome of the attempt holding ``token``."""
 
         def mutate(run: Run, pipe: Any) -> Run:
             if run.token != token or run.status != "running":
@@ -140,13 +236,7 @@ class Lifecycle:
                 hook.on_attempt(run, result, pipe)
             return run
 
-        try:
-            run = self.store.update(run_id, mutate, known=claimed)
-        except SkipWrite:
-            return None
-        for hook in self.hooks:
-            hook.after_attempt(run, result)
-        return run
+        return mutate
 
     def _retry_or_fail(self, run: Run, pipe: Any, now: Any, error: dict[str, Any]) -> None:
         """Schedule the next attempt, or fail for good; the handler may have asked for either

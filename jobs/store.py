@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
@@ -13,7 +14,7 @@ import redis.asyncio
 from redis.commands import CoreCommands
 
 from .broker import RunBroker, new_message_id
-from .errors import RunNotFound, StoreUnavailable
+from .errors import BackburnerError, RunNotFound, StoreUnavailable
 from .keys import Keys
 from .runs import ACTIVE, Progress, Run
 
@@ -96,6 +97,31 @@ class _Commands(CoreCommands):
     def execute_command(self, *args: Any, **options: Any) -> _Commands:
         self.commands.append(args)
         return self
+
+
+@dataclass(eq=False)
+class _Write:
+    """One prepared compare-and-set of a run record (see ``RunStore.update``)."""
+
+    run_id: str
+    mutate: Callable[[Run, Any], Any]
+    run: Run
+    new: str
+    pipe: Any
+    result: Any
+    keys: list[Any]
+    args: list[Any]
+
+    def settle(self, reply: Any) -> tuple[bool, Any]:
+        """``(True, None)`` once written; ``(False, current record)`` when the record had changed."""
+        written, *values = reply
+        if written == 2:
+            raise NoSlot(self.run.function)
+        if not written:
+            return False, values[0]
+        self.run.stored = self.new
+        self.pipe.fetched = values
+        return True, None
 
 
 class SkipWrite(Exception):
@@ -253,34 +279,77 @@ class RunStore:
             if raw is None:
                 raw = self.client.get(key)
             while True:
-                if raw is None:
-                    raise RunNotFound(run_id)
-                run = Run.model_validate_json(raw)
-                was_running = run.status == "running"
-                pipe: Any = _Commands()
-                result = mutate(run, pipe)
-                if run.status in ACTIVE:
-                    pipe.zadd(self.keys.active, {run.id: 0})
-                else:
-                    pipe.zrem(self.keys.active, run.id)
-                if was_running and run.status != "running":  # its concurrency slot, if it had one, is free
-                    pipe.zrem(self.keys.concurrency(run.function), run.id)
-                new = run.model_dump_json()
-                for message_id, delay_s in pipe.dispatches:
-                    self.broker.enqueue_in(
-                        pipe, run.id, run.token, snapshot=new, message_id=message_id, delay_s=delay_s
-                    )
-                args: list[Any] = [raw, new, *pipe.guard, len(pipe.commands)]
-                for command in pipe.commands:
-                    args += [len(command), *command]
-                written, *values = self._compare_and_set(keys=[key, *fetch], args=args)
-                if written == 2:
-                    raise NoSlot(run.function)
-                if written:
-                    run.stored = new
-                    pipe.fetched = values
-                    return result
-                raw = values[0]
+                write = self._prepare(run_id, raw, mutate, fetch)
+                reply = self._compare_and_set(keys=write.keys, args=write.args)
+                done, raw = write.settle(reply)
+                if done:
+                    return write.result
+
+    def update_many(
+        self, changes: Sequence[tuple[str, Callable[[Run, Any], Any], Run | str, Sequence[str]]]
+    ) -> list[Any]:
+        """``update`` for many runs in one round trip: ``(run id, mutate, known record, fetch keys)`` each.
+
+        Each run is still written by its own compare-and-set; a change whose known record is stale is
+        retried alone, as ``update`` would. Each change's answer is what its ``mutate`` returned, or
+        the SkipWrite, NoSlot or BackburnerError (the run is gone, or Redis went away during that
+        retry) it ended with.
+        """
+        writes: list[_Write | Exception] = []
+        for run_id, mutate, known, fetch in changes:
+            try:
+                writes.append(self._prepare(run_id, known.stored if isinstance(known, Run) else known, mutate, fetch))
+            except SkipWrite as skip:
+                writes.append(skip)
+        pending = [w for w in writes if isinstance(w, _Write)]
+        with translate_errors("updating runs"):
+            if pending:
+                for write, reply in zip(pending, self._compare_and_set_many(pending), strict=True):
+                    try:
+                        done, raw = write.settle(reply)
+                        if not done:  # someone changed the run since: redo this one from what is there now
+                            write.result = self.update(write.run_id, write.mutate, known=raw, fetch=write.keys[1:])
+                    except (SkipWrite, NoSlot, BackburnerError) as exc:
+                        write.result = exc
+        return [w.result if isinstance(w, _Write) else w for w in writes]
+
+    def _compare_and_set_many(self, writes: list[_Write]) -> list[Any]:
+        """Run CAS_SCRIPT for each write, pipelined. By hash, not through redis-py's Script, which would
+        cost a SCRIPT EXISTS round trip per pipeline; calls that find it missing (a restarted Redis)
+        are made again one by one, which loads it."""
+        pipe = self.client.pipeline(transaction=False)
+        sha = self._compare_and_set.sha
+        for write in writes:
+            pipe.evalsha(sha, len(write.keys), *write.keys, *write.args)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        for n, reply in enumerate(replies):
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                replies[n] = self._compare_and_set(keys=writes[n].keys, args=writes[n].args)
+            elif isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def _prepare(self, run_id: str, raw: Any, mutate: Callable[[Run, Any], Any], fetch: Sequence[str]) -> _Write:
+        """Apply ``mutate`` to a copy of ``raw`` and build the compare-and-set call that would store it."""
+        if raw is None:
+            raise RunNotFound(run_id)
+        run = Run.model_validate_json(raw)
+        was_running = run.status == "running"
+        pipe: Any = _Commands()
+        result = mutate(run, pipe)
+        if run.status in ACTIVE:
+            pipe.zadd(self.keys.active, {run.id: 0})
+        else:
+            pipe.zrem(self.keys.active, run.id)
+        if was_running and run.status != "running":  # its concurrency slot, if it had one, is free
+            pipe.zrem(self.keys.concurrency(run.function), run.id)
+        new = run.model_dump_json()
+        for message_id, delay_s in pipe.dispatches:
+            self.broker.enqueue_in(pipe, run.id, run.token, snapshot=new, message_id=message_id, delay_s=delay_s)
+        args: list[Any] = [raw, new, *pipe.guard, len(pipe.commands)]
+        for command in pipe.commands:
+            args += [len(command), *command]
+        return _Write(run_id, mutate, run, new, pipe, result, [self.keys.run(run_id), *fetch], args)
 
     def dispatch(self, pipe: Any, run: Run, *, delay_s: float | None = None) -> None:
         """From a mutation: send ``run``'s next message (for its token) with the write; ``delay_s`` defers it.

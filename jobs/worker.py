@@ -16,21 +16,21 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from .broker import ACTOR, QUEUE, connect, wait_for_redis
-from .errors import BackburnerError, StoreUnavailable
+from .errors import BackburnerError
 from .isolation import ChildPool, Result, Task
+from .lifecycle import Outcome
 from .outbox import Deliverer
 from .reaper import Reaper
-from .runs import Run
+from .recorder import Recorder
 from .runtime import Runtime
 from .settings import Settings
 from .store import NoSlot
 
 log = logging.getLogger("backburner.worker")
 
-#: How long a worker keeps trying to record an outcome while Redis is away, before the reaper takes over.
-FINISH_PATIENCE_S = 300.0
 #: A run whose function has no free concurrency slot is looked at again after a random delay in this range.
 SLOT_RECHECK_S = (0.5, 2.0)
+_UNCLAIMED: Any = object()
 
 
 class WorkerProcess:
@@ -46,6 +46,9 @@ class WorkerProcess:
         self.worker: dramatiq.Worker | None = None
         self.reaper: Reaper | None = None
         self.deliverer: Deliverer | None = None
+        self.recorder: Recorder | None = None
+        #: Runs claimed when their message was fetched, by Redis message id, until a thread takes them.
+        self._claims: dict[str, Any] = {}
         self.site_root = str(settings.site.resolve())
 
     def start(self) -> WorkerProcess:
@@ -53,8 +56,11 @@ class WorkerProcess:
         self.deliverer = Deliverer(self.settings, runtime, self.id)  # checks the webhook secret before starting
         self.pool = ChildPool(self.settings.pool_size or self.threads, max_runs=self.settings.child_max_runs).start()
         dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=runtime.broker)(self.execute)
+        runtime.broker.fetched = self._claim_fetched
+        runtime.broker.returned = self._release_returned
         self.worker = dramatiq.Worker(runtime.broker, worker_threads=self.threads, worker_timeout=self.poll_ms)
         self.worker.queue_prefetch = self.threads  # no hoarding: a fetched message always has a free thread
+        self.recorder = Recorder(runtime.lifecycle, runtime.broker).start()
         self.reaper = Reaper(self.settings, runtime.lifecycle, self.id)
         self.reaper.start()
         self.deliverer.start()
@@ -64,11 +70,16 @@ class WorkerProcess:
 
     def execute(self, run_id: str, token: str, snapshot: str | None = None) -> None:
         """The Dramatiq actor: one attempt of one run, if ``token`` is still the run's current one."""
-        assert self.runtime is not None and self.pool is not None
+        assert self.runtime is not None and self.pool is not None and self.recorder is not None
         runtime = self.runtime
-        try:
-            claimed = runtime.lifecycle.claim(run_id, token, self.id, snapshot, concurrency=self._concurrency)
-        except NoSlot:
+        message = CurrentMessage.get_current_message()
+        claimed = self._claims.pop(message.options["redis_message_id"], _UNCLAIMED) if message else _UNCLAIMED
+        if claimed is _UNCLAIMED:
+            try:
+                claimed = runtime.lifecycle.claim(run_id, token, self.id, snapshot, concurrency=self._concurrency)
+            except NoSlot as exc:
+                claimed = exc
+        if isinstance(claimed, NoSlot):
             # Every slot of the function is taken: look again shortly, spread out so waiting runs do not
             # come back in step.
             runtime.lifecycle.requeue(run_id, token, random.uniform(*SLOT_RECHECK_S))
@@ -98,7 +109,43 @@ class WorkerProcess:
             task = Task(function.name, str(function.path), event, context)
             result = self.pool.run(task, limit, cancelled=lambda: self._cancel_requested(run_id))
         log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
-        self._finish(run, token, result, CurrentMessage.get_current_message())
+        self.recorder.submit(Outcome(run, token, result), message)
+
+    def _claim_fetched(self, data: list[bytes]) -> None:
+        """Claim a fetched batch's runs in one round trip, before any thread takes them (``RunBroker.fetched``).
+
+        A message whose claim is not in ``_claims`` when its thread starts (no record in it, or this
+        failed) is claimed by that thread, as before.
+        """
+        assert self.runtime is not None
+        batch: list[tuple[str, tuple[str, str, str]]] = []
+        for body in data:
+            message = dramatiq.Message.decode(body)
+            if message.actor_name == ACTOR and len(message.args) == 3:
+                batch.append((message.options["redis_message_id"], tuple(message.args)))
+        if not batch:
+            return
+        lifecycle = self.runtime.lifecycle
+        try:
+            claims = lifecycle.claim_many([args for _, args in batch], self.id, concurrency=self._concurrency)
+        except BackburnerError as exc:  # the threads claim for themselves
+            log.debug("claiming a fetched batch failed: %s", exc)
+            return
+        for (message_id, _), claimed in zip(batch, claims, strict=True):
+            if not isinstance(claimed, BackburnerError):
+                self._claims[message_id] = claimed
+
+    def _release_returned(self, messages: list[Any]) -> None:
+        """Undo the claims of fetched messages that will not run here (``RunBroker.returned``)."""
+        assert self.runtime is not None
+        for message in messages:
+            claimed = self._claims.pop(message.options["redis_message_id"], None)
+            if isinstance(claimed, tuple):
+                run = claimed[0]
+                try:
+                    self.runtime.lifecycle.release(run, run.token)
+                except BackburnerError as exc:  # the reaper resumes it once this worker is gone
+                    log.warning("run %s: could not release its claim (%s)", run.id, exc)
 
     def _concurrency(self, name: str) -> int | None:
         assert self.runtime is not None
@@ -114,29 +161,12 @@ class WorkerProcess:
         except Exception:
             return False
 
-    def _finish(self, run: Run, token: str, result: Result, message: Any) -> None:
-        """Record the outcome, waiting out a Redis outage rather than losing a finished attempt."""
-        assert self.runtime is not None
-        broker = self.runtime.broker
-        also = None if message is None else (lambda pipe: broker.ack_in(pipe, message))
-        deadline = time.monotonic() + FINISH_PATIENCE_S
-        delay = 0.1
-        while True:
-            try:
-                if self.runtime.lifecycle.finish(run.id, token, result, claimed=run, also=also) and message:
-                    message.acked_with_run = True
-                return
-            except StoreUnavailable as exc:
-                if time.monotonic() > deadline:
-                    log.error("run %s: could not record the outcome (%s); the reaper will resume it", run.id, exc)
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
     def stop(self, timeout_s: float | None = None) -> None:
         """Let running attempts finish (up to ``timeout_s``), then stop children and heartbeats."""
         if self.worker is not None:
             self.worker.stop(timeout=int((timeout_s if timeout_s is not None else 960) * 1000))
+        if self.recorder is not None:
+            self.recorder.stop()
         if self.reaper is not None:
             self.reaper.stop()
         if self.deliverer is not None:

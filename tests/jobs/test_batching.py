@@ -1,0 +1,137 @@
+"""Claims and outcomes written for many runs in one round trip, and what happens to claims that never run."""
+
+from jobs.broker import QUEUE
+from jobs.isolation import Result
+from jobs.lifecycle import Outcome, new_run
+from jobs.recorder import Recorder
+from jobs.store import NoSlot
+
+
+def _create(runtime, name, n=1):
+    function = runtime.site.get(name)
+    return [runtime.store.create(new_run(function, "api"), {"n": i})[0] for i in range(n)]
+
+
+def _messages(runtime, runs):
+    """What a fetched batch of these runs' messages carries: (run id, token, record as sent)."""
+    return [(r.id, r.token, runtime.client.get(runtime.store.keys.run(r.id)).decode()) for r in runs]
+
+
+def test_claim_many_claims_each_run_by_its_own_rules(runtime):
+    fresh, taken, changed = _create(runtime, "echo-background", 3)
+    first, second = _create(runtime, "single-background", 2)
+    assert runtime.lifecycle.claim(taken.id, taken.token, "other") is not None
+
+    def note(current, pipe):
+        current.replay_of = "changed-after-the-message-was-sent"
+
+    messages = _messages(runtime, (fresh, taken, changed, first, second))
+    runtime.store.update(changed.id, note)
+    limit = {"single-background": 1}.get
+    answers = runtime.lifecycle.claim_many(messages, "w", concurrency=limit)
+    claimed, stale, redone, slot, no_slot = answers
+    assert claimed[0].status == "running" and claimed[0].worker == "w" and claimed[1] == {"n": 0}
+    assert stale is None  # another worker holds it
+    assert redone[0].replay_of == "changed-after-the-message-was-sent" and redone[0].attempt == 1
+    assert slot[0].status == "running"
+    assert isinstance(no_slot, NoSlot) and runtime.store.get(second.id).status == "queued"
+    for run in (fresh, changed, first):
+        assert runtime.store.get(run.id).status == "running"
+    assert runtime.store.get(taken.id).worker == "other"
+
+
+def test_finish_many_records_each_outcome_and_skips_superseded_ones(runtime):
+    ok, failing, superseded = _create(runtime, "fail-background", 3)
+    claims = [runtime.lifecycle.claim(r.id, r.token, "w")[0] for r in (ok, failing, superseded)]
+    runtime.lifecycle.lose(superseded.id, "w", "the reaper gave up on it")
+    error = Result("error", error={"type": "ValueError", "message": "no"})
+    recorded = runtime.lifecycle.finish_many(
+        [
+            Outcome(claims[0], ok.token, Result("ok", value=7)),
+            Outcome(claims[1], failing.token, error),
+            Outcome(claims[2], superseded.token, Result("ok")),
+        ]  # fmt: skip
+    )
+    assert [r.status if r else None for r in recorded] == ["succeeded", "retrying", None]
+    assert runtime.store.get(ok.id).result == 7
+    assert runtime.store.get(failing.id).attempts[0].error.type == "ValueError"
+    assert runtime.store.get(superseded.id).attempts[0].outcome == "lost"
+
+
+def test_batched_writes_load_the_script_again_after_redis_lost_it(runtime):
+    """A restarted Redis has no scripts; the pipelined compare-and-set notices and loads it."""
+    runs = _create(runtime, "echo-background", 2)
+    runtime.client.script_flush()
+    answers = runtime.lifecycle.claim_many(_messages(runtime, runs), "w")
+    assert [a[0].status for a in answers] == ["running", "running"]
+
+
+def test_release_undoes_a_claim_that_never_ran(runtime):
+    (run,) = _create(runtime, "echo-background")
+    claimed, _ = runtime.lifecycle.claim(run.id, run.token, "w")
+    released = runtime.lifecycle.release(claimed, claimed.token)
+    assert released is not None
+    assert (released.status, released.attempt, released.attempts, released.started_at) == ("queued", 0, [], None)
+    assert released.token != run.token and runtime.client.zcard(runtime.store.keys.active) >= 1
+    assert runtime.lifecycle.claim(run.id, run.token, "w2") is None  # the old message is stale now
+    again, _ = runtime.lifecycle.claim(run.id, released.token, "w2")
+    assert again.attempt == 1 and again.worker == "w2"
+    assert runtime.lifecycle.release(claimed, claimed.token) is None  # only the claim it made
+
+
+def test_a_stopping_consumer_hands_back_what_it_fetched(runtime):
+    """Fetched messages reach the ``fetched`` hook before any is taken, and unrun ones the ``returned`` hook."""
+    runs = _create(runtime, "echo-background", 3)
+    broker = runtime.broker
+    fetched, returned = [], []
+    broker.fetched, broker.returned = (lambda data: fetched.append(list(data))), returned.extend
+    try:
+        consumer = broker.consume(QUEUE, prefetch=3, timeout=100)
+        first = next(consumer)
+        assert len(fetched) == 1 and len(fetched[0]) == 3
+        consumer.close()
+    finally:
+        broker.fetched = broker.returned = None
+    handed_back = sorted(m.args[0] for m in returned)
+    assert first.args[0] not in handed_back and sorted([first.args[0], *handed_back]) == sorted(r.id for r in runs)
+    assert runtime.client.llen(runtime.broker.queue_keys()[0]) == 2  # back on the queue for any worker
+
+
+def test_recorder_acks_every_message_even_for_a_superseded_attempt(runtime):
+    done, superseded = _create(runtime, "echo-background", 2)
+    consumer = runtime.broker.consume(QUEUE, prefetch=2, timeout=100)
+    messages = [next(consumer), next(consumer)]
+    by_run = {m.args[0]: m for m in messages}
+    claims = {r.id: runtime.lifecycle.claim(r.id, r.token, "w")[0] for r in (done, superseded)}
+    runtime.lifecycle.lose(superseded.id, "w", "gone")
+    recorder = Recorder(runtime.lifecycle, runtime.broker).start()
+    for run in (done, superseded):
+        recorder.submit(Outcome(claims[run.id], run.token, Result("ok")), by_run[run.id])
+    recorder.stop(timeout_s=10)
+    assert runtime.store.get(done.id).status == "succeeded"
+    assert runtime.store.get(superseded.id).status == "queued"  # resumed by the reaper's path, not by this outcome
+    acks = runtime.client.smembers(f"{runtime.settings.namespace}:__acks__.{runtime.broker.broker_id}.{QUEUE}")
+    bodies = runtime.broker.queue_keys()[1]
+    for message in messages:
+        assert message.acked_with_run
+        assert message.options["redis_message_id"].encode() not in acks
+        assert not runtime.client.hexists(bodies, message.options["redis_message_id"])
+
+
+def test_a_worker_claims_each_fetched_batch_and_releases_what_it_hands_back(runtime, settings):
+    """The worker's side of the hooks: one step claims the batch; handing messages back queues their runs again."""
+    import dramatiq
+
+    from jobs.worker import WorkerProcess
+
+    runs = _create(runtime, "echo-background", 2)
+    bodies = runtime.client.hmget(runtime.broker.queue_keys()[1], [r.message_id for r in runs])
+    process = WorkerProcess(settings)
+    process.runtime = runtime
+    process._claim_fetched(bodies)
+    assert [runtime.store.get(r.id).status for r in runs] == ["running", "running"]
+    assert sorted(process._claims) == sorted(r.message_id for r in runs)
+    process._release_returned([dramatiq.Message.decode(body) for body in bodies])
+    after = [runtime.store.get(r.id) for r in runs]
+    assert [(a.status, a.attempt, a.worker) for a in after] == [("queued", 0, None)] * 2
+    assert not process._claims

@@ -52,8 +52,8 @@ class RunHook:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A finished attempt waiting to be recorded: the run as claimed, its token, what happened, and
-    ``also(pipe)``, writes that commit with it."""
+    """A finished attempt waiting to be recorded: the run as claimed (handed over: recording changes it),
+    its token, what happened, and ``also(pipe)``, writes that commit with it."""
 
     run: Run
     token: str

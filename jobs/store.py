@@ -290,6 +290,8 @@ class RunStore:
     ) -> list[Any]:
         """``update`` for many runs in one round trip: ``(run id, mutate, known record, fetch keys)`` each.
 
+        A known record given as a Run is handed over: it is changed in place rather than copied.
+
         Each run is still written by its own compare-and-set; a change whose known record is stale is
         retried alone, as ``update`` would. Each change's answer is what its ``mutate`` returned, or
         the SkipWrite, NoSlot or BackburnerError (the run is gone, or Redis went away during that
@@ -298,7 +300,10 @@ class RunStore:
         writes: list[_Write | Exception] = []
         for run_id, mutate, known, fetch in changes:
             try:
-                writes.append(self._prepare(run_id, known.stored if isinstance(known, Run) else known, mutate, fetch))
+                if isinstance(known, Run):
+                    writes.append(self._prepare(run_id, known.stored, mutate, fetch, run=known))
+                else:
+                    writes.append(self._prepare(run_id, known, mutate, fetch))
             except SkipWrite as skip:
                 writes.append(skip)
         pending = [w for w in writes if isinstance(w, _Write)]
@@ -329,11 +334,15 @@ class RunStore:
                 raise reply
         return replies
 
-    def _prepare(self, run_id: str, raw: Any, mutate: Callable[[Run, Any], Any], fetch: Sequence[str]) -> _Write:
-        """Apply ``mutate`` to a copy of ``raw`` and build the compare-and-set call that would store it."""
+    def _prepare(
+        self, run_id: str, raw: Any, mutate: Callable[[Run, Any], Any], fetch: Sequence[str], *, run: Run | None = None
+    ) -> _Write:
+        """Apply ``mutate`` to a copy of ``raw`` (or to ``run``, which holds it and is handed over) and build
+        the compare-and-set call that would store it."""
         if raw is None:
             raise RunNotFound(run_id)
-        run = Run.model_validate_json(raw)
+        if run is None:
+            run = Run.model_validate_json(raw)
         was_running = run.status == "running"
         pipe: Any = _Commands()
         result = mutate(run, pipe)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -81,23 +80,19 @@ class _BusyAwareConsumer(_RedisConsumer):
 
     With prefetch equal to the thread count (so no message waits in a busy worker's memory while
     other workers idle), the stock consumer treats "cannot fetch, all threads busy" like an empty
-    queue and sleeps 10-100 ms before it even records the finished messages. Here it waits 1 ms,
-    doubling while nothing finishes, up to the idle timeout.
+    queue and sleeps 10-100 ms before it even records the finished messages. Here it waits until a
+    thread finishes a message (or the idle timeout passes), so the next fetch follows at once.
     """
 
-    _full_waits = 0
-    _last_outstanding = -1
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._freed = threading.Event()
 
     def __next__(self) -> Any:
-        outstanding = self.outstanding_message_count
-        if self.message_cache or outstanding < self.prefetch:
-            self._full_waits = 0
+        self._freed.clear()  # before the check: a thread finishing after it wakes the wait below
+        if self.message_cache or self.outstanding_message_count < self.prefetch:
             return super().__next__()
-        if outstanding != self._last_outstanding:
-            self._full_waits = 0
-        self._last_outstanding = outstanding
-        time.sleep(min(0.001 * 2**self._full_waits, self.timeout / 1000))
-        self._full_waits = min(self._full_waits + 1, 16)
+        self._freed.wait(self.timeout / 1000)
         return None
 
     def requeue(self, messages: Any) -> None:
@@ -115,10 +110,19 @@ class _BusyAwareConsumer(_RedisConsumer):
 
     def ack(self, message: Any) -> None:
         """Skip the round trip when the worker already acked the message in the step that recorded the run."""
-        if getattr(message, "acked_with_run", False):
-            self.queued_message_ids.discard(message.message_id)
-            return
-        super().ack(message)
+        try:
+            if getattr(message, "acked_with_run", False):
+                self.queued_message_ids.discard(message.message_id)
+            else:
+                super().ack(message)
+        finally:
+            self._freed.set()
+
+    def nack(self, message: Any) -> None:
+        try:
+            super().nack(message)
+        finally:
+            self._freed.set()
 
 
 class RunBroker(RedisBroker):

@@ -128,8 +128,8 @@ def _drain(client: redis.Redis, key: str, count: Any) -> None:
         time.sleep(0.005)
 
 
-def runs(server: RedisServer, total: int, threads: int, processes: int) -> None:
-    """One side-by-side measurement, with the CPU each side spent per run (where the gap comes from)."""
+def _ours(server: RedisServer, total: int, threads: int, processes: int) -> tuple[float, dict[str, float], int]:
+    """Backburner: worker process(es) with ``threads`` threads each, every attempt in a warm child process."""
     from jobs.keys import Keys
     from jobs.lifecycle import new_run
     from jobs.runtime import Runtime
@@ -137,14 +137,11 @@ def runs(server: RedisServer, total: int, threads: int, processes: int) -> None:
 
     client = redis.Redis.from_url(server.url)
     assert server.process is not None
-    redis_pid = server.process.pid
     env = {**os.environ, "REDIS_URL": server.url, "BACKBURNER_SITE": str(ROOT), "BACKBURNER_DEV": "1",
-           "BACKBURNER_NAMESPACE": "bench-runs", "BENCH_NAMESPACE": "bench-raw"}  # fmt: skip
-    stale = client.keys("bench-*")  # a previous shape's runs and workers
+           "BACKBURNER_NAMESPACE": "bench-runs"}  # fmt: skip
+    stale = client.keys("bench-runs*")  # a previous round's runs and workers
     if stale:
         client.delete(*stale)
-
-    # Backburner: worker process(es) with `threads` threads each, every attempt in a warm child process.
     settings = Settings(redis_url=server.url, site=ROOT, namespace="bench-runs", dev=True)
     runtime = Runtime.open(settings)
     keys = Keys("bench-runs")
@@ -159,27 +156,33 @@ def runs(server: RedisServer, total: int, threads: int, processes: int) -> None:
         time.sleep(1.0)  # let the pool finish pre-forking
         function = runtime.site.get("noop-background")
         batch: list[tuple[Any, dict[str, Any]]] = [(new_run(function, "api"), {}) for _ in range(total)]
-        before = _cpu([worker.pid, redis_pid])
+        before = _cpu([worker.pid, server.process.pid])
         started = time.perf_counter()
         runtime.store.create_many(batch)
         _drain(client, keys.active, client.zcard)
-        ours = total / (time.perf_counter() - started)
-        after = _cpu([worker.pid, redis_pid])
+        rate = total / (time.perf_counter() - started)
+        after = _cpu([worker.pid, server.process.pid])
         failed = sum(1 for run in runtime.store.runs(limit=50)[0] if run.status != "succeeded")
     finally:
         worker.terminate()
         worker.wait()
-    ours_cpu = {name: (after[name] - before[name]) * 1000 / total for name in after}
+        runtime.close()
+    return rate, {name: (after[name] - before[name]) * 1000 / total for name in after}, failed
 
-    # Baseline: raw Dramatiq, same process and thread count, no-op actor, same Redis.
+
+def _raw(server: RedisServer, total: int, threads: int, processes: int) -> tuple[float, dict[str, float]]:
+    """The baseline: raw Dramatiq, same process and thread count, a no-op actor, the same Redis."""
+    import dramatiq
+
+    client = redis.Redis.from_url(server.url)
+    assert server.process is not None
+    env = {**os.environ, "REDIS_URL": server.url, "BENCH_NAMESPACE": "bench-raw"}
     baselines = [
         subprocess.Popen([sys.executable, str(ROOT / "bench" / "_baseline.py"), "worker", str(threads)], env=env)
         for _ in range(processes)
     ]  # fmt: skip
     try:
         time.sleep(2.0)  # no heartbeat set of our own to wait on; give it the same head start
-        import dramatiq
-
         pipe = client.pipeline(transaction=True)
         for n in range(total):
             message_id = f"m{n}"
@@ -188,32 +191,41 @@ def runs(server: RedisServer, total: int, threads: int, processes: int) -> None:
             )
             pipe.hset("bench-raw:noop.msgs", message_id, message.encode())
             pipe.rpush("bench-raw:noop", message_id)
-        pids = [b.pid for b in baselines] + [redis_pid]
+        pids = [b.pid for b in baselines] + [server.process.pid]
         before = _cpu(pids)
         started = time.perf_counter()
         pipe.execute()
         _drain(client, "bench-raw:noop.msgs", client.hlen)
-        raw = total / (time.perf_counter() - started)
+        rate = total / (time.perf_counter() - started)
         after = _cpu(pids)
     finally:
         for baseline in baselines:
             baseline.terminate()
             baseline.wait()
-    raw_cpu = {name: (after[name] - before[name]) * 1000 / total for name in after}
-    runtime.close()
-    print(f"runs:   backburner {ours:8.0f} runs/s  baseline raw Dramatiq    {raw:8.0f} msgs/s  ratio {ours / raw:.2f}"
-          f"   (target >= 0.50; {total} no-op runs, {processes} process(es) x {threads} threads, isolation on; "
-          f"{failed} of the last 50 not succeeded)")  # fmt: skip
-    print(f"        CPU ms per run: backburner worker {ours_cpu['worker']:.2f} + children {ours_cpu['children']:.2f}"
-          f" + Redis {ours_cpu['redis']:.2f};  raw Dramatiq worker {raw_cpu['worker']:.2f}"
-          f" + Redis {raw_cpu['redis']:.2f}")  # fmt: skip
+    return rate, {name: (after[name] - before[name]) * 1000 / total for name in after}
+
+
+def runs(server: RedisServer, total: int, threads: int, processes: int, rounds: int) -> None:
+    """Side-by-side rounds, alternating the two sides so a noisy machine hits both alike; the median ratio
+    counts. Each round also prints the CPU each side spent per run (where the gap comes from)."""
+    ratios = []
+    for n in range(1, rounds + 1):
+        ours, ours_cpu, failed = _ours(server, total, threads, processes)
+        raw, raw_cpu = _raw(server, total, threads, processes)
+        ratios.append(ours / raw)
+        print(f"  round {n}: backburner {ours:6.0f} runs/s, raw Dramatiq {raw:6.0f} msgs/s, ratio {ours / raw:.2f};"
+              f" CPU ms per run: backburner worker {ours_cpu['worker']:.2f} + children {ours_cpu['children']:.2f}"
+              f" + Redis {ours_cpu['redis']:.2f}, raw worker {raw_cpu['worker']:.2f} + Redis {raw_cpu['redis']:.2f}"
+              f"{f'; {failed} of the last 50 not succeeded' if failed else ''}")  # fmt: skip
+    print(f"runs:   ratio {statistics.median(ratios):.2f} (median of {rounds}; target >= 0.50)   {total} no-op runs"
+          f" per round, {processes} process(es) x {threads} threads, isolation on")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=["accept", "runs", "all"])
     parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per measurement (median counts)")
     parser.add_argument("--runs", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--processes", type=int, default=1)
@@ -226,10 +238,10 @@ def main() -> None:
         if args.which in ("accept", "all"):
             accept(server, args.requests, args.rounds)
         if args.which in ("runs", "all"):
-            runs(server, args.runs, args.threads, args.processes)
+            runs(server, args.runs, args.threads, args.processes, args.rounds)
             if args.sweep:
                 for processes, threads in ((1, 4), (2, 4), (1, 16)):
-                    runs(server, args.runs, threads, processes)
+                    runs(server, args.runs, threads, processes, args.rounds)
 
 
 if __name__ == "__main__":

@@ -89,12 +89,20 @@ class Reaper:
         acted = 0
         ids = self.store.active_ids()
         for start in range(0, len(ids), SWEEP_BATCH):
-            for raw in self.client.mget([self.keys.run(run_id) for run_id in ids[start : start + SWEEP_BATCH]]):
-                if raw is not None and self._reap(Run.model_validate_json(raw), alive, now_ms):
+            raws = self.client.mget([self.keys.run(run_id) for run_id in ids[start : start + SWEEP_BATCH]])
+            runs = [Run.model_validate_json(raw) for raw in raws if raw is not None]
+            present = self._messages_present([run for run in runs if self._queued_long(run)])
+            for run in runs:
+                if self._reap(run, alive, present):
                     acted += 1
         return acted
 
-    def _reap(self, run: Run, alive: set[str], now_ms: int) -> bool:
+    def _queued_long(self, run: Run) -> bool:
+        """Queued for longer than a worker needs to notice it: is its message still there?"""
+        timeout = timedelta(seconds=self.settings.worker_timeout)
+        return run.status == "queued" and clock.now() > clock.parse_iso(run.created_at) + timeout
+
+    def _reap(self, run: Run, alive: set[str], present: set[str]) -> bool:
         timeout = timedelta(seconds=self.settings.worker_timeout)
         now = clock.now()
         if run.status == "running" and run.worker:
@@ -110,18 +118,19 @@ class Reaper:
             if now > due + timedelta(seconds=self.settings.retry_grace):
                 log.warning("run %s: retry due at %s did not start; re-dispatching", run.id, run.next_attempt_at)
                 return self.lifecycle.redispatch(run.id, run.token) is not None
-        elif run.status == "queued":
-            created = clock.parse_iso(run.created_at)
-            if now > created + timeout and not self._message_exists(run):
-                log.warning("run %s: queued message missing; re-dispatching", run.id)
-                return self.lifecycle.redispatch(run.id, run.token) is not None
+        elif run.status == "queued" and self._queued_long(run) and run.id not in present:
+            log.warning("run %s: queued message missing; re-dispatching", run.id)
+            return self.lifecycle.redispatch(run.id, run.token) is not None
         return False
 
-    def _message_exists(self, run: Run) -> bool:
-        """Is the run's current message still in Redis (queued, or fetched by a consumer)?"""
-        if run.message_id is None:
-            return False
+    def _messages_present(self, runs: list[Run]) -> set[str]:
+        """Ids of ``runs`` whose current message is still in Redis (queued, or fetched by a consumer);
+        one round trip for them all."""
+        if not runs:
+            return set()
         pipe = self.client.pipeline(transaction=False)
-        for queue in (QUEUE, dq_name(QUEUE)):  # due now, or delayed (a run waiting for a concurrency slot)
-            pipe.hexists(f"{self.settings.namespace}:{queue}.msgs", run.message_id)
-        return any(pipe.execute())
+        for run in runs:
+            for queue in (QUEUE, dq_name(QUEUE)):  # due now, or delayed (a run waiting for a concurrency slot)
+                pipe.hexists(f"{self.settings.namespace}:{queue}.msgs", run.message_id or "")
+        found = pipe.execute()
+        return {run.id for n, run in enumerate(runs) if run.message_id and (found[2 * n] or found[2 * n + 1])}

@@ -125,3 +125,28 @@ def test_the_api_accepts_again_right_after_a_redis_restart(client, redis_server)
     redis_server.stop()
     down = client.post("/.netlify/functions/echo-background")
     assert down.status_code == 503 and down.json()["error"]["code"] == "store_unavailable"
+
+
+def test_the_reaper_gives_queued_runs_whose_message_vanished_a_new_one(runtime):
+    """Checked for a whole batch of old queued runs at once; a run whose message is there is left alone."""
+    from datetime import timedelta
+
+    from jobs import clock
+    from jobs.lifecycle import new_run
+    from jobs.reaper import Reaper
+
+    function = runtime.site.get("echo-background")
+    lost, kept = (runtime.store.create(new_run(function, "api"), {})[0] for _ in range(2))
+
+    def age(run, pipe):
+        run.created_at = clock.iso(clock.now() - timedelta(hours=1))
+
+    for run in (lost, kept):
+        runtime.store.update(run.id, age)
+    bodies = runtime.broker.queue_keys()[1]
+    runtime.client.hdel(bodies, lost.message_id)
+    assert Reaper(runtime.settings, runtime.lifecycle, "reaper-test").sweep() == 1
+    resumed = runtime.store.get(lost.id)
+    assert resumed.status == "queued" and resumed.token != lost.token
+    assert runtime.client.hexists(bodies, resumed.message_id)
+    assert runtime.store.get(kept.id).token == kept.token

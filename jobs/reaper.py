@@ -78,7 +78,7 @@ class Reaper:
                 log.exception("reaper sweep failed")
 
     def sweep(self) -> int:
-        """Look at every active run once; return how many were resumed or re-dispatched."""
+        """Look at every active run that may need it; return how many were resumed or re-dispatched."""
         now_ms = clock.now_ms()
         cutoff = now_ms - int(self.settings.worker_timeout * 1000)
         alive = {
@@ -87,7 +87,9 @@ class Reaper:
         }
         self.client.zremrangebyscore(self.keys.workers, "-inf", cutoff - 86_400_000)
         acted = 0
-        ids = self.store.active_ids()
+        # Queued runs younger than the worker timeout and retries not yet past their grace need no look.
+        horizon = min(self.settings.worker_timeout, self.settings.retry_grace)
+        ids = self.store.active_ids(due_ms=now_ms - int(horizon * 1000))
         for start in range(0, len(ids), SWEEP_BATCH):
             raws = self.client.mget([self.keys.run(run_id) for run_id in ids[start : start + SWEEP_BATCH]])
             runs = [Run.model_validate_json(raw) for raw in raws if raw is not None]

@@ -113,6 +113,15 @@ class Run(BaseModel):
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
+    def look_at_ms(self) -> int:
+        """From when the reaper has a reason to look at this active run (its score in the active index):
+        a running run always (its worker may die at any moment), a queued run from its creation, a
+        retrying run from its due time. So a sweep reads only those, not every run of a backlog."""
+        if self.status == "running":
+            return 0
+        moment = self.next_attempt_at if self.status == "retrying" and self.next_attempt_at else self.created_at
+        return int(datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() * 1000)
+
     def public(self) -> dict[str, Any]:
         """The API's view: everything but the internal dispatch token."""
         return self.model_dump(mode="json", exclude={"token", "message_id"})

@@ -37,7 +37,7 @@ def translate_errors(action: str) -> Iterator[None]:
 #: and an Idempotency-Key that was already used returns the existing run id instead.
 CREATE_SCRIPT = """
 local run_key, event_key, runs, function_runs, active, idem, messages, queue = unpack(KEYS)
-local run_id, run_json, event_json, idem_ttl, message_id, message = unpack(ARGV)
+local run_id, run_json, event_json, idem_ttl, message_id, message, look_at = unpack(ARGV)
 if idem ~= "" then
     local existing = redis.call("GET", idem)
     if existing then return existing end
@@ -47,7 +47,7 @@ redis.call("SET", run_key, run_json)
 redis.call("SET", event_key, event_json)
 redis.call("ZADD", runs, 0, run_id)
 redis.call("ZADD", function_runs, 0, run_id)
-redis.call("ZADD", active, 0, run_id)
+redis.call("ZADD", active, look_at, run_id)
 redis.call("HSET", messages, message_id, message)
 redis.call("RPUSH", queue, message_id)
 return run_id
@@ -192,7 +192,7 @@ class RunStore:
         idem = self.keys.idempotency(run.function, idempotency_key) if idempotency_key is not None else ""
         keys = [self.keys.run(run.id), self.keys.event(run.id), self.keys.runs, self.keys.function_runs(run.function),
                 self.keys.active, idem, messages, queue]  # fmt: skip
-        args = [run.id, record, json.dumps(event), self.idempotency_ttl, message_id, encoded]
+        args = [run.id, record, json.dumps(event), self.idempotency_ttl, message_id, encoded, run.look_at_ms()]
         return keys, args
 
     # -- reading -------------------------------------------------------------------------------
@@ -253,9 +253,13 @@ class RunStore:
                 upper = f"({ids[-1]}"
         return found, found[-1].id if found else None
 
-    def active_ids(self) -> list[str]:
+    def active_ids(self, *, due_ms: int | None = None) -> list[str]:
+        """Queued, running and retrying runs; with ``due_ms``, only those the reaper has a reason to look
+        at by then (``Run.look_at_ms``)."""
         with translate_errors("listing active runs"):
-            return [_text(i) for i in self.client.zrange(self.keys.active, 0, -1)]
+            if due_ms is None:
+                return [_text(i) for i in self.client.zrange(self.keys.active, 0, -1)]
+            return [_text(i) for i in self.client.zrangebyscore(self.keys.active, "-inf", due_ms)]
 
     # -- changing ------------------------------------------------------------------------------
 
@@ -347,7 +351,7 @@ class RunStore:
         pipe: Any = _Commands()
         result = mutate(run, pipe)
         if run.status in ACTIVE:
-            pipe.zadd(self.keys.active, {run.id: 0})
+            pipe.zadd(self.keys.active, {run.id: run.look_at_ms()})
         else:
             pipe.zrem(self.keys.active, run.id)
         if was_running and run.status != "running":  # its concurrency slot, if it had one, is free

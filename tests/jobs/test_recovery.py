@@ -150,3 +150,22 @@ def test_the_reaper_gives_queued_runs_whose_message_vanished_a_new_one(runtime):
     assert resumed.status == "queued" and resumed.token != lost.token
     assert runtime.client.hexists(bodies, resumed.message_id)
     assert runtime.store.get(kept.id).token == kept.token
+
+
+def test_a_sweep_reads_only_the_active_runs_it_may_have_to_act_on(runtime):
+    """The active index is scored by when the reaper has a reason to look, so a backlog costs nothing."""
+    from jobs import clock
+    from jobs.isolation import Result
+    from jobs.lifecycle import new_run
+
+    function = runtime.site.get("fail-background")
+    queued, retrying = (runtime.store.create(new_run(function, "api"), {})[0] for _ in range(2))
+    active = runtime.store.keys.active
+    assert runtime.client.zscore(active, queued.id) == clock.parse_iso(queued.created_at).timestamp() * 1000
+    claimed, _ = runtime.lifecycle.claim(retrying.id, retrying.token, "w")
+    assert runtime.client.zscore(active, retrying.id) == 0  # running: always looked at
+    after = runtime.lifecycle.finish(retrying.id, retrying.token, Result("error", error={"type": "E", "message": "x"}))
+    due = clock.parse_iso(after.next_attempt_at).timestamp() * 1000
+    assert after.status == "retrying" and runtime.client.zscore(active, retrying.id) == due
+    assert runtime.store.active_ids(due_ms=int(due) - 1) == [queued.id]
+    assert sorted(runtime.store.active_ids(due_ms=int(due))) == sorted([queued.id, retrying.id])

@@ -106,7 +106,10 @@ class _BusyAwareConsumer(_RedisConsumer):
         """Hand back fetched messages that were never given to a thread, so their runs do not wait for the
         reaper (they may already be claimed; see ``RunBroker.fetched``)."""
         leftover, self.message_cache = self.message_cache, []
-        self.requeue(dramatiq.Message.decode(data) for data in leftover if data is not None)
+        try:
+            self.requeue(dramatiq.Message.decode(data) for data in leftover if data is not None)
+        except redis.RedisError as exc:  # Dramatiq's maintenance requeues them once this consumer is gone
+            logging.getLogger("backburner.worker").warning("could not hand back %d message(s): %s", len(leftover), exc)
 
     def ack(self, message: Any) -> None:
         """Skip the round trip when the worker already acked the message in the step that recorded the run."""

@@ -135,3 +135,20 @@ def test_a_worker_claims_each_fetched_batch_and_releases_what_it_hands_back(runt
     after = [runtime.store.get(r.id) for r in runs]
     assert [(a.status, a.attempt, a.worker) for a in after] == [("queued", 0, None)] * 2
     assert not process._claims
+
+
+def test_closing_a_consumer_survives_redis_going_away(runtime, monkeypatch):
+    """Dramatiq's consumer thread calls close() while restarting after a connection error; an error
+    escaping it would end the thread, and the worker would stop taking messages."""
+    import redis
+
+    _create(runtime, "echo-background", 2)
+    consumer = runtime.broker.consume(QUEUE, prefetch=2, timeout=100)
+    next(consumer)
+
+    def down(*args):
+        raise redis.ConnectionError("Redis went away")
+
+    monkeypatch.setattr(runtime.broker, "do_requeue", down, raising=False)
+    consumer.close()
+    assert not consumer.message_cache

@@ -115,21 +115,22 @@ class WorkerProcess:
         """Claim a fetched batch's runs in one round trip, before any thread takes them (``RunBroker.fetched``).
 
         A message whose claim is not in ``_claims`` when its thread starts (no record in it, or this
-        failed) is claimed by that thread, as before.
+        failed) is claimed by that thread, as before. Nothing may escape from here: the batch would
+        be lost in this consumer's ack set.
         """
         assert self.runtime is not None
-        batch: list[tuple[str, tuple[str, str, str]]] = []
-        for body in data:
-            message = dramatiq.Message.decode(body)
-            if message.actor_name == ACTOR and len(message.args) == 3:
-                batch.append((message.options["redis_message_id"], tuple(message.args)))
-        if not batch:
-            return
-        lifecycle = self.runtime.lifecycle
         try:
-            claims = lifecycle.claim_many([args for _, args in batch], self.id, concurrency=self._concurrency)
-        except BackburnerError as exc:  # the threads claim for themselves
-            log.debug("claiming a fetched batch failed: %s", exc)
+            batch: list[tuple[str, tuple[str, str, str]]] = []
+            for body in data:
+                message = dramatiq.Message.decode(body)
+                if message.actor_name == ACTOR and len(message.args) == 3:
+                    batch.append((message.options["redis_message_id"], tuple(message.args)))
+            if not batch:
+                return
+            messages = [args for _, args in batch]
+            claims = self.runtime.lifecycle.claim_many(messages, self.id, concurrency=self._concurrency)
+        except Exception as exc:  # the threads claim for themselves
+            log.warning("claiming a fetched batch failed (%s); each run is claimed by its thread", exc)
             return
         for (message_id, _), claimed in zip(batch, claims, strict=True):
             if not isinstance(claimed, BackburnerError):

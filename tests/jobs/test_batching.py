@@ -152,3 +152,15 @@ def test_closing_a_consumer_survives_redis_going_away(runtime, monkeypatch):
     monkeypatch.setattr(runtime.broker, "do_requeue", down, raising=False)
     consumer.close()
     assert not consumer.message_cache
+
+
+def test_a_batch_that_cannot_be_claimed_is_left_to_the_threads(runtime, settings):
+    """Nothing may escape the fetch hook: the batch would sit in the consumer's ack set for good."""
+    from jobs.worker import WorkerProcess
+
+    (run,) = _create(runtime, "echo-background")
+    body = runtime.client.hget(runtime.broker.queue_keys()[1], run.message_id)
+    process = WorkerProcess(settings)
+    process.runtime = runtime
+    process._claim_fetched([b"{not a message", body])
+    assert not process._claims and runtime.store.get(run.id).status == "queued"

@@ -294,22 +294,25 @@ class RunStore:
     ) -> list[Any]:
         """``update`` for many runs in one round trip: ``(run id, mutate, known record, fetch keys)`` each.
 
-        A known record given as a Run is handed over: it is changed in place rather than copied.
-
         Each run is still written by its own compare-and-set; a change whose known record is stale is
         retried alone, as ``update`` would. Each change's answer is what its ``mutate`` returned, or
         the SkipWrite, NoSlot or BackburnerError (the run is gone, or Redis went away during that
-        retry) it ended with.
+        retry) it ended with. A known record given as a Run is handed over: it is changed in place
+        rather than copied.
         """
         writes: list[_Write | Exception] = []
         for run_id, mutate, known, fetch in changes:
+            raw: Any = known.stored if isinstance(known, Run) else known
             try:
-                if isinstance(known, Run):
-                    writes.append(self._prepare(run_id, known.stored, mutate, fetch, run=known))
-                else:
-                    writes.append(self._prepare(run_id, known, mutate, fetch))
-            except SkipWrite as skip:
-                writes.append(skip)
+                if raw is None:
+                    with translate_errors("reading a run"):
+                        raw = self.client.get(self.keys.run(run_id))
+                elif isinstance(known, Run):
+                    writes.append(self._prepare(run_id, raw, mutate, fetch, run=known))
+                    continue
+                writes.append(self._prepare(run_id, raw, mutate, fetch))
+            except (SkipWrite, BackburnerError) as exc:
+                writes.append(exc)
         pending = [w for w in writes if isinstance(w, _Write)]
         with translate_errors("updating runs"):
             if pending:

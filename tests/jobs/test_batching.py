@@ -164,3 +164,17 @@ def test_a_batch_that_cannot_be_claimed_is_left_to_the_threads(runtime, settings
     process.runtime = runtime
     process._claim_fetched([b"{not a message", body])
     assert not process._claims and runtime.store.get(run.id).status == "queued"
+
+
+def test_a_run_that_vanished_is_answered_in_its_place_and_the_rest_are_claimed(runtime):
+    from jobs.errors import RunNotFound
+
+    gone, kept = _create(runtime, "echo-background", 2)
+    messages = _messages(runtime, (gone, kept))
+    runtime.client.delete(runtime.store.keys.run(gone.id))
+    vanished, claimed = runtime.lifecycle.claim_many(messages, "w")
+    assert isinstance(vanished, RunNotFound) and claimed[0].status == "running"
+    run_without_copy = runtime.store.get(kept.id)  # a Run with no stored JSON: read, then written
+    assert run_without_copy.stored is None
+    (recorded,) = runtime.lifecycle.finish_many([Outcome(run_without_copy, kept.token, Result("ok"))])
+    assert recorded.status == "succeeded"

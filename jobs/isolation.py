@@ -72,7 +72,7 @@ class ChildPool:
         self.size = max(1, size)
         self.max_runs = max_runs
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["jobs.child", *preload])
+        self._ctx.set_forkserver_preload(["jobs._forkserver", "jobs.child", *preload])
         self._idle: queue.LifoQueue[_Child] = queue.LifoQueue()
         self._all: set[_Child] = set()
         self._lock = threading.Lock()

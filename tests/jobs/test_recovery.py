@@ -169,3 +169,25 @@ def test_a_sweep_reads_only_the_active_runs_it_may_have_to_act_on(runtime):
     assert after.status == "retrying" and runtime.client.zscore(active, retrying.id) == due
     assert runtime.store.active_ids(due_ms=int(due) - 1) == [queued.id]
     assert sorted(runtime.store.active_ids(due_ms=int(due))) == sorted([queued.id, retrying.id])
+
+
+@pytest.fixture
+def nap(site):
+    """A function that takes a moment, so a worker has fetched more than it runs when it is told to stop."""
+    (site / "netlify" / "functions" / "nap-background.py").write_text(
+        "import time\n\ndef handler(event, context):\n    time.sleep(0.2)\n    return {'attempt': context.attempt}\n"
+    )
+
+
+def test_a_stopping_worker_hands_back_fetched_runs_and_their_attempts_do_not_count(nap, client, start_worker, runtime):
+    import signal
+
+    first = start_worker(threads=4)
+    ids = [client.post("/.netlify/functions/nap-background").headers["x-nf-request-id"] for _ in range(24)]
+    wait_for(lambda: sum(status(client, i)["status"] == "succeeded" for i in ids) >= 4, message="some runs to finish")
+    os.killpg(first.pid, signal.SIGTERM)  # one SIGTERM: finish what runs, hand back what was fetched
+    assert first.process is not None and first.process.wait(timeout=30) == 0
+    start_worker(threads=4)
+    runs = [wait_for(lambda i=i: (r := status(client, i))["status"] in ("succeeded", "failed") and r) for i in ids]
+    assert {r["status"] for r in runs} == {"succeeded"}
+    assert [r["attempts"][0]["outcome"] for r in runs if len(r["attempts"]) != 1] == []  # nothing lost

@@ -54,6 +54,10 @@ class Keys:
         """The runs of ``function`` holding one of its ``concurrency`` slots (a sorted set of run ids)."""
         return f"{self.ns}:concurrency:{function}"
 
+    def waiting(self, function: str) -> str:
+        """Ids of runs of ``function`` waiting for a concurrency slot, oldest first; a freed slot wakes one."""
+        return f"{self.ns}:concurrency:{function}:waiting"
+
     def function_runs(self, function: str) -> str:
         return f"{self.ns}:index:function:{function}"
 

@@ -287,16 +287,22 @@ class Lifecycle:
         except SkipWrite:
             return None
 
-    def requeue(self, run_id: str, token: str, delay_s: float) -> Run | None:
-        """Try again in ``delay_s`` a run that could not start now (its function had no free slot)."""
+    def wait_for_slot(self, run_id: str, token: str, fallback_s: float) -> Run | None:
+        """Park a run that could not start because its function had no free slot.
+
+        It joins the function's waiting list; the write that frees a slot gives the first waiting
+        run a message (``CAS_SCRIPT``'s wake-up). A delayed message ``fallback_s`` later looks again
+        in case no wake-up comes (a stale waiting entry used it up, for instance).
+        """
 
         def mutate(run: Run, pipe: Any) -> Run:
             if run.token != token or run.status not in ("queued", "retrying"):
                 raise SkipWrite
             run.token = new_token()
             if run.status == "retrying":
-                run.next_attempt_at = clock.iso(clock.now() + timedelta(seconds=delay_s))
-            self.store.dispatch(pipe, run, delay_s=delay_s)
+                run.next_attempt_at = clock.iso(clock.now() + timedelta(seconds=fallback_s))
+            self.store.dispatch(pipe, run, delay_s=fallback_s)
+            pipe.rpush(self.store.keys.waiting(run.function), run.id)
             return run
 
         try:

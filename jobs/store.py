@@ -13,7 +13,8 @@ import redis
 import redis.asyncio
 from redis.commands import CoreCommands
 
-from .broker import RunBroker, new_message_id
+from . import clock
+from .broker import ACTOR, QUEUE, RunBroker, new_message_id
 from .errors import BackburnerError, RunNotFound, StoreUnavailable
 from .keys import Keys
 from .runs import ACTIVE, Progress, Run
@@ -55,9 +56,13 @@ return run_id
 
 
 #: Writes a run record only if it still holds what the caller read, together with the caller's
-#: extra commands. ARGV: old, new, a concurrency guard (slots key or "", limit, member), the command
-#: count, then per command its length and words. Returns {1, values of KEYS[2..]} on success, {0, the
-#: current record} so the caller can retry without a read, or {2} when the guard's slots are all taken.
+#: extra commands. ARGV: old, new, a concurrency guard (slots key or "", limit, member), a wake-up
+#: (waiting list or "", run key prefix, message hash, queue list, now in ms, queue name, actor
+#: name), the command count, then per command its length and words. Returns {1, values of
+#: KEYS[2..]} on success, {0, the current record} so the caller can retry without a read, or {2}
+#: when the guard's slots are all taken. The wake-up gives the first run in the waiting list that
+#: still waits a message (laid out as dispatch.lua's "enqueue" writes it; its args are the run's id
+#: and current token).
 CAS_SCRIPT = """
 local current = redis.call("GET", KEYS[1])
 if current ~= ARGV[1] then return {0, current} end
@@ -66,11 +71,29 @@ if slots ~= "" and not redis.call("ZSCORE", slots, ARGV[5]) and redis.call("ZCAR
     return {2}
 end
 redis.call("SET", KEYS[1], ARGV[2])
-local i = 7
-for _ = 1, tonumber(ARGV[6]) do
+local i = 14
+for _ = 1, tonumber(ARGV[13]) do
     local length = tonumber(ARGV[i])
     redis.call(unpack(ARGV, i + 1, i + length))
     i = i + length + 1
+end
+local waiting = ARGV[6]
+while waiting ~= "" do
+    local id = redis.call("LPOP", waiting)
+    if not id then break end
+    local raw = redis.call("GET", ARGV[7] .. id)
+    if raw then
+        local run = cjson.decode(raw)
+        if run.status == "queued" or run.status == "retrying" then
+            local message_id = id .. "." .. run.token .. "." .. ARGV[10]
+            redis.call("HSET", ARGV[8], message_id, cjson.encode({
+                queue_name = ARGV[11], actor_name = ARGV[12], args = {id, run.token}, kwargs = {},
+                options = {redis_message_id = message_id}, message_id = message_id,
+                message_timestamp = tonumber(ARGV[10])}))
+            redis.call("RPUSH", ARGV[9], message_id)
+            break
+        end
+    end
 end
 local out = {1}
 for k = 2, #KEYS do out[k] = redis.call("GET", KEYS[k]) end
@@ -88,11 +111,16 @@ class _Commands(CoreCommands):
         self.dispatches: list[tuple[str, float | None]] = []
         self.fetched: list[Any] = []
         self.guard: tuple[str, int, str] = ("", 0, "")
+        self.waiting = ""
 
     def take_slot(self, key: str, limit: int, member: str) -> None:
         """Write only if ``member`` holds, or can take, one of ``limit`` slots in sorted set ``key``."""
         self.guard = (key, limit, member)
         self.execute_command("ZADD", key, 0, member)
+
+    def wake(self, waiting: str) -> None:
+        """After the write, give the first run in list ``waiting`` that still waits a message."""
+        self.waiting = waiting
 
     def execute_command(self, *args: Any, **options: Any) -> _Commands:
         self.commands.append(args)
@@ -359,10 +387,13 @@ class RunStore:
             pipe.zrem(self.keys.active, run.id)
         if was_running and run.status != "running":  # its concurrency slot, if it had one, is free
             pipe.zrem(self.keys.concurrency(run.function), run.id)
+            pipe.wake(self.keys.waiting(run.function))
         new = run.model_dump_json()
         for message_id, delay_s in pipe.dispatches:
             self.broker.enqueue_in(pipe, run.id, run.token, snapshot=new, message_id=message_id, delay_s=delay_s)
-        args: list[Any] = [raw, new, *pipe.guard, len(pipe.commands)]
+        queue, messages = self.broker.queue_keys()
+        wake = (pipe.waiting, self.keys.run(""), messages, queue, clock.now_ms(), QUEUE, ACTOR)
+        args: list[Any] = [raw, new, *pipe.guard, *wake, len(pipe.commands)]
         for command in pipe.commands:
             args += [len(command), *command]
         return _Write(run_id, mutate, run, new, pipe, result, [self.keys.run(run_id), *fetch], args)

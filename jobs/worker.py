@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import signal
 import socket
 import threading
@@ -28,8 +27,8 @@ from .store import NoSlot
 
 log = logging.getLogger("backburner.worker")
 
-#: A run whose function has no free concurrency slot is looked at again after a random delay in this range.
-SLOT_RECHECK_S = (0.5, 2.0)
+#: A run waiting for a concurrency slot is woken when one frees; failing that, it looks again this much later.
+SLOT_FALLBACK_S = 30.0
 _UNCLAIMED: Any = object()
 
 
@@ -80,9 +79,8 @@ class WorkerProcess:
             except NoSlot as exc:
                 claimed = exc
         if isinstance(claimed, NoSlot):
-            # Every slot of the function is taken: look again shortly, spread out so waiting runs do not
-            # come back in step.
-            runtime.lifecycle.requeue(run_id, token, random.uniform(*SLOT_RECHECK_S))
+            # Every slot of the function is taken: wait for the write that frees one to wake this run.
+            runtime.lifecycle.wait_for_slot(run_id, token, SLOT_FALLBACK_S)
             return
         if claimed is None:
             return

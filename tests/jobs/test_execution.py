@@ -117,24 +117,36 @@ def test_concurrency_limits_how_many_runs_of_a_function_run_at_once(client, star
     assert runtime.client.zcard(runtime.store.keys.concurrency("single-background")) == 0
 
 
-def test_a_run_without_a_free_slot_waits_queued_and_takes_the_slot_once_freed(runtime):
+def test_a_run_without_a_free_slot_waits_and_the_write_that_frees_the_slot_wakes_it(runtime):
     from jobs.store import NoSlot
 
     function = runtime.site.get("single-background")
-    first, second = (runtime.store.create(new_run(function, "api"), {})[0] for _ in range(2))
+    first, second, gone = (runtime.store.create(new_run(function, "api"), {})[0] for _ in range(3))
     limit = {"single-background": 1}.get
+    ns = runtime.settings.namespace
     assert runtime.lifecycle.claim(first.id, first.token, "w", concurrency=limit) is not None
-    with pytest.raises(NoSlot):
-        runtime.lifecycle.claim(second.id, second.token, "w", concurrency=limit)
-    assert runtime.store.get(second.id).status == "queued"
-    waiting = runtime.lifecycle.requeue(second.id, second.token, 5.0)
+    for run in (gone, second):
+        with pytest.raises(NoSlot):
+            runtime.lifecycle.claim(run.id, run.token, "w", concurrency=limit)
+        assert runtime.store.get(run.id).status == "queued"
+    runtime.lifecycle.wait_for_slot(gone.id, gone.token, 30.0)
+    runtime.lifecycle.cancel(gone.id)  # leaves a stale entry in the waiting list
+    waiting = runtime.lifecycle.wait_for_slot(second.id, second.token, 30.0)
     assert waiting.status == "queued" and waiting.token != second.token
-    assert runtime.client.hexists(f"{runtime.settings.namespace}:runs.DQ.msgs", waiting.message_id)
+    assert runtime.client.hexists(f"{ns}:runs.DQ.msgs", waiting.message_id)  # the fallback, 30 s out
+    waiting_list = runtime.store.keys.waiting("single-background")
+    assert runtime.client.lrange(waiting_list, 0, -1) == [gone.id.encode(), second.id.encode()]
     slots = runtime.store.keys.concurrency("single-background")
     assert runtime.client.zrange(slots, 0, -1) == [first.id.encode()]
-    runtime.lifecycle.lose(first.id, "w", "gone")  # a lost attempt frees its slot too
-    assert runtime.client.zcard(slots) == 0
-    assert runtime.lifecycle.claim(second.id, waiting.token, "w", concurrency=limit) is not None
+    runtime.client.delete(f"{ns}:runs")  # from here on, only new messages
+
+    runtime.lifecycle.lose(first.id, "w", "gone")  # a lost attempt frees its slot, and wakes a waiting run
+    assert runtime.client.zcard(slots) == 0 and runtime.client.llen(waiting_list) == 0
+    queued = [_message_args(runtime, "runs", m.decode()) for m in runtime.client.lrange(f"{ns}:runs", 0, -1)]
+    assert [a[0] for a in queued] == [first.id, second.id]  # first's own retry, then the wake-up
+    args = queued[1]
+    assert args == [second.id, waiting.token]  # the cancelled run was passed over
+    assert runtime.lifecycle.claim(*args, "w", concurrency=limit) is not None
     assert runtime.client.zrange(slots, 0, -1) == [second.id.encode()]
     runtime.lifecycle.finish(second.id, waiting.token, Result("ok"))
     assert runtime.client.zcard(slots) == 0

@@ -82,8 +82,8 @@ while waiting ~= "" do
     local id = redis.call("LPOP", waiting)
     if not id then break end
     local raw = redis.call("GET", ARGV[7] .. id)
-    if raw then
-        local run = cjson.decode(raw)
+    local ok, run = pcall(cjson.decode, raw or "")  -- never let a bad record fail the write it rides on
+    if ok and type(run) == "table" and type(run.token) == "string" then
         if run.status == "queued" or run.status == "retrying" then
             local message_id = id .. "." .. run.token .. "." .. ARGV[10]
             redis.call("HSET", ARGV[8], message_id, cjson.encode({

@@ -178,3 +178,14 @@ def test_a_run_that_vanished_is_answered_in_its_place_and_the_rest_are_claimed(r
     assert run_without_copy.stored is None
     (recorded,) = runtime.lifecycle.finish_many([Outcome(run_without_copy, kept.token, Result("ok"))])
     assert recorded.status == "succeeded"
+
+
+def test_a_bad_waiting_entry_never_blocks_the_outcome_that_frees_a_slot(runtime):
+    (run,) = _create(runtime, "single-background")
+    limit = {"single-background": 1}.get
+    claimed, _ = runtime.lifecycle.claim(run.id, run.token, "w", concurrency=limit)
+    waiting = runtime.store.keys.waiting("single-background")
+    runtime.client.set(runtime.store.keys.run("01BROKEN"), "{not json")
+    runtime.client.rpush(waiting, "01BROKEN", "01MISSING")
+    assert runtime.lifecycle.finish(run.id, run.token, Result("ok"), claimed=claimed).status == "succeeded"
+    assert runtime.client.llen(waiting) == 0

@@ -27,6 +27,8 @@ from redis.retry import Retry
 from .errors import ConfigError
 from .settings import Settings
 
+log = logging.getLogger("backburner.worker")
+
 QUEUE = "runs"
 ACTOR = "execute_run"
 #: Run records up to this size travel in their message (see ``RunBroker.prepare``).
@@ -108,8 +110,10 @@ class _BusyAwareConsumer(_RedisConsumer):
         leftover, self.message_cache = self.message_cache, []
         try:
             self.requeue(dramatiq.Message.decode(data) for data in leftover if data is not None)
-        except redis.RedisError as exc:  # Dramatiq's maintenance requeues them once this consumer is gone
-            logging.getLogger("backburner.worker").warning("could not hand back %d message(s): %s", len(leftover), exc)
+        except redis.RedisError as exc:
+            # Left in this worker's ack set: Dramatiq puts them back once its heartbeat stops, and the
+            # reaper resumes a claimed run that overstays its time limit.
+            log.warning("could not hand back %d message(s): %s", len(leftover), exc)
 
     def ack(self, message: Any) -> None:
         """Skip the round trip when the worker already acked the message in the step that recorded the run."""

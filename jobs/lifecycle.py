@@ -291,7 +291,7 @@ class Lifecycle:
         """Park a run that could not start because its function had no free slot.
 
         It joins the function's waiting list; the write that frees a slot gives the first waiting
-        run a message (``CAS_SCRIPT``'s wake-up). A delayed message ``fallback_s`` later looks again
+        run a message (the wake-up in ``jobs.scripts.CAS_SCRIPT``). A delayed message ``fallback_s`` later looks again
         in case no wake-up comes (a stale waiting entry used it up, for instance).
         """
 

@@ -50,7 +50,7 @@ def test_finish_many_records_each_outcome_and_skips_superseded_ones(runtime):
             Outcome(claims[0], ok.token, Result("ok", value=7)),
             Outcome(claims[1], failing.token, error),
             Outcome(claims[2], superseded.token, Result("ok")),
-        ]  # fmt: skip
+        ]
     )
     assert [r.status if r else None for r in recorded] == ["succeeded", "retrying", None]
     assert runtime.store.get(ok.id).result == 7

@@ -65,6 +65,19 @@ def _event(raw: Any) -> dict[str, Any]:
     return json.loads(raw) if raw is not None else {}
 
 
+def _started_by(run: Run, token: str, worker: str, message_id: str | None) -> bool:
+    """Is ``run``'s current attempt the one this message started in this worker? (Another message with
+    the same token, such as a wake-up and its fallback, is a different message.)"""
+    return (
+        message_id is not None
+        and run.status == "running"
+        and run.token == token
+        and run.worker == worker
+        and bool(run.attempts)
+        and run.attempts[-1].message == message_id
+    )
+
+
 class Lifecycle:
     def __init__(self, store: RunStore, hooks: Sequence[RunHook] = ()) -> None:
         self.store = store
@@ -80,16 +93,21 @@ class Lifecycle:
         snapshot: str | None = None,
         *,
         concurrency: Callable[[str], int | None] | None = None,
+        message_id: str | None = None,
     ) -> tuple[Run, dict[str, Any]] | None:
         """Start the next attempt if ``token`` is current: the run and its event, or None for a stale message.
 
         ``snapshot`` is the record as the message was sent with it; while it is current, claiming is one
         round trip. ``concurrency(function)`` is the function's limit on running runs (None: no limit);
-        when every slot is taken this raises NoSlot and changes nothing.
+        when every slot is taken this raises NoSlot and changes nothing. ``message_id`` (the Redis id of
+        the message) makes the claim safe to repeat: one whose reply was lost finds its attempt started.
         """
         try:
             run, pipe = self.store.update(
-                run_id, self._start(token, worker, concurrency), known=snapshot, fetch=[self.store.keys.event(run_id)]
+                run_id,
+                self._start(token, worker, concurrency, message_id),
+                known=snapshot,
+                fetch=[self.store.keys.event(run_id)],
             )
         except SkipWrite:
             return None
@@ -97,16 +115,16 @@ class Lifecycle:
 
     def claim_many(
         self,
-        messages: Sequence[tuple[str, str, str]],
+        messages: Sequence[tuple[str, str, str, str]],
         worker: str,
         *,
         concurrency: Callable[[str], int | None] | None = None,
     ) -> list[tuple[Run, dict[str, Any]] | None | Exception]:
-        """``claim`` for many ``(run id, token, snapshot)`` messages in one round trip. In place of a run:
-        NoSlot when its function has no free slot, a BackburnerError when it could not be claimed."""
+        """``claim`` for many ``(run id, token, snapshot, message id)`` messages in one round trip. In place
+        of a run: NoSlot when its function has no free slot, a BackburnerError when it could not be claimed."""
         changes = [
-            (run_id, self._start(token, worker, concurrency), snapshot, [self.store.keys.event(run_id)])
-            for run_id, token, snapshot in messages
+            (run_id, self._start(token, worker, concurrency, message_id), snapshot, [self.store.keys.event(run_id)])
+            for run_id, token, snapshot, message_id in messages
         ]
         claimed: list[tuple[Run, dict[str, Any]] | None | Exception] = []
         for answer in self.store.update_many(changes):
@@ -120,11 +138,13 @@ class Lifecycle:
         return claimed
 
     def _start(
-        self, token: str, worker: str, concurrency: Callable[[str], int | None] | None
+        self, token: str, worker: str, concurrency: Callable[[str], int | None] | None, message_id: str | None
     ) -> Callable[[Run, Any], tuple[Run, Any]]:
         """The mutation that starts the next attempt of the run whose message holds ``token``."""
 
         def mutate(run: Run, pipe: Any) -> tuple[Run, Any]:
+            if _started_by(run, token, worker, message_id):  # this claim already landed; its reply was lost
+                return run, pipe
             if run.token != token or run.status not in ("queued", "retrying"):
                 raise SkipWrite
             limit = concurrency(run.function) if concurrency is not None else None
@@ -136,7 +156,7 @@ class Lifecycle:
             run.started_at = run.started_at or now
             run.next_attempt_at = None
             run.worker = worker
-            run.attempts.append(AttemptInfo(n=run.attempt, started_at=now, worker=worker))
+            run.attempts.append(AttemptInfo(n=run.attempt, started_at=now, worker=worker, message=message_id))
             return run, pipe
 
         return mutate

@@ -62,6 +62,8 @@ class AttemptInfo(BaseModel):
     outcome: Outcome | None = None
     error: ErrorInfo | None = None
     worker: str | None = None
+    #: Internal: the Redis id of the message that started it, so a claim whose reply was lost knows itself.
+    message: str | None = None
 
 
 class Progress(BaseModel):
@@ -124,4 +126,6 @@ class Run(BaseModel):
 
     def public(self) -> dict[str, Any]:
         """The API's view: everything but the internal dispatch token."""
-        return self.model_dump(mode="json", exclude={"token", "message_id"})
+        return self.model_dump(
+            mode="json", exclude={"token": True, "message_id": True, "attempts": {"__all__": {"message"}}}
+        )

@@ -72,10 +72,13 @@ class WorkerProcess:
         assert self.runtime is not None and self.pool is not None and self.recorder is not None
         runtime = self.runtime
         message = CurrentMessage.get_current_message()
-        claimed = self._claims.pop(message.options["redis_message_id"], _UNCLAIMED) if message else _UNCLAIMED
+        message_id = message.options["redis_message_id"] if message else None
+        claimed = self._claims.pop(message_id, _UNCLAIMED) if message_id else _UNCLAIMED
         if claimed is _UNCLAIMED:
             try:
-                claimed = runtime.lifecycle.claim(run_id, token, self.id, snapshot, concurrency=self._concurrency)
+                claimed = runtime.lifecycle.claim(
+                    run_id, token, self.id, snapshot, concurrency=self._concurrency, message_id=message_id
+                )
             except NoSlot as exc:
                 claimed = exc
         if isinstance(claimed, NoSlot):
@@ -118,19 +121,18 @@ class WorkerProcess:
         """
         assert self.runtime is not None
         try:
-            batch: list[tuple[str, tuple[str, str, str]]] = []
+            batch: list[tuple[str, str, str, str]] = []
             for body in data:
                 message = dramatiq.Message.decode(body)
                 if message.actor_name == ACTOR and len(message.args) == 3:
-                    batch.append((message.options["redis_message_id"], tuple(message.args)))
+                    batch.append((*message.args, message.options["redis_message_id"]))
             if not batch:
                 return
-            messages = [args for _, args in batch]
-            claims = self.runtime.lifecycle.claim_many(messages, self.id, concurrency=self._concurrency)
+            claims = self.runtime.lifecycle.claim_many(batch, self.id, concurrency=self._concurrency)
         except Exception as exc:  # the threads claim for themselves
             log.warning("claiming a fetched batch failed (%s); each run is claimed by its thread", exc)
             return
-        for (message_id, _), claimed in zip(batch, claims, strict=True):
+        for (*_, message_id), claimed in zip(batch, claims, strict=True):
             if not isinstance(claimed, BackburnerError):
                 self._claims[message_id] = claimed
 

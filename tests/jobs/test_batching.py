@@ -13,8 +13,8 @@ def _create(runtime, name, n=1):
 
 
 def _messages(runtime, runs):
-    """What a fetched batch of these runs' messages carries: (run id, token, record as sent)."""
-    return [(r.id, r.token, runtime.client.get(runtime.store.keys.run(r.id)).decode()) for r in runs]
+    """What a fetched batch of these runs' messages carries: (run id, token, record as sent, message id)."""
+    return [(r.id, r.token, runtime.client.get(runtime.store.keys.run(r.id)).decode(), r.message_id) for r in runs]
 
 
 def test_claim_many_claims_each_run_by_its_own_rules(runtime):
@@ -38,6 +38,25 @@ def test_claim_many_claims_each_run_by_its_own_rules(runtime):
     for run in (fresh, changed, first):
         assert runtime.store.get(run.id).status == "running"
     assert runtime.store.get(taken.id).worker == "other"
+
+
+def test_a_claim_whose_reply_was_lost_finds_its_attempt_started(runtime):
+    """Repeating a claim (a retry after a lost reply) is safe; another message with the same token is not it."""
+    (run,) = _create(runtime, "echo-background")
+    first, _ = runtime.lifecycle.claim(run.id, run.token, "w", message_id="m1")
+    again, _ = runtime.lifecycle.claim(run.id, run.token, "w", message_id="m1")
+    assert again.attempt == first.attempt == 1 and len(again.attempts) == 1
+    assert runtime.lifecycle.claim(run.id, run.token, "w", message_id="m2") is None  # e.g. a wake-up's fallback
+    assert runtime.lifecycle.claim(run.id, run.token, "w2", message_id="m1") is None
+    assert runtime.lifecycle.claim(run.id, run.token, "w") is None
+    assert "message" not in runtime.store.get(run.id).public()["attempts"][0]  # internal
+
+    # The same for a batch sent twice (redis-py retries a pipeline whose connection dropped).
+    (other,) = _create(runtime, "echo-background")
+    batch = _messages(runtime, [other])
+    (claimed,) = runtime.lifecycle.claim_many(batch, "w")
+    (repeated,) = runtime.lifecycle.claim_many(batch, "w")
+    assert repeated is not None and repeated[0].attempt == claimed[0].attempt == 1
 
 
 def test_finish_many_records_each_outcome_and_skips_superseded_ones(runtime):

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import clock
 from .errors import ConfigError
+from .hooks import RunHook
 from .keys import Keys
-from .lifecycle import RunHook
 from .outbox import Entry, enqueue
 from .runs import Run
 from .settings import Settings

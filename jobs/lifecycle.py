@@ -1,14 +1,18 @@
-"""How a run moves between states, and the hooks that see it finish.
+"""How a run moves between states.
 
     queued ──claim──> running ──ok──────────────> succeeded
        ^                 │ ──fail, tries left──> retrying ──(delay)──> claim again
        │                 │ ──fail, none left───> failed
        └──worker lost────┘ ──cancel────────────> cancelled
+       └──released (fetched by a stopping worker, never started; the attempt does not count)
+
+A claim that finds no free concurrency slot leaves the run queued in its function's waiting list;
+the transition that frees a slot wakes the first waiting run.
 
 Every transition is one compare-and-set of the run record; the message for the next attempt
 is queued in the same transaction, so a crash between "recorded" and "scheduled" cannot happen.
-Hooks run inside that transaction when a run reaches a final state, so what they queue (webhook
-deliveries, for instance) is written exactly once with it.
+Hooks (``jobs.hooks``) run inside that transaction when a run reaches a final state, so what they
+queue (webhook deliveries, for instance) is written exactly once with it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 
 from . import clock
 from .errors import Conflict, RunNotFound, StoreUnavailable
+from .hooks import RunHook
 from .isolation import Result
 from .runs import ArtifactRef, AttemptInfo, ErrorInfo, Run, new_id, new_token
 from .store import RunStore, SkipWrite
@@ -33,21 +38,6 @@ _OUTCOMES = {
     "crash": "crashed",
     "cancelled": "cancelled",
 }
-
-
-class RunHook:
-    """Base class for code that reacts to runs; override only what you need (like Dramatiq middleware)."""
-
-    def on_terminal(self, run: Run, pipe: Any) -> None:
-        """Called once, inside the transaction that makes ``run`` succeeded, failed or cancelled."""
-
-    def on_attempt(self, run: Run, result: Result, pipe: Any) -> None:
-        """Called inside the transaction that records a finished attempt (``run`` shows what comes next:
-        retrying, succeeded, ...); commands queued on ``pipe`` commit with it. May run again if the
-        transaction is retried, so keep side effects on ``pipe``."""
-
-    def after_attempt(self, run: Run, result: Result) -> None:
-        """Called once per recorded attempt, after it committed (for in-process work such as counters)."""
 
 
 @dataclass(frozen=True)

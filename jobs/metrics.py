@@ -27,9 +27,9 @@ from typing import Any
 
 import redis
 
+from .hooks import RunHook
 from .isolation import Result
 from .keys import Keys
-from .lifecycle import RunHook
 from .runs import Run
 
 #: Upper bounds (seconds) of the attempt-duration histogram: sub-second HTTP-ish work up to Netlify's 15 min.

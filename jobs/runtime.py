@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import redis
 
 from .broker import RunBroker, build_broker, connect
+from .hooks import RunHook
 from .keys import Keys
-from .lifecycle import Lifecycle, RunHook
+from .lifecycle import Lifecycle
 from .settings import Settings
 from .site import Function, Site, load_site
 from .store import RunStore

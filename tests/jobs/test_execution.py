@@ -8,8 +8,9 @@ import dramatiq
 import pytest
 
 from jobs import clock
+from jobs.hooks import RunHook
 from jobs.isolation import Result
-from jobs.lifecycle import RunHook, new_run
+from jobs.lifecycle import new_run
 from tests.support.procs import wait_for
 
 

@@ -12,6 +12,7 @@ import inspect
 import io
 import json
 import os
+import pickle
 import signal
 import sys
 import traceback
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .artifact_writer import ArtifactWriter
 from .context import Context, RunLog
 from .retry import steering
 
@@ -89,10 +91,6 @@ def _attach_artifacts(context: Context, info: dict[str, Any]) -> None:
     store_url = info.get("artifacts_url")
     if not store_url or not info.get("persist"):
         return
-    try:
-        from .artifact_writer import ArtifactWriter
-    except ImportError:
-        return
     context.artifacts = ArtifactWriter.from_info(info, context)
 
 
@@ -156,13 +154,14 @@ def child_main(conn: Connection) -> None:
     _die_with_parent()
     while True:
         try:
-            task = conn.recv()
+            task = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
             return
         if task is None:
             return
         outcome = invoke(task)
         try:
-            conn.send(outcome)
+            data = pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # an unpicklable error payload: send its text instead
-            conn.send(("error", {"type": type(exc).__name__, "message": str(exc), "traceback": None}))
+            data = pickle.dumps(("error", {"type": type(exc).__name__, "message": str(exc), "traceback": None}))
+        conn.send_bytes(data)

@@ -121,7 +121,8 @@ class Context:
         self.run_log = RunLog(self._redis, keys.logs(self.run_id), self.attempt, keys.log_count(self.run_id))
         self.log = logging.getLogger(f"backburner.function.{self.function_name}")
         self.log.handlers[:] = [_RunLogHandler(self.run_log)]
-        self.log.setLevel(logging.DEBUG)
+        if self.log.level != logging.DEBUG:  # setLevel clears every logger's cache: once per child, not per run
+            self.log.setLevel(logging.DEBUG)
         self.log.propagate = False
         self.checkpoint = Checkpoint(self._redis, keys.checkpoint(self.run_id))
         self.artifacts: Any = None  # set by the child when the run has an artifact store

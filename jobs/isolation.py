@@ -1,6 +1,6 @@
 """Each attempt runs in a warm child process that is killed at its limit, whatever it is doing.
 
-Children come from a fork server (a small clean process that preloads ``jobs.child``), so they
+Children come from a fork server (a small clean process that preloads this module and ``jobs.child``), so they
 never inherit the worker's threads or Redis connections, and starting one costs a fork, not an
 interpreter start-up. A child serves many attempts, one at a time, like a warm Lambda container;
 it is replaced after a timeout, a crash, a cancel, or ``max_runs`` attempts.
@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import pickle
 import queue
+import select
 import signal
 import threading
 import time
@@ -53,7 +55,13 @@ class Result:
 class _Child:
     process: BaseProcess
     conn: Connection
+    #: Watches ``conn``: readable when the child answers, hung up when it dies. One per child, because
+    #: ``Connection.poll`` builds a selector on every call and the worker polls once per attempt.
+    poller: Any
     runs: int = 0
+
+    def wait(self, timeout_s: float) -> bool:
+        return bool(self.poller.poll(timeout_s * 1000))
 
 
 def _describe_exit(code: int | None) -> str:
@@ -72,7 +80,7 @@ class ChildPool:
         self.size = max(1, size)
         self.max_runs = max_runs
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["jobs._forkserver", "jobs.child", *preload])
+        self._ctx.set_forkserver_preload(["jobs._forkserver", "jobs.isolation", *preload])
         self._idle: queue.LifoQueue[_Child] = queue.LifoQueue()
         self._all: set[_Child] = set()
         self._lock = threading.Lock()
@@ -89,7 +97,9 @@ class ChildPool:
         process = self._ctx.Process(target=child_main, args=(child_end,), daemon=True, name="backburner-child")
         process.start()
         child_end.close()
-        child = _Child(process, parent_end)
+        poller = select.poll()
+        poller.register(parent_end.fileno(), select.POLLIN)
+        child = _Child(process, parent_end, poller)
         with self._lock:
             self._all.add(child)
         return child
@@ -100,9 +110,9 @@ class ChildPool:
                 child = self._idle.get_nowait()
             except queue.Empty:
                 return self._spawn()
-            if child.process.is_alive():
+            if not child.wait(0):  # an idle child never writes: anything there means it died meanwhile
                 return child
-            self._discard(child)
+            self._discard(child, kill=True)
 
     def _release(self, child: _Child) -> None:
         child.runs += 1
@@ -122,7 +132,7 @@ class ChildPool:
 
     def _retire(self, child: _Child) -> None:
         with contextlib.suppress(OSError):
-            child.conn.send(None)  # asks the child to exit cleanly
+            child.conn.send_bytes(pickle.dumps(None))  # asks the child to exit cleanly
         self._discard(child)
 
     def run(
@@ -137,12 +147,13 @@ class ChildPool:
         started = time.monotonic()
         deadline = started + timeout_s
         child = self._acquire()
+        data = pickle.dumps(task, pickle.HIGHEST_PROTOCOL)  # plain pickle: multiprocessing's costs more per call
         try:
-            child.conn.send(task)
+            child.conn.send_bytes(data)
         except OSError:
             self._discard(child, kill=True)
             child = self._spawn()
-            child.conn.send(task)
+            child.conn.send_bytes(data)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -155,9 +166,9 @@ class ChildPool:
                     },
                     duration_s=time.monotonic() - started,
                 )
-            if child.conn.poll(min(remaining, poll_s)):
+            if child.wait(min(remaining, poll_s)):
                 try:
-                    kind, payload = child.conn.recv()
+                    kind, payload = pickle.loads(child.conn.recv_bytes())
                 except (EOFError, OSError):
                     code = self._discard(child, kill=True)
                     return Result(

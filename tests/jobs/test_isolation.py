@@ -1,5 +1,7 @@
 """The child pool: hard limits, crashes, async handlers and warm reuse, with real processes."""
 
+import os
+import signal
 import textwrap
 import time
 from pathlib import Path
@@ -120,3 +122,15 @@ def test_cancel_kills_a_running_child(pool, fn):
     asked = time.monotonic() + 0.3
     result = pool.run(task(fn, "sleep"), 30, cancelled=lambda: time.monotonic() > asked)
     assert result.kind == "cancelled"
+
+
+def test_a_child_that_died_while_idle_is_replaced_not_reported_as_a_crash(fn):
+    pool = ChildPool(1).start()
+    try:
+        first = pool.run(task(fn), 5).value["pid"]
+        os.kill(first, signal.SIGKILL)
+        pool._idle.queue[0].process.join(10)  # dead, not just signalled
+        result = pool.run(task(fn), 5)
+        assert result.kind == "ok" and result.value["pid"] != first
+    finally:
+        pool.close()

@@ -1,9 +1,9 @@
 """Each attempt runs in a warm child process that is killed at its limit, whatever it is doing.
 
-Children come from a fork server (a small clean process that preloads this module and ``jobs.child``), so they
-never inherit the worker's threads or Redis connections, and starting one costs a fork, not an
-interpreter start-up. A child serves many attempts, one at a time, like a warm Lambda container;
-it is replaced after a timeout, a crash, a cancel, or ``max_runs`` attempts.
+Children come from a fork server (a small clean process that preloads this module and
+``jobs.child``), so they never inherit the worker's threads or Redis connections, and starting one
+costs a fork, not an interpreter start-up. A child serves many attempts, one at a time, like a warm
+Lambda container; it is replaced after a timeout, a crash, a cancel, or ``max_runs`` attempts.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,9 @@ QUEUE = "runs"
 ACTOR = "execute_run"
 #: Run records up to this size travel in their message (see ``RunBroker.prepare``).
 SNAPSHOT_LIMIT = 64 * 1024
+#: How long a free worker thread waits for the busy ones, so that one fetch refills them all: long enough
+#: for a burst of short attempts to finish together, short against any real background function.
+FETCH_LINGER_S = 0.02
 
 
 def new_message_id() -> str:
@@ -78,24 +82,43 @@ def connect_async(settings: Settings) -> redis.asyncio.Redis:
 
 
 class _BusyAwareConsumer(_RedisConsumer):
-    """Dramatiq's Redis consumer, minus its idle back-off when the queue is not idle but every thread is busy.
+    """Dramatiq's Redis consumer, refilling its worker's threads together.
 
     With prefetch equal to the thread count (so no message waits in a busy worker's memory while
-    other workers idle), the stock consumer treats "cannot fetch, all threads busy" like an empty
-    queue and sleeps 10-100 ms before it even records the finished messages. Here it waits until a
-    thread finishes a message (or the idle timeout passes), so the next fetch follows at once.
+    other workers idle), the stock consumer fetches as soon as one thread is free, and treats "cannot
+    fetch, all threads busy" like an empty queue: it sleeps 10-100 ms before it even records the
+    finished messages. Here it waits for threads to finish instead (an event, not a sleep), and a free
+    thread waits up to ``linger_s`` for the busy ones: threads that finish close together are refilled
+    by one fetch and one claim round trip, not one each. A fetch and its claim cost the worker about
+    the same whatever their size: on a busy worker, batches of the whole prefetch instead of about
+    half of it cut the worker's CPU per run by about a sixth (``bench/spine.py runs``).
     """
+
+    linger_s = FETCH_LINGER_S
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._freed = threading.Event()
+        self._free_since: float | None = None
 
     def __next__(self) -> Any:
-        self._freed.clear()  # before the check: a thread finishing after it wakes the wait below
-        if self.message_cache or self.outstanding_message_count < self.prefetch:
+        self._freed.clear()  # before the checks: a thread finishing after them wakes the waits below
+        if self.message_cache:
             return super().__next__()
-        self._freed.wait(self.timeout / 1000)
-        return None
+        free = self.prefetch - self.outstanding_message_count
+        if free <= 0:
+            self._free_since = None
+            self._freed.wait(self.timeout / 1000)
+            return None
+        if free < self.prefetch and self.queue_name == QUEUE:
+            now = time.monotonic()
+            if self._free_since is None:
+                self._free_since = now
+            if now - self._free_since < self.linger_s:
+                self._freed.wait(self.linger_s - (now - self._free_since))
+                return None
+        self._free_since = None
+        return super().__next__()
 
     def requeue(self, messages: Any) -> None:
         """Hand back messages this process fetched but will not run (it is stopping)."""

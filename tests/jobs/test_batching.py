@@ -1,5 +1,8 @@
 """Claims and outcomes written for many runs in one round trip, and what happens to claims that never run."""
 
+import threading
+import time
+
 from jobs.broker import QUEUE
 from jobs.isolation import Result
 from jobs.lifecycle import Outcome, new_run
@@ -208,3 +211,30 @@ def test_a_bad_waiting_entry_never_blocks_the_outcome_that_frees_a_slot(runtime)
     runtime.client.rpush(waiting, "01BROKEN", "01MISSING")
     assert runtime.lifecycle.finish(run.id, run.token, Result("ok"), claimed=claimed).status == "succeeded"
     assert runtime.client.llen(waiting) == 0
+
+
+def test_a_free_thread_waits_for_its_busy_siblings_so_one_fetch_refills_both(runtime):
+    """Woken by the ack of the busy thread's message, not by the linger running out."""
+    runs = _create(runtime, "echo-background", 3)
+    queue = runtime.broker.queue_keys()[0]
+    consumer = runtime.broker.consume(QUEUE, prefetch=2, timeout=60_000)
+    consumer.linger_s = 60.0
+    first, second = next(consumer), next(consumer)  # every thread free: one fetch for both
+    assert runtime.client.llen(queue) == 1
+    consumer.ack(first)
+    threading.Timer(0.2, consumer.ack, [second]).start()
+    started = time.monotonic()
+    assert next(consumer) is None  # one thread free, one busy: it waits, and fetches nothing
+    assert time.monotonic() - started < 30  # the ack woke it
+    assert runtime.client.llen(queue) == 1
+    third = next(consumer)  # both free now: fetched at once
+    assert third.args[0] == runs[2].id and runtime.client.llen(queue) == 0
+
+
+def test_a_free_thread_fetches_alone_once_the_linger_is_over(runtime):
+    _create(runtime, "echo-background", 3)
+    consumer = runtime.broker.consume(QUEUE, prefetch=2, timeout=60_000)
+    consumer.linger_s = 0.0
+    first, _ = next(consumer), next(consumer)
+    consumer.ack(first)
+    assert next(consumer) is not None  # the other thread is still busy, but nobody waits any longer

@@ -55,10 +55,14 @@ class Result:
 class _Child:
     process: BaseProcess
     conn: Connection
+    runs: int = 0
     #: Watches ``conn``: readable when the child answers, hung up when it dies. One per child, because
     #: ``Connection.poll`` builds a selector on every call and the worker polls once per attempt.
-    poller: Any
-    runs: int = 0
+    poller: select.poll = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.poller = select.poll()
+        self.poller.register(self.conn.fileno(), select.POLLIN)
 
     def wait(self, timeout_s: float) -> bool:
         return bool(self.poller.poll(timeout_s * 1000))
@@ -97,9 +101,7 @@ class ChildPool:
         process = self._ctx.Process(target=child_main, args=(child_end,), daemon=True, name="backburner-child")
         process.start()
         child_end.close()
-        poller = select.poll()
-        poller.register(parent_end.fileno(), select.POLLIN)
-        child = _Child(process, parent_end, poller)
+        child = _Child(process, parent_end)
         with self._lock:
             self._all.add(child)
         return child

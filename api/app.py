@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from jobs.broker import connect_async
 from jobs.errors import ConfigError
-from jobs.isolation import ChildPool
+from jobs.execution.isolation import ChildPool
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
 

@@ -16,10 +16,10 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from jobs.artifacts import ArtifactNotFound, validate_name
+from jobs.artifacts.s3 import S3Store
+from jobs.artifacts.stores import run_prefix, run_store
 from jobs.errors import InvalidInput
-from jobs.run_artifacts import run_prefix, run_store
 from jobs.runs import ArtifactRef, Run
-from jobs.s3store import S3Store
 from jobs.site import NAME_PATTERN
 
 from .deps import Authorized, RuntimeDep

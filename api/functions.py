@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from jobs.outbox import disabled_endpoints, enable_endpoints
+from jobs.delivery.outbox import disabled_endpoints, enable_endpoints
 from jobs.site import Function
 
 from .deps import Authorized, RuntimeDep
@@ -22,7 +22,7 @@ def describe(function: Function, next_runs: int = 3) -> dict[str, Any]:
     upcoming: list[str] = []
     if function.schedule:
         from jobs import clock
-        from jobs.cron import parse_cron
+        from jobs.site.cron import parse_cron
 
         cron = parse_cron(function.schedule, function.timezone)
         upcoming = [clock.iso(t) for t in cron.next_runs(clock.now(), next_runs)]

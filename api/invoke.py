@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from jobs import clock
 from jobs.event import build_event
-from jobs.isolation import Task
+from jobs.execution.isolation import Task
 from jobs.lifecycle import new_run
 from jobs.runs import new_id
 from jobs.site import Function

@@ -22,11 +22,11 @@ from starlette.concurrency import run_in_threadpool
 
 from jobs import clock
 from jobs.broker import QUEUE
-from jobs.cron import parse_cron
 from jobs.errors import BackburnerError
 from jobs.metrics import read_counters
 from jobs.runtime import Runtime
 from jobs.schedule_state import ScheduleState
+from jobs.site.cron import parse_cron
 
 from .deps import require_token
 

@@ -10,12 +10,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from jobs import clock
-from jobs.cron import parse_cron
 from jobs.errors import RunNotFound
 from jobs.runtime import Runtime
 from jobs.schedule_runs import ScheduleNotFound, run_now
 from jobs.schedule_state import ScheduleState, ScheduleStatus
 from jobs.site import Function
+from jobs.site.cron import parse_cron
 
 from .deps import Authorized, RuntimeDep
 

@@ -259,7 +259,7 @@ def schedules(ctx: click.Context, site: Path | None, start: str | None, count: i
     if ctx.invoked_subcommand is not None:
         return
     from jobs import clock
-    from jobs.cron import parse_cron
+    from jobs.site.cron import parse_cron
 
     settings = _settings(site)
     loaded = _check_or_exit(settings.site)

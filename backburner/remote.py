@@ -12,7 +12,7 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Column, Table
 
-from jobs.durations import parse_duration
+from jobs.site.durations import parse_duration
 
 from .client import Client
 from .options import TERMINAL, console, json_option, out, url_option

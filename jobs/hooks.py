@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .isolation import Result
+from .execution.isolation import Result
 from .runs import Run
 
 

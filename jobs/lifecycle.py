@@ -26,8 +26,8 @@ from typing import Any
 
 from . import clock
 from .errors import Conflict, RunNotFound, StoreUnavailable
+from .execution.isolation import Result
 from .hooks import RunHook
-from .isolation import Result
 from .runs import ArtifactRef, AttemptInfo, ErrorInfo, Run, new_id, new_token
 from .store import RunStore, SkipWrite
 

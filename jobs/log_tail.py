@@ -1,6 +1,6 @@
 """Reading a run's log from a line number on, for live views (SSE, ``logs --follow``, the dashboard).
 
-The log is a capped Redis list (``jobs.context.LOG_LINES_CAP``), so list positions shift once the oldest
+The log is a capped Redis list (``jobs.execution.context.LOG_LINES_CAP``), so list positions shift once the oldest
 lines are dropped. Lines are therefore numbered by ``<run>:logs:n``, the count of lines ever written, which
 the writer bumps in the same MULTI as its RPUSH/LTRIM: line ``k`` (0-based) is list item
 ``k - (count - length)``. One script call returns the new lines, the count and whether the run is still

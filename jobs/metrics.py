@@ -10,7 +10,7 @@ counters would each show a slice. Instead every event increments a field of one 
     retries|<function>                attempts that failed and scheduled another
     dur|<function>|<le>               attempt durations, one non-cumulative histogram bucket per field
     dursum|<function>, durcount|<function>
-    webhook|<function>|<outcome>      webhook delivery attempts by outcome (see ``jobs.outbox``)
+    webhook|<function>|<outcome>      webhook delivery attempts by outcome (see ``jobs.delivery.outbox``)
 
 Function names match ``^[A-Za-z0-9_-]+$``, so ``|`` cannot occur in them. Counters only go up; gauges
 (queue depth, active runs, scheduler lag) are computed from Redis when scraped.
@@ -27,8 +27,8 @@ from typing import Any
 
 import redis
 
+from .execution.isolation import Result
 from .hooks import RunHook
-from .isolation import Result
 from .keys import Keys
 from .runs import Run
 

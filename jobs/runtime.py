@@ -59,7 +59,7 @@ class Runtime:
 
 def default_hooks(settings: Settings, client: redis.Redis | None = None) -> list[RunHook]:
     """Hooks every deployment gets: destinations, and the metrics counters (``jobs.metrics``)."""
-    from .destinations import destination_hooks
+    from .delivery.destinations import destination_hooks
     from .metrics import MetricsHook
 
     return [*destination_hooks(settings), MetricsHook(Keys(settings.namespace), client)]

@@ -12,13 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from . import clock
-from .cron import Cron
 from .errors import Conflict, FunctionNotFound, RunNotFound
 from .event import payload_event
 from .lifecycle import new_run
 from .runs import ACTIVE, Run
 from .schedule_state import ScheduleState, ScheduleStatus
 from .site import Function
+from .site.cron import Cron
 from .store import RunStore, translate_errors
 
 SCHEDULE_HEADERS = {"x-nf-event": "schedule", "user-agent": "Netlify Clockwork"}

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     @field_validator("webhook_retries")
     @classmethod
     def _retries_format(cls, value: str) -> str:
-        from .durations import parse_duration
+        from .site.durations import parse_duration
 
         for item in value.split(","):
             if item.strip():
@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     @property
     def webhook_retry_schedule(self) -> tuple[float, ...] | None:
         """The configured delays in seconds, or None for the built-in schedule."""
-        from .durations import parse_duration
+        from .site.durations import parse_duration
 
         items = [item.strip() for item in self.webhook_retries.split(",") if item.strip()]
         return tuple(parse_duration(item) for item in items) if items else None

@@ -344,7 +344,7 @@ class RunStore:
             self.client.set(self.keys.cancel(run_id), 1, ex=7 * 86400)
 
     def children(self, run_id: str) -> list[str]:
-        """Ids of the runs ``run_id`` started (recorded by ``jobs.spawn`` before it creates them)."""
+        """Ids of the runs ``run_id`` started (recorded by ``jobs.execution.spawn`` before it creates them)."""
         with translate_errors("reading a run's children"):
             return sorted(_text(i) for i in self.client.smembers(self.keys.children(run_id)))
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from jobs.cron import Cron
+from jobs.site.cron import Cron
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 APScheduler's own ``CronTrigger`` counts Monday as weekday 0 and has no day-of-month/day-of-week OR
 rule, and its job stores cannot be shared between processes. So it gets exactly one job of ours with
 a custom trigger whose next fire time is the engine's next wake-up (the earliest tick of any schedule,
-computed by ``jobs.cron``), one interval job that keeps the leader lease, and optionally one that
+computed by ``jobs.site.cron``), one interval job that keeps the leader lease, and optionally one that
 follows edits of the schedules (``scheduler.watch``). Missed-tick policy,
 overlap and dedupe live in the engine, where tests can drive them. APScheduler's misfire grace is
 off, so it never drops a late wake-up on its own; late wake-ups coalesce into one engine call, which
@@ -31,7 +31,7 @@ log = logging.getLogger("backburner.scheduler")
 
 
 class NextTickTrigger(BaseTrigger):
-    """Fires at once, then at each wake-up the engine asks for (croniter semantics via ``jobs.cron``)."""
+    """Fires at once, then at each wake-up the engine asks for (croniter semantics via ``jobs.site.cron``)."""
 
     __slots__ = ("engine",)
 

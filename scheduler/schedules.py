@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jobs.cron import Cron, parse_cron
 from jobs.errors import ConfigError, ScheduleError
 from jobs.site import Function, Site
+from jobs.site.cron import Cron, parse_cron
 
 
 @dataclass(frozen=True)

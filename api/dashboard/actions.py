@@ -16,14 +16,14 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from jobs import clock
-from jobs.cron import parse_cron
+from jobs.delivery.outbox import enable_endpoints
 from jobs.event import payload_event
 from jobs.lifecycle import new_run
-from jobs.outbox import enable_endpoints
 from jobs.runtime import Runtime
 from jobs.schedule_runs import ScheduleNotFound, run_now
 from jobs.schedule_state import ScheduleState
 from jobs.site import Function
+from jobs.site.cron import parse_cron
 
 from .web import PageError, checked_form, friendly_errors, redirect
 

@@ -11,10 +11,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from jobs import clock
-from jobs.context import LOG_LINES_CAP
+from jobs.delivery.outbox import disabled_endpoints
 from jobs.errors import RunNotFound
+from jobs.execution.context import LOG_LINES_CAP
 from jobs.log_tail import LogTail
-from jobs.outbox import disabled_endpoints
 from jobs.runs import ACTIVE, id_floor_at
 from jobs.runtime import Runtime
 from jobs.schedule_state import ScheduleState

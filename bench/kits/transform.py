@@ -72,9 +72,9 @@ def kit_worker(csv: str, out: str, chunk_rows: int, redis_url: str) -> dict:
     """The kit side, in its own process: a real run context (Redis checkpoints, local artifact store)."""
     namespace: dict = {}
     exec(NORMALISE, namespace)
-    from jobs.artifact_writer import ArtifactWriter
+    from jobs.artifacts.writer import ArtifactWriter
     from jobs.batch import Batch, ReadOptions
-    from jobs.context import Context
+    from jobs.execution.context import Context
 
     info = {"function": "bench", "run_id": "BENCH", "deadline": time.time() + 3600, "persist": True,
             "redis_url": redis_url, "namespace": f"bench{os.getpid()}"}  # fmt: skip

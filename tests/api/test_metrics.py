@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from jobs.delivery.webhooks import generate_secret
 from jobs.lifecycle import new_run
 from jobs.settings import Settings
-from jobs.webhooks import generate_secret
 from tests.support.http import WebhookReceiver
 from tests.support.procs import wait_for
 from tests.support.sites import FUNCTIONS, TOML, make_site

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from backburner.sse import Event, parse
-from jobs.context import LOG_LINES_CAP, RunLog
+from jobs.execution.context import LOG_LINES_CAP, RunLog
 from jobs.lifecycle import new_run
 from jobs.log_tail import LogTail
 from tests.support.procs import wait_for

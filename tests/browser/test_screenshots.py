@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from jobs.delivery.webhooks import generate_secret
 from jobs.runtime import Runtime
 from jobs.settings import Settings
-from jobs.webhooks import generate_secret
 from tests.support.history import seed_runs
 from tests.support.procs import wait_for
 

@@ -22,8 +22,8 @@ from jobs.artifacts import (
     run_key,
     validate_name,
 )
+from jobs.artifacts.s3 import S3Store
 from jobs.errors import ConfigError, DeliveryError, InvalidInput
-from jobs.s3store import S3Store
 from tests.support.s3 import free_port, no_credentials_env, patched_env, presign_problem, s3_client
 
 MiB = 1024 * 1024

@@ -4,10 +4,10 @@ import threading
 import time
 
 from jobs.broker import QUEUE
-from jobs.isolation import Result
+from jobs.execution.isolation import Result
 from jobs.lifecycle import Outcome, new_run
-from jobs.recorder import Recorder
 from jobs.store import NoSlot
+from jobs.worker.recorder import Recorder
 
 
 def _create(runtime, name, n=1):

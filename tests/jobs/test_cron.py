@@ -1,6 +1,6 @@
-"""jobs.cron against an independent brute-force reference, plus DST, limits and error messages.
+"""jobs.site.cron against an independent brute-force reference, plus DST, limits and error messages.
 
-The reference below shares no code with jobs.cron: it parses the 5-field dialect itself, matches
+The reference below shares no code with jobs.site.cron: it parses the 5-field dialect itself, matches
 naive local times minute by minute, and maps them to instants by simulating the zone's wall clock
 ("a run fires at the first instant the clock shows its time or later").
 """
@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import jobs.cron as cron_module
-from jobs.cron import MACROS, Cron, parse_cron
+import jobs.site.cron as cron_module
 from jobs.errors import ScheduleError
+from jobs.site.cron import MACROS, Cron, parse_cron
 
 # --------------------------------------------------------------------------- reference
 

@@ -8,8 +8,8 @@ import dramatiq
 import pytest
 
 from jobs import clock
+from jobs.execution.isolation import Result
 from jobs.hooks import RunHook
-from jobs.isolation import Result
 from jobs.lifecycle import new_run
 from tests.support.procs import wait_for
 
@@ -239,7 +239,7 @@ def test_cancel_reaches_queued_grandchildren_and_leaves_finished_children_alone(
 
 def test_children_spawned_after_the_parent_was_cancelled_are_cancelled_too(runtime):
     """The race the cancel cannot see: the parent is cancelled while it is still spawning."""
-    from jobs.context import Context
+    from jobs.execution.context import Context
 
     parent, _ = runtime.store.create(new_run(runtime.site.get("spawner-background"), "api"), {})
     runtime.lifecycle.claim(parent.id, parent.token, "w")

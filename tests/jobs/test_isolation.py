@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.isolation import ChildPool, Task
+from jobs.execution.isolation import ChildPool, Task
 
 SOURCE = """
 import ctypes, json, os, time

@@ -508,12 +508,12 @@ def test_bad_global_backburner_value_points_at_the_backburner_table(tmp_path: Pa
         ("[functions]", '"@reboot"', "every function"),
     ],
 )
-@pytest.mark.parametrize("cron_module", ["jobs.cron if present", "shape check only"])
+@pytest.mark.parametrize("cron_module", ["jobs.site.cron if present", "shape check only"])
 def test_bad_schedule_names_the_function_and_expression(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, schedule: str, who: str, cron_module: str
 ) -> None:
     if cron_module == "shape check only":
-        monkeypatch.setitem(sys.modules, "jobs.cron", None)  # makes the import fail
+        monkeypatch.setitem(sys.modules, "jobs.site.cron", None)  # makes the import fail
     make_site(tmp_path, f'{table}\nnode_bundler = "esbuild"\nschedule = {schedule}\n', functions("nightly.py"))
 
     problem = only_problem(tmp_path)
@@ -527,7 +527,7 @@ def test_schedule_is_checked_by_jobs_cron_when_present(tmp_path: Path, monkeypat
     def parse_cron(expression: str, timezone: str = "UTC") -> object:
         raise ScheduleError(f"minute 61 is out of range in {expression!r}")
 
-    monkeypatch.setitem(sys.modules, "jobs.cron", types.SimpleNamespace(parse_cron=parse_cron))
+    monkeypatch.setitem(sys.modules, "jobs.site.cron", types.SimpleNamespace(parse_cron=parse_cron))
     make_site(tmp_path, '[functions."tick"]\nschedule = "61 * * * *"\n')
 
     problem = only_problem(tmp_path)
@@ -543,7 +543,7 @@ def test_schedule_is_checked_by_jobs_cron_when_present(tmp_path: Path, monkeypat
 def test_schedule_shape_check_without_jobs_cron(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schedule: str, ok: bool
 ) -> None:
-    monkeypatch.setitem(sys.modules, "jobs.cron", None)  # makes the import fail
+    monkeypatch.setitem(sys.modules, "jobs.site.cron", None)  # makes the import fail
     make_site(tmp_path, f'[functions."tick"]\nschedule = "{schedule}"\n')
 
     _site, problems = check_site(tmp_path)

@@ -14,8 +14,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from jobs.errors import ConfigError, DeliveryError, InvalidInput
-from jobs.webhooks import (
+from jobs.delivery.webhooks import (
     MAX_ATTEMPTS,
     RETRY_SCHEDULE_S,
     Attempt,
@@ -26,6 +25,7 @@ from jobs.webhooks import (
     parse_retry_after,
     sign,
 )
+from jobs.errors import ConfigError, DeliveryError, InvalidInput
 from tests.support.http import WebhookReceiver
 
 LOOPBACK = ["127.0.0.1", "localhost"]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from jobs.cron import parse_cron
 from jobs.runtime import Runtime
+from jobs.site.cron import parse_cron
 from scheduler.engine import Engine
 from scheduler.schedules import Schedule
 from tests.support.sites import make_site

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from jobs._aggregate_cache import EtagCache
 from jobs.aggregate import (
     AggregateError,
     Basic,
@@ -24,8 +23,9 @@ from jobs.aggregate import (
     collect,
     sources_from,
 )
-from jobs.context import Context
+from jobs.aggregate.cache import EtagCache
 from jobs.errors import ConfigError
+from jobs.execution.context import Context
 
 from .apis import Api
 

@@ -13,11 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs._batch_sink import Staging
-from jobs.artifact_writer import ArtifactWriter
+from jobs.artifacts.stores import store_for
+from jobs.artifacts.writer import ArtifactWriter
 from jobs.batch import Batch, BatchError
-from jobs.context import Context
-from jobs.run_artifacts import store_for
+from jobs.batch.sink import Staging
+from jobs.execution.context import Context
 from jobs.runs import new_id
 from tests.support.s3 import s3_client
 

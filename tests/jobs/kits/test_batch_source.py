@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs._batch_fanout import plan
-from jobs._batch_source import SQL, BatchError, ReadOptions, chunks, count_rows, resolve
+from jobs.batch.fanout import plan
+from jobs.batch.source import SQL, BatchError, ReadOptions, chunks, count_rows, resolve
 from tests.support.s3 import s3_client
 
 ROWS = 10_007

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.webhooks import generate_secret
+from jobs.delivery.webhooks import generate_secret
 from tests.support.http import WebhookReceiver
 from tests.support.sites import make_site
 

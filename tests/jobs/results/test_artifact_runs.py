@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from jobs.isolation import Result
+from jobs.artifacts.stores import store_for
+from jobs.execution.isolation import Result
 from jobs.lifecycle import new_run
-from jobs.run_artifacts import store_for
 from tests.support.procs import wait_for
 from tests.support.s3 import s3_client
 
@@ -205,7 +205,7 @@ def test_retention_removes_old_runs_records_and_artifacts(client, worker, runtim
 
 
 def test_retention_on_s3_deletes_the_run_folder(runtime, settings, s3_bucket, s3_endpoint):
-    from jobs.retention import Retention
+    from jobs.worker.retention import Retention
 
     run_id = _succeeded_run(runtime, {"tmp.txt": b"x", "sub/y.txt": b"y"}, function="ephemeral-background")
     other = _succeeded_run(runtime, {"tmp.txt": b"keep"}, function="report-background")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jobs.artifact_writer import ArtifactWriter
+from jobs.artifacts.writer import ArtifactWriter
 from jobs.errors import InvalidInput
 
 

@@ -8,12 +8,12 @@ import logging
 import pytest
 from standardwebhooks import Webhook
 
-from jobs.destinations import check_secret
+from jobs.delivery.destinations import check_secret
+from jobs.delivery.outbox import Deliverer, Entry, Outbox, enqueue
+from jobs.delivery.webhooks import next_delay
 from jobs.errors import ConfigError
-from jobs.isolation import Result
+from jobs.execution.isolation import Result
 from jobs.lifecycle import new_run
-from jobs.outbox import Deliverer, Entry, Outbox, enqueue
-from jobs.webhooks import next_delay
 from tests.support.http import WebhookReceiver
 from tests.support.procs import wait_for
 

@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from ._aggregate_cache import Cached, EtagCache
+from .cache import Cached, EtagCache
 
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 

@@ -14,16 +14,16 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from .broker import ACTOR, QUEUE, connect, wait_for_redis
-from .errors import BackburnerError
-from .isolation import ChildPool, Result, Task
-from .lifecycle import Outcome
-from .outbox import Deliverer
+from ..broker import ACTOR, QUEUE, connect, wait_for_redis
+from ..delivery.outbox import Deliverer
+from ..errors import BackburnerError
+from ..execution.isolation import ChildPool, Result, Task
+from ..lifecycle import Outcome
+from ..runtime import Runtime
+from ..settings import Settings
+from ..store import NoSlot
 from .reaper import Reaper
 from .recorder import Recorder
-from .runtime import Runtime
-from .settings import Settings
-from .store import NoSlot
 
 log = logging.getLogger("backburner.worker")
 

@@ -1,7 +1,7 @@
 """Each attempt runs in a warm child process that is killed at its limit, whatever it is doing.
 
 Children come from a fork server (a small clean process that preloads this module and
-``jobs.child``), so they never inherit the worker's threads or Redis connections, and starting one
+``jobs.execution.child``), so they never inherit the worker's threads or Redis connections, and starting one
 costs a fork, not an interpreter start-up. A child serves many attempts, one at a time, like a warm
 Lambda container; it is replaced after a timeout, a crash, a cancel, or ``max_runs`` attempts.
 """
@@ -84,7 +84,7 @@ class ChildPool:
         self.size = max(1, size)
         self.max_runs = max_runs
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["jobs._forkserver", "jobs.isolation", *preload])
+        self._ctx.set_forkserver_preload(["jobs.execution.forkserver", "jobs.execution.isolation", *preload])
         self._idle: queue.LifoQueue[_Child] = queue.LifoQueue()
         self._all: set[_Child] = set()
         self._lock = threading.Lock()

@@ -16,9 +16,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-from jobs.errors import ConfigError, DeliveryError
-
-from .artifacts import (
+from ..errors import ConfigError, DeliveryError
+from .store import (
     CHUNK_SIZE,
     ArtifactInfo,
     ArtifactNotFound,

@@ -15,7 +15,7 @@
 Per source: a timeout per request, retries with exponential backoff (``Retry-After`` honoured), auth whose
 values can be ``env:NAME`` references (secrets stay out of netlify.toml and code), and pagination by Link
 header, cursor or page number. Across sources: at most ``per_host`` requests in flight per host, and ETags
-remembered between runs (``jobs._aggregate_cache``) so an unchanged page costs a 304. ``on_error="fail"``
+remembered between runs (``jobs.aggregate.cache``) so an unchanged page costs a 304. ``on_error="fail"``
 raises ``AggregateError`` naming every failed source; ``"continue"`` returns what worked and lists the rest.
 """
 
@@ -29,10 +29,10 @@ from typing import Any, Literal
 
 import httpx
 
-from ._aggregate_cache import EtagCache, cache_for
-from ._aggregate_fetch import HostLimits, SourceResult, fetch_source
-from ._aggregate_spec import Basic, Bearer, Cursor, Header, LinkHeader, PageNumber, Source, sources_from
-from .errors import BackburnerError, ConfigError
+from ..errors import BackburnerError, ConfigError
+from .cache import EtagCache, cache_for
+from .fetch import HostLimits, SourceResult, fetch_source
+from .spec import Basic, Bearer, Cursor, Header, LinkHeader, PageNumber, Source, sources_from
 
 __all__ = [
     "AggregateError",

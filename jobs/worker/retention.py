@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from . import clock
-from .errors import BackburnerError
-from .runs import Run, id_floor
-from .site import Function
+from .. import clock
+from ..errors import BackburnerError
+from ..runs import Run, id_floor
+from ..site import Function
 
 if TYPE_CHECKING:
-    from .runtime import Runtime
-    from .settings import Settings
+    from ..runtime import Runtime
+    from ..settings import Settings
 
 log = logging.getLogger("backburner.retention")
 
@@ -84,7 +84,7 @@ class Retention:
             return 0
         if clock.parse_iso(run.finished_at).timestamp() * 1000 > cutoff_ms:
             return 0
-        from .run_artifacts import run_prefix, store_for, store_url
+        from ..artifacts.stores import run_prefix, store_for, store_url
 
         try:
             store_for(store_url(self.settings, function)).delete_prefix(run_prefix(run))

@@ -19,9 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
-from urllib.parse import urlsplit
 
-from jobs.errors import BackburnerError, ConfigError, InvalidInput
+from ..errors import BackburnerError, InvalidInput
 
 CHUNK_SIZE = 1024 * 1024
 MAX_NAME_BYTES = 1024
@@ -282,19 +281,3 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
     with handle:
         while chunk := handle.read(CHUNK_SIZE):
             yield chunk
-
-
-def open_store(url: str, *, endpoint_url: str | None = None) -> ArtifactStore:
-    """``s3://bucket/prefix`` -> S3Store; ``file:///path`` or a plain path -> LocalStore."""
-    if "://" not in url:
-        return LocalStore(url)
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        return LocalStore(parts.path)
-    if parts.scheme != "s3":
-        raise ConfigError(f"Artifact store {url!r} is not supported: use 's3://bucket/prefix' or a folder path.")
-    if not _BUCKET.match(parts.netloc):
-        raise ConfigError(f"Artifact store {url!r} has no valid bucket name: use 's3://bucket/prefix'.")
-    from .s3store import S3Store  # boto3 loads only for deployments that use S3
-
-    return S3Store(parts.netloc, parts.path.strip("/"), endpoint_url=endpoint_url)

@@ -12,18 +12,23 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
-from . import clock
-from .artifact_writer import download_path
-from .artifacts import ArtifactStore, open_store
-from .errors import FunctionNotFound
-from .runs import Run
-from .s3store import S3Store
-from .settings import Settings
-from .site import Function
+from .. import clock
+from ..errors import FunctionNotFound
+from ..runs import Run
+from ..settings import Settings
+from ..site import Function
+from . import ArtifactStore, open_store
+from .s3 import S3Store
 
 _stores: dict[tuple[str, str | None], ArtifactStore] = {}
 _lock = threading.Lock()
+
+
+def download_path(run_id: str, name: str) -> str:
+    """The API path that downloads one artifact of a run (the ``url`` of an ArtifactRef)."""
+    return f"/api/runs/{quote(run_id, safe='')}/artifacts/{quote(name, safe='/')}"
 
 
 def store_for(url: str) -> ArtifactStore:

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from .keys import Keys
+from ..keys import Keys
 
 #: Log lines kept per run (oldest dropped first) and the longest line kept, in characters.
 LOG_LINES_CAP = 5000

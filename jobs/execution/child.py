@@ -21,9 +21,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .artifact_writer import ArtifactWriter
+from ..artifacts.writer import ArtifactWriter
+from ..retry import steering
 from .context import Context, RunLog
-from .retry import steering
 
 _modules: dict[str, tuple[float, ModuleType]] = {}
 

@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
-from jobs.errors import ScheduleError
+from ..errors import ScheduleError
 
 MACROS: Mapping[str, str] = MappingProxyType(
     {

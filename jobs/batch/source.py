@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from ._batch_input import COMPRESSED, open_input, s3_list
-from .errors import BackburnerError
+from ..errors import BackburnerError
+from .inputs import COMPRESSED, open_input, s3_list
 
 Format = Literal["csv", "jsonl", "parquet"]
 _FORMATS: dict[str, Format] = {

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from jobs.clock import iso, now
-from jobs.errors import ConfigError, DeliveryError, InvalidInput
+from ..clock import iso, now
+from ..errors import ConfigError, DeliveryError, InvalidInput
 
 #: Delays in seconds after attempt 1, 2, ...: about 3.6 hours in total. The caller adds jitter.
 RETRY_SCHEDULE_S: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 7200)

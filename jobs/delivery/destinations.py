@@ -2,7 +2,7 @@
 
 ``DestinationsHook.on_terminal`` runs inside the transaction that makes the run final, which happens exactly
 once per run; it only queues outbox entries there (no network), so each webhook gets exactly one event per
-run, durably, whatever crashes afterwards. The outbox (``jobs.outbox``) does the sending.
+run, durably, whatever crashes afterwards. The outbox (``jobs.delivery.outbox``) does the sending.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import clock
-from .errors import ConfigError
-from .hooks import RunHook
-from .keys import Keys
+from .. import clock
+from ..errors import ConfigError
+from ..hooks import RunHook
+from ..keys import Keys
+from ..runs import Run
+from ..settings import Settings
+from ..site import CONFIG_FILE, Function, Site, load_site
 from .outbox import Entry, enqueue
-from .runs import Run
-from .settings import Settings
-from .site import CONFIG_FILE, Function, Site, load_site
 
 if TYPE_CHECKING:
-    from .runtime import Runtime
+    from ..runtime import Runtime
 
 log = logging.getLogger("backburner.destinations")
 
@@ -126,8 +126,8 @@ def destination_hooks(settings: Settings) -> list[RunHook]:
 def event_payload(entry: Entry, settings: Settings, runtime: Runtime) -> dict[str, Any]:
     """The webhook's ``data``: the run record as it was when it finished, with artifact links made fresh for
     this attempt (a retry hours later still carries links that work)."""
-    from .errors import BackburnerError
-    from .run_artifacts import linked_artifacts, run_store
+    from ..artifacts.stores import linked_artifacts, run_store
+    from ..errors import BackburnerError
 
     data = dict(entry.run)
     if data.get("artifacts"):

@@ -34,9 +34,9 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from .artifact_writer import download_path
-from .artifacts import ArtifactInfo, ArtifactNotFound, ArtifactStore, LocalStore, guess_content_type
-from .errors import InvalidInput
+from ..artifacts import ArtifactInfo, ArtifactNotFound, ArtifactStore, LocalStore, guess_content_type
+from ..artifacts.stores import download_path
+from ..errors import InvalidInput
 
 SinkFormat = Literal["parquet", "csv", "jsonl"]
 EXTENSIONS: dict[str, str] = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}

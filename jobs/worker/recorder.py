@@ -18,9 +18,9 @@ from typing import Any
 
 import redis
 
-from .broker import RunBroker
-from .errors import StoreUnavailable
-from .lifecycle import Lifecycle, Outcome
+from ..broker import RunBroker
+from ..errors import StoreUnavailable
+from ..lifecycle import Lifecycle, Outcome
 
 log = logging.getLogger("backburner.worker")
 

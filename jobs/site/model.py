@@ -1,9 +1,7 @@
-"""The site model: netlify.toml plus the functions directory, read without running user code.
+"""The site model: a loaded netlify.toml and functions directory, as records (``jobs.site.loader`` builds them).
 
-Backburner reads the same netlify.toml that Netlify deploys, so the rules are Netlify's (DESIGN.md
-section 3): where functions live, which names are background functions, how ``[functions]`` tables
-and globs merge. Backburner's own keys sit under ``[backburner]`` so the file still deploys on
-Netlify. ``check_site`` collects every problem for ``backburner check``; ``load_site`` raises on them.
+The rules are Netlify's (DESIGN.md section 3): which names are background functions, and the limits
+Netlify gives each kind unless configured.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from jobs.errors import ConfigError, FunctionNotFound
+from ..errors import FunctionNotFound
 
 SYNC_TIME_LIMIT_S = 60.0
 BACKGROUND_TIME_LIMIT_S = 900.0
@@ -115,30 +113,3 @@ class Site:
             return self.functions[name]
         except KeyError:
             raise FunctionNotFound(name) from None
-
-
-def check_site(root: Path | str) -> tuple[Site | None, list[Problem]]:
-    """Load everything, collecting ALL problems (not just the first).
-
-    The site is None only if it cannot be built at all (no root, unreadable netlify.toml).
-    """
-    from ._site_loader import Loader  # the loader builds this module's records
-
-    loader = Loader(Path(root))
-    site = loader.load()
-    in_order = sorted(loader.problems, key=lambda p: (p.file != CONFIG_FILE, p.file, p.line or 0))
-    return site, in_order
-
-
-def load_site(root: Path | str) -> Site:
-    """``check_site``, raising ``ConfigError`` built from the first problem (and counting the rest)."""
-    site, problems = check_site(root)
-    if problems:
-        first, more = problems[0], len(problems) - 1
-        message = f"{first.key}: {first.message}" if first.key else first.message
-        if more:
-            message += f" (and {more} more; run `backburner check` to see them all)"
-        raise ConfigError(message, file=first.file, line=first.line)
-    if site is None:  # pragma: no cover - check_site always explains a missing site
-        raise ConfigError("the site could not be loaded", file=str(root))
-    return site

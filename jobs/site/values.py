@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jobs.durations import parse_duration
-from jobs.errors import ScheduleError
+from ..errors import ScheduleError
+from .durations import parse_duration
 
 BACKBURNER_KEYS = (
     "time_limit",
@@ -134,10 +134,10 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
 def cron_error(expression: str) -> str | None:
     """Why a cron expression is unusable (quoting it), or None.
 
-    jobs.cron does the real check; without it, only the shape is checked so the site still loads.
+    jobs.site.cron does the real check; without it, only the shape is checked so the site still loads.
     """
     try:
-        from jobs.cron import parse_cron
+        from .cron import parse_cron
     except ImportError:
         return _cron_shape_error(expression)
     try:

@@ -14,11 +14,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from jobs import _site_values as _values
-from jobs import _toml
-from jobs._site_values import BACKBURNER_KEYS, CATCHUP_CHOICES, INLINE_KEYS, NETLIFY_KEYS, OVERLAP_CHOICES
-
-from .site import (
+from . import toml as _toml
+from . import values as _values
+from .model import (
     _REPLACED,
     BACKGROUND_SUFFIX,
     CONFIG_FILE,
@@ -29,6 +27,7 @@ from .site import (
     Problem,
     Site,
 )
+from .values import BACKBURNER_KEYS, CATCHUP_CHOICES, INLINE_KEYS, NETLIFY_KEYS, OVERLAP_CHOICES
 
 
 def _who(pattern: str) -> str:

@@ -14,15 +14,9 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 #: DataFrames are written by extension; anything else is refused with this list.
 FRAME_FORMATS = (".csv", ".parquet", ".json", ".xlsx")
-
-
-def download_path(run_id: str, name: str) -> str:
-    """The API path that downloads one artifact of a run (the ``url`` of an ArtifactRef)."""
-    return f"/api/runs/{quote(run_id, safe='')}/artifacts/{quote(name, safe='/')}"
 
 
 def _is_dataframe(data: Any) -> bool:
@@ -45,7 +39,7 @@ def _write_frame(frame: Any, name: str, folder: str) -> Path:
     elif suffix == ".xlsx":
         frame.to_excel(target)
     else:
-        from .errors import InvalidInput
+        from ..errors import InvalidInput
 
         raise InvalidInput(
             f"Cannot write a DataFrame as {name!r}: name it with one of {', '.join(FRAME_FORMATS)} "
@@ -77,9 +71,9 @@ class ArtifactWriter:
         ``.parquet``, ``.json`` or ``.xlsx`` by the name's extension). Raises InvalidInput for a bad name or
         data, DeliveryError when the store cannot take it.
         """
-        from .artifacts import guess_content_type, run_key
-        from .errors import InvalidInput
-        from .run_artifacts import store_for
+        from ..errors import InvalidInput
+        from .store import guess_content_type, run_key
+        from .stores import download_path, store_for
 
         key = run_key(self.function, self.run_id, name)  # validates the name, with the rule in the error
         name = key.split("/", 3)[3]

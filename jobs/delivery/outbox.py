@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import redis
 
-from . import clock
-from .errors import Conflict, InvalidInput, RunNotFound
-from .keys import Keys
-from .metrics import count_delivery
+from .. import clock
+from ..errors import Conflict, InvalidInput, RunNotFound
+from ..keys import Keys
+from ..metrics import count_delivery
 from .webhooks import RETRY_SCHEDULE_S, deliver, next_delay
 from .webhooks import _display as display_url
 
 if TYPE_CHECKING:
-    from .runtime import Runtime
-    from .settings import Settings
+    from ..runtime import Runtime
+    from ..settings import Settings
 
 log = logging.getLogger("backburner.outbox")
 
@@ -121,8 +121,8 @@ class Deliverer:
     """
 
     def __init__(self, settings: Settings, runtime: Runtime, owner: str) -> None:
+        from ..worker.retention import Retention
         from .destinations import check_secret
-        from .retention import Retention
 
         check_secret(settings, runtime.site)
         self.settings = settings
@@ -287,7 +287,7 @@ class Deliverer:
 
 def disabled_endpoints(client: redis.Redis, keys: Keys, functions: list[str]) -> dict[str, list[str]]:
     """Per function, the webhook URLs that answered 410 Gone and are no longer sent to."""
-    from .store import translate_errors
+    from ..store import translate_errors
 
     with translate_errors("reading disabled webhooks"):
         pipe = client.pipeline(transaction=False)
@@ -299,7 +299,7 @@ def disabled_endpoints(client: redis.Redis, keys: Keys, functions: list[str]) ->
 
 def enable_endpoints(client: redis.Redis, keys: Keys, function: str, url: str | None = None) -> list[str]:
     """Send to ``url`` (or every disabled URL of ``function``) again; returns the URLs re-enabled."""
-    from .store import translate_errors
+    from ..store import translate_errors
 
     [disabled] = disabled_endpoints(client, keys, [function]).values()
     chosen = disabled if url is None else [u for u in disabled if u == url]

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput
-from .event import payload_event
-from .lifecycle import Lifecycle, new_run
-from .runs import Run, new_id
-from .site import CONFIG_FILE, Site, load_site
-from .store import RunStore, _progress
+from ..errors import InvalidInput
+from ..event import payload_event
+from ..lifecycle import Lifecycle, new_run
+from ..runs import Run, new_id
+from ..site import CONFIG_FILE, Site, load_site
+from ..store import RunStore, _progress
 
 #: The header a child run's event carries, naming the run that started it.
 PARENT_HEADER = "x-backburner-parent"
@@ -29,7 +29,7 @@ _stores: dict[int, RunStore] = {}
 
 def site_root(function_name: str) -> Path:
     """The site of the running function: the nearest folder above its file with a netlify.toml."""
-    module = sys.modules.get("netlify_function_" + function_name.replace("-", "_"))  # named by jobs.child
+    module = sys.modules.get("netlify_function_" + function_name.replace("-", "_"))  # named by jobs.execution.child
     path = getattr(module, "__file__", None)
     if path:
         for parent in Path(path).resolve().parents:
@@ -44,8 +44,8 @@ def _store(context: Any) -> RunStore:
         raise InvalidInput("Starting runs needs a run executed by a worker (with Redis); this one is not persisted.")
     store = _stores.get(id(client))
     if store is None:
-        from .broker import build_broker
-        from .settings import Settings
+        from ..broker import build_broker
+        from ..settings import Settings
 
         settings = Settings(namespace=context.keys.ns)
         store = _stores[id(client)] = RunStore(client, build_broker(settings, client), context.keys)
@@ -83,8 +83,8 @@ def spawn(context: Any, function: str, payloads: Sequence[Any], *, ids: Sequence
     if items:
         store.create_many(items)
         if store.cancel_requested(context.run_id):  # cancelled meanwhile: the cancel may have missed these
-            from .runtime import default_hooks
-            from .settings import Settings
+            from ..runtime import default_hooks
+            from ..settings import Settings
 
             Lifecycle(store, default_hooks(Settings(namespace=store.keys.ns))).cancel_children(context.run_id)
     return ids

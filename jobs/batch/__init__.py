@@ -17,7 +17,7 @@ Sinks: Parquet (``partition_by`` makes a Hive-style dataset), CSV, JSON Lines, o
 Resume without duplicates or gaps: chunk k is always the same rows, its output goes to part files named by k in
 a staging area, and k is recorded in the checkpoint only after its parts are durable. A retried attempt
 deletes any part of chunk k or later (an attempt that died mid-chunk) and starts at chunk k. At the end the
-staging area is committed at once (see ``jobs._batch_sink``) and listed as the run's artifacts ``output/...``
+staging area is committed at once (see ``jobs.batch.sink``) and listed as the run's artifacts ``output/...``
 and ``rejects.jsonl``. The run's result is ``{rows_in, rows_out, rows_rejected, chunks, parts, ...}``.
 """
 
@@ -31,11 +31,11 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from . import _batch_fanout as fanout
-from ._batch_fanout import SLICE_KEY, FanOutFailed, FanOutPending, payload_of, slice_of
-from ._batch_sink import EXTENSIONS, Staging, part_name, register, scratch, split_partitions, write_table
-from ._batch_source import SQL, BatchError, ReadOptions, Source, chunks, count_rows, file_format, resolve
-from .runs import new_id
+from ..runs import new_id
+from . import fanout
+from .fanout import SLICE_KEY, FanOutFailed, FanOutPending, payload_of, slice_of
+from .sink import EXTENSIONS, Staging, part_name, register, scratch, split_partitions, write_table
+from .source import SQL, BatchError, ReadOptions, Source, chunks, count_rows, file_format, resolve
 
 __all__ = ["SQL", "Batch", "BatchError", "FanOutFailed", "FanOutPending", "ReadOptions"]
 
@@ -111,12 +111,12 @@ class Batch:
         """Split the source into ``children`` child runs of ``function`` (default: this function), wait, merge.
 
         The same handler serves the parent and its children: in a child (its event carries a slice) this
-        processes the slice and returns its counts. See ``jobs._batch_fanout`` for the design.
+        processes the slice and returns its counts. See ``jobs.batch.fanout`` for the design.
         """
         piece = slice_of(event)
         if piece is not None:
             return self._run_slice(piece)
-        from . import spawn
+        from ..execution import spawn
 
         context = self.context
         state = self._state("parent")
@@ -235,7 +235,7 @@ class Batch:
 
     def _run_slice(self, piece: Mapping[str, Any]) -> dict[str, Any]:
         """A fan-out child: its slice into the parent's staging area; the parent commits."""
-        from .run_artifacts import store_for
+        from ..artifacts.stores import store_for
 
         parent = piece["parent"]
         staging = Staging(store_for(parent["store"]), f"runs/{parent['function']}/{parent['run_id']}/")
@@ -259,7 +259,7 @@ class Batch:
         return writer
 
     def _own_staging(self) -> Staging:
-        from .run_artifacts import store_for
+        from ..artifacts.stores import store_for
 
         writer = self._writer()
         return Staging(store_for(writer.store_url), f"runs/{writer.function}/{writer.run_id}/")
@@ -279,7 +279,7 @@ class Batch:
         """Relative paths are relative to the function's folder (sample data shipped beside the code)."""
         if location.startswith("s3://") or os.path.isabs(location):
             return location
-        from .spawn import site_root
+        from ..execution.spawn import site_root
 
         module_dir = _function_dir(self.context.function_name)
         return str((module_dir or site_root(self.context.function_name)) / location)

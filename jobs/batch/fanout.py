@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import BackburnerError
-from .runs import Run, new_id
+from ..errors import BackburnerError
+from ..runs import Run, new_id
 
 #: The key of a child run's payload that describes its slice.
 SLICE_KEY = "backburner_batch"

@@ -22,11 +22,11 @@ from datetime import timedelta
 import redis
 from dramatiq.common import dq_name
 
-from . import clock
-from .broker import QUEUE
-from .lifecycle import Lifecycle
-from .runs import Run
-from .settings import Settings
+from .. import clock
+from ..broker import QUEUE
+from ..lifecycle import Lifecycle
+from ..runs import Run
+from ..settings import Settings
 
 log = logging.getLogger("backburner.reaper")
 

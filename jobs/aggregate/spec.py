@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from ._aggregate_fetch import Page, dig, parse_links
-from .errors import ConfigError
+from ..errors import ConfigError
+from .fetch import Page, dig, parse_links
 
 USER_AGENT = "backburner-aggregate/0.1"
 

@@ -13,6 +13,7 @@ from jobs.errors import ConfigError
 from jobs.execution.isolation import ChildPool
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
+from jobs.wiring import open_runtime
 
 from . import artifacts, dashboard, errors, functions, health, invoke, metrics, runs, schedules, streams
 
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.runtime = runtime or Runtime.open(settings)
+        app.state.runtime = runtime or open_runtime(settings)
         app.state.sync_pool = _LazyPool(settings)
         aclient = connect_async(app.state.runtime.settings)
         app.state.runtime.store.use_async(aclient)

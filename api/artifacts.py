@@ -49,7 +49,7 @@ def _find(run: Run, name: str) -> ArtifactRef:
 
 def _serve(runtime: Any, run: Run, ref: ArtifactRef, redirect: bool | None) -> Response:
     """Open the artifact now (so a missing file is a 404, not a broken stream) and send it."""
-    store = run_store(runtime.settings, runtime.function, run)
+    store = run_store(runtime.settings, runtime.sites.lookup, run)
     key = run_prefix(run) + ref.name
     headers = {
         "content-disposition": _disposition(ref.name),

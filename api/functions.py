@@ -49,7 +49,7 @@ class Enable(BaseModel):
 
 @router.get("/functions", summary="Every function of the site")
 async def list_functions(runtime: RuntimeDep) -> list[dict[str, Any]]:
-    site = await run_in_threadpool(runtime.refresh_site)
+    site = await run_in_threadpool(lambda: runtime.site)
     senders = [f.name for f in site.functions.values() if f.on_success or f.on_failure]
     disabled = await run_in_threadpool(disabled_endpoints, runtime.client, runtime.store.keys, senders)
     listing = []

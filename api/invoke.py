@@ -14,9 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobs import clock
 from jobs.event import build_event
-from jobs.execution.isolation import Task
+from jobs.execution.task import Task, attempt_context
 from jobs.lifecycle import new_run
 from jobs.runs import new_id
 from jobs.site import Function
@@ -61,13 +60,7 @@ async def _run_sync(request: Request, function: Function, event: dict[str, Any],
     request_id = new_id()
     pool = request.app.state.sync_pool()
     settings = request.app.state.settings
-    context = {
-        "run_id": request_id,
-        "trigger": "http",
-        "deadline": clock.now().timestamp() + limit,
-        "namespace": settings.namespace,
-        "persist": False,
-    }
+    context = attempt_context(function.name, request_id, limit, namespace=settings.namespace)
     result = await run_in_threadpool(pool.run, Task(function.name, str(function.path), event, context), limit)
     headers = {"x-nf-request-id": request_id}
     if result.kind == "timeout":

@@ -63,7 +63,7 @@ def _one(runtime: Runtime, function: Function) -> dict[str, Any]:
 
 @router.get("", summary="Every schedule with its next runs, pause state, last run and skipped ticks")
 def list_schedules(runtime: RuntimeDep, count: int = Query(5, ge=0, le=100)) -> list[dict[str, Any]]:
-    site = runtime.refresh_site()
+    site = runtime.site
     functions = [function for function in site.functions.values() if function.schedule]
     statuses = ScheduleState(runtime.client, runtime.store.keys).load([function.name for function in functions])
     return [_view(runtime, function, statuses[function.name], count) for function in functions]

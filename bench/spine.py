@@ -132,8 +132,8 @@ def _ours(server: RedisServer, total: int, threads: int, processes: int) -> tupl
     """Backburner: worker process(es) with ``threads`` threads each, every attempt in a warm child process."""
     from jobs.keys import Keys
     from jobs.lifecycle import new_run
-    from jobs.runtime import Runtime
     from jobs.settings import Settings
+    from jobs.wiring import open_runtime
 
     client = redis.Redis.from_url(server.url)
     assert server.process is not None
@@ -143,7 +143,7 @@ def _ours(server: RedisServer, total: int, threads: int, processes: int) -> tupl
     if stale:
         client.delete(*stale)
     settings = Settings(redis_url=server.url, site=ROOT, namespace="bench-runs", dev=True)
-    runtime = Runtime.open(settings)
+    runtime = open_runtime(settings)
     keys = Keys("bench-runs")
     worker = subprocess.Popen(
         [sys.executable, "-m", "backburner", "worker", "--processes", str(processes), "--threads", str(threads)],

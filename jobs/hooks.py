@@ -6,21 +6,19 @@ run inside the run's own atomic write.
 
 from __future__ import annotations
 
-from typing import Any
-
-from .execution.isolation import Result
-from .runs import Run
+from .runs import Result, Run
+from .store import Writes
 
 
 class RunHook:
     """Base class for code that reacts to runs; override only what you need (like Dramatiq middleware)."""
 
-    def on_terminal(self, run: Run, pipe: Any) -> None:
+    def on_terminal(self, run: Run, pipe: Writes) -> None:
         """Called once, inside the transaction that makes ``run`` succeeded, failed or cancelled."""
 
-    def on_attempt(self, run: Run, result: Result, pipe: Any) -> None:
+    def on_attempt(self, run: Run, result: Result, pipe: Writes) -> None:
         """Called inside the transaction that records a finished attempt (``run`` shows what comes next:
-        retrying, succeeded, ...); commands queued on ``pipe`` commit with it. May run again if the
+        retrying, succeeded, ...); writes queued on ``pipe`` commit with it. May run again if the
         transaction is retried, so keep side effects on ``pipe``."""
 
     def after_attempt(self, run: Run, result: Result) -> None:

@@ -1,6 +1,13 @@
-"""Redis key names, in one place, so every process agrees on the layout."""
+"""Redis key names, in one place, so every process agrees on the layout; and ``text``, for reading names back."""
 
 from __future__ import annotations
+
+from typing import Any
+
+
+def text(value: Any) -> str:
+    """A Redis reply as text (clients here do not decode responses, so names come back as bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Keys:

@@ -26,29 +26,20 @@ from typing import Any
 
 from . import clock
 from .errors import Conflict, RunNotFound, StoreUnavailable
-from .execution.isolation import Result
 from .hooks import RunHook
-from .runs import ArtifactRef, AttemptInfo, ErrorInfo, Run, new_id, new_token
-from .store import RunStore, SkipWrite
-
-_OUTCOMES = {
-    "ok": "succeeded",
-    "error": "failed",
-    "timeout": "timeout",
-    "crash": "crashed",
-    "cancelled": "cancelled",
-}
+from .runs import ArtifactRef, AttemptInfo, ErrorInfo, Result, Run, new_id, new_token
+from .store import RunStore, SkipWrite, Writes
 
 
 @dataclass(frozen=True)
-class Outcome:
+class FinishedAttempt:
     """A finished attempt waiting to be recorded: the run as claimed (handed over: recording changes it),
     its token, what happened, and ``also(pipe)``, writes that commit with it."""
 
     run: Run
     token: str
     result: Result
-    also: Callable[[Any], None] | None = None
+    also: Callable[[Writes], None] | None = None
 
 
 def _event(raw: Any) -> dict[str, Any]:
@@ -129,10 +120,10 @@ class Lifecycle:
 
     def _start(
         self, token: str, worker: str, concurrency: Callable[[str], int | None] | None, message_id: str | None
-    ) -> Callable[[Run, Any], tuple[Run, Any]]:
+    ) -> Callable[[Run, Writes], tuple[Run, Writes]]:
         """The mutation that starts the next attempt of the run whose message holds ``token``."""
 
-        def mutate(run: Run, pipe: Any) -> tuple[Run, Any]:
+        def mutate(run: Run, pipe: Writes) -> tuple[Run, Writes]:
             if _started_by(run, token, worker, message_id):  # this claim already landed; its reply was lost
                 return run, pipe
             if run.token != token or run.status not in ("queued", "retrying"):
@@ -155,7 +146,7 @@ class Lifecycle:
         """Undo a claim whose attempt never started (its worker is stopping): the run is queued again
         with a new message, and the attempt does not count."""
 
-        def mutate(current: Run, pipe: Any) -> Run:
+        def mutate(current: Run, pipe: Writes) -> Run:
             if current.token != token or current.status != "running" or current.attempt != run.attempt:
                 raise SkipWrite
             current.attempts.pop()
@@ -181,7 +172,7 @@ class Lifecycle:
         *,
         value: Any = None,
         claimed: Run | None = None,
-        also: Callable[[Any], None] | None = None,
+        also: Callable[[Writes], None] | None = None,
     ) -> Run | None:
         """Record an attempt's outcome and decide what comes next; None if the attempt was superseded.
 
@@ -195,7 +186,7 @@ class Lifecycle:
             hook.after_attempt(run, result)
         return run
 
-    def finish_many(self, outcomes: Sequence[Outcome]) -> list[Run | None]:
+    def finish_many(self, outcomes: Sequence[FinishedAttempt]) -> list[Run | None]:
         """``finish`` for many claimed attempts in one round trip; each run is still its own atomic write."""
         changes = [(o.run.id, self._outcome(o.token, o.result, None, o.also), o.run, ()) for o in outcomes]
         recorded: list[Run | None] = []
@@ -211,11 +202,11 @@ class Lifecycle:
         return recorded
 
     def _outcome(
-        self, token: str, result: Result, value: Any, also: Callable[[Any], None] | None
-    ) -> Callable[[Run, Any], Run]:
+        self, token: str, result: Result, value: Any, also: Callable[[Writes], None] | None
+    ) -> Callable[[Run, Writes], Run]:
         """The mutation that records ``result`` as the outcome of the attempt holding ``token``."""
 
-        def mutate(run: Run, pipe: Any) -> Run:
+        def mutate(run: Run, pipe: Writes) -> Run:
             if run.token != token or run.status != "running":
                 raise SkipWrite
             if also is not None:
@@ -223,7 +214,7 @@ class Lifecycle:
             now = clock.now()
             attempt = run.attempts[-1]
             attempt.finished_at = clock.iso(now)
-            attempt.outcome = _OUTCOMES[result.kind]  # type: ignore[assignment]
+            attempt.outcome = result.outcome
             run.worker = None
             if result.ok:
                 run.status = "succeeded"
@@ -248,7 +239,7 @@ class Lifecycle:
 
         return mutate
 
-    def _retry_or_fail(self, run: Run, pipe: Any, now: Any, error: dict[str, Any]) -> None:
+    def _retry_or_fail(self, run: Run, pipe: Writes, now: Any, error: dict[str, Any]) -> None:
         """Schedule the next attempt, or fail for good; the handler may have asked for either
         (``jobs.retry``: ``retry: False``, or ``retry_after_s`` instead of the configured delay)."""
         if run.attempt < run.max_attempts and error.get("retry", True):
@@ -263,7 +254,7 @@ class Lifecycle:
             run.finished_at = clock.iso(now)
             self._terminal(run, pipe)
 
-    def _terminal(self, run: Run, pipe: Any) -> None:
+    def _terminal(self, run: Run, pipe: Writes) -> None:
         run.token = new_token()  # any message still in flight is now stale
         for hook in self.hooks:
             hook.on_terminal(run, pipe)
@@ -273,7 +264,7 @@ class Lifecycle:
     def lose(self, run_id: str, worker: str, reason: str) -> Run | None:
         """The worker holding the attempt is gone: the attempt counts, and the run resumes at once."""
 
-        def mutate(run: Run, pipe: Any) -> Run:
+        def mutate(run: Run, pipe: Writes) -> Run:
             if run.status != "running" or run.worker != worker:
                 raise SkipWrite
             now = clock.now()
@@ -305,7 +296,7 @@ class Lifecycle:
         in case no wake-up comes (a stale waiting entry used it up, for instance).
         """
 
-        def mutate(run: Run, pipe: Any) -> Run:
+        def mutate(run: Run, pipe: Writes) -> Run:
             if run.token != token or run.status not in ("queued", "retrying"):
                 raise SkipWrite
             run.token = new_token()
@@ -323,7 +314,7 @@ class Lifecycle:
     def redispatch(self, run_id: str, token: str) -> Run | None:
         """Send a fresh message for a run whose message went missing (e.g. held by a dead consumer)."""
 
-        def mutate(run: Run, pipe: Any) -> Run:
+        def mutate(run: Run, pipe: Writes) -> Run:
             if run.token != token or run.status not in ("queued", "retrying"):
                 raise SkipWrite
             run.token = new_token()
@@ -360,7 +351,7 @@ class Lifecycle:
                     self._cancel(child)
 
     def _cancel(self, run_id: str) -> Run:
-        def mutate(run: Run, pipe: Any) -> Run:
+        def mutate(run: Run, pipe: Writes) -> Run:
             if run.terminal:
                 raise Conflict(f"Run {run.id} is already {run.status}; only active runs can be cancelled.")
             if run.status == "running":

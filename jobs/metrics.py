@@ -27,15 +27,13 @@ from typing import Any
 
 import redis
 
-from .execution.isolation import Result
 from .hooks import RunHook
-from .keys import Keys
-from .runs import Run
+from .keys import Keys, text
+from .runs import Result, Run
+from .store import Writes
 
 #: Upper bounds (seconds) of the attempt-duration histogram: sub-second HTTP-ish work up to Netlify's 15 min.
 DURATION_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600)
-
-_OUTCOMES = {"ok": "succeeded", "error": "failed", "timeout": "timeout", "crash": "crashed", "cancelled": "cancelled"}
 
 
 def _bucket(seconds: float) -> str:
@@ -63,14 +61,14 @@ class MetricsHook(RunHook):
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
 
-    def on_terminal(self, run: Run, pipe: Any) -> None:
+    def on_terminal(self, run: Run, pipe: Writes) -> None:
         pipe.hincrby(self.keys.metrics, f"runs|{run.function}|{run.status}", 1)
 
     def after_attempt(self, run: Run, result: Result) -> None:
         name = run.function
         seconds = max(0.0, float(result.duration_s))
         with self._lock:
-            self._pending[f"attempts|{name}|{_OUTCOMES.get(result.kind, result.kind)}"] += 1
+            self._pending[f"attempts|{name}|{result.outcome}"] += 1
             self._pending[f"dur|{name}|{_bucket(seconds)}"] += 1
             self._pending[f"durcount|{name}"] += 1
             self._pending[f"dursum|{name}"] += seconds
@@ -131,7 +129,7 @@ def read_counters(client: redis.Redis, keys: Keys) -> Counters:
     per_bucket: dict[str, dict[str, float]] = defaultdict(dict)
     sums: dict[str, float] = {}
     for raw_field, raw_value in client.hgetall(keys.metrics).items():
-        name = raw_field.decode() if isinstance(raw_field, bytes) else str(raw_field)
+        name = text(raw_field)
         value = float(raw_value)
         kind, *labels = name.split("|")
         if kind == "runs" and len(labels) == 2:

@@ -9,15 +9,32 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
+# The vocabulary of runs, defined once: the API, dashboard and CLI import these.
 Status = Literal["queued", "running", "retrying", "succeeded", "failed", "cancelled"]
+Trigger = Literal["http", "api", "schedule", "replay"]
+#: How one attempt ended, as recorded on the run.
 Outcome = Literal["succeeded", "failed", "timeout", "crashed", "lost", "cancelled"]
+#: How one attempt ended, as the child process pool reports it.
+ResultKind = Literal["ok", "error", "timeout", "crash", "cancelled"]
+
+STATUSES: tuple[Status, ...] = get_args(Status)
+TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-ACTIVE: frozenset[str] = frozenset({"queued", "running", "retrying"})
+ACTIVE: frozenset[str] = frozenset(STATUSES) - TERMINAL
+OUTCOME_OF: dict[ResultKind, Outcome] = {
+    "ok": "succeeded",
+    "error": "failed",
+    "timeout": "timeout",
+    "crash": "crashed",
+    "cancelled": "cancelled",
+}
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -47,6 +64,26 @@ def id_floor_at(moment: datetime) -> str:
 def new_token() -> str:
     """A fencing token: it only has to differ from the run's previous ones."""
     return f"{random.getrandbits(64):016x}"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one attempt produced, before it is recorded: its kind, the handler's value or error, and the
+    artifacts it wrote. Built by the child process pool, read by the lifecycle and the hooks."""
+
+    kind: ResultKind
+    value: Any = None
+    error: dict[str, Any] | None = None
+    duration_s: float = 0.0
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+    @property
+    def outcome(self) -> Outcome:
+        return OUTCOME_OF[self.kind]
 
 
 class ErrorInfo(BaseModel):
@@ -84,7 +121,7 @@ class Run(BaseModel):
 
     id: str
     function: str
-    trigger: Literal["http", "api", "schedule", "replay"]
+    trigger: Trigger
     status: Status = "queued"
     created_at: str
     scheduled_for: str | None = None

@@ -1,10 +1,13 @@
-"""The parts every process shares, opened once from settings: Redis, broker, store, site, lifecycle."""
+"""The parts every process shares, opened once from settings: Redis, broker, store, lifecycle and the site.
+
+``Runtime.open`` installs no hooks of its own: a process's wiring (``jobs.wiring.open_runtime``) adds the
+default ones (webhook routing, metrics), so the core never depends on what reacts to it.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis
 
@@ -13,7 +16,8 @@ from .hooks import RunHook
 from .keys import Keys
 from .lifecycle import Lifecycle
 from .settings import Settings
-from .site import Function, Site, load_site
+from .site import Function, Site
+from .site.snapshot import SiteSnapshot
 from .store import RunStore
 
 
@@ -24,42 +28,34 @@ class Runtime:
     broker: RunBroker
     store: RunStore
     lifecycle: Lifecycle
-    site: Site
-    hooks: list[RunHook] = field(default_factory=list)
-    _loaded_at: float = field(default_factory=time.monotonic)
+    #: The site as it is on disk, read again within a second of an edit (``jobs.site.snapshot``).
+    sites: SiteSnapshot
 
     @classmethod
     def open(cls, settings: Settings, *, hooks: Sequence[RunHook] = (), site: Site | None = None) -> Runtime:
+        """Connect and load the site (raises ConfigError if it does not load); ``site`` skips the first read."""
+        sites = SiteSnapshot(settings.site, site=site)
         client = connect(settings)
         broker = build_broker(settings, client)
         store = RunStore(client, broker, Keys(settings.namespace), idempotency_ttl=settings.idempotency_ttl)
-        all_hooks = [*default_hooks(settings, client), *hooks]
-        lifecycle = Lifecycle(store, all_hooks)
-        return cls(settings, client, broker, store, lifecycle, site or load_site(settings.site), all_hooks)
+        return cls(settings, client, broker, store, Lifecycle(store, hooks), sites)
+
+    @property
+    def site(self) -> Site:
+        return self.sites.site
+
+    @property
+    def hooks(self) -> list[RunHook]:
+        return self.lifecycle.hooks
+
+    def use(self, *hooks: RunHook) -> None:
+        """Add hooks; they see every transition from now on."""
+        self.lifecycle.hooks.extend(hooks)
 
     def function(self, name: str) -> Function:
-        """Look a function up, re-reading the site if it is new (so `dev` sees added files).
-
-        Re-reading happens at most once a second, so a flood of unknown names costs no disk work.
-        """
-        if name not in self.site.functions and time.monotonic() - self._loaded_at > 1.0:
-            self.refresh_site()
-        return self.site.get(name)
-
-    def refresh_site(self) -> Site:
-        """Re-read netlify.toml and the functions folder (listings should show what is on disk)."""
-        self.site = load_site(self.settings.site)
-        self._loaded_at = time.monotonic()
-        return self.site
+        """The function called ``name`` in the current site; raises FunctionNotFound (404)."""
+        return self.sites.function(name)
 
     def close(self) -> None:
         self.broker.close()
         self.client.close()
-
-
-def default_hooks(settings: Settings, client: redis.Redis | None = None) -> list[RunHook]:
-    """Hooks every deployment gets: destinations, and the metrics counters (``jobs.metrics``)."""
-    from .delivery.destinations import destination_hooks
-    from .metrics import MetricsHook
-
-    return [*destination_hooks(settings), MetricsHook(Keys(settings.namespace), client)]

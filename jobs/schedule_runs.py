@@ -14,6 +14,7 @@ from typing import Any
 from . import clock
 from .errors import Conflict, FunctionNotFound, RunNotFound
 from .event import payload_event
+from .keys import text
 from .lifecycle import new_run
 from .runs import ACTIVE, Run
 from .schedule_state import ScheduleState, ScheduleStatus
@@ -49,7 +50,7 @@ def existing_tick_run(store: RunStore, function: str, tick: datetime) -> str | N
     """The id of the run already created for ``tick`` (by any scheduler), if any."""
     with translate_errors("looking up a tick"):
         raw = store.client.get(store.keys.idempotency(function, tick_key(function, tick)))
-    return None if raw is None else raw.decode() if isinstance(raw, bytes) else str(raw)
+    return None if raw is None else text(raw)
 
 
 def create_tick_run(store: RunStore, function: Function, tick: datetime, next_run: datetime) -> tuple[Run, bool]:

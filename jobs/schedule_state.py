@@ -22,7 +22,7 @@ from typing import Any, Literal
 import redis
 
 from . import clock
-from .keys import Keys
+from .keys import Keys, text
 from .store import translate_errors
 
 #: Skipped ticks kept per schedule for inspection (the count covers all of them).
@@ -45,17 +45,13 @@ class ScheduleStatus:
     last_skipped: datetime | None = None
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _moment(fields: dict[str, str], name: str) -> datetime | None:
     value = fields.get(name)
     return clock.parse_iso(value) if value else None
 
 
 def _status(name: str, raw: dict[Any, Any]) -> ScheduleStatus:
-    fields = {_text(key): _text(value) for key, value in raw.items()}
+    fields = {text(key): text(value) for key, value in raw.items()}
     return ScheduleStatus(
         name=name,
         paused=fields.get("paused") == "1",

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import redis
 import redis.asyncio
@@ -16,7 +16,7 @@ from redis.commands import CoreCommands
 from . import clock
 from .broker import ACTOR, QUEUE, RunBroker, new_message_id
 from .errors import BackburnerError, RunNotFound, StoreUnavailable
-from .keys import Keys
+from .keys import Keys, text
 from .runs import ACTIVE, Progress, Run
 from .scripts import CAS_SCRIPT, CREATE_SCRIPT
 
@@ -34,10 +34,18 @@ def translate_errors(action: str) -> Iterator[None]:
         raise StoreUnavailable(f"Redis is unavailable ({action}): {exc}") from exc
 
 
-class _Commands(CoreCommands):
-    """Collects commands through redis-py's own command methods, to run inside CAS_SCRIPT."""
+class Writes(CoreCommands):
+    """The writes that commit atomically with a run's change: what a mutation or a hook gets as ``pipe``.
+
+    Commands are queued through redis-py's own command methods (``pipe.hset(...)``, ``pipe.zadd(...)``) and
+    run inside CAS_SCRIPT together with the new record, so they land exactly when the change does. Beyond
+    plain commands: ``take_slot`` (a concurrency slot that must be free for the write to happen), ``wake``
+    (give the next waiting run a message afterwards), ``fetched`` (the values of ``update``'s ``fetch`` keys,
+    read in the same step) and ``dispatches`` (the run's next messages, queued by ``RunStore.dispatch``).
+    """
 
     _event_dispatcher: Any = None  # declared abstract by redis-py's typing; never used here
+    _is_async_client: Literal[False] = False  # redis-py's typing tells sync command methods by this marker
 
     def __init__(self) -> None:
         self.commands: list[tuple[Any, ...]] = []
@@ -55,7 +63,7 @@ class _Commands(CoreCommands):
         """After the write, give the first run in list ``waiting`` that still waits a message."""
         self.waiting = waiting
 
-    def execute_command(self, *args: Any, **options: Any) -> _Commands:
+    def execute_command(self, *args: Any, **options: Any) -> Writes:
         self.commands.append(args)
         return self
 
@@ -65,7 +73,7 @@ class _Write:
     """One prepared compare-and-set of a run record (see ``RunStore.update``)."""
 
     run_id: str
-    mutate: Callable[[Run, Any], Any]
+    mutate: Callable[[Run, Writes], Any]
     run: Run
     new: str
     pipe: Any
@@ -114,7 +122,7 @@ class RunStore:
         """
         keys, args = self._create_call(run, event, idempotency_key)
         with translate_errors("creating a run"):
-            created = _text(self._create(keys=keys, args=args))
+            created = text(self._create(keys=keys, args=args))
         if created != run.id:
             return self.get(created), False
         return run, True
@@ -129,7 +137,7 @@ class RunStore:
         """``create`` on the asyncio client, for the API's hot path: no thread-pool hop per request."""
         keys, args = self._create_call(run, event, idempotency_key)
         with translate_errors("creating a run"):
-            created = _text(await self._acreate(keys=keys, args=args))
+            created = text(await self._acreate(keys=keys, args=args))
         if created != run.id:
             return await asyncio.to_thread(self.get, created), False
         return run, True
@@ -198,7 +206,7 @@ class RunStore:
         batch = max(limit * 2, 50)
         with translate_errors("listing runs"):
             while len(found) < limit:
-                ids = [_text(i) for i in self.client.zrevrangebylex(index, upper, lower, start=0, num=batch)]
+                ids = [text(i) for i in self.client.zrevrangebylex(index, upper, lower, start=0, num=batch)]
                 if not ids:
                     return found, None
                 raws = self.client.mget([self.keys.run(i) for i in ids])
@@ -219,13 +227,18 @@ class RunStore:
         at by then (``Run.look_at_ms``)."""
         with translate_errors("listing active runs"):
             if due_ms is None:
-                return [_text(i) for i in self.client.zrange(self.keys.active, 0, -1)]
-            return [_text(i) for i in self.client.zrangebyscore(self.keys.active, "-inf", due_ms)]
+                return [text(i) for i in self.client.zrange(self.keys.active, 0, -1)]
+            return [text(i) for i in self.client.zrangebyscore(self.keys.active, "-inf", due_ms)]
 
     # -- changing ------------------------------------------------------------------------------
 
     def update(
-        self, run_id: str, mutate: Callable[[Run, Any], T], *, known: Run | str | None = None, fetch: Sequence[str] = ()
+        self,
+        run_id: str,
+        mutate: Callable[[Run, Writes], T],
+        *,
+        known: Run | str | None = None,
+        fetch: Sequence[str] = (),
     ) -> T:
         """Apply ``mutate(run, pipe)`` and write the run back atomically, retrying on a race.
 
@@ -251,7 +264,7 @@ class RunStore:
                     return write.result
 
     def update_many(
-        self, changes: Sequence[tuple[str, Callable[[Run, Any], Any], Run | str, Sequence[str]]]
+        self, changes: Sequence[tuple[str, Callable[[Run, Writes], Any], Run | str, Sequence[str]]]
     ) -> list[Any]:
         """``update`` for many runs in one round trip: ``(run id, mutate, known record, fetch keys)`` each.
 
@@ -303,7 +316,13 @@ class RunStore:
         return replies
 
     def _prepare(
-        self, run_id: str, raw: Any, mutate: Callable[[Run, Any], Any], fetch: Sequence[str], *, run: Run | None = None
+        self,
+        run_id: str,
+        raw: Any,
+        mutate: Callable[[Run, Writes], Any],
+        fetch: Sequence[str],
+        *,
+        run: Run | None = None,
     ) -> _Write:
         """Apply ``mutate`` to a copy of ``raw`` (or to ``run``, which holds it and is handed over) and build
         the compare-and-set call that would store it."""
@@ -312,7 +331,7 @@ class RunStore:
         if run is None:
             run = Run.model_validate_json(raw)
         was_running = run.status == "running"
-        pipe: Any = _Commands()
+        pipe: Any = Writes()
         result = mutate(run, pipe)
         if run.status in ACTIVE:
             pipe.zadd(self.keys.active, {run.id: run.look_at_ms()})
@@ -346,7 +365,7 @@ class RunStore:
     def children(self, run_id: str) -> list[str]:
         """Ids of the runs ``run_id`` started (recorded by ``jobs.execution.spawn`` before it creates them)."""
         with translate_errors("reading a run's children"):
-            return sorted(_text(i) for i in self.client.smembers(self.keys.children(run_id)))
+            return sorted(text(i) for i in self.client.smembers(self.keys.children(run_id)))
 
     def cancel_requested(self, run_id: str) -> bool:
         return bool(self.client.exists(self.keys.cancel(run_id)))
@@ -354,10 +373,6 @@ class RunStore:
     def logs(self, run_id: str, start: int = 0) -> list[dict[str, Any]]:
         with translate_errors("reading logs"):
             return [json.loads(line) for line in self.client.lrange(self.keys.logs(run_id), start, -1)]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _progress(fields: dict[bytes, bytes]) -> Progress:

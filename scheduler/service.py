@@ -11,6 +11,7 @@ from typing import Any
 from jobs.errors import ConfigError
 from jobs.runtime import Runtime
 from jobs.settings import Settings
+from jobs.wiring import open_runtime
 
 from .driver import Driver
 from .engine import Engine
@@ -26,14 +27,14 @@ def build(runtime: Runtime, settings: Settings) -> tuple[list[Schedule], Driver]
     schedules = load_schedules(runtime.site, settings.test_schedules)
     lease = Lease(runtime.client, runtime.store.keys.scheduler_lease, settings.scheduler_lease_ttl)
     engine = Engine(runtime, schedules, is_leader=lease.held)
-    watcher = ScheduleWatcher(runtime.site, schedules, test_schedules=settings.test_schedules)
+    watcher = ScheduleWatcher(runtime.sites, schedules, test_schedules=settings.test_schedules)
     return schedules, Driver(engine, lease, watcher)
 
 
 def run_scheduler(settings: Settings) -> None:
     """Run one scheduler replica; any number may run, only the lease holder fires."""
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every wake-up at INFO
-    runtime = Runtime.open(settings)
+    runtime = open_runtime(settings)
     try:
         schedules, driver = build(runtime, settings)
     except ConfigError as error:

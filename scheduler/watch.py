@@ -1,60 +1,27 @@
 """Schedules follow netlify.toml while the scheduler runs, the way `netlify dev` follows edits.
 
-Every few seconds the scheduler looks at netlify.toml and the function files (their sizes and times,
-which costs a few ``stat`` calls). When one changed, it reads the site again; if the schedules differ
-from the ones in force (one added or removed, a new expression, zone, policy or limit), the engine
-switches to them. An edit that does not load (broken TOML, a bad cron) is reported once and changes
-nothing: the scheduler keeps firing the schedules it has rather than stopping over a typo.
+The scheduler's site is a ``jobs.site.snapshot.SiteSnapshot``, the same rule every process uses: the
+files are looked at every second and the site read again when they changed. Each time the snapshot
+holds a new site, the watcher compiles its schedules; if they differ from the ones in force (one added
+or removed, a new expression, zone, policy or limit), the engine switches to them. An edit that does
+not load (broken TOML, a bad cron) is reported once and changes nothing: the scheduler keeps firing the
+schedules it has rather than stopping over a typo.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from jobs.errors import ConfigError
-from jobs.site import CONFIG_FILE, Site, load_site
+from jobs.site import Site
+from jobs.site.snapshot import INTERVAL_S, SiteSnapshot
 
 from .schedules import Schedule, load_schedules
 
 log = logging.getLogger("backburner.scheduler")
 
-#: How often the files are looked at.
-INTERVAL_S = 2.0
-
-Stamp = tuple[tuple[str, int, int], ...]
-
-
-def _stamp(root: Path, functions_dir: Path) -> Stamp:
-    """Path, size and mtime of netlify.toml and of everything in the functions folder (two levels)."""
-    found: list[tuple[str, int, int]] = []
-
-    def add(path: str) -> None:
-        try:
-            info = os.stat(path)
-        except OSError:
-            return
-        found.append((path, info.st_size, info.st_mtime_ns))
-
-    add(str(root / CONFIG_FILE))
-    folders = [str(functions_dir)]
-    for depth in range(2):
-        deeper: list[str] = []
-        for folder in folders:
-            add(folder)
-            try:
-                entries = list(os.scandir(folder))
-            except OSError:
-                continue
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False) and depth == 0:
-                    deeper.append(entry.path)
-                elif entry.is_file():
-                    add(entry.path)
-        folders = deeper
-    return tuple(sorted(found))
+__all__ = ["INTERVAL_S", "ScheduleWatcher"]
 
 
 def _describe(old: Sequence[Schedule], new: Sequence[Schedule]) -> str:
@@ -74,34 +41,29 @@ class ScheduleWatcher:
     """Tells the scheduler when the site's schedules changed on disk."""
 
     def __init__(
-        self, site: Site, schedules: Sequence[Schedule], *, test_schedules: Mapping[str, str] | None = None
+        self, sites: SiteSnapshot, schedules: Sequence[Schedule], *, test_schedules: Mapping[str, str] | None = None
     ) -> None:
-        """``site`` and ``schedules`` are what the scheduler started with."""
-        self.root = site.root
+        """``sites`` is the scheduler's site snapshot; ``schedules`` are the ones in force."""
+        self.sites = sites
         self.schedules = list(schedules)
         self.test_schedules = test_schedules
-        self._functions_dir = site.functions_dir
-        self._stamp = _stamp(self.root, self._functions_dir)
+        self._site: Site = sites.site
         self._last_error: str | None = None
 
     def check(self) -> list[Schedule] | None:
-        """The new schedules if files changed and so did the schedules; otherwise None."""
-        stamp = _stamp(self.root, self._functions_dir)
-        if stamp == self._stamp:
+        """The new schedules if the site changed and so did the schedules; otherwise None."""
+        site = self.sites.site
+        if site is self._site:
             return None
-        self._stamp = stamp
+        self._site = site
         try:
-            site = load_site(self.root)
             schedules = load_schedules(site, self.test_schedules)
         except ConfigError as error:
             if error.message != self._last_error:
-                log.error("the site changed but does not load; the schedules in force stay: %s", error.message)
+                log.error("the site changed but its schedules do not load; the ones in force stay: %s", error.message)
                 self._last_error = error.message
             return None
         self._last_error = None
-        if site.functions_dir != self._functions_dir:
-            self._functions_dir = site.functions_dir
-            self._stamp = _stamp(self.root, site.functions_dir)
         if [(s.function, s.cron.expression) for s in schedules] == [
             (s.function, s.cron.expression) for s in self.schedules
         ]:

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from jobs.runtime import Runtime
 from jobs.settings import Settings
+from jobs.wiring import open_runtime
 from tests.support.procs import WorkerProc
 from tests.support.redis import RedisServer
 from tests.support.s3 import create_bucket, dummy_credentials_env, moto_server, patched_env
@@ -63,7 +64,7 @@ def settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime.open(settings)
+    rt = open_runtime(settings)
     yield rt
     rt.close()
 

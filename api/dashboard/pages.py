@@ -57,7 +57,7 @@ async def overview(request: Request) -> Response:
     runtime = _runtime(request)
     with friendly_errors():
         view = await run_in_threadpool(queries.overview, runtime, clock.now())
-        site = await run_in_threadpool(runtime.refresh_site)
+        site = await run_in_threadpool(lambda: runtime.site)
     upcoming = sorted(
         (describe(f, next_runs=1)["next_runs"][0], f.name) for f in site.functions.values() if f.schedule
     )[:6]
@@ -78,7 +78,7 @@ async def functions(request: Request) -> Response:
     runtime = _runtime(request)
 
     def load() -> dict[str, Any]:
-        site = runtime.refresh_site()
+        site = runtime.site
         ordered = sorted(site.functions.values(), key=lambda f: f.name)
         scheduled = [f.name for f in ordered if f.schedule]
         return {

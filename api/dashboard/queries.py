@@ -19,6 +19,7 @@ from dramatiq.common import dq_name
 
 from jobs import clock
 from jobs.broker import QUEUE
+from jobs.keys import text
 from jobs.runs import id_floor_at
 from jobs.runtime import Runtime
 
@@ -28,10 +29,6 @@ OVERVIEW_SAMPLE = 5000
 RECENT_PER_FUNCTION = 12
 _BATCH = 500
 OUTCOMES = ("succeeded", "failed", "cancelled", "active")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def records(runtime: Runtime, ids: list[str]) -> Iterator[dict[str, Any]]:
@@ -89,7 +86,7 @@ def overview(runtime: Runtime, now: datetime, hours: int = 24) -> Overview:
     start = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
     store = runtime.store
     ids = [
-        _text(i)
+        text(i)
         for i in store.client.zrevrangebylex(
             store.keys.runs, "+", f"[{id_floor_at(start)}", start=0, num=OVERVIEW_SAMPLE
         )
@@ -150,6 +147,6 @@ def recent_by_function(
     pipe = store.client.pipeline(transaction=False)
     for name in names:
         pipe.zrevrangebylex(store.keys.function_runs(name), "+", "-", start=0, num=count)
-    id_lists = [[_text(i) for i in ids] for ids in pipe.execute()]
+    id_lists = [[text(i) for i in ids] for ids in pipe.execute()]
     by_id = {record["id"]: record for record in records(runtime, [i for ids in id_lists for i in ids])}
     return {name: [by_id[i] for i in ids if i in by_id] for name, ids in zip(names, id_lists, strict=True)}

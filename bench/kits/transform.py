@@ -75,9 +75,9 @@ def kit_worker(csv: str, out: str, chunk_rows: int, redis_url: str) -> dict:
     from jobs.artifacts.writer import ArtifactWriter
     from jobs.batch import Batch, ReadOptions
     from jobs.execution.context import Context
+    from jobs.execution.task import attempt_context
 
-    info = {"function": "bench", "run_id": "BENCH", "deadline": time.time() + 3600, "persist": True,
-            "redis_url": redis_url, "namespace": f"bench{os.getpid()}"}  # fmt: skip
+    info = attempt_context("bench", "BENCH", 3600, namespace=f"bench{os.getpid()}", redis_url=redis_url)
     context = Context(info)
     context.artifacts = ArtifactWriter(out, "bench", "BENCH")
     types = {"id": "int64", "code": "string", "email": "string", "at": "string", "amount": "string"}

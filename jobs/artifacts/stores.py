@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import clock
-from ..errors import FunctionNotFound
 from ..runs import Run
 from ..settings import Settings
 from ..site import Function
@@ -49,13 +48,9 @@ def store_url(settings: Settings, function: Function | None) -> str:
     return (function.artifacts if function is not None else None) or settings.artifacts_url
 
 
-def run_store(settings: Settings, lookup: Callable[[str], Function], run: Run) -> ArtifactStore:
-    """The store holding ``run``'s artifacts; ``lookup`` is ``Runtime.function`` (raises FunctionNotFound)."""
-    try:
-        function: Function | None = lookup(run.function)
-    except FunctionNotFound:
-        function = None
-    return store_for(store_url(settings, function))
+def run_store(settings: Settings, lookup: Callable[[str], Function | None], run: Run) -> ArtifactStore:
+    """The store holding ``run``'s artifacts; ``lookup`` finds a function in the current site (None: gone)."""
+    return store_for(store_url(settings, lookup(run.function)))
 
 
 def run_prefix(run: Run) -> str:

@@ -58,11 +58,6 @@ class ArtifactWriter:
         #: What this attempt wrote, in order, one entry per name (a rewrite replaces the entry).
         self.written: list[dict[str, Any]] = []
 
-    @classmethod
-    def from_info(cls, info: dict[str, Any], context: Any) -> ArtifactWriter:
-        """Built by the child from the worker's context dict (``artifacts_url``) for each attempt."""
-        return cls(str(info["artifacts_url"]), context.function_name, context.run_id)
-
     def write(self, name: str, data: Any, content_type: str | None = None) -> dict[str, Any]:
         """Store ``data`` as artifact ``name`` and return its record ``{name, size, content_type, url}``.
 

@@ -8,12 +8,7 @@ run, durably, whatever crashes afterwards. The outbox (``jobs.delivery.outbox``)
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from .. import clock
 from ..errors import ConfigError
@@ -21,47 +16,15 @@ from ..hooks import RunHook
 from ..keys import Keys
 from ..runs import Run
 from ..settings import Settings
-from ..site import CONFIG_FILE, Function, Site, load_site
+from ..site import Function, Site
+from ..store import Writes
 from .outbox import Entry, enqueue
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime
 
 log = logging.getLogger("backburner.destinations")
 
 EVENTS = {"succeeded": "run.succeeded", "failed": "run.failed"}
 
 FunctionLookup = Callable[[str], Function | None]
-
-
-class SiteFunctions:
-    """Looks functions up in the site, loading it on first use and again when netlify.toml changes, a name
-    is unknown, or the copy is ``max_age_s`` old (inline configs live in function files). Thread-safe;
-    ``None`` for a function the site does not have."""
-
-    def __init__(self, root: Path, max_age_s: float = 5.0) -> None:
-        self.root = root
-        self._config = str(root / CONFIG_FILE)
-        self.max_age_s = max_age_s
-        self._site: Site | None = None
-        self._stamp: float | None = None
-        self._loaded = 0.0
-        self._lock = threading.Lock()
-
-    def _config_stamp(self) -> float | None:
-        try:
-            return os.stat(self._config).st_mtime
-        except OSError:
-            return None
-
-    def __call__(self, name: str) -> Function | None:
-        with self._lock:
-            stamp, now = self._config_stamp(), time.monotonic()
-            stale = self._site is None or stamp != self._stamp or now - self._loaded > self.max_age_s
-            if stale or (self._site is not None and name not in self._site.functions):
-                self._site, self._stamp, self._loaded = load_site(self.root), stamp, now
-            assert self._site is not None
-            return self._site.functions.get(name)
 
 
 def has_destinations(site: Site) -> list[str]:
@@ -89,7 +52,7 @@ class DestinationsHook(RunHook):
         self.keys = keys
         self.functions = functions
 
-    def on_terminal(self, run: Run, pipe: Any) -> None:
+    def on_terminal(self, run: Run, pipe: Writes) -> None:
         event = EVENTS.get(run.status)
         if event is None:  # cancelled: nobody asked to be told
             return
@@ -116,28 +79,3 @@ class DestinationsHook(RunHook):
                 run=snapshot,
             )
             enqueue(pipe, self.keys, entry)
-
-
-def destination_hooks(settings: Settings) -> list[RunHook]:
-    """The hook every process installs (``jobs.runtime.default_hooks``); the site is read on first use."""
-    return [DestinationsHook(Keys(settings.namespace), SiteFunctions(settings.site))]
-
-
-def event_payload(entry: Entry, settings: Settings, runtime: Runtime) -> dict[str, Any]:
-    """The webhook's ``data``: the run record as it was when it finished, with artifact links made fresh for
-    this attempt (a retry hours later still carries links that work)."""
-    from ..artifacts.stores import linked_artifacts, run_store
-    from ..errors import BackburnerError
-
-    data = dict(entry.run)
-    if data.get("artifacts"):
-        run = Run.model_validate(entry.run)
-        try:
-            data["artifacts"] = linked_artifacts(run, run_store(settings, runtime.function, run), settings)
-        except BackburnerError as exc:  # cannot sign links now: send the API's download URLs instead
-            log.warning("run %s: no presigned artifact links (%s); sending API links", run.id, exc.message)
-            base = settings.url.rstrip("/")
-            data["artifacts"] = [
-                {**a, "url": base + str(a.get("url") or ""), "expires_at": None} for a in data["artifacts"]
-            ]
-    return data

@@ -17,24 +17,26 @@ import logging
 import random
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import redis
 
 from .. import clock
-from ..errors import Conflict, InvalidInput, RunNotFound
-from ..keys import Keys
+from ..artifacts.stores import linked_artifacts, run_store
+from ..errors import BackburnerError, Conflict, InvalidInput, RunNotFound
+from ..keys import Keys, text
 from ..metrics import count_delivery
-from .webhooks import RETRY_SCHEDULE_S, deliver, next_delay
+from ..runs import Run
+from ..settings import Settings
+from ..site import Function
+from ..store import RunStore, Writes, translate_errors
+from .webhooks import RETRY_SCHEDULE_S, deliver, generate_secret, next_delay
 from .webhooks import _display as display_url
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime
-    from ..settings import Settings
 
 log = logging.getLogger("backburner.outbox")
 
@@ -90,7 +92,7 @@ class Outbox:
         if limit <= 0:
             return []
         args: list[str | int] = [clock.now_ms(), int(lease_s * 1000), limit, token, self.keys.outbox_entry("")]
-        return [_text(i) for i in self._claim(keys=[self.keys.outbox_due], args=args)]
+        return [text(i) for i in self._claim(keys=[self.keys.outbox_due], args=args)]
 
     def load(self, entry_id: str) -> Entry | None:
         fields = self.client.hgetall(self.keys.outbox_entry(entry_id))
@@ -100,7 +102,7 @@ class Outbox:
         return Entry(**data, attempts=int(fields.get(b"attempts", 0)))
 
     def owns(self, entry_id: str, token: str) -> bool:
-        return _text(self.client.hget(self.keys.outbox_entry(entry_id), "claim") or b"") == token
+        return text(self.client.hget(self.keys.outbox_entry(entry_id), "claim") or b"") == token
 
     def reschedule(self, pipe: Any, entry_id: str, attempts: int, due_ms: int) -> None:
         pipe.hset(self.keys.outbox_entry(entry_id), mapping={"attempts": attempts, "claim": ""})
@@ -117,20 +119,18 @@ class Outbox:
 class Deliverer:
     """A thread in every worker process: claims due deliveries, sends them on a small pool, records them.
 
-    It also drives the retention sweep, which needs the same slow cadence and one-worker-at-a-time lock.
+    ``functions`` looks a function up in the current site (for its artifact store, when signing links).
     """
 
-    def __init__(self, settings: Settings, runtime: Runtime, owner: str) -> None:
-        from ..worker.retention import Retention
-        from .destinations import check_secret
-
-        check_secret(settings, runtime.site)
+    def __init__(
+        self, settings: Settings, store: RunStore, functions: Callable[[str], Function | None], owner: str
+    ) -> None:
         self.settings = settings
-        self.runtime = runtime
-        self.keys = runtime.store.keys
-        self.client: redis.Redis = runtime.client
+        self.store = store
+        self.functions = functions
+        self.keys = store.keys
+        self.client: redis.Redis = store.client
         self.outbox = Outbox(self.client, self.keys)
-        self.retention = Retention(settings, runtime, owner)
         self.schedule = settings.webhook_retry_schedule or RETRY_SCHEDULE_S
         self.lease_s = max(settings.outbox_lease, settings.webhook_timeout + 30)
         self.token = f"{owner}:{uuid.uuid4().hex[:8]}"
@@ -159,7 +159,6 @@ class Deliverer:
         while not self._stop.wait(self.settings.outbox_poll_interval):
             try:
                 self.pump()
-                self.retention.maybe_sweep()
             except redis.RedisError as exc:
                 log.warning("outbox: Redis unavailable: %s", exc)
             except Exception:
@@ -197,8 +196,6 @@ class Deliverer:
     def secret(self) -> str:
         """BACKBURNER_WEBHOOK_SECRET; in `dev` without one, a secret generated once and kept in Redis."""
         if self._secret is None:
-            from .webhooks import generate_secret
-
             if self.client.set(self.keys.webhook_secret, generate_secret(), nx=True):
                 log.warning(
                     "no BACKBURNER_WEBHOOK_SECRET: generated a webhook signing secret for dev and stored it in "
@@ -206,7 +203,7 @@ class Deliverer:
                     self.keys.webhook_secret,
                     self.keys.webhook_secret,
                 )
-            self._secret = _text(self.client.get(self.keys.webhook_secret) or b"")
+            self._secret = text(self.client.get(self.keys.webhook_secret) or b"")
         return self._secret
 
     def process(self, entry_id: str) -> dict[str, Any] | None:
@@ -237,14 +234,12 @@ class Deliverer:
             why = f"not sent: the endpoint answered 410 Gone earlier, so it is disabled for {entry.function!r} "
             again = f"POST /api/functions/{entry.function}/webhooks/enable"
             return _note(entry, n, "skipped", why + f"(to re-enable it: {again})")
-        from .destinations import event_payload
-
         try:
             attempt = deliver(
                 entry.url,
                 entry.id,
                 entry.event,
-                event_payload(entry, self.settings, self.runtime),
+                event_payload(entry, self.settings, self.functions),
                 secret=self.secret(),
                 attempt=n,
                 timeout_s=self.settings.webhook_timeout,
@@ -264,7 +259,7 @@ class Deliverer:
         """Append the attempt to the run and reschedule or remove the entry, in one transaction."""
         owned = self.outbox.owns(entry.id, self.token)  # lost only if we overran the lease (then it was re-sent)
 
-        def outbox_writes(pipe: Any) -> None:
+        def outbox_writes(pipe: Writes | redis.client.Pipeline) -> None:
             if gone:
                 pipe.sadd(self.keys.webhooks_gone(entry.function), entry.url)
             if owned and due_ms is None:
@@ -272,35 +267,48 @@ class Deliverer:
             elif owned and due_ms is not None:
                 self.outbox.reschedule(pipe, entry.id, n, due_ms)
 
-        def mutate(run: Any, pipe: Any) -> None:
+        def mutate(run: Run, pipe: Writes) -> None:
             run.deliveries.append(record)
             outbox_writes(pipe)
             count_delivery(pipe, self.keys, entry.function, record["outcome"])
 
         try:
-            self.runtime.store.update(entry.run_id, mutate)
+            self.store.update(entry.run_id, mutate)
         except RunNotFound:  # removed by retention meanwhile: nothing to record on
             with self.client.pipeline() as pipe:
                 outbox_writes(pipe)
                 pipe.execute()
 
 
+def event_payload(entry: Entry, settings: Settings, functions: Callable[[str], Function | None]) -> dict[str, Any]:
+    """The webhook's ``data``: the run record as it was when it finished, with artifact links made fresh for
+    this attempt (a retry hours later still carries links that work)."""
+    data = dict(entry.run)
+    if data.get("artifacts"):
+        run = Run.model_validate(entry.run)
+        try:
+            data["artifacts"] = linked_artifacts(run, run_store(settings, functions, run), settings)
+        except BackburnerError as exc:  # cannot sign links now: send the API's download URLs instead
+            log.warning("run %s: no presigned artifact links (%s); sending API links", run.id, exc.message)
+            base = settings.url.rstrip("/")
+            data["artifacts"] = [
+                {**a, "url": base + str(a.get("url") or ""), "expires_at": None} for a in data["artifacts"]
+            ]
+    return data
+
+
 def disabled_endpoints(client: redis.Redis, keys: Keys, functions: list[str]) -> dict[str, list[str]]:
     """Per function, the webhook URLs that answered 410 Gone and are no longer sent to."""
-    from ..store import translate_errors
-
     with translate_errors("reading disabled webhooks"):
         pipe = client.pipeline(transaction=False)
         for name in functions:
             pipe.smembers(keys.webhooks_gone(name))
         found = pipe.execute()
-    return {name: sorted(_text(url) for url in urls) for name, urls in zip(functions, found, strict=True)}
+    return {name: sorted(text(url) for url in urls) for name, urls in zip(functions, found, strict=True)}
 
 
 def enable_endpoints(client: redis.Redis, keys: Keys, function: str, url: str | None = None) -> list[str]:
     """Send to ``url`` (or every disabled URL of ``function``) again; returns the URLs re-enabled."""
-    from ..store import translate_errors
-
     [disabled] = disabled_endpoints(client, keys, [function]).values()
     chosen = disabled if url is None else [u for u in disabled if u == url]
     if url is not None and not chosen:
@@ -329,7 +337,3 @@ def _note(entry: Entry, n: int, outcome: str | None, error: str) -> dict[str, An
         "outcome": outcome,
         "next_attempt_at": None,
     }
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

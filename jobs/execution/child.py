@@ -21,9 +21,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..artifacts.writer import ArtifactWriter
 from ..retry import steering
 from .context import Context, RunLog
+from .task import Task
 
 _modules: dict[str, tuple[float, ModuleType]] = {}
 
@@ -87,17 +87,9 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def _attach_artifacts(context: Context, info: dict[str, Any]) -> None:
-    store_url = info.get("artifacts_url")
-    if not store_url or not info.get("persist"):
-        return
-    context.artifacts = ArtifactWriter.from_info(info, context)
-
-
-def invoke(task: Any) -> tuple[str, Any]:
+def invoke(task: Task) -> tuple[str, Any]:
     """Run one attempt; returns ``("ok", result_json)`` or ``("error", {type, message, traceback})``."""
-    context = Context({**task.context, "function": task.function})
-    _attach_artifacts(context, task.context)
+    context = Context(task.context)
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout = _LogStream(context.run_log, "stdout", stdout)
     sys.stderr = _LogStream(context.run_log, "stderr", stderr)
@@ -109,7 +101,7 @@ def invoke(task: Any) -> tuple[str, Any]:
         value = handler(task.event, context)
         if inspect.isawaitable(value):
             value = asyncio.run(_await(value))
-        written = getattr(context.artifacts, "written", [])
+        written = context.artifacts.written if context.artifacts is not None else []
         return "ok", json.dumps({"result": value, "artifacts": written}, default=str)
     except BaseException as exc:  # the handler's failure is data for the parent, never our crash
         return "error", _error(exc)

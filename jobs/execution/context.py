@@ -13,7 +13,9 @@ from typing import Any
 
 import redis
 
+from ..artifacts.writer import ArtifactWriter
 from ..keys import Keys
+from .task import AttemptContext
 
 #: Log lines kept per run (oldest dropped first) and the longest line kept, in characters.
 LOG_LINES_CAP = 5000
@@ -102,21 +104,20 @@ class Checkpoint:
 class Context:
     """The handler's second argument. Attribute names follow AWS Lambda's Python context."""
 
-    def __init__(self, info: dict[str, Any]) -> None:
-        self.function_name: str = info["function"]
+    def __init__(self, info: AttemptContext) -> None:
+        self.function_name: str = info.function
         self.function_version = "$LATEST"
-        self.run_id: str = info["run_id"]
+        self.run_id: str = info.run_id
         self.aws_request_id: str = self.run_id
-        self.attempt: int = info.get("attempt", 1)
-        self.trigger: str = info.get("trigger", "http")
-        self.idempotency_key: str | None = info.get("idempotency_key")
-        self.scheduled_for: str | None = info.get("scheduled_for")
+        self.attempt: int = info.attempt
+        self.trigger: str = info.trigger
+        self.idempotency_key: str | None = info.idempotency_key
+        self.scheduled_for: str | None = info.scheduled_for
         #: The site root the worker serves (kits use it to look other functions up).
-        self.site_root: str | None = info.get("site")
-        self._deadline: float = info["deadline"]
-        persist = bool(info.get("persist")) and info.get("redis_url")
-        self._redis = _client(info["redis_url"]) if persist else None
-        keys = Keys(info.get("namespace", "backburner"))
+        self.site_root: str | None = info.site
+        self._deadline: float = info.deadline
+        self._redis = _client(info.redis_url) if info.redis_url is not None else None
+        keys = Keys(info.namespace)
         self._keys = keys
         self.run_log = RunLog(self._redis, keys.logs(self.run_id), self.attempt, keys.log_count(self.run_id))
         self.log = logging.getLogger(f"backburner.function.{self.function_name}")
@@ -125,7 +126,10 @@ class Context:
             self.log.setLevel(logging.DEBUG)
         self.log.propagate = False
         self.checkpoint = Checkpoint(self._redis, keys.checkpoint(self.run_id))
-        self.artifacts: Any = None  # set by the child when the run has an artifact store
+        #: ``context.artifacts.write(name, data)``; None for synchronous invocations (no run keeps files).
+        self.artifacts: ArtifactWriter | None = None
+        if info.artifacts_url is not None:
+            self.artifacts = ArtifactWriter(info.artifacts_url, self.function_name, self.run_id)
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.time()) * 1000))

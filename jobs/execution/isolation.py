@@ -21,34 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, Literal
 
+from ..runs import Result
 from .child import child_main
-
-Kind = Literal["ok", "error", "timeout", "crash", "cancelled"]
-
-
-@dataclass(frozen=True)
-class Task:
-    """What a child needs to run one attempt; everything is plain data so it pickles cheaply."""
-
-    function: str
-    path: str
-    event: dict[str, Any]
-    context: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Result:
-    kind: Kind
-    value: Any = None
-    error: dict[str, Any] | None = None
-    duration_s: float = 0.0
-    artifacts: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.kind == "ok"
+from .task import Task
 
 
 @dataclass(eq=False)

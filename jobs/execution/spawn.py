@@ -14,12 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..broker import build_broker
 from ..errors import InvalidInput
 from ..event import payload_event
 from ..lifecycle import Lifecycle, new_run
 from ..runs import Run, new_id
+from ..settings import Settings
 from ..site import CONFIG_FILE, Site, load_site
 from ..store import RunStore, _progress
+from ..wiring import default_hooks
 
 #: The header a child run's event carries, naming the run that started it.
 PARENT_HEADER = "x-backburner-parent"
@@ -44,9 +47,6 @@ def _store(context: Any) -> RunStore:
         raise InvalidInput("Starting runs needs a run executed by a worker (with Redis); this one is not persisted.")
     store = _stores.get(id(client))
     if store is None:
-        from ..broker import build_broker
-        from ..settings import Settings
-
         settings = Settings(namespace=context.keys.ns)
         store = _stores[id(client)] = RunStore(client, build_broker(settings, client), context.keys)
     return store
@@ -83,10 +83,8 @@ def spawn(context: Any, function: str, payloads: Sequence[Any], *, ids: Sequence
     if items:
         store.create_many(items)
         if store.cancel_requested(context.run_id):  # cancelled meanwhile: the cancel may have missed these
-            from ..runtime import default_hooks
-            from ..settings import Settings
-
-            Lifecycle(store, default_hooks(Settings(namespace=store.keys.ns))).cancel_children(context.run_id)
+            hooks = default_hooks(Settings(namespace=store.keys.ns), store.client, site.functions.get)
+            Lifecycle(store, hooks).cancel_children(context.run_id)
     return ids
 
 

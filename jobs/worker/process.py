@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import threading
-import time
 import uuid
 from typing import Any
 
@@ -15,15 +14,20 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from ..broker import ACTOR, QUEUE, connect, wait_for_redis
+from ..delivery.destinations import check_secret
 from ..delivery.outbox import Deliverer
-from ..errors import BackburnerError
-from ..execution.isolation import ChildPool, Result, Task
-from ..lifecycle import Outcome
+from ..errors import BackburnerError, ConfigError
+from ..execution.isolation import ChildPool
+from ..execution.task import Task, attempt_context
+from ..lifecycle import FinishedAttempt
+from ..runs import Result
 from ..runtime import Runtime
 from ..settings import Settings
 from ..store import NoSlot
+from ..wiring import open_runtime
 from .reaper import Reaper
 from .recorder import Recorder
+from .retention import Retention
 
 log = logging.getLogger("backburner.worker")
 
@@ -51,8 +55,13 @@ class WorkerProcess:
         self.site_root = str(settings.site.resolve())
 
     def start(self) -> WorkerProcess:
-        self.runtime = runtime = Runtime.open(self.settings)
-        self.deliverer = Deliverer(self.settings, runtime, self.id)  # checks the webhook secret before starting
+        self.runtime = runtime = open_runtime(self.settings)
+        try:
+            check_secret(self.settings, runtime.site)  # before anything starts: say so at start-up, not at 3 a.m.
+        except ConfigError:
+            runtime.close()
+            raise
+        self.deliverer = Deliverer(self.settings, runtime.store, runtime.sites.lookup, self.id)
         self.pool = ChildPool(self.settings.pool_size or self.threads, max_runs=self.settings.child_max_runs).start()
         dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=runtime.broker)(self.execute)
         runtime.broker.fetched = self._claim_fetched
@@ -60,7 +69,8 @@ class WorkerProcess:
         self.worker = dramatiq.Worker(runtime.broker, worker_threads=self.threads, worker_timeout=self.poll_ms)
         self.worker.queue_prefetch = self.threads  # no hoarding: a fetched message always has a free thread
         self.recorder = Recorder(runtime.lifecycle, runtime.broker).start()
-        self.reaper = Reaper(self.settings, runtime.lifecycle, self.id)
+        retention = Retention(self.settings, runtime.client, runtime.store.keys, lambda: runtime.site, self.id)
+        self.reaper = Reaper(self.settings, runtime.lifecycle, self.id, retention=retention)
         self.reaper.start()
         self.deliverer.start()
         self.worker.start()
@@ -94,23 +104,23 @@ class WorkerProcess:
             result = Result("error", error={"type": type(exc).__name__, "message": exc.message})
         else:
             limit = run.time_limit_s
-            context: dict[str, Any] = {
-                "run_id": run.id,
-                "attempt": run.attempt,
-                "trigger": run.trigger,
-                "idempotency_key": run.idempotency_key,
-                "scheduled_for": run.scheduled_for,
-                "deadline": time.time() + limit,
-                "redis_url": self.settings.redis_url,
-                "namespace": self.settings.namespace,
-                "artifacts_url": function.artifacts or self.settings.artifacts_url,
-                "site": self.site_root,
-                "persist": True,
-            }
+            context = attempt_context(
+                function.name,
+                run.id,
+                limit,
+                namespace=self.settings.namespace,
+                trigger=run.trigger,
+                attempt=run.attempt,
+                idempotency_key=run.idempotency_key,
+                scheduled_for=run.scheduled_for,
+                redis_url=self.settings.redis_url,
+                artifacts_url=function.artifacts or self.settings.artifacts_url,
+                site=self.site_root,
+            )
             task = Task(function.name, str(function.path), event, context)
             result = self.pool.run(task, limit, cancelled=lambda: self._cancel_requested(run_id))
         log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
-        self.recorder.submit(Outcome(run, token, result), message)
+        self.recorder.submit(FinishedAttempt(run, token, result), message)
 
     def _claim_fetched(self, data: list[bytes]) -> None:
         """Claim a fetched batch's runs in one round trip, before any thread takes them (``RunBroker.fetched``).

@@ -10,6 +10,9 @@ worker at a time (a short Redis lock) sweeps the active runs and:
   worker still heartbeats (the worker could not record the outcome);
 - a ``retrying`` run ``retry_grace`` past its due time, or a ``queued`` run older than
   ``worker_timeout`` whose message is no longer in Redis, gets a fresh message.
+
+The same periodic loop drives retention (``jobs.worker.retention``), which has its own slower cadence
+and lock. Heartbeats have a thread of their own, so a long sweep never makes a live worker look dead.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ from dramatiq.common import dq_name
 
 from .. import clock
 from ..broker import QUEUE
+from ..keys import text
 from ..lifecycle import Lifecycle
 from ..runs import Run
 from ..settings import Settings
+from .retention import Retention
 
 log = logging.getLogger("backburner.reaper")
 
@@ -35,43 +40,54 @@ SWEEP_BATCH = 500
 
 
 class Reaper:
-    def __init__(self, settings: Settings, lifecycle: Lifecycle, worker_id: str) -> None:
+    def __init__(
+        self, settings: Settings, lifecycle: Lifecycle, worker_id: str, *, retention: Retention | None = None
+    ) -> None:
         self.settings = settings
+        self.retention = retention
         self.lifecycle = lifecycle
         self.store = lifecycle.store
         self.keys = self.store.keys
         self.client: redis.Redis = self.store.client
         self.worker_id = worker_id
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         self.heartbeat()
-        self._thread = threading.Thread(target=self._loop, name="backburner-reaper", daemon=True)
-        self._thread.start()
+        for target, name in ((self._beat, "backburner-heartbeat"), (self._loop, "backburner-reaper")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
         with contextlib.suppress(redis.RedisError):
             self.client.zrem(self.keys.workers, self.worker_id)
 
     def heartbeat(self) -> None:
         self.client.zadd(self.keys.workers, {self.worker_id: clock.now_ms()})
 
-    def _loop(self) -> None:
-        next_sweep = 0.0
-        while not self._stop.wait(self.settings.heartbeat_interval if next_sweep else 0):
+    def _beat(self) -> None:
+        while not self._stop.wait(self.settings.heartbeat_interval):
             try:
                 self.heartbeat()
-                now = clock.now().timestamp()
-                if now >= next_sweep:
-                    next_sweep = now + self.settings.reap_interval
-                    if self.client.set(
-                        self.keys.reaper_lock, self.worker_id, nx=True, px=int(self.settings.reap_interval * 1000)
-                    ):
-                        self.sweep()
+            except redis.RedisError as exc:
+                log.warning("heartbeat: Redis unavailable: %s", exc)
+
+    def _loop(self) -> None:
+        """Sweep every ``reap_interval`` (one worker at a time), and give retention its turn."""
+        first = True
+        while not self._stop.wait(0 if first else self.settings.reap_interval):
+            first = False
+            try:
+                lock_ms = int(self.settings.reap_interval * 1000)
+                if self.client.set(self.keys.reaper_lock, self.worker_id, nx=True, px=lock_ms):
+                    self.sweep()
+                if self.retention is not None:
+                    self.retention.maybe_sweep()
             except redis.RedisError as exc:
                 log.warning("reaper: Redis unavailable: %s", exc)
             except Exception:
@@ -81,10 +97,7 @@ class Reaper:
         """Look at every active run that may need it; return how many were resumed or re-dispatched."""
         now_ms = clock.now_ms()
         cutoff = now_ms - int(self.settings.worker_timeout * 1000)
-        alive = {
-            member.decode() if isinstance(member, bytes) else str(member)
-            for member in self.client.zrangebyscore(self.keys.workers, cutoff, "+inf")
-        }
+        alive = {text(member) for member in self.client.zrangebyscore(self.keys.workers, cutoff, "+inf")}
         self.client.zremrangebyscore(self.keys.workers, "-inf", cutoff - 86_400_000)
         acted = 0
         # Queued runs younger than the worker timeout and retries not yet past their grace need no look.

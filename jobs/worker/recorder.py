@@ -20,7 +20,7 @@ import redis
 
 from ..broker import RunBroker
 from ..errors import StoreUnavailable
-from ..lifecycle import Lifecycle, Outcome
+from ..lifecycle import FinishedAttempt, Lifecycle
 
 log = logging.getLogger("backburner.worker")
 
@@ -33,7 +33,7 @@ class Recorder:
         self.lifecycle = lifecycle
         self.broker = broker
         self.patience_s = patience_s
-        self._pending: list[tuple[Outcome, Any]] = []
+        self._pending: list[tuple[FinishedAttempt, Any]] = []
         self._ready = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="backburner-recorder", daemon=True)
@@ -42,7 +42,7 @@ class Recorder:
         self._thread.start()
         return self
 
-    def submit(self, outcome: Outcome, message: Any = None) -> None:
+    def submit(self, outcome: FinishedAttempt, message: Any = None) -> None:
         """Queue ``outcome``; ``message`` (the Dramatiq message that carried the attempt) is acked with it."""
         if message is not None:
             outcome = replace(outcome, also=partial(self.broker.ack_in, message=message))
@@ -71,7 +71,7 @@ class Recorder:
             except Exception:  # never let one bad batch stop the recording of all later ones
                 log.exception("could not record %d attempt outcome(s); the reaper will resume their runs", len(batch))
 
-    def _record(self, batch: list[tuple[Outcome, Any]]) -> None:
+    def _record(self, batch: list[tuple[FinishedAttempt, Any]]) -> None:
         """Write ``batch``, waiting out a Redis outage rather than losing finished attempts."""
         deadline = time.monotonic() + self.patience_s
         delay = 0.1

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 import redis
 
 from .. import clock
+from ..artifacts.stores import run_prefix, store_for, store_url
 from ..errors import BackburnerError
+from ..keys import Keys, text
 from ..runs import Run, id_floor
-from ..site import Function
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime
-    from ..settings import Settings
+from ..settings import Settings
+from ..site import Function, Site
 
 log = logging.getLogger("backburner.retention")
 
@@ -30,11 +29,15 @@ _PAGE = 200
 
 
 class Retention:
-    def __init__(self, settings: Settings, runtime: Runtime, owner: str) -> None:
+    """Driven by the reaper's periodic loop; ``site`` gives the current site (whose functions say how long to keep)."""
+
+    def __init__(
+        self, settings: Settings, client: redis.Redis, keys: Keys, site: Callable[[], Site], owner: str
+    ) -> None:
         self.settings = settings
-        self.runtime = runtime
-        self.client: redis.Redis = runtime.client
-        self.keys = runtime.store.keys
+        self.client = client
+        self.keys = keys
+        self.site = site
         self.owner = owner
         self._next = 0.0
 
@@ -52,7 +55,7 @@ class Retention:
     def sweep(self) -> int:
         """Remove every expired run of every function with a retention; return how many were removed."""
         try:
-            site = self.runtime.refresh_site()
+            site = self.site()
         except BackburnerError as exc:
             log.warning("retention: cannot read the site (%s); skipping this sweep", exc.message)
             return 0
@@ -67,7 +70,7 @@ class Retention:
         cutoff_ms = clock.now_ms() - int(retention_s * 1000)
         index, upper, lower, removed = self.keys.function_runs(function.name), f"({id_floor(cutoff_ms)}", "-", 0
         while True:
-            ids = [_text(i) for i in self.client.zrangebylex(index, lower, upper, start=0, num=_PAGE)]
+            ids = [text(i) for i in self.client.zrangebylex(index, lower, upper, start=0, num=_PAGE)]
             for run_id in ids:
                 removed += self._expire(function, run_id, cutoff_ms)
             if len(ids) < _PAGE:
@@ -84,8 +87,6 @@ class Retention:
             return 0
         if clock.parse_iso(run.finished_at).timestamp() * 1000 > cutoff_ms:
             return 0
-        from ..artifacts.stores import run_prefix, store_for, store_url
-
         try:
             store_for(store_url(self.settings, function)).delete_prefix(run_prefix(run))
         except BackburnerError as exc:
@@ -102,7 +103,3 @@ class Retention:
             pipe.zrem(self.keys.function_runs(function), run_id)
             pipe.zrem(self.keys.active, run_id)
             pipe.execute()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from jobs.delivery.webhooks import generate_secret
-from jobs.runtime import Runtime
 from jobs.settings import Settings
+from jobs.wiring import open_runtime
 from tests.support.history import seed_runs
 from tests.support.procs import wait_for
 
@@ -93,7 +93,7 @@ def test_screenshots_of_the_main_pages(page, stack, tmp_path: Path):
     target = Path(os.environ.get("BACKBURNER_SCREENSHOTS") or tmp_path)
     target.mkdir(parents=True, exist_ok=True)
     env = stack["env"]
-    runtime = Runtime.open(
+    runtime = open_runtime(
         Settings(redis_url=env["REDIS_URL"], namespace=env["BACKBURNER_NAMESPACE"], site=stack["site"])
     )
     try:

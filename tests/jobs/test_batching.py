@@ -4,8 +4,8 @@ import threading
 import time
 
 from jobs.broker import QUEUE
-from jobs.execution.isolation import Result
-from jobs.lifecycle import Outcome, new_run
+from jobs.lifecycle import FinishedAttempt, new_run
+from jobs.runs import Result
 from jobs.store import NoSlot
 from jobs.worker.recorder import Recorder
 
@@ -69,9 +69,9 @@ def test_finish_many_records_each_outcome_and_skips_superseded_ones(runtime):
     error = Result("error", error={"type": "ValueError", "message": "no"})
     recorded = runtime.lifecycle.finish_many(
         [
-            Outcome(claims[0], ok.token, Result("ok", value=7)),
-            Outcome(claims[1], failing.token, error),
-            Outcome(claims[2], superseded.token, Result("ok")),
+            FinishedAttempt(claims[0], ok.token, Result("ok", value=7)),
+            FinishedAttempt(claims[1], failing.token, error),
+            FinishedAttempt(claims[2], superseded.token, Result("ok")),
         ]
     )
     assert [r.status if r else None for r in recorded] == ["succeeded", "retrying", None]
@@ -128,7 +128,7 @@ def test_recorder_acks_every_message_even_for_a_superseded_attempt(runtime):
     runtime.lifecycle.lose(superseded.id, "w", "gone")
     recorder = Recorder(runtime.lifecycle, runtime.broker).start()
     for run in (done, superseded):
-        recorder.submit(Outcome(claims[run.id], run.token, Result("ok")), by_run[run.id])
+        recorder.submit(FinishedAttempt(claims[run.id], run.token, Result("ok")), by_run[run.id])
     recorder.stop(timeout_s=10)
     assert runtime.store.get(done.id).status == "succeeded"
     assert runtime.store.get(superseded.id).status == "queued"  # resumed by the reaper's path, not by this outcome
@@ -198,7 +198,7 @@ def test_a_run_that_vanished_is_answered_in_its_place_and_the_rest_are_claimed(r
     assert isinstance(vanished, RunNotFound) and claimed[0].status == "running"
     run_without_copy = runtime.store.get(kept.id)  # a Run with no stored JSON: read, then written
     assert run_without_copy.stored is None
-    (recorded,) = runtime.lifecycle.finish_many([Outcome(run_without_copy, kept.token, Result("ok"))])
+    (recorded,) = runtime.lifecycle.finish_many([FinishedAttempt(run_without_copy, kept.token, Result("ok"))])
     assert recorded.status == "succeeded"
 
 

@@ -8,9 +8,9 @@ import dramatiq
 import pytest
 
 from jobs import clock
-from jobs.execution.isolation import Result
 from jobs.hooks import RunHook
 from jobs.lifecycle import new_run
+from jobs.runs import Result
 from tests.support.procs import wait_for
 
 
@@ -240,13 +240,13 @@ def test_cancel_reaches_queued_grandchildren_and_leaves_finished_children_alone(
 def test_children_spawned_after_the_parent_was_cancelled_are_cancelled_too(runtime):
     """The race the cancel cannot see: the parent is cancelled while it is still spawning."""
     from jobs.execution.context import Context
+    from jobs.execution.task import attempt_context
 
     parent, _ = runtime.store.create(new_run(runtime.site.get("spawner-background"), "api"), {})
     runtime.lifecycle.claim(parent.id, parent.token, "w")
     runtime.lifecycle.cancel(parent.id)  # running: only asked to stop, and it has no children yet
-    info = {"function": "spawner-background", "run_id": parent.id, "deadline": time.time() + 60, "persist": True,
-            "redis_url": runtime.settings.redis_url, "namespace": runtime.settings.namespace,
-            "site": str(runtime.settings.site)}  # fmt: skip
+    info = attempt_context("spawner-background", parent.id, 60, namespace=runtime.settings.namespace,
+                           redis_url=runtime.settings.redis_url, site=str(runtime.settings.site))  # fmt: skip
     ids = Context(info).spawn("echo-background", [{"n": 1}, {"n": 2}])
     assert [runtime.store.get(run_id).status for run_id in ids] == ["cancelled", "cancelled"]
 

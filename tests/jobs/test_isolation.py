@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.execution.isolation import ChildPool, Task
+from jobs.execution.isolation import ChildPool
+from jobs.execution.task import Task, attempt_context
 
 SOURCE = """
 import ctypes, json, os, time
@@ -64,7 +65,7 @@ def task(fn: Path, mode: str | None = None, name: str = "f", limit: float = 5.0)
         name,
         str(fn / f"{name}.py"),
         {"mode": mode},
-        {"run_id": "r1", "attempt": 2, "deadline": time.time() + limit},
+        attempt_context(name, "r1", limit, attempt=2, namespace="t"),
     )
 
 

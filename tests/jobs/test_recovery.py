@@ -155,8 +155,8 @@ def test_the_reaper_gives_queued_runs_whose_message_vanished_a_new_one(runtime):
 def test_a_sweep_reads_only_the_active_runs_it_may_have_to_act_on(runtime):
     """The active index is scored by when the reaper has a reason to look, so a backlog costs nothing."""
     from jobs import clock
-    from jobs.execution.isolation import Result
     from jobs.lifecycle import new_run
+    from jobs.runs import Result
 
     function = runtime.site.get("fail-background")
     queued, retrying = (runtime.store.create(new_run(function, "api"), {})[0] for _ in range(2))

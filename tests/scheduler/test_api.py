@@ -20,6 +20,7 @@ from jobs import clock
 from jobs.runtime import Runtime
 from jobs.schedule_state import ScheduleState
 from jobs.settings import Settings
+from jobs.wiring import open_runtime
 from scheduler.engine import Engine
 from tests.scheduler.conftest import at
 
@@ -64,7 +65,7 @@ def test_list_schedules_shows_next_runs_state_last_run_and_skips(
 def test_pause_and_resume_are_kept_in_redis(client: TestClient, runtime: Runtime) -> None:
     paused = client.post("/api/schedules/tick/pause")
     assert paused.status_code == 200 and paused.json()["paused"] is True
-    fresh = Runtime.open(runtime.settings)  # another process's view
+    fresh = open_runtime(runtime.settings)  # another process's view
     try:
         assert ScheduleState(fresh.client, fresh.store.keys).get("tick").paused
     finally:

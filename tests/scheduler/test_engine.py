@@ -10,6 +10,7 @@ import pytest
 
 from jobs.errors import ConfigError, ScheduleError
 from jobs.runtime import Runtime
+from jobs.wiring import open_runtime
 from scheduler.driver import NextTickTrigger
 from scheduler.engine import Engine
 from scheduler.schedules import load_schedules
@@ -138,7 +139,7 @@ def test_scheduled_sync_gets_30s_and_no_retries_background_keeps_its_own(
 def test_two_leaders_firing_the_same_tick_make_one_run(
     runtime: Runtime, settings, make_engine: Callable[..., Engine]
 ) -> None:
-    other = Runtime.open(settings)
+    other = open_runtime(settings)
     try:
         first = make_engine("tick", "*/5 * * * *")
         second = make_engine("tick", "*/5 * * * *", engine_runtime=other)

@@ -8,6 +8,7 @@ import pytest
 
 from jobs.runtime import Runtime
 from jobs.schedule_state import ScheduleState
+from jobs.wiring import open_runtime
 from scheduler.catchup import plan_ticks
 from scheduler.engine import Engine
 from tests.scheduler.conftest import at
@@ -129,7 +130,7 @@ def test_pause_survives_a_scheduler_restart_and_resume_does_not_catch_up(
     state(runtime).pause("tick")
     assert engine.tick(at("2026-03-02T10:05:00.010")) == []
     # A restart: a new process with its own Redis connection and engine, reading state from Redis only.
-    restarted_runtime = Runtime.open(settings)
+    restarted_runtime = open_runtime(settings)
     try:
         restarted = make_engine("tick", "*/5 * * * *", catchup="all", overlap="allow", engine_runtime=restarted_runtime)
         assert restarted.tick(at("2026-03-02T10:10:00.010")) == []

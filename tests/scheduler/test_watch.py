@@ -12,7 +12,7 @@ import pytest
 
 from jobs.runtime import Runtime
 from jobs.schedule_state import ScheduleState
-from jobs.site import load_site
+from jobs.site.snapshot import SiteSnapshot
 from scheduler.schedules import load_schedules
 from scheduler.watch import ScheduleWatcher
 from tests.support.procs import wait_for
@@ -32,8 +32,8 @@ def write(path: Path, text: str) -> None:
 @pytest.fixture
 def watched(tmp_path: Path) -> tuple[Path, ScheduleWatcher]:
     root = make_site(tmp_path / "site", {"nightly": PLAIN, "other": PLAIN}, NIGHTLY)
-    site = load_site(root)
-    return root, ScheduleWatcher(site, load_schedules(site))
+    sites = SiteSnapshot(root, interval_s=0)  # the driver's cadence, not the snapshot's, is under test here
+    return root, ScheduleWatcher(sites, load_schedules(sites.site))
 
 
 def names(schedules):

@@ -26,6 +26,7 @@ from jobs.aggregate import (
 from jobs.aggregate.cache import EtagCache
 from jobs.errors import ConfigError
 from jobs.execution.context import Context
+from jobs.execution.task import attempt_context
 
 from .apis import Api
 
@@ -150,9 +151,7 @@ def test_per_host_limit_caps_requests_in_flight(api):
 
 def test_etags_are_remembered_in_redis_between_runs(api, redis_server, namespace):
     def context() -> Context:
-        info = {"function": "agg", "run_id": "R", "deadline": time.time() + 60, "persist": True,
-                "redis_url": redis_server.url, "namespace": namespace}  # fmt: skip
-        return Context(info)
+        return Context(attempt_context("agg", "R", 60, namespace=namespace, redis_url=redis_server.url))
 
     source = quick("etag", f"{api.url}/etag", paginate=LinkHeader())
     first = asyncio.run(aggregate([source], context=context()))

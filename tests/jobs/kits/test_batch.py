@@ -4,7 +4,6 @@ or S3 on the moto server): counts, partitions, rejects, resume without duplicate
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from jobs.artifacts.writer import ArtifactWriter
 from jobs.batch import Batch, BatchError
 from jobs.batch.sink import Staging
 from jobs.execution.context import Context
+from jobs.execution.task import attempt_context
 from jobs.runs import new_id
 from tests.support.s3 import s3_client
 
@@ -41,8 +41,8 @@ def source(tmp_path: Path) -> str:
 @pytest.fixture
 def make_context(redis_server: Any, namespace: str, tmp_path: Path) -> Any:
     def make(run_id: str | None = None, attempt: int = 1, store: str | None = None) -> Context:
-        info = {"function": "kit", "run_id": run_id or new_id(), "attempt": attempt, "deadline": time.time() + 60,
-                "persist": True, "redis_url": redis_server.url, "namespace": namespace}  # fmt: skip
+        info = attempt_context("kit", run_id or new_id(), 60, attempt=attempt, namespace=namespace,
+                               redis_url=redis_server.url)  # fmt: skip
         context = Context(info)
         context.artifacts = ArtifactWriter(store or str(tmp_path / "store"), "kit", context.run_id)
         return context

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from jobs.artifacts.stores import store_for
-from jobs.execution.isolation import Result
 from jobs.lifecycle import new_run
+from jobs.runs import Result
 from tests.support.procs import wait_for
 from tests.support.s3 import s3_client
 
@@ -211,7 +211,7 @@ def test_retention_on_s3_deletes_the_run_folder(runtime, settings, s3_bucket, s3
     other = _succeeded_run(runtime, {"tmp.txt": b"keep"}, function="report-background")
     s3 = s3_client(s3_endpoint)
     assert s3.list_objects_v2(Bucket=s3_bucket)["KeyCount"] == 3
-    retention = Retention(settings, runtime, "test")
+    retention = Retention(settings, runtime.client, runtime.store.keys, lambda: runtime.site, "test")
     function = runtime.site.get("ephemeral-background")
     wait_for(lambda: retention.sweep_function(function, 0.001), message="the run to be older than 1 ms")
     assert not runtime.client.exists(runtime.store.keys.run(run_id))

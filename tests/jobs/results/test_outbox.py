@@ -12,8 +12,9 @@ from jobs.delivery.destinations import check_secret
 from jobs.delivery.outbox import Deliverer, Entry, Outbox, enqueue
 from jobs.delivery.webhooks import next_delay
 from jobs.errors import ConfigError
-from jobs.execution.isolation import Result
 from jobs.lifecycle import new_run
+from jobs.runs import Result
+from jobs.worker import WorkerProcess
 from tests.support.http import WebhookReceiver
 from tests.support.procs import wait_for
 
@@ -72,7 +73,7 @@ def test_gives_up_when_the_schedule_is_exhausted(runtime, settings, hook: Webhoo
     hook.stop()
     quick = settings.model_copy(update={"webhook_retries": "0s,0s"})
     run_id = finish(runtime, "notify-background", Result("ok", value={}))
-    assert Deliverer(quick, runtime, "t").drain() == 3
+    assert Deliverer(quick, runtime.store, runtime.sites.lookup, "t").drain() == 3
     records = runtime.store.get(run_id).deliveries
     assert [(r["attempt"], r["outcome"]) for r in records] == [(1, "retrying"), (2, "retrying"), (3, "gave_up")]
     assert records[-1]["next_attempt_at"] is None
@@ -82,7 +83,7 @@ def test_gives_up_when_the_schedule_is_exhausted(runtime, settings, hook: Webhoo
 def test_a_run_removed_meanwhile_still_gets_its_event_sent(runtime, settings, hook: WebhookReceiver):
     run_id = finish(runtime, "notify-background", Result("ok", value={"n": 1}))
     runtime.client.delete(*runtime.store.keys.run_keys(run_id))
-    assert Deliverer(settings, runtime, "t").drain() == 1
+    assert Deliverer(settings, runtime.store, runtime.sites.lookup, "t").drain() == 1
     [request] = hook.wait_for(1)
     assert Webhook(settings.webhook_secret).verify(request.body.decode(), request.headers)["data"]["id"] == run_id
     assert pending(runtime) == []
@@ -92,10 +93,10 @@ def test_dev_generates_one_secret_keeps_it_in_redis_and_never_logs_it(runtime, s
     dev = settings.model_copy(update={"webhook_secret": None, "dev": True})
     run_id = finish(runtime, "notify-background", Result("ok", value={}))
     with caplog.at_level(logging.WARNING, logger="backburner.outbox"):
-        first = Deliverer(dev, runtime, "a")
+        first = Deliverer(dev, runtime.store, runtime.sites.lookup, "a")
         assert first.drain() == 1
     stored = runtime.client.get(runtime.store.keys.webhook_secret).decode()
-    assert stored.startswith("whsec_") and Deliverer(dev, runtime, "b").secret() == stored
+    assert stored.startswith("whsec_") and Deliverer(dev, runtime.store, runtime.sites.lookup, "b").secret() == stored
     assert "generated a webhook signing secret" in caplog.text and stored not in caplog.text
     [request] = hook.wait_for(1)
     assert Webhook(stored).verify(request.body.decode(), request.headers)["data"]["id"] == run_id
@@ -109,5 +110,5 @@ def test_outside_dev_webhooks_without_a_secret_stop_the_worker_start(runtime, se
     assert "BACKBURNER_WEBHOOK_SECRET is not set" in message and "notify-background" in message
     assert "export BACKBURNER_WEBHOOK_SECRET=whsec_" in message
     with pytest.raises(ConfigError):
-        Deliverer(strict, runtime, "w")
+        WorkerProcess(strict).start()
     check_secret(settings.model_copy(update={"dev": False}), runtime.site)  # a secret is enough

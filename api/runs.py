@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from jobs.errors import InvalidInput
 from jobs.event import payload_event
 from jobs.lifecycle import new_run
-from jobs.runs import id_floor_at
+from jobs.runs import Status, Trigger, id_floor_at
 
 from . import streams
 from .body import read_body
@@ -21,8 +21,8 @@ from .deps import Authorized, RuntimeDep
 
 router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized])
 
-StatusFilter = Literal["queued", "running", "retrying", "succeeded", "failed", "cancelled"]
-TriggerFilter = Literal["http", "api", "schedule", "replay"]
+StatusFilter = Status
+TriggerFilter = Trigger
 
 
 def _accepted(run: Any) -> JSONResponse:

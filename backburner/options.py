@@ -10,7 +10,6 @@ from rich.console import Console
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
 site_option = click.option(
     "--site",
     type=click.Path(file_okay=False, path_type=Path),

@@ -12,10 +12,11 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Column, Table
 
+from jobs.runs import STATUSES, TRIGGERS
 from jobs.site.durations import parse_duration
 
 from .client import Client
-from .options import TERMINAL, console, json_option, out, url_option
+from .options import console, json_option, out, url_option
 
 
 @click.command()
@@ -121,8 +122,8 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 
 @click.command()
 @click.option("--function", "function", default=None)
-@click.option("--status", default=None, type=click.Choice(sorted(TERMINAL | {"queued", "running", "retrying"})))
-@click.option("--trigger", default=None, type=click.Choice(["http", "api", "schedule", "replay"]))
+@click.option("--status", default=None, type=click.Choice(STATUSES))
+@click.option("--trigger", default=None, type=click.Choice(TRIGGERS))
 @click.option("--since", default=None, callback=_moment, help="Created at or after: ISO 8601, or a duration ago (2h).")
 @click.option("--until", default=None, callback=_moment, help="Created before: ISO 8601, or a duration ago.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))

@@ -1,1 +1,36 @@
-"""The runtime core: site model, settings, runs, broker, execution, destinations and the author SDK."""
+"""The runtime core: runs, their store and state machine, the broker, and one subpackage per concept.
+
+The flat core (what every process shares):
+
+    runs.py            the run record and its vocabulary (statuses, triggers, outcomes), Result of an attempt
+    store.py           run records in Redis, created with their message and changed by compare-and-set
+    scripts.py         the Lua scripts behind the store
+    lifecycle.py       how a run moves between states (claim, finish, retry, lose, cancel, replay)
+    hooks.py           RunHook, the extension point for code that reacts to runs
+    broker.py          Dramatiq on Redis, plus enqueueing inside another atomic write
+    keys.py            Redis key names (and ``text`` for reading them back)
+    settings.py        one typed settings object from the environment
+    errors.py          every error Backburner raises on purpose
+    clock.py           "now", aware UTC, written one way
+    event.py           Netlify's v1 event, from a request or a schedule tick
+    retry.py           NonRetriable and RetryAfter, for handlers that steer their retries
+    metrics.py         counters in Redis for GET /metrics (a RunHook)
+    log_tail.py        reading a run's log from a line on, for live views
+    schedule_state.py  per-schedule state (pause, skips) shared by scheduler and API
+    schedule_runs.py   creating scheduled runs: ticks and "run now"
+    runtime.py         the parts a process opens once: Redis, broker, store, lifecycle, site snapshot
+    wiring.py          a process's runtime plus the default hooks (webhooks, metrics)
+
+Subpackages:
+
+    site/        netlify.toml and the functions folder: model, loader, values, cron dialect, snapshot
+    execution/   running one attempt in a warm, killable child process; what the handler sees there
+    artifacts/   the artifact store (local folder, S3), writing a run's files, finding them later
+    delivery/    webhooks: the destinations hook, the durable outbox, signed delivery
+    worker/      a worker process: consumers, recorder, reaper, retention
+    batch/       the batch-transform kit (``jobs.batch.Batch``)
+    aggregate/   the API-aggregation kit (``jobs.aggregate``)
+
+Imports flow from subpackages and ``runtime``/``wiring`` towards the flat core, never back; code in the
+user's child process (``execution.child``, ``execution.context``) stays light.
+"""

@@ -164,31 +164,11 @@ class Lifecycle:
         except SkipWrite:
             return None
 
-    def finish(
-        self,
-        run_id: str,
-        token: str,
-        result: Result,
-        *,
-        value: Any = None,
-        claimed: Run | None = None,
-        also: Callable[[Writes], None] | None = None,
-    ) -> Run | None:
-        """Record an attempt's outcome and decide what comes next; None if the attempt was superseded.
-
-        ``also(pipe)`` adds writes that must commit with the outcome (the worker acks its message there).
-        """
-        try:
-            run = self.store.update(run_id, self._outcome(token, result, value, also), known=claimed)
-        except SkipWrite:
-            return None
-        for hook in self.hooks:
-            hook.after_attempt(run, result)
-        return run
-
     def finish_many(self, outcomes: Sequence[FinishedAttempt]) -> list[Run | None]:
-        """``finish`` for many claimed attempts in one round trip; each run is still its own atomic write."""
-        changes = [(o.run.id, self._outcome(o.token, o.result, None, o.also), o.run, ()) for o in outcomes]
+        """Record the outcomes of claimed attempts in one round trip (each run is still its own atomic write) and
+        decide what comes next for each; None in place of an attempt that was superseded. A finished
+        attempt's ``also(pipe)`` adds writes that must commit with its outcome (the worker acks there)."""
+        changes = [(o.run.id, self._outcome(o.token, o.result, o.also), o.run, ()) for o in outcomes]
         recorded: list[Run | None] = []
         for outcome, run in zip(outcomes, self.store.update_many(changes), strict=True):
             if isinstance(run, StoreUnavailable):  # the caller retries the batch; what was written is skipped
@@ -202,7 +182,7 @@ class Lifecycle:
         return recorded
 
     def _outcome(
-        self, token: str, result: Result, value: Any, also: Callable[[Writes], None] | None
+        self, token: str, result: Result, also: Callable[[Writes], None] | None
     ) -> Callable[[Run, Writes], Run]:
         """The mutation that records ``result`` as the outcome of the attempt holding ``token``."""
 
@@ -218,7 +198,7 @@ class Lifecycle:
             run.worker = None
             if result.ok:
                 run.status = "succeeded"
-                run.result = value if value is not None else result.value
+                run.result = result.value
                 run.error = None
                 run.artifacts = [ArtifactRef(**a) for a in result.artifacts]
                 run.finished_at = attempt.finished_at

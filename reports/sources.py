@@ -79,15 +79,25 @@ def read_table(source: str | Path, *, format: TableFormat | None = None, **kwarg
         raise ReportError(f"cannot read as {fmt}: {err}", source=name) from err
 
 
+def _s3_client() -> Any:
+    """boto3 finds the endpoint itself (``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL``), as the runtime's
+    ``jobs.artifacts.s3.s3_client`` does; this library imports nothing from the runtime, so it repeats that
+    function's one rule: path-style addressing on any endpoint but AWS's."""
+    import boto3
+    from botocore.config import Config
+
+    custom = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return boto3.client("s3", config=Config(s3={"addressing_style": "path"} if custom else {}))
+
+
 def _s3_object(url: str) -> io.BytesIO:
     bucket, _, key = url.removeprefix("s3://").partition("/")
     if not bucket or not key:
         raise ReportError("expected s3://bucket/key", source=url)
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        client = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+        client = _s3_client()
         body = client.get_object(Bucket=bucket, Key=key)["Body"]
         try:
             return io.BytesIO(body.read())

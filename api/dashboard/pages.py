@@ -15,7 +15,7 @@ from jobs.delivery.outbox import disabled_endpoints
 from jobs.errors import RunNotFound
 from jobs.execution.context import LOG_LINES_CAP
 from jobs.log_tail import LogTail
-from jobs.runs import ACTIVE, id_floor_at
+from jobs.runs import ACTIVE, STATUSES, TRIGGERS, id_floor_at
 from jobs.runtime import Runtime
 from jobs.schedule_state import ScheduleState
 from jobs.site import NAME_PATTERN
@@ -26,8 +26,6 @@ from .web import PageError, friendly_errors, render, viewer
 
 router = APIRouter(include_in_schema=False)
 
-STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled")
-TRIGGERS = ("http", "api", "schedule", "replay")
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 PAGE_SIZE = 50
 NOTICES = {

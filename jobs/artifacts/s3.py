@@ -30,6 +30,20 @@ from .store import (
 )
 
 
+def endpoint_url() -> str | None:
+    """The S3 endpoint when it is not AWS's (MinIO, R2, moto): ``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL``,
+    the order botocore itself uses. The one place that reads them, for artifacts and batch sources alike."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def s3_client(endpoint: str | None = None, **config: Any) -> Any:
+    """A boto3 S3 client on a session of its own (the default session is not thread-safe), at ``endpoint`` or
+    ``endpoint_url()``; path-style addressing on any endpoint but AWS's, which is what those servers need."""
+    endpoint = endpoint or endpoint_url()
+    options = Config(signature_version="s3v4", s3={"addressing_style": "path"} if endpoint else {}, **config)
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=options)
+
+
 class _Counting(io.RawIOBase):
     """A non-seekable read-through wrapper that counts bytes, so a stream's size is known after upload."""
 
@@ -68,14 +82,11 @@ class S3Store(ArtifactStore):
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.endpoint_url = endpoint_url
-        has_endpoint = bool(endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
-        self._config = Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"} if has_endpoint else {},
-            retries={"mode": "standard", "total_max_attempts": max_attempts},
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
+        self._config: dict[str, Any] = {
+            "retries": {"mode": "standard", "total_max_attempts": max_attempts},
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+        }
         self._transfer = TransferConfig(
             multipart_threshold=multipart_threshold,
             multipart_chunksize=multipart_chunksize,
@@ -88,8 +99,7 @@ class S3Store(ArtifactStore):
         if self._s3 is None:
             with self._lock:
                 if self._s3 is None:
-                    session = boto3.session.Session()  # own session: the default one is not thread-safe
-                    self._s3 = session.client("s3", endpoint_url=self.endpoint_url, config=self._config)
+                    self._s3 = s3_client(self.endpoint_url, **self._config)
         return self._s3
 
     def _key(self, key: str) -> str:

@@ -7,7 +7,6 @@ they all agree on where a run's files are: the function's ``artifacts`` store if
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -19,7 +18,7 @@ from ..runs import Run
 from ..settings import Settings
 from ..site import Function
 from . import ArtifactStore, open_store
-from .s3 import S3Store
+from .s3 import S3Store, endpoint_url
 
 _stores: dict[tuple[str, str | None], ArtifactStore] = {}
 _lock = threading.Lock()
@@ -35,7 +34,7 @@ def store_for(url: str) -> ArtifactStore:
 
     S3 goes to ``AWS_ENDPOINT_URL`` when set (MinIO, R2, moto), else to AWS.
     """
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+    endpoint = endpoint_url()
     with _lock:
         store = _stores.get((url, endpoint))
         if store is None:

@@ -13,13 +13,10 @@ COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 
 
 def _s3() -> Any:
-    """A boto3 client for sources, honouring ``AWS_ENDPOINT_URL`` like the artifact store does."""
-    import boto3
-    from botocore.config import Config
+    """A boto3 client for sources, at the same endpoint as the artifact store."""
+    from ..artifacts.s3 import s3_client  # boto3 loads only for sources on S3
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
-    config = Config(s3={"addressing_style": "path"} if endpoint else {}, retries={"mode": "standard"})
-    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
+    return s3_client(retries={"mode": "standard"})
 
 
 def _split_s3(url: str) -> tuple[str, str]:

@@ -35,7 +35,6 @@ from .model import (
     Limits,
     Problem,
     Site,
-    Trigger,
 )
 
 __all__ = [
@@ -54,7 +53,6 @@ __all__ = [
     "Limits",
     "Problem",
     "Site",
-    "Trigger",
     "check_site",
     "load_site",
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import FunctionNotFound
+from ..runs import Trigger
 
 SYNC_TIME_LIMIT_S = 60.0
 BACKGROUND_TIME_LIMIT_S = 900.0
@@ -21,8 +22,6 @@ SYNC_BODY_LIMIT = 6 * 1024 * 1024
 BACKGROUND_BODY_LIMIT = 256 * 1024
 DEFAULT_RETRY_DELAYS_S = (60.0, 120.0)
 DEFAULT_CATCHUP_WINDOW_S = 3600.0
-
-Trigger = Literal["http", "api", "schedule", "replay"]
 
 CONFIG_FILE = "netlify.toml"
 DEFAULT_FUNCTIONS_DIR = "netlify/functions"

@@ -8,6 +8,7 @@ from jobs.lifecycle import FinishedAttempt, new_run
 from jobs.runs import Result
 from jobs.store import NoSlot
 from jobs.worker.recorder import Recorder
+from tests.support.attempts import finish
 
 
 def _create(runtime, name, n=1):
@@ -209,7 +210,7 @@ def test_a_bad_waiting_entry_never_blocks_the_outcome_that_frees_a_slot(runtime)
     waiting = runtime.store.keys.waiting("single-background")
     runtime.client.set(runtime.store.keys.run("01BROKEN"), "{not json")
     runtime.client.rpush(waiting, "01BROKEN", "01MISSING")
-    assert runtime.lifecycle.finish(run.id, run.token, Result("ok"), claimed=claimed).status == "succeeded"
+    assert finish(runtime, run.id, run.token, Result("ok"), claimed=claimed).status == "succeeded"
     assert runtime.client.llen(waiting) == 0
 
 

@@ -11,6 +11,7 @@ from jobs import clock
 from jobs.hooks import RunHook
 from jobs.lifecycle import new_run
 from jobs.runs import Result
+from tests.support.attempts import finish
 from tests.support.procs import wait_for
 
 
@@ -99,7 +100,7 @@ def test_retry_after_on_the_last_attempt_fails_the_run(runtime):
     for n in range(3):
         current = runtime.store.get(run.id)
         runtime.lifecycle.claim(run.id, current.token, "w")
-        after = runtime.lifecycle.finish(run.id, current.token, asked)
+        after = finish(runtime, run.id, current.token, asked)
         if n < 2:
             gap = clock.parse_iso(after.next_attempt_at) - clock.parse_iso(after.attempts[-1].finished_at)
             assert after.status == "retrying" and gap == timedelta(seconds=30)
@@ -149,7 +150,7 @@ def test_a_run_without_a_free_slot_waits_and_the_write_that_frees_the_slot_wakes
     assert args == [second.id, waiting.token]  # the cancelled run was passed over
     assert runtime.lifecycle.claim(*args, "w", concurrency=limit) is not None
     assert runtime.client.zrange(slots, 0, -1) == [second.id.encode()]
-    runtime.lifecycle.finish(second.id, waiting.token, Result("ok"))
+    finish(runtime, second.id, waiting.token, Result("ok"))
     assert runtime.client.zcard(slots) == 0
 
 
@@ -161,7 +162,7 @@ def test_default_schedule_next_attempts_are_60s_and_120s_after_each_failure(runt
     for _ in range(2):
         current = runtime.store.get(run.id)
         runtime.lifecycle.claim(run.id, current.token, "w")
-        after = runtime.lifecycle.finish(run.id, current.token, failure)
+        after = finish(runtime, run.id, current.token, failure)
         assert after is not None and after.status == "retrying"
         finished = clock.parse_iso(after.attempts[-1].finished_at)
         gaps.append(clock.parse_iso(after.next_attempt_at) - finished)
@@ -170,7 +171,7 @@ def test_default_schedule_next_attempts_are_60s_and_120s_after_each_failure(runt
     assert gaps == [timedelta(seconds=60), timedelta(seconds=120)]
     current = runtime.store.get(run.id)
     runtime.lifecycle.claim(run.id, current.token, "w")
-    assert runtime.lifecycle.finish(run.id, current.token, failure).status == "failed"
+    assert finish(runtime, run.id, current.token, failure).status == "failed"
 
 
 def test_default_retry_delays_come_from_the_function_kind(runtime):
@@ -231,7 +232,7 @@ def test_cancel_reaches_queued_grandchildren_and_leaves_finished_children_alone(
     runtime.client.sadd(runtime.store.keys.children(parent.id), child.id, done.id, "01NOTCREATEDYET0000000000A")
     runtime.client.sadd(runtime.store.keys.children(child.id), grandchild.id)
     runtime.lifecycle.claim(done.id, done.token, "w")
-    runtime.lifecycle.finish(done.id, done.token, Result("ok"))
+    finish(runtime, done.id, done.token, Result("ok"))
     assert runtime.lifecycle.cancel(parent.id).status == "cancelled"
     statuses = {run_id: runtime.store.get(run_id).status for run_id in (child.id, done.id, grandchild.id)}
     assert statuses == {child.id: "cancelled", done.id: "succeeded", grandchild.id: "cancelled"}
@@ -266,9 +267,9 @@ def test_terminal_hooks_fire_once_per_run(runtime):
     for _ in range(3):
         current = runtime.store.get(run.id)
         assert runtime.lifecycle.claim(run.id, current.token, "w") is not None
-        runtime.lifecycle.finish(run.id, runtime.store.get(run.id).token, failure)
+        finish(runtime, run.id, runtime.store.get(run.id).token, failure)
         # A duplicate of the same outcome (same token) changes nothing.
-        assert runtime.lifecycle.finish(run.id, current.token, failure) is None
+        assert finish(runtime, run.id, current.token, failure) is None
     assert runtime.store.get(run.id).status == "failed"
     assert calls == ["failed"]
 
@@ -306,7 +307,7 @@ def test_messages_carry_the_record_so_a_claim_needs_no_read(runtime):
     assert runtime.lifecycle.claim(run_id, token, "w2", snapshot) is None  # the same message again
 
     # The retry's message carries the record as written with it.
-    after = runtime.lifecycle.finish(run.id, token, Result("error", error={"type": "E", "message": "x"}))
+    after = finish(runtime, run.id, token, Result("error", error={"type": "E", "message": "x"}))
     assert after is not None and after.status == "retrying"
     retry_args = _message_args(runtime, "runs.DQ", after.message_id)
     assert retry_args == [run.id, after.token, runtime.client.get(runtime.store.keys.run(run.id)).decode()]

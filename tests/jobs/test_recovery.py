@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from tests.support.attempts import finish
 from tests.support.procs import wait_for
 from tests.support.redis import RedisServer
 
@@ -164,7 +165,7 @@ def test_a_sweep_reads_only_the_active_runs_it_may_have_to_act_on(runtime):
     assert runtime.client.zscore(active, queued.id) == clock.parse_iso(queued.created_at).timestamp() * 1000
     claimed, _ = runtime.lifecycle.claim(retrying.id, retrying.token, "w")
     assert runtime.client.zscore(active, retrying.id) == 0  # running: always looked at
-    after = runtime.lifecycle.finish(retrying.id, retrying.token, Result("error", error={"type": "E", "message": "x"}))
+    after = finish(runtime, retrying.id, retrying.token, Result("error", error={"type": "E", "message": "x"}))
     due = clock.parse_iso(after.next_attempt_at).timestamp() * 1000
     assert after.status == "retrying" and runtime.client.zscore(active, retrying.id) == due
     assert runtime.store.active_ids(due_ms=int(due) - 1) == [queued.id]

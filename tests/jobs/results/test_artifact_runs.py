@@ -16,6 +16,7 @@ from api.app import create_app
 from jobs.artifacts.stores import store_for
 from jobs.lifecycle import new_run
 from jobs.runs import Result
+from tests.support.attempts import finish
 from tests.support.procs import wait_for
 from tests.support.s3 import s3_client
 
@@ -229,5 +230,5 @@ def _succeeded_run(runtime, files: dict[str, bytes], function: str = "report-bac
         written.append({"name": name, "size": info.size, "content_type": "text/plain", "url": None})
     claimed = runtime.lifecycle.claim(run.id, run.token, "test-worker")
     assert claimed is not None
-    runtime.lifecycle.finish(run.id, claimed[0].token, Result("ok", value={}, artifacts=written))
+    finish(runtime, run.id, claimed[0].token, Result("ok", value={}, artifacts=written))
     return run.id

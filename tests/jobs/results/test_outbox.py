@@ -15,6 +15,7 @@ from jobs.errors import ConfigError
 from jobs.lifecycle import new_run
 from jobs.runs import Result
 from jobs.worker import WorkerProcess
+from tests.support.attempts import finish as record
 from tests.support.http import WebhookReceiver
 from tests.support.procs import wait_for
 
@@ -27,7 +28,7 @@ def finish(runtime, function: str, result: Result) -> str:
     while not (current := runtime.store.get(run.id)).terminal:
         claimed = runtime.lifecycle.claim(run.id, current.token, "w")
         assert claimed is not None
-        runtime.lifecycle.finish(run.id, claimed[0].token, result)
+        record(runtime, run.id, claimed[0].token, result)
     return run.id
 
 

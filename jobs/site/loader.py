@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from . import rules as _rules
 from . import toml as _toml
 from . import values as _values
 from .model import (
@@ -21,12 +22,13 @@ from .model import (
     BACKGROUND_SUFFIX,
     CONFIG_FILE,
     DEFAULT_CATCHUP_WINDOW_S,
-    DEFAULT_FUNCTIONS_DIR,
     NAME_PATTERN,
     Function,
     Problem,
     Site,
 )
+from .paths import Folders
+from .routes import RouteTable
 from .values import BACKBURNER_KEYS, CATCHUP_CHOICES, INLINE_KEYS, NETLIFY_KEYS, OVERLAP_CHOICES
 
 
@@ -55,14 +57,6 @@ def _entry_file(folder: Path) -> Path | None:
     return None
 
 
-def _get_any_case(table: Mapping[str, Any], name: str) -> tuple[str | None, Any]:
-    """Netlify lower-cases [build] keys, so ``[Build] Functions`` counts as ``[build] functions``."""
-    for key, value in table.items():
-        if key.lower() == name:
-            return key, value
-    return None, None
-
-
 class Loader:
     """One pass over a site that records problems instead of stopping at the first."""
 
@@ -73,14 +67,22 @@ class Loader:
         self.data: dict[str, Any] = {}
         self.lines = _toml.KeyLines("")
         self.broken = False
+        #: Where each function's own ``path`` is written (file, line, key), for problems about it.
+        self.path_where: dict[str, tuple[Path, int | None, str]] = {}
 
     def load(self) -> Site | None:
         """Read config, then functions; None when the root or netlify.toml is unusable."""
         if not self.root.is_dir():
             self.report(self.root, None, None, "the site root is not a directory; pass --site DIR")
             return None
-        self.read_config()
-        directory, setting = self.functions_dir()
+        self.read_config(self.root / CONFIG_FILE)
+        folders = Folders(self.data, self.root, self.report_toml)
+        base = folders.base()
+        if base != self.root and (base / CONFIG_FILE).is_file() and not self.broken:
+            # Netlify then reads the base folder's own netlify.toml instead (and ignores the base it names).
+            self.read_config(base / CONFIG_FILE)
+            folders = Folders(self.data, self.root, self.report_toml)
+        directory, setting = folders.functions(base)
         netlify = self.netlify_layers()
         settings, backburner = self.backburner_layers()
         functions: dict[str, Function] = {}
@@ -91,6 +93,8 @@ class Loader:
             shown = ".".join(setting)
             message = f"folder {self.show(directory)!r} does not exist; create it or fix {shown}"
             self.report_toml(setting, shown, message)
+        publish = folders.publish(base)
+        routes = self.routes(functions, publish)
         if self.broken:
             return None
         return Site(
@@ -99,7 +103,20 @@ class Loader:
             functions_dir=directory,
             functions=MappingProxyType(dict(sorted(functions.items()))),
             settings=MappingProxyType(settings),
+            routes=routes,
+            sources=tuple(dict.fromkeys([base / CONFIG_FILE, publish / _rules.REDIRECTS_FILE])),
         )
+
+    def routes(self, functions: Mapping[str, Function], publish: Path) -> RouteTable:
+        """``_redirects`` in the publish folder, then ``[[redirects]]``; and every function's own paths."""
+        redirects = self.data.get("redirects")
+        lines = self.lines.entries("redirects")
+        config = self.show(self.config_file) if self.config_file else CONFIG_FILE
+        toml, note = _rules.toml_rules(redirects, config, lines, self.lines.find("redirects"))
+        notes = [f"{config}:{self.lines.find('redirects')}: redirects {note}"] if note else []
+        from_file = _rules.file_rules(publish / _rules.REDIRECTS_FILE, self.show(publish / _rules.REDIRECTS_FILE))
+        own = _rules.function_routes(functions, self.path_where, self.report)
+        return RouteTable.build(_rules.merge(from_file, toml), own, notes)
 
     def show(self, file: Path) -> str:
         """Paths in problems are relative to the site root, as people write them."""
@@ -112,10 +129,9 @@ class Loader:
         self.problems.append(Problem(self.show(file), line, key, message))
 
     def report_toml(self, path: tuple[str, ...], key: str, message: str) -> None:
-        self.report(self.root / CONFIG_FILE, self.lines.find(*path), key, message)
+        self.report(self.config_file or self.root / CONFIG_FILE, self.lines.find(*path), key, message)
 
-    def read_config(self) -> None:
-        path = self.root / CONFIG_FILE
+    def read_config(self, path: Path) -> None:
         if not path.is_file():
             return
         self.config_file = path
@@ -143,34 +159,11 @@ class Loader:
         self.report_toml(path, shown, f"must be a table: write [{shown}] and put its keys under it")
         return {}
 
-    def functions_dir(self) -> tuple[Path, tuple[str, str] | None]:
-        """``[functions] directory``, else legacy ``[build] functions``, else the default.
-
-        Also returns the key that chose the folder, so a missing folder can be pointed at.
-        """
-        functions = self.data.get("functions")
-        directory = functions.get("directory") if isinstance(functions, dict) else None
-        if directory is not None and not isinstance(directory, dict):
-            return self.dir_setting(directory, ("functions", "directory"))
-        build_key, build = _get_any_case(self.data, "build")
-        if build_key and isinstance(build, dict):
-            key, value = _get_any_case(build, "functions")
-            if key is not None:
-                return self.dir_setting(value, (build_key, key))
-        return self.root / DEFAULT_FUNCTIONS_DIR, None
-
-    def dir_setting(self, value: Any, path: tuple[str, str]) -> tuple[Path, tuple[str, str] | None]:
-        if isinstance(value, str) and value.strip():
-            return self.root / value, path
-        message = f"{value!r} must be a folder relative to the site root, e.g. {DEFAULT_FUNCTIONS_DIR!r}"
-        self.report_toml(path, ".".join(path), message)
-        return self.root / DEFAULT_FUNCTIONS_DIR, None
-
     def toml_where(self, prefix: tuple[str, ...], pattern: str | None) -> _Where:
         """Values of a pattern table (or, with ``pattern`` None, of the global table ``prefix``)."""
         shown = ".".join(prefix) if pattern is None else ".".join(prefix[:-1]) + f'."{pattern}"'
         return _Where(
-            file=self.root / CONFIG_FILE,
+            file=self.config_file or self.root / CONFIG_FILE,
             who=_who(pattern or "*"),
             key=lambda key: f"{shown}.{key}",
             line=lambda key: self.lines.find(*prefix, key),
@@ -197,7 +190,11 @@ class Loader:
             if isinstance(value, dict):
                 prefix = ("functions", key)
                 values = {k: v for k, v in value.items() if not self.reject_backburner_key(prefix, k, key)}
+                if "path" in values and self.own_path(prefix, key):
+                    del values["path"]
                 layers.append((key, self.checked(values, self.toml_where(prefix, key))))
+            elif key == "path":
+                self.own_path(("functions",), "*")
             elif key in NETLIFY_KEYS:
                 if key != "directory":
                     everyone[key] = value
@@ -208,6 +205,21 @@ class Loader:
                 )
                 self.report_toml(("functions", key), f"functions.{key}", message)
         return [("*", self.checked(everyone, self.toml_where(("functions",), None))), *layers]
+
+    def own_path(self, table: tuple[str, ...], pattern: str) -> bool:
+        """Remember where ``[functions."name"] path`` is written; True (a problem) for tables of many functions."""
+        file = self.config_file or self.root / CONFIG_FILE
+        key = ("functions" if len(table) == 1 else f'functions."{pattern}"') + ".path"
+        line = self.lines.find(*table, "path")
+        if pattern == "*" or _toml.is_glob(pattern):
+            message = (
+                f"a path routes requests to one function, so it cannot apply to {_who(pattern)}: "
+                'write it under [functions."NAME"] for the function it belongs to'
+            )
+            self.report(file, line, key, message)
+            return True
+        self.path_where[pattern] = (file, line, key)
+        return False
 
     def reject_backburner_key(self, prefix: tuple[str, ...], key: str, pattern: str) -> bool:
         """Backburner keys under [functions] would reach Netlify; point them to [backburner]."""
@@ -286,6 +298,8 @@ class Loader:
             self.report(path, node.lineno, "config", message)
             return {}
         lines = _values.key_lines(node)
+        if "path" in value:
+            self.path_where[name] = (path, lines.get("path", node.lineno), "config['path']")
         values: dict[str, Any] = {}
         for key, item in value.items():
             if key not in INLINE_KEYS:
@@ -320,4 +334,5 @@ class Loader:
             artifacts=get("artifacts"),
             retention_s=get("retention"),
             config=MappingProxyType(merged),
+            routes=get("path", ()),
         )

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ..errors import FunctionNotFound
 from ..runs import Trigger
+from .routes import RouteTable
 
 SYNC_TIME_LIMIT_S = 60.0
 BACKGROUND_TIME_LIMIT_S = 900.0
@@ -24,11 +25,11 @@ DEFAULT_RETRY_DELAYS_S = (60.0, 120.0)
 DEFAULT_CATCHUP_WINDOW_S = 3600.0
 
 CONFIG_FILE = "netlify.toml"
-DEFAULT_FUNCTIONS_DIR = "netlify/functions"
+DEFAULT_FUNCTIONS_DIR = "netlify/functions"  # relative to [build] base (jobs.site.paths)
 BACKGROUND_SUFFIX = "-background"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
-#: A retry schedule is one list; concatenating two of them would make no sense.
-_REPLACED = frozenset({"retries"})
+#: A retry schedule is one list, and so are a function's paths: inline config replaces them whole.
+_REPLACED = frozenset({"retries", "path"})
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Function:
     artifacts: str | None
     retention_s: float | None
     config: Mapping[str, Any] = field(hash=False)
+    #: The function's own paths (``path`` in its inline config or ``[functions."name"]``).
+    routes: tuple[str, ...] = ()
 
     @property
     def kind(self) -> Literal["sync", "background"]:
@@ -105,6 +108,10 @@ class Site:
     functions_dir: Path
     functions: Mapping[str, Function] = field(hash=False)
     settings: Mapping[str, Any] = field(hash=False)
+    #: Rewrites onto functions and functions' own paths, compiled once (``jobs.site.routes``).
+    routes: RouteTable = field(default_factory=RouteTable, hash=False)
+    #: Files besides the functions folder whose edits change the site (present or not yet).
+    sources: tuple[Path, ...] = ()
 
     def get(self, name: str) -> Function:
         """The function called ``name``; raises ``FunctionNotFound`` so the API can answer 404."""

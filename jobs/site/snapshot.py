@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -28,8 +29,9 @@ INTERVAL_S = 1.0
 Stamp = tuple[tuple[str, int, int], ...]
 
 
-def stamp(root: Path, functions_dir: Path) -> Stamp:
-    """Path, size and mtime of netlify.toml and of everything in the functions folder (two levels)."""
+def stamp(root: Path, functions_dir: Path, sources: Iterable[Path] = ()) -> Stamp:
+    """Path, size and mtime of netlify.toml and the site's other ``sources`` (a base folder's netlify.toml,
+    ``_redirects``; missing ones count once they appear), and of everything in the functions folder (two levels)."""
     found: list[tuple[str, int, int]] = []
 
     def add(path: str) -> None:
@@ -40,6 +42,8 @@ def stamp(root: Path, functions_dir: Path) -> Stamp:
         found.append((path, info.st_size, info.st_mtime_ns))
 
     add(str(root / CONFIG_FILE))
+    for source in sources:
+        add(str(source))
     folders = [str(functions_dir)]
     for depth in range(2):
         deeper: list[str] = []
@@ -66,7 +70,7 @@ class SiteSnapshot:
         self.root = Path(root)
         self.interval_s = interval_s
         self._site = site if site is not None else load_site(self.root)
-        self._stamp = stamp(self.root, self._site.functions_dir)
+        self._stamp = stamp(self.root, self._site.functions_dir, self._site.sources)
         self._checked = time.monotonic()
         self._lock = threading.Lock()
         #: Why the files on disk do not load, while they do not (the site in force is the last good one).
@@ -91,7 +95,7 @@ class SiteSnapshot:
 
     def _refresh(self) -> None:
         self._checked = time.monotonic()
-        current = stamp(self.root, self._site.functions_dir)
+        current = stamp(self.root, self._site.functions_dir, self._site.sources)
         if current == self._stamp:
             return
         self._stamp = current
@@ -105,6 +109,6 @@ class SiteSnapshot:
         if self.error is not None:
             log.info("%s loads again", self.root)
         self.error = None
-        previous, self._site = self._site.functions_dir, site
-        if site.functions_dir != previous:  # [functions] directory itself was edited: watch the new folder
-            self._stamp = stamp(self.root, site.functions_dir)
+        previous, self._site = self._site, site
+        if (site.functions_dir, site.sources) != (previous.functions_dir, previous.sources):
+            self._stamp = stamp(self.root, site.functions_dir, site.sources)  # the folders moved: watch the new ones

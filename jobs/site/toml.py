@@ -45,10 +45,11 @@ def _dotted_path(snippet: str) -> KeyPath | None:
 
 
 class KeyLines:
-    """The first line each table and key path is written on in a TOML text."""
+    """The first line each table and key path is written on in a TOML text (and every ``[[array]]`` entry's)."""
 
     def __init__(self, text: str) -> None:
         self._lines: dict[KeyPath, int] = {}
+        self._entries: dict[KeyPath, list[int]] = {}
         table: KeyPath = ()
         in_string = False
         for number, line in enumerate(text.splitlines(), start=1):
@@ -61,6 +62,8 @@ class KeyLines:
             if header:
                 table = _dotted_path(header.group(1)) or table
                 self._remember(table, number)
+                if header.group(1).startswith("[["):
+                    self._entries.setdefault(table, []).append(number)
                 continue
             key = _KEY.match(line)
             if key:
@@ -69,6 +72,10 @@ class KeyLines:
     def _remember(self, path: KeyPath, number: int) -> None:
         for end in range(1, len(path) + 1):
             self._lines.setdefault(path[:end], number)
+
+    def entries(self, *path: str) -> list[int]:
+        """The header line of each ``[[path]]`` entry, in order (empty for an inline array)."""
+        return list(self._entries.get(path, ()))
 
     def find(self, *path: str) -> int | None:
         """The line of ``path``, else of its nearest enclosing table that is written down."""

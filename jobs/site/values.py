@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ScheduleError
 from .durations import parse_duration
+from .routes import compile_pattern
 
 BACKBURNER_KEYS = (
     "time_limit",
@@ -30,7 +31,8 @@ BACKBURNER_KEYS = (
     "artifacts",
     "retention",
 )
-#: Netlify's own ``[functions]`` properties (netlify/build FUNCTION_CONFIG_PROPERTIES, plus background).
+#: Netlify's own ``[functions]`` properties (netlify/build FUNCTION_CONFIG_PROPERTIES, plus background, and
+#: path: Netlify reads a function's path from its inline config only; Backburner also from the table).
 NETLIFY_KEYS = frozenset(
     {
         "directory",
@@ -44,9 +46,10 @@ NETLIFY_KEYS = frozenset(
         "region",
         "vcpu",
         "background",
+        "path",
     }
 )
-INLINE_KEYS = ("schedule", "background", *BACKBURNER_KEYS)
+INLINE_KEYS = ("schedule", "background", "path", *BACKBURNER_KEYS)
 OVERLAP_CHOICES = ("skip", "queue", "allow")
 CATCHUP_CHOICES = ("latest", "none", "all")
 CRON_MACROS = ("@yearly", "@monthly", "@weekly", "@daily", "@hourly")
@@ -108,6 +111,16 @@ def _text(example: str) -> Callable[[Any], str]:
     return check
 
 
+def _paths(value: Any) -> tuple[str, ...]:
+    """A function's own routes: one path or a list of them, in Netlify's redirect syntax."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(item, str) for item in items):
+        raise ValueError(f"{value!r} must be a path like '/api/report' or a list of them, e.g. ['/r/:id', '/r/*']")
+    for item in items:
+        compile_pattern(item, strict=True)
+    return tuple(dict.fromkeys(items))
+
+
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{value!r} must be true or false")
@@ -117,6 +130,7 @@ def _boolean(value: Any) -> bool:
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "schedule": _text("0 3 * * *"),
     "background": _boolean,
+    "path": _paths,
     "time_limit": _positive_duration,
     "retries": _retries,
     "timezone": _timezone,

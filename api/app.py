@@ -15,7 +15,7 @@ from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
 from jobs.wiring import open_runtime
 
-from . import artifacts, dashboard, errors, functions, health, invoke, metrics, runs, schedules, streams
+from . import artifacts, dashboard, errors, functions, health, invoke, metrics, routes, runs, schedules, streams
 
 SYNC_POOL_SIZE = 4
 
@@ -81,4 +81,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(streams.router)
     app.include_router(metrics.router)
     dashboard.install(app)
+    app.router.default = routes.routed  # only what no endpoint above answers: the site's rewrites and paths
     return app

@@ -1,0 +1,34 @@
+"""The site's own routes: requests that none of Backburner's endpoints answers.
+
+The router asks this only after every Backburner route missed (``/.netlify/functions/``, ``/api/...``,
+``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``, the dashboard), so a rewrite or a function's
+``path`` never shadows them, forced or not: they are the platform's paths, as ``/.netlify/`` is on Netlify.
+What matches is in ``jobs.site.routes``; a match runs the function exactly as its Netlify URL would (same
+limits, 202 and headers for background functions), with the event's ``path`` the one the caller used.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocketClose
+
+from .invoke import METHODS, invoke
+
+
+async def routed(scope: Scope, receive: Receive, send: Send) -> None:
+    """The router's default app: run the function a route names, else a JSON 404 saying why."""
+    if scope["type"] != "http":
+        await WebSocketClose()(scope, receive, send)
+        return
+    request = Request(scope, receive)
+    site = request.app.state.runtime.site
+    found = site.routes.match(scope["path"], request.query_params.multi_items(), request.cookies)
+    if found.function is None:
+        raise HTTPException(404, found.message or "Not Found")
+    if request.method not in METHODS:
+        raise HTTPException(405, f"{request.method} is not a method functions answer ({', '.join(METHODS)}).")
+    scope["path_params"] = {"name": found.function}
+    response = await invoke(Request(scope, receive))
+    await response(scope, receive, send)

@@ -202,17 +202,20 @@ def _check_or_exit(site: Path) -> Any:
 @main.command()
 @site_option
 def check(site: Path | None) -> None:
-    """Validate netlify.toml and the functions; exit non-zero with precise messages.
+    """Validate netlify.toml and the functions (exit non-zero with precise messages); list the routes.
 
     \b
     Examples:
       backburner check
       backburner check --site ./my-site && echo deployable
     """
+    from .routing import print_routes
+
     settings = _settings(site)
     loaded = _check_or_exit(settings.site)
     count = len(loaded.functions)
     console.print(f"[green]ok[/] {count} function{'s' if count != 1 else ''} in {loaded.functions_dir}")
+    print_routes(loaded)
 
 
 @main.command()

@@ -58,3 +58,45 @@ class ApiProc:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+class DevProc:
+    """`python -m backburner dev` (API, worker and scheduler under one supervisor) on a free port.
+
+    Its children run in their own sessions, so stopping means SIGTERM to `dev`, which stops them.
+    """
+
+    def __init__(self, site: Path, env: Mapping[str, str], port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = [sys.executable, "-m", "backburner", "dev", "--site", str(site), "--port", str(self.port)]
+        self.args += ["--threads", "2"]
+        self.env = {**os.environ, **env}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> DevProc:
+        """Start and wait until the API answers and the worker heartbeats (/readyz is 200)."""
+        self.process = subprocess.Popen(self.args, env=self.env, start_new_session=True)
+
+        def ready() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"`backburner dev` exited with code {self.process.returncode}")
+            try:
+                return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, timeout=timeout, interval=0.1, message="`backburner dev` to be ready")
+        return self
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -9,6 +9,9 @@ Netlify. ``check_site`` collects every problem for ``backburner check``; ``load_
     loader.py     reading netlify.toml, the functions folder and inline configs into the model
     values.py     checking each configured value (durations, URLs, choices) where it is written
     toml.py       where a key is written (line numbers) and Netlify's pattern merging
+    paths.py      folders as Netlify reads them: [build] key cases, empty values, base, the site root
+    rules.py      redirect rules from _redirects and [[redirects]], and functions' own paths
+    routes.py     the compiled route table: which function a request path reaches
     cron.py       Netlify's cron dialect in any time zone
     durations.py  "90s", "15m", "1h" as people write them
 """

@@ -419,3 +419,10 @@ def test_a_site_without_routes_has_an_empty_table(tmp_path: Path) -> None:
     site, problems = check_site(make_site(tmp_path, None, functions("hello.py")))
 
     assert problems == [] and site is not None and site.routes.empty
+
+
+def test_the_example_site_reaches_its_functions_through_api_rewrites() -> None:
+    example = load_site(Path(__file__).resolve().parents[2])
+
+    assert example.routes.match("/api/hello").function == "hello"
+    assert example.routes.match("/api/slow-background").function == "slow-background"

@@ -14,14 +14,16 @@ Netlify; the API answers 404 and says which rule it was.
 
 Patterns use Netlify's redirect syntax: literal segments, ``:name`` for one segment and a final ``*``
 for the rest (``:splat``; ``/a/*`` also matches ``/a``). A trailing slash never matters; case does.
-Matching costs a ``str.startswith`` per rule and one regular expression for rules whose prefix fits.
+A request meets only the rules and paths whose first segment fits its own (a dictionary look-up), then
+a ``str.startswith`` each and one regular expression for those whose literal prefix fits.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 from urllib.parse import unquote
 
 FUNCTIONS_PREFIX = "/.netlify/functions/"
@@ -30,6 +32,7 @@ _TOKEN = re.compile(r":([A-Za-z0-9_]+)")
 _FUNCTION_TARGET = re.compile(r"/\.netlify/functions/([^/?#]*)")
 
 Query = Sequence[tuple[str, str]]
+T = TypeVar("T")
 
 
 def normalize(path: str) -> str:
@@ -187,8 +190,42 @@ class RouteMatch:
     """Where a request goes: ``function`` to run, or ``message`` saying why nothing runs."""
 
     function: str | None
-    via: str
+    rule: Rule | None = None
+    route: FunctionRoute | None = None
     message: str | None = None
+
+    @property
+    def via(self) -> str:
+        """What matched, in words (built only when asked: matching is on the request path)."""
+        if self.rule is not None:
+            return f"rule {self.rule.number} ({self.rule.where}: {self.rule.describe()})"
+        if self.route is not None:
+            return f"path {self.route.pattern.source!r} of {self.route.function}"
+        return "nothing"
+
+
+class _Index(Generic[T]):
+    """Candidates by a path's first segment, in their original order: the items whose pattern starts
+    with that literal segment, merged with those that start with ``:name`` or ``*`` (they fit any)."""
+
+    def __init__(self, items: Sequence[T], pattern: Callable[[T], Pattern | None]) -> None:
+        by_segment: dict[str, list[int]] = {}
+        anywhere: list[int] = []
+        for index, item in enumerate(items):
+            found = pattern(item)
+            if found is None:
+                continue
+            if found.rank[0] == 0:
+                by_segment.setdefault(found.shape[0], []).append(index)
+            else:
+                anywhere.append(index)
+        self._by_segment = {
+            segment: tuple(items[i] for i in sorted(indices + anywhere)) for segment, indices in by_segment.items()
+        }
+        self._anywhere = tuple(items[i] for i in anywhere)
+
+    def __call__(self, path: str) -> tuple[T, ...]:
+        return self._by_segment.get(path.split("/", 2)[1], self._anywhere)
 
 
 @dataclass(frozen=True)
@@ -199,6 +236,14 @@ class RouteTable:
     routes: tuple[FunctionRoute, ...] = ()
     #: Things Netlify would only warn about (``redirects`` that is not an array of tables...).
     notes: tuple[str, ...] = ()
+    _rules: _Index[Rule] = field(init=False, repr=False, compare=False)
+    _routes: _Index[FunctionRoute] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A request only meets the rules and paths that can match its first segment: with hundreds of
+        # rules, matching costs a few of them, not all.
+        object.__setattr__(self, "_rules", _Index(self.rules, lambda rule: rule.pattern))
+        object.__setattr__(self, "_routes", _Index(self.routes, lambda route: route.pattern))
 
     @classmethod
     def build(cls, rules: Iterable[Rule], routes: Iterable[FunctionRoute], notes: Iterable[str] = ()) -> RouteTable:
@@ -215,15 +260,15 @@ class RouteTable:
         rule, values = self._first_rule(path, query, cookies)
         if rule is not None and rule.force:
             return self._through(rule, values, path)
-        for route in self.routes:
+        for route in self._routes(path):
             if route.pattern.match(path) is not None:
-                return RouteMatch(route.function, f"path {route.pattern.source!r} of {route.function}")
+                return RouteMatch(route.function, route=route)
         if rule is not None:
             return self._through(rule, values, path)
-        return RouteMatch(None, "", f"Nothing is served at {path}: no function and no rewrite onto one matches it.")
+        return RouteMatch(None, message=f"Nothing is served at {path}: no function and no rewrite onto one matches it.")
 
     def _first_rule(self, path: str, query: Query, cookies: Mapping[str, str]) -> tuple[Rule | None, dict[str, str]]:
-        for rule in self.rules:
+        for rule in self._rules(path):
             values = rule.match(path, query, cookies)
             if values is not None:
                 return rule, values
@@ -231,10 +276,8 @@ class RouteTable:
 
     @staticmethod
     def _through(rule: Rule, values: dict[str, str], path: str) -> RouteMatch:
-        via = f"rule {rule.number} ({rule.where}: {rule.describe()})"
-        if rule.target is None:
-            return RouteMatch(None, via, f"{path} matches {via}, which Backburner does not serve: {rule.note}.")
-        name = function_in(substitute(rule.target, values))
-        if name is None:
-            return RouteMatch(None, via, f"{path} matches {via}, which names no function for this path.")
-        return RouteMatch(name, via)
+        name = None if rule.target is None else function_in(substitute(rule.target, values))
+        if name is not None:
+            return RouteMatch(name, rule=rule)
+        why = "names no function for this path" if rule.target else f"Backburner does not serve: {rule.note}"
+        return RouteMatch(None, rule=rule, message=f"{path} matches {RouteMatch(None, rule=rule).via}, which {why}.")

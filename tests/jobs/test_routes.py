@@ -119,6 +119,31 @@ def test_first_match_wins_even_when_it_is_not_served(tmp_path: Path) -> None:
     )
 
 
+def test_rules_starting_with_a_placeholder_keep_their_place_among_literal_ones(tmp_path: Path) -> None:
+    toml = """
+    [[redirects]]
+      from = "/en/first"
+      to = "/.netlify/functions/hello"
+      status = 200
+    [[redirects]]
+      from = "/:lang/special"
+      to = "/.netlify/functions/report"
+      status = 200
+    [[redirects]]
+      from = "/en/*"
+      to = "/.netlify/functions/store-7"
+      status = 200
+    """
+    routes = rules_site(tmp_path, toml)
+
+    assert [routes.match(path).function for path in ("/en/first", "/en/special", "/en/other", "/de/special")] == [
+        "hello",
+        "report",
+        "store-7",
+        "report",
+    ]
+
+
 def test_nothing_matches(tmp_path: Path) -> None:
     routes = rules_site(tmp_path, REWRITES.split('[[redirects]]\n  from = "/*"')[0])
 

@@ -93,7 +93,7 @@ class Loader:
             shown = ".".join(setting)
             message = f"folder {self.show(directory)!r} does not exist; create it or fix {shown}"
             self.report_toml(setting, shown, message)
-        publish = folders.publish(base)
+        publish, root_file = folders.publish(base), self.root / CONFIG_FILE
         routes = self.routes(functions, publish)
         if self.broken:
             return None
@@ -104,7 +104,9 @@ class Loader:
             functions=MappingProxyType(dict(sorted(functions.items()))),
             settings=MappingProxyType(settings),
             routes=routes,
-            sources=tuple(dict.fromkeys([base / CONFIG_FILE, publish / _rules.REDIRECTS_FILE])),
+            sources=tuple(
+                source for source in (base / CONFIG_FILE, publish / _rules.REDIRECTS_FILE) if source != root_file
+            ),
         )
 
     def routes(self, functions: Mapping[str, Function], publish: Path) -> RouteTable:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.procs import wait_for
 from tests.support.sites import FUNCTIONS, TOML, make_site
 
 #: Backburner's own paths, each the target of a forced rule that must not take it over.
@@ -181,4 +182,17 @@ def test_without_routes_unknown_paths_are_a_plain_404(tmp_path, settings):
     assert response.status_code == 404
     assert response.json()["error"]["message"] == (
         "Nothing is served at /somewhere: no function and no rewrite onto one matches it."
+    )
+
+
+def test_a_new_redirects_file_applies_within_two_seconds(client, site):
+    assert client.get("/late/1").status_code == 200  # the unforced catch-all: echo
+    assert json.loads(client.get("/late/1").text)["path"] == "/late/1"
+    (site / "_redirects").write_text("/late/*  /.netlify/functions/hello  200\n")
+
+    wait_for(
+        lambda: client.get("/late/1").json().get("hello") == "world",
+        timeout=2.0,
+        interval=0.1,
+        message="the new _redirects rule to apply",
     )

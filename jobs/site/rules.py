@@ -76,12 +76,14 @@ def make_rule(raw: Mapping[str, Any], number: int, file: str, line: int | None) 
         note = f"{why}; Netlify skips this rule"
         return Rule(number, file, line, shown, to if isinstance(to, str) else None, status, force, None, note=note)
 
-    if not isinstance(source, str) or not source:
-        return skipped("it has no 'from'")
     try:
-        status = _status(raw.get("status"))
+        status, bad_status = _status(raw.get("status")), None
     except ValueError as error:
-        return skipped(str(error))
+        status, bad_status = None, str(error)
+    if not isinstance(source, str) or not source:
+        return skipped("it has no 'from'", status)
+    if bad_status:
+        return skipped(bad_status)
     if to is None and source.endswith("/*") and status is not None and 200 <= status < 300:
         to = source[:-2] + "/:splat"  # Netlify's forward rule: `/a/* 200` means `/a/* /a/:splat 200`
     if not isinstance(to, str) or not to:

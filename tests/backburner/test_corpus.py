@@ -255,3 +255,30 @@ def test_an_express_style_catch_all_beside_functions_own_paths(tmp_path: Path, e
         assert "text/html" in http.get("/").headers["content-type"]  # the dashboard, not the catch-all
         assert http.get("/healthz").json() == {"status": "ok"}
         assert [f["name"] for f in http.get("/api/functions").json()] == ["api", "server", "thumbnail-background"]
+
+
+def test_check_flags_a_rule_onto_a_missing_function_and_warns_about_what_netlify_skips(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "netlify" / "functions").mkdir(parents=True)
+    (site / "netlify" / "functions" / "hello.py").write_text(textwrap.dedent(SYNC).lstrip())
+    (site / "netlify.toml").write_text(
+        '[[redirects]]\nfrom = "/old"\nto = "/.netlify/functions/gone"\nstatus = 200\n\n'
+        '[[redirects]]\nto = "/.netlify/functions/hello"\nstatus = 200\n'
+    )
+    (site / "_redirects").write_text("/a  /.netlify/functions/hello  200\n")
+
+    done = cli("check", "--site", str(site))
+
+    assert done.returncode == 0, done.stderr
+    lines = [line.rstrip() for line in done.stderr.splitlines()]
+    assert lines[2:] == [
+        "  served     _redirects:1    /a -> /.netlify/functions/hello 200",
+        "  served     netlify.toml:1  /old -> /.netlify/functions/gone 200  (no function 'gone' in this site: 404)",
+        "  not served netlify.toml:6  (no from) -> /.netlify/functions/hello 200: it has no 'from'; "
+        "Netlify skips this rule",
+    ]
+    (site / "netlify.toml").write_text('[redirects]\nfrom = "/a"\nto = "/.netlify/functions/hello"\nstatus = 200\n')
+    warned = cli("check", "--site", str(site))
+    assert warned.returncode == 0 and warned.stderr.splitlines()[-1] == (
+        "warning netlify.toml:1: redirects must be an array of tables: write [[redirects]] above each rule"
+    )

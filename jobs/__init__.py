@@ -4,7 +4,7 @@ The flat core (what every process shares):
 
     runs.py            the run record and its vocabulary (statuses, triggers, outcomes), Result of an attempt
     store.py           run records in Redis, created with their message and changed by compare-and-set
-    scripts.py         the Lua scripts behind the store
+    scripts.py         the Lua scripts behind the store, read once from lua/*.lua
     lifecycle.py       how a run moves between states (claim, finish, retry, lose, cancel, replay)
     hooks.py           RunHook, the extension point for code that reacts to runs
     broker.py          Dramatiq on Redis, plus enqueueing inside another atomic write
@@ -30,6 +30,7 @@ Subpackages:
     worker/      a worker process: consumers, recorder, reaper, retention
     batch/       the batch-transform kit (``jobs.batch.Batch``)
     aggregate/   the API-aggregation kit (``jobs.aggregate``)
+    lua/         the Lua sources (each opens with its KEYS and ARGV), shipped as package data
 
 Imports flow from subpackages and ``runtime``/``wiring`` towards the flat core, never back; code in the
 user's child process (``execution.child``, ``execution.context``) stays light.

@@ -16,34 +16,11 @@ from typing import Any
 import redis
 
 from .keys import Keys
+from .scripts import LOG_READ_SCRIPT
 from .store import translate_errors
 
 #: Lines returned by one read at most; a follower that is further behind reads again at once.
 READ_BATCH = 500
-
-# KEYS: logs list, line count, active index, run record, progress hash.
-# ARGV: first line number wanted, max lines, run id, "1" to also return the run record and progress.
-_READ = """
-local length = redis.call('LLEN', KEYS[1])
-local total = tonumber(redis.call('GET', KEYS[2]) or '0')
-if total < length then total = length end  -- lines written before the count existed
-local first = total - length
-local wanted = tonumber(ARGV[1])
-local start = wanted - first
-if start < 0 then start = 0 end
-local lines = {}
-if wanted < total then
-  lines = redis.call('LRANGE', KEYS[1], start, start + tonumber(ARGV[2]) - 1)
-end
-local active = redis.call('ZSCORE', KEYS[3], ARGV[3]) and 1 or 0
-local record, progress = false, {}
-if ARGV[4] == '1' then
-  record = redis.call('GET', KEYS[4])
-  if record then record = redis.sha1hex(record) end  -- a fingerprint: the record may be large
-  progress = redis.call('HGETALL', KEYS[5])
-end
-return {total, first, active, lines, record, progress}
-"""
 
 
 @dataclass
@@ -72,7 +49,7 @@ class LogTail:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
-        self._read = client.register_script(_READ)
+        self._read = client.register_script(LOG_READ_SCRIPT)
 
     def read(self, run_id: str, start: int = 0, *, state: bool = False, limit: int = READ_BATCH) -> Chunk:
         """Lines numbered ``start`` and up (at most ``limit``), the count so far, and whether the run is active."""

@@ -6,4 +6,5 @@ leader    the Redis lease that picks the one scheduler allowed to fire
 engine    what a wake-up does at ``now``: catch-up, overlap, firing (tests drive it directly)
 catchup   which due ticks fire, as a pure function of the schedule, its state and ``now``
 schedules the site's schedules, compiled (an invalid one refuses start-up)
+lua/      the lease's Lua scripts (renew, release)
 """

@@ -20,20 +20,10 @@ from collections.abc import Callable
 
 import redis
 
+from jobs.scripts import lua
+
 log = logging.getLogger("backburner.scheduler")
 
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('del', KEYS[1])
-end
-return 0
-"""
 #: The share of the TTL the holder trusts its lease for, measured from before the request was sent.
 TRUST = 0.8
 
@@ -60,8 +50,8 @@ class Lease:
         self.ttl_ms = max(1, int(ttl_s * 1000))
         self.holder = holder or holder_id()
         self._monotonic = monotonic
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(lua("renew_lease", "scheduler"))
+        self._release = client.register_script(lua("release_lease", "scheduler"))
         self._lock = threading.Lock()
         self._valid_until = 0.0
 

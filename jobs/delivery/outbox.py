@@ -32,6 +32,7 @@ from ..errors import BackburnerError, Conflict, InvalidInput, RunNotFound
 from ..keys import Keys, text
 from ..metrics import count_delivery
 from ..runs import Run
+from ..scripts import OUTBOX_CLAIM_SCRIPT
 from ..settings import Settings
 from ..site import Function
 from ..store import RunStore, Writes, translate_errors
@@ -39,24 +40,6 @@ from .webhooks import RETRY_SCHEDULE_S, deliver, generate_secret, next_delay
 from .webhooks import _display as display_url
 
 log = logging.getLogger("backburner.outbox")
-
-# KEYS[1] due set; ARGV: now ms, lease ms, max ids, claim token, entry key prefix.
-_CLAIM = """
-local now = tonumber(ARGV[1])
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
-local claimed = {}
-for _, id in ipairs(ids) do
-  local entry = ARGV[5] .. id
-  if redis.call('EXISTS', entry) == 1 then
-    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id)
-    redis.call('HSET', entry, 'claim', ARGV[4])
-    table.insert(claimed, id)
-  else
-    redis.call('ZREM', KEYS[1], id)
-  end
-end
-return claimed
-"""
 
 
 @dataclass
@@ -86,7 +69,7 @@ class Outbox:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
-        self._claim = client.register_script(_CLAIM)
+        self._claim = client.register_script(OUTBOX_CLAIM_SCRIPT)
 
     def claim(self, limit: int, lease_s: float, token: str) -> list[str]:
         if limit <= 0:

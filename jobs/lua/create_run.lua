@@ -1,0 +1,30 @@
+-- create_run.lua: create a run in one atomic step (jobs.store.RunStore.create): its record, its event,
+-- its indexes and its Dramatiq message. A reused Idempotency-Key returns the earlier run's id instead.
+--
+-- KEYS[1]  run record                       KEYS[5]  active runs (sorted set)
+-- KEYS[2]  the run's event                  KEYS[6]  idempotency key, or "" for none
+-- KEYS[3]  all runs (sorted set)            KEYS[7]  the queue's message hash  } written as Dramatiq's
+-- KEYS[4]  the function's runs (sorted set) KEYS[8]  the queue's id list       } "enqueue" (jobs.broker)
+--
+-- ARGV[1]  run id                           ARGV[5]  the message's Redis id
+-- ARGV[2]  run record (JSON)                ARGV[6]  the encoded message
+-- ARGV[3]  event (JSON)                     ARGV[7]  when the reaper should look at the run (ms)
+-- ARGV[4]  idempotency window (seconds)
+--
+-- Returns the id of the run: this one, or the one created earlier with the same idempotency key.
+
+local run_key, event_key, runs, function_runs, active, idem, messages, queue = unpack(KEYS)
+local run_id, run_json, event_json, idem_ttl, message_id, message, look_at = unpack(ARGV)
+if idem ~= "" then
+    local existing = redis.call("GET", idem)
+    if existing then return existing end
+    redis.call("SET", idem, run_id, "EX", idem_ttl)
+end
+redis.call("SET", run_key, run_json)
+redis.call("SET", event_key, event_json)
+redis.call("ZADD", runs, 0, run_id)
+redis.call("ZADD", function_runs, 0, run_id)
+redis.call("ZADD", active, look_at, run_id)
+redis.call("HSET", messages, message_id, message)
+redis.call("RPUSH", queue, message_id)
+return run_id

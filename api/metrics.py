@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from dramatiq.common import dq_name
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -21,7 +20,6 @@ from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
 from jobs import clock
-from jobs.broker import QUEUE
 from jobs.errors import BackburnerError
 from jobs.metrics import read_counters
 from jobs.runtime import Runtime
@@ -74,8 +72,8 @@ class RedisCollector(Collector):
     def _queues(self) -> Iterator[Metric]:
         client, broker = self.runtime.client, self.runtime.broker
         pipe = client.pipeline(transaction=False)
-        pipe.llen(broker.queue_keys(QUEUE)[0])
-        pipe.llen(broker.queue_keys(dq_name(QUEUE))[0])
+        pipe.llen(broker.queue_keys()[0])
+        pipe.llen(broker.queue_keys(delayed=True)[0])
         pipe.zcount(
             self.runtime.store.keys.workers, clock.now_ms() - int(self.runtime.settings.worker_timeout * 1000), "+inf"
         )

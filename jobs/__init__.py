@@ -1,13 +1,14 @@
 """The runtime core: runs, their store and state machine, the broker, and one subpackage per concept.
 
-The flat core (what every process shares):
+The core (what every process shares), flat but for the broker:
 
     runs.py            the run record and its vocabulary (statuses, triggers, outcomes), Result of an attempt
     store.py           run records in Redis, created with their message and changed by compare-and-set
     scripts.py         the Lua scripts behind the store, read once from lua/*.lua
     lifecycle.py       how a run moves between states (claim, finish, retry, lose, cancel, replay)
     hooks.py           RunHook, the extension point for code that reacts to runs
-    broker.py          Dramatiq on Redis, plus enqueueing inside another atomic write
+    broker/            Dramatiq on Redis: the clients, RunBroker (enqueue and ack inside another atomic
+                       write); every reliance on Dramatiq's private internals is in broker/dramatiq_internals.py
     keys.py            Redis key names (and ``text`` for reading them back)
     settings.py        one typed settings object from the environment
     errors.py          every error Backburner raises on purpose
@@ -32,6 +33,6 @@ Subpackages:
     aggregate/   the API-aggregation kit (``jobs.aggregate``)
     lua/         the Lua sources (each opens with its KEYS and ARGV), shipped as package data
 
-Imports flow from subpackages and ``runtime``/``wiring`` towards the flat core, never back; code in the
+Imports flow from subpackages and ``runtime``/``wiring`` towards the core, never back; code in the
 user's child process (``execution.child``, ``execution.context``) stays light.
 """

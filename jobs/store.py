@@ -14,7 +14,7 @@ import redis.asyncio
 from redis.commands import CoreCommands
 
 from . import clock
-from .broker import ACTOR, QUEUE, RunBroker, new_message_id
+from .broker import RunBroker, new_message_id
 from .errors import BackburnerError, RunNotFound, StoreUnavailable
 from .keys import Keys, text
 from .runs import ACTIVE, Progress, Run
@@ -154,10 +154,9 @@ class RunStore:
     def _create_call(self, run: Run, event: dict[str, Any], idempotency_key: str | None) -> tuple[list[Any], list[Any]]:
         run.message_id = new_message_id()
         record = run.model_dump_json()
-        queue_name, message_id, encoded = self.broker.prepare(
+        queue, messages, message_id, encoded = self.broker.prepare(
             run.id, run.token, snapshot=record, message_id=run.message_id
         )
-        queue, messages = self.broker.queue_keys(queue_name)
         idem = self.keys.idempotency(run.function, idempotency_key) if idempotency_key is not None else ""
         keys = [self.keys.run(run.id), self.keys.event(run.id), self.keys.runs, self.keys.function_runs(run.function),
                 self.keys.active, idem, messages, queue]  # fmt: skip
@@ -344,7 +343,7 @@ class RunStore:
         for message_id, delay_s in pipe.dispatches:
             self.broker.enqueue_in(pipe, run.id, run.token, snapshot=new, message_id=message_id, delay_s=delay_s)
         queue, messages = self.broker.queue_keys()
-        wake = (pipe.waiting, self.keys.run(""), messages, queue, clock.now_ms(), QUEUE, ACTOR)
+        wake = (pipe.waiting, self.keys.run(""), messages, queue, self.broker.wake_message, clock.now_ms())
         args: list[Any] = [raw, new, *pipe.guard, *wake, len(pipe.commands)]
         for command in pipe.commands:
             args += [len(command), *command]

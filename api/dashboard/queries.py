@@ -15,10 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from dramatiq.common import dq_name
-
 from jobs import clock
-from jobs.broker import QUEUE
 from jobs.keys import text
 from jobs.runs import id_floor_at
 from jobs.runtime import Runtime
@@ -132,8 +129,8 @@ def _live(runtime: Runtime, view: Overview) -> None:
         view.active[record["status"]] += 1
     pipe = store.client.pipeline(transaction=False)
     pipe.zcount(store.keys.workers, clock.now_ms() - int(settings.worker_timeout * 1000), "+inf")
-    pipe.llen(runtime.broker.queue_keys(QUEUE)[0])
-    pipe.llen(runtime.broker.queue_keys(dq_name(QUEUE))[0])
+    pipe.llen(runtime.broker.queue_keys()[0])
+    pipe.llen(runtime.broker.queue_keys(delayed=True)[0])
     pipe.zcard(store.keys.outbox_due)
     view.workers, view.ready, view.delayed, view.outbox = (int(v) for v in pipe.execute())
 

@@ -13,7 +13,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from ..broker import ACTOR, QUEUE, connect, wait_for_redis
+from ..broker import ACTOR, QUEUE, build_worker, connect, redis_message_id, wait_for_redis
 from ..delivery.destinations import check_secret
 from ..delivery.outbox import Deliverer
 from ..errors import BackburnerError, ConfigError
@@ -66,8 +66,7 @@ class WorkerProcess:
         dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=runtime.broker)(self.execute)
         runtime.broker.fetched = self._claim_fetched
         runtime.broker.returned = self._release_returned
-        self.worker = dramatiq.Worker(runtime.broker, worker_threads=self.threads, worker_timeout=self.poll_ms)
-        self.worker.queue_prefetch = self.threads  # no hoarding: a fetched message always has a free thread
+        self.worker = build_worker(runtime.broker, self.threads, self.poll_ms)  # a fetched message has a free thread
         self.recorder = Recorder(runtime.lifecycle, runtime.broker).start()
         retention = Retention(self.settings, runtime.client, runtime.store.keys, lambda: runtime.site, self.id)
         self.reaper = Reaper(self.settings, runtime.lifecycle, self.id, retention=retention)
@@ -82,7 +81,7 @@ class WorkerProcess:
         assert self.runtime is not None and self.pool is not None and self.recorder is not None
         runtime = self.runtime
         message = CurrentMessage.get_current_message()
-        message_id = message.options["redis_message_id"] if message else None
+        message_id = redis_message_id(message) if message else None
         claimed = self._claims.pop(message_id, _UNCLAIMED) if message_id else _UNCLAIMED
         if claimed is _UNCLAIMED:
             try:
@@ -135,7 +134,7 @@ class WorkerProcess:
             for body in data:
                 message = dramatiq.Message.decode(body)
                 if message.actor_name == ACTOR and len(message.args) == 3:
-                    batch.append((*message.args, message.options["redis_message_id"]))
+                    batch.append((*message.args, redis_message_id(message)))
             if not batch:
                 return
             claims = self.runtime.lifecycle.claim_many(batch, self.id, concurrency=self._concurrency)
@@ -150,7 +149,7 @@ class WorkerProcess:
         """Undo the claims of fetched messages that will not run here (``RunBroker.returned``)."""
         assert self.runtime is not None
         for message in messages:
-            claimed = self._claims.pop(message.options["redis_message_id"], None)
+            claimed = self._claims.pop(redis_message_id(message), None)
             if isinstance(claimed, tuple):
                 run = claimed[0]
                 try:

@@ -23,10 +23,8 @@ import threading
 from datetime import timedelta
 
 import redis
-from dramatiq.common import dq_name
 
 from .. import clock
-from ..broker import QUEUE
 from ..keys import text
 from ..lifecycle import Lifecycle
 from ..runs import Run
@@ -143,9 +141,11 @@ class Reaper:
         one round trip for them all."""
         if not runs:
             return set()
+        # Due now, or delayed (a run waiting for a concurrency slot).
+        hashes = (self.store.broker.queue_keys()[1], self.store.broker.queue_keys(delayed=True)[1])
         pipe = self.client.pipeline(transaction=False)
         for run in runs:
-            for queue in (QUEUE, dq_name(QUEUE)):  # due now, or delayed (a run waiting for a concurrency slot)
-                pipe.hexists(f"{self.settings.namespace}:{queue}.msgs", run.message_id or "")
+            for messages in hashes:
+                pipe.hexists(messages, run.message_id or "")
         found = pipe.execute()
         return {run.id for n, run in enumerate(runs) if run.message_id and (found[2 * n] or found[2 * n + 1])}

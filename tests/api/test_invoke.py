@@ -42,7 +42,7 @@ def test_background_function_answers_202_empty_with_run_headers(client, runtime)
     assert run["retry_delays_s"] == [1.0, 2.0] and run["time_limit_s"] == 900
     assert "token" not in run
     # The record and its message landed together.
-    assert runtime.client.hexists(f"{runtime.settings.namespace}:runs.msgs", runtime.store.get(run_id).message_id)
+    assert runtime.client.hexists(runtime.broker.queue_keys()[1], runtime.store.get(run_id).message_id)
 
 
 def test_unknown_function_is_404_json(client):

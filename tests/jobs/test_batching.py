@@ -3,7 +3,7 @@
 import threading
 import time
 
-from jobs.broker import QUEUE
+from jobs.broker import QUEUE, redis_message_id
 from jobs.lifecycle import FinishedAttempt, new_run
 from jobs.runs import Result
 from jobs.store import NoSlot
@@ -133,12 +133,12 @@ def test_recorder_acks_every_message_even_for_a_superseded_attempt(runtime):
     recorder.stop(timeout_s=10)
     assert runtime.store.get(done.id).status == "succeeded"
     assert runtime.store.get(superseded.id).status == "queued"  # resumed by the reaper's path, not by this outcome
-    acks = runtime.client.smembers(f"{runtime.settings.namespace}:__acks__.{runtime.broker.broker_id}.{QUEUE}")
+    acks = runtime.client.smembers(runtime.broker.acks_key())
     bodies = runtime.broker.queue_keys()[1]
     for message in messages:
         assert message.acked_with_run
-        assert message.options["redis_message_id"].encode() not in acks
-        assert not runtime.client.hexists(bodies, message.options["redis_message_id"])
+        assert redis_message_id(message).encode() not in acks
+        assert not runtime.client.hexists(bodies, redis_message_id(message))
 
 
 def test_a_worker_claims_each_fetched_batch_and_releases_what_it_hands_back(runtime, settings):

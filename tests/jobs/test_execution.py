@@ -125,7 +125,7 @@ def test_a_run_without_a_free_slot_waits_and_the_write_that_frees_the_slot_wakes
     function = runtime.site.get("single-background")
     first, second, gone = (runtime.store.create(new_run(function, "api"), {})[0] for _ in range(3))
     limit = {"single-background": 1}.get
-    ns = runtime.settings.namespace
+    queue, delayed = runtime.broker.queue_keys()[0], runtime.broker.queue_keys(delayed=True)[1]
     assert runtime.lifecycle.claim(first.id, first.token, "w", concurrency=limit) is not None
     for run in (gone, second):
         with pytest.raises(NoSlot):
@@ -135,16 +135,16 @@ def test_a_run_without_a_free_slot_waits_and_the_write_that_frees_the_slot_wakes
     runtime.lifecycle.cancel(gone.id)  # leaves a stale entry in the waiting list
     waiting = runtime.lifecycle.wait_for_slot(second.id, second.token, 30.0)
     assert waiting.status == "queued" and waiting.token != second.token
-    assert runtime.client.hexists(f"{ns}:runs.DQ.msgs", waiting.message_id)  # the fallback, 30 s out
+    assert runtime.client.hexists(delayed, waiting.message_id)  # the fallback, 30 s out
     waiting_list = runtime.store.keys.waiting("single-background")
     assert runtime.client.lrange(waiting_list, 0, -1) == [gone.id.encode(), second.id.encode()]
     slots = runtime.store.keys.concurrency("single-background")
     assert runtime.client.zrange(slots, 0, -1) == [first.id.encode()]
-    runtime.client.delete(f"{ns}:runs")  # from here on, only new messages
+    runtime.client.delete(queue)  # from here on, only new messages
 
     runtime.lifecycle.lose(first.id, "w", "gone")  # a lost attempt frees its slot, and wakes a waiting run
     assert runtime.client.zcard(slots) == 0 and runtime.client.llen(waiting_list) == 0
-    queued = [_message_args(runtime, "runs", m.decode()) for m in runtime.client.lrange(f"{ns}:runs", 0, -1)]
+    queued = [_message_args(runtime, m.decode()) for m in runtime.client.lrange(queue, 0, -1)]
     assert [a[0] for a in queued] == [first.id, second.id]  # first's own retry, then the wake-up
     args = queued[1]
     assert args == [second.id, waiting.token]  # the cancelled run was passed over
@@ -167,7 +167,7 @@ def test_default_schedule_next_attempts_are_60s_and_120s_after_each_failure(runt
         finished = clock.parse_iso(after.attempts[-1].finished_at)
         gaps.append(clock.parse_iso(after.next_attempt_at) - finished)
         # The message for the next attempt is on Dramatiq's delay queue, due exactly then.
-        assert runtime.client.hexists(f"{runtime.settings.namespace}:runs.DQ.msgs", after.message_id)
+        assert runtime.client.hexists(runtime.broker.queue_keys(delayed=True)[1], after.message_id)
     assert gaps == [timedelta(seconds=60), timedelta(seconds=120)]
     current = runtime.store.get(run.id)
     runtime.lifecycle.claim(run.id, current.token, "w")
@@ -282,8 +282,8 @@ def test_a_stale_message_cannot_start_a_second_attempt(runtime):
     assert runtime.lifecycle.claim(run.id, "other", "w2") is None
 
 
-def _message_args(runtime, queue, message_id):
-    raw = runtime.client.hget(f"{runtime.settings.namespace}:{queue}.msgs", message_id)
+def _message_args(runtime, message_id, *, delayed=False):
+    raw = runtime.client.hget(runtime.broker.queue_keys(delayed=delayed)[1], message_id)
     return list(dramatiq.Message.decode(raw).args)
 
 
@@ -292,7 +292,7 @@ def test_messages_carry_the_record_so_a_claim_needs_no_read(runtime):
     function = runtime.site.get("fail-background")
     run, _ = runtime.store.create(new_run(function, "api"), {"body": "b"})
     stored = runtime.client.get(runtime.store.keys.run(run.id)).decode()
-    run_id, token, snapshot = _message_args(runtime, "runs", run.message_id)
+    run_id, token, snapshot = _message_args(runtime, run.message_id)
     assert [run_id, token, snapshot] == [run.id, run.token, stored]
 
     def note(current, pipe):
@@ -309,7 +309,7 @@ def test_messages_carry_the_record_so_a_claim_needs_no_read(runtime):
     # The retry's message carries the record as written with it.
     after = finish(runtime, run.id, token, Result("error", error={"type": "E", "message": "x"}))
     assert after is not None and after.status == "retrying"
-    retry_args = _message_args(runtime, "runs.DQ", after.message_id)
+    retry_args = _message_args(runtime, after.message_id, delayed=True)
     assert retry_args == [run.id, after.token, runtime.client.get(runtime.store.keys.run(run.id)).decode()]
 
 
@@ -324,10 +324,11 @@ def test_finished_runs_leave_no_message_behind(client, worker, runtime):
     runs = [trigger(client, "echo-background") for _ in range(5)] + [trigger(client, "flaky-background")]
     for run_id in runs:
         assert finished(client, run_id)["status"] == "succeeded"
-    ns = runtime.settings.namespace
+    queue, bodies = runtime.broker.queue_keys()
+    every_workers_acks = runtime.broker.acks_key(broker_id="*")
 
     def drained():
-        acks = [key for key in runtime.client.scan_iter(f"{ns}:__acks__.*.runs") if runtime.client.scard(key)]
-        return not acks and runtime.client.hlen(f"{ns}:runs.msgs") == 0 and not runtime.client.llen(f"{ns}:runs")
+        acks = [key for key in runtime.client.scan_iter(every_workers_acks) if runtime.client.scard(key)]
+        return not acks and runtime.client.hlen(bodies) == 0 and not runtime.client.llen(queue)
 
     wait_for(drained, message="acks and message bodies to be gone")

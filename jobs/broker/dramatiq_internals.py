@@ -1,9 +1,23 @@
-"""Dramatiq on Redis, with one addition: enqueueing as part of another atomic write.
+"""RunBroker and its consumer: every place Backburner relies on Dramatiq below its public API.
 
-A run record and its message must land together ("accepted" means both are durable), so
-``RunBroker.enqueue_in`` adds the writes of Dramatiq's own "enqueue" to the script that also writes
-the run record (``jobs.store``). The message layout is exactly what ``RedisBroker.enqueue`` writes;
-its arguments are the run id, the fencing token and, when small, the record itself.
+A run record and its message must land together ("accepted" means both are durable), so Backburner writes
+Dramatiq's messages itself, inside the scripts that write run records, and it steers how a worker fetches.
+Dramatiq publishes neither, so this module leans on its private internals; nothing else in the project may.
+Each assumption is checked by ``tests/jobs/test_dramatiq_internals.py``, which names the one that broke.
+The Dramatiq versions they were checked against are pinned in ``pyproject.toml``.
+
+A. Redis layout (``dramatiq/brokers/redis/dispatch.lua``): queue ``q`` is a list ``<ns>:q`` of message ids
+   and a hash ``<ns>:q.msgs`` of id -> encoded message; "enqueue" is ``HSET`` then ``RPUSH``. A delayed
+   message goes to queue ``dramatiq.common.dq_name(q)`` with an ``eta`` option (ms).
+B. A message's Redis id is its ``redis_message_id`` option, not its ``message_id``.
+C. A fetched id waits in the set ``<ns>:__acks__.<broker_id>.<q>``; "ack" is ``SREM`` from it, then ``HDEL``
+   of the body.
+D. ``Message.encode()`` writes JSON in which string fields appear verbatim (the wake-up message that
+   ``compare_and_set.lua`` fills in is made from it).
+E. ``RedisBroker.consumer_class`` builds the consumer; ``_RedisConsumer`` keeps ``message_cache``,
+   ``queued_message_ids``, ``prefetch``, ``timeout`` and ``outstanding_message_count``, and fetches with
+   ``broker.do_fetch(queue, count)``; ``RedisBroker._dispatch("fetch")`` runs dispatch.lua's "fetch".
+F. ``dramatiq.Worker`` reads ``queue_prefetch`` when it starts its consumers.
 """
 
 from __future__ import annotations
@@ -13,20 +27,16 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from functools import cached_property
+from typing import Any, cast
 
 import dramatiq
 import redis
-import redis.asyncio
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis, dq_name
 from dramatiq.middleware import CurrentMessage
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
-from .errors import ConfigError
-from .settings import Settings
+from ..settings import Settings
 
 log = logging.getLogger("backburner.worker")
 
@@ -37,6 +47,8 @@ SNAPSHOT_LIMIT = 64 * 1024
 #: How long a free worker thread waits for the busy ones, so that one fetch refills them all: long enough
 #: for a burst of short attempts to finish together, short against any real background function.
 FETCH_LINGER_S = 0.02
+#: The fields of the wake-up message that ``compare_and_set.lua`` fills in (D).
+WAKE_FIELDS = ("run", "token", "id", "now")
 
 
 def new_message_id() -> str:
@@ -44,41 +56,9 @@ def new_message_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def _url(settings: Settings) -> str:
-    if not settings.redis_url:
-        raise ConfigError(
-            "REDIS_URL is not set: point it at your Redis (redis://host:6379/0), or use `backburner dev`."
-        )
-    return settings.redis_url
-
-
-def _options() -> dict[str, Any]:
-    """Client options shared by the sync and asyncio clients.
-
-    Explicit timeouts, and two quick retries of a command whose connection failed (a pooled connection
-    left stale by a Redis restart). Timeouts are not retried. A retried script call could enqueue a
-    message twice; that is harmless, because a message whose fencing token is no longer current is
-    skipped by the worker.
-    """
-    return {
-        "socket_timeout": 10,
-        "socket_connect_timeout": 5,
-        "health_check_interval": 30,
-        "max_connections": 256,
-        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
-        "retry_on_error": [redis.ConnectionError],
-    }
-
-
-def connect(settings: Settings, url: str | None = None) -> redis.Redis:
-    return redis.Redis.from_url(url or _url(settings), **_options())
-
-
-def connect_async(settings: Settings) -> redis.asyncio.Redis:
-    """The asyncio twin of ``connect``, for the API's hot path."""
-    options = _options()
-    options["retry"] = AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 2)
-    return redis.asyncio.Redis.from_url(_url(settings), **options)
+def redis_message_id(message: Any) -> str:
+    """The id under which ``message`` (a Message or MessageProxy) is stored in Redis (B)."""
+    return str(message.options["redis_message_id"])
 
 
 class _BusyAwareConsumer(_RedisConsumer):
@@ -156,7 +136,7 @@ class _BusyAwareConsumer(_RedisConsumer):
 
 
 class RunBroker(RedisBroker):
-    """A RedisBroker that can also enqueue as part of a caller's transaction.
+    """A RedisBroker that can also enqueue and ack as part of a caller's atomic write.
 
     A worker process can watch its messages through two hooks: ``fetched`` sees each batch fetched
     from the runs queue (raw bodies) before any of them is handed to a thread, and ``returned`` sees
@@ -168,14 +148,24 @@ class RunBroker(RedisBroker):
     returned: Callable[[list[Any]], None] | None = None
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[bytes]:
-        data: list[bytes] = self._dispatch("fetch")(queue_name, prefetch)
+        data: list[bytes] = self._dispatch("fetch")(queue_name, prefetch)  # E
         if data and queue_name == QUEUE and self.fetched is not None:
             self.fetched(data)
         return data
 
     @property
     def consumer_class(self) -> Any:
-        return _BusyAwareConsumer
+        return _BusyAwareConsumer  # E
+
+    def queue_keys(self, *, delayed: bool = False) -> tuple[str, str]:
+        """The runs queue's id list and message hash; ``delayed``: those of its delay queue (A)."""
+        name = dq_name(QUEUE) if delayed else QUEUE
+        return f"{self.namespace}:{name}", f"{self.namespace}:{name}.msgs"
+
+    def acks_key(self, broker_id: str | None = None) -> str:
+        """The set of runs-queue messages this process (or broker ``broker_id``; ``"*"`` makes a pattern for
+        ``SCAN``) fetched and has not acked yet (C)."""
+        return f"{self.namespace}:__acks__.{broker_id or self.broker_id}.{QUEUE}"
 
     def prepare(
         self,
@@ -185,8 +175,9 @@ class RunBroker(RedisBroker):
         snapshot: str | None = None,
         message_id: str | None = None,
         delay_s: float | None = None,
-    ) -> tuple[str, str, bytes]:
-        """``(queue name, Redis message id, encoded message)`` exactly as ``RedisBroker.enqueue`` writes them.
+    ) -> tuple[str, str, str, bytes]:
+        """``(queue list, message hash, Redis message id, encoded message)``, as ``RedisBroker.enqueue``
+        would write them (A, B).
 
         ``snapshot`` is the run record as written together with the message: the worker claims the run
         with a compare-and-set against it, so a fresh message costs no read. Large records are left out
@@ -206,21 +197,8 @@ class RunBroker(RedisBroker):
         if delay_ms:
             message = message.copy(queue_name=dq_name(QUEUE), options={"eta": current_millis() + delay_ms})
         self.emit_before("enqueue", message, delay_ms)
-        return message.queue_name, str(message.options["redis_message_id"]), message.encode()
-
-    def ack_in(self, pipe: Any, message: Any) -> None:
-        """Ack ``message`` (fetched by this broker's consumer) on ``pipe``, with the caller's other writes.
-
-        The same writes as dispatch.lua's "ack": SREM from this consumer's acks set, HDEL the body.
-        The worker marks the message so the consumer skips its own ack: one round trip less per run.
-        """
-        message_id = message.options["redis_message_id"]
-        pipe.srem(f"{self.namespace}:__acks__.{self.broker_id}.{QUEUE}", message_id)
-        pipe.hdel(self.queue_keys(QUEUE)[1], message_id)
-
-    def queue_keys(self, queue_name: str = QUEUE) -> tuple[str, str]:
-        """The list and hash Dramatiq keeps a queue in (dispatch.lua: ``ns:q`` and ``ns:q.msgs``)."""
-        return f"{self.namespace}:{queue_name}", f"{self.namespace}:{queue_name}.msgs"
+        queue, messages = self.queue_keys(delayed=bool(delay_ms))
+        return queue, messages, redis_message_id(message), message.encode()
 
     def enqueue_in(
         self,
@@ -234,17 +212,46 @@ class RunBroker(RedisBroker):
     ) -> str:
         """Queue the message for ``(run_id, token)`` on ``pipe``, to be applied with the caller's other writes.
 
-        The writes are exactly dispatch.lua's "enqueue" (HSET ns:q.msgs id data; RPUSH ns:q id), so a
-        Dramatiq consumer cannot tell the difference. Returns the message's Redis id, so the run can
-        tell later whether its message still exists.
+        The writes are exactly dispatch.lua's "enqueue" (A), so a Dramatiq consumer cannot tell the
+        difference. Returns the message's Redis id, so the run can tell later whether its message still exists.
         """
-        queue_name, message_id, encoded = self.prepare(
+        queue, messages, message_id, encoded = self.prepare(
             run_id, token, snapshot=snapshot, message_id=message_id, delay_s=delay_s
         )
-        queue, messages = self.queue_keys(queue_name)
         pipe.hset(messages, message_id, encoded)
         pipe.rpush(queue, message_id)
         return message_id
+
+    def ack_in(self, pipe: Any, message: Any) -> None:
+        """Ack ``message`` (fetched by this broker's consumer) on ``pipe``, with the caller's other writes.
+
+        The same writes as dispatch.lua's "ack" (C). The worker marks the message so the consumer skips
+        its own ack: one round trip less per run.
+        """
+        message_id = redis_message_id(message)
+        pipe.srem(self.acks_key(), message_id)
+        pipe.hdel(self.queue_keys()[1], message_id)
+
+    @cached_property
+    def wake_message(self) -> bytes:
+        """The encoded message that wakes a run waiting for a concurrency slot, with ``@run@``, ``@token@``,
+        ``@id@`` (its Redis id) and ``@now@`` (ms) left for ``compare_and_set.lua`` to fill in (D)."""
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=QUEUE,
+            actor_name=ACTOR,
+            args=("@run@", "@token@"),
+            kwargs={},
+            options={"redis_message_id": "@id@"},
+            message_id="@id@",
+            message_timestamp=cast(int, "@now@"),
+        )
+        encoded = message.encode().replace(b'"@now@"', b"@now@")  # a number once filled in
+        if any(f"@{field}@".encode() not in encoded for field in WAKE_FIELDS):
+            raise RuntimeError(
+                f"Dramatiq's message encoding changed (assumption D in {__name__}): {encoded!r} does not hold "
+                "the wake-up message's fields verbatim; this Dramatiq version is not supported."
+            )
+        return encoded
 
 
 def build_broker(settings: Settings, client: redis.Redis) -> RunBroker:
@@ -265,16 +272,9 @@ def build_broker(settings: Settings, client: redis.Redis) -> RunBroker:
     return broker
 
 
-def wait_for_redis(client: redis.Redis, stop: threading.Event, log: logging.Logger) -> bool:
-    """Block until Redis answers (a process may start before its Redis); False if ``stop`` was set first."""
-    delay = 0.5
-    while not stop.is_set():
-        try:
-            client.ping()
-            return True
-        except redis.RedisError as exc:
-            where = client.connection_pool.connection_kwargs
-            log.warning("Redis at %s:%s does not answer (%s); retrying", where.get("host"), where.get("port"), exc)
-            stop.wait(delay)
-            delay = min(delay * 2, 10.0)
-    return False
+def build_worker(broker: RunBroker, threads: int, poll_ms: int) -> dramatiq.Worker:
+    """A Dramatiq worker that fetches no more than it has threads for, so no message waits in a busy
+    worker's memory while other workers idle (F)."""
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=poll_ms)
+    worker.queue_prefetch = threads
+    return worker

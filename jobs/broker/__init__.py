@@ -1,0 +1,36 @@
+"""Dramatiq on Redis: the broker every process builds, plus enqueueing and acking inside another atomic write.
+
+    connection.py          Redis clients (sync and asyncio) with explicit timeouts and retries; waiting for Redis
+    dramatiq_internals.py  RunBroker and its consumer: every reliance on Dramatiq's private internals, listed
+                           at its top and checked by tests/jobs/test_dramatiq_internals.py
+
+Code elsewhere uses Dramatiq's public API only (actors, ``Message.decode``, ``CurrentMessage``) and asks
+``RunBroker`` for anything about the Redis layout. The supported Dramatiq versions are pinned in
+pyproject.toml: before widening the range, run those tests against the new version.
+"""
+
+from .connection import connect, connect_async, wait_for_redis
+from .dramatiq_internals import (
+    ACTOR,
+    QUEUE,
+    SNAPSHOT_LIMIT,
+    RunBroker,
+    build_broker,
+    build_worker,
+    new_message_id,
+    redis_message_id,
+)
+
+__all__ = [
+    "ACTOR",
+    "QUEUE",
+    "SNAPSHOT_LIMIT",
+    "RunBroker",
+    "build_broker",
+    "build_worker",
+    "connect",
+    "connect_async",
+    "new_message_id",
+    "redis_message_id",
+    "wait_for_redis",
+]

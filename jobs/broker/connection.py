@@ -1,0 +1,68 @@
+"""Redis clients, made one way for every process: explicit timeouts, quick retries of a stale connection."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from ..errors import ConfigError
+from ..settings import Settings
+
+
+def _url(settings: Settings) -> str:
+    if not settings.redis_url:
+        raise ConfigError(
+            "REDIS_URL is not set: point it at your Redis (redis://host:6379/0), or use `backburner dev`."
+        )
+    return settings.redis_url
+
+
+def _options() -> dict[str, Any]:
+    """Client options shared by the sync and asyncio clients.
+
+    Explicit timeouts, and two quick retries of a command whose connection failed (a pooled connection
+    left stale by a Redis restart). Timeouts are not retried. A retried script call could enqueue a
+    message twice; that is harmless, because a message whose fencing token is no longer current is
+    skipped by the worker.
+    """
+    return {
+        "socket_timeout": 10,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 30,
+        "max_connections": 256,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        "retry_on_error": [redis.ConnectionError],
+    }
+
+
+def connect(settings: Settings, url: str | None = None) -> redis.Redis:
+    return redis.Redis.from_url(url or _url(settings), **_options())
+
+
+def connect_async(settings: Settings) -> redis.asyncio.Redis:
+    """The asyncio twin of ``connect``, for the API's hot path."""
+    options = _options()
+    options["retry"] = AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+    return redis.asyncio.Redis.from_url(_url(settings), **options)
+
+
+def wait_for_redis(client: redis.Redis, stop: threading.Event, log: logging.Logger) -> bool:
+    """Block until Redis answers (a process may start before its Redis); False if ``stop`` was set first."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            client.ping()
+            return True
+        except redis.RedisError as exc:
+            where = client.connection_pool.connection_kwargs
+            log.warning("Redis at %s:%s does not answer (%s); retrying", where.get("host"), where.get("port"), exc)
+            stop.wait(delay)
+            delay = min(delay * 2, 10.0)
+    return False

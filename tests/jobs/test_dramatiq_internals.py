@@ -1,0 +1,222 @@
+"""The assumptions about Dramatiq's private internals that ``jobs.broker.dramatiq_internals`` lists (A-F), checked
+against the installed Dramatiq: through its real RedisBroker, consumer and worker on a real Redis.
+
+After a Dramatiq upgrade, a failure here names the assumption that broke; fix that module (and nothing else)
+before widening the range pinned in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import dq_name
+
+from jobs.broker import ACTOR, QUEUE, build_broker, build_worker, redis_message_id
+from jobs.broker import dramatiq_internals as internals
+from jobs.lifecycle import new_run
+from jobs.runs import Result
+from jobs.store import NoSlot
+from tests.support.attempts import finish
+from tests.support.procs import wait_for
+
+
+def broke(letter: str, what: str) -> str:
+    return f"Dramatiq {dramatiq.__version__} breaks assumption {letter} of jobs.broker.dramatiq_internals: {what}"
+
+
+@pytest.fixture
+def plain(redis_client: Any, namespace: str) -> RedisBroker:
+    """Dramatiq's own RedisBroker, on the same Redis, in a namespace of its own."""
+    broker = RedisBroker(client=redis_client, namespace=f"{namespace}-plain", middleware=[])
+    broker.declare_queue(QUEUE)
+    return broker
+
+
+def _queued(client: Any, namespace: str, queue: str) -> dict[str, Any]:
+    """What a queue holds: its keys' types, its list of ids, and the bodies stored under them (decoded JSON)."""
+    key, hash_key = f"{namespace}:{queue}", f"{namespace}:{queue}.msgs"
+    ids = [i.decode() for i in client.lrange(key, 0, -1)]
+    bodies = {k.decode(): json.loads(v) for k, v in client.hgetall(hash_key).items()}
+    return {"types": (client.type(key), client.type(hash_key)), "ids": ids, "bodies": bodies}
+
+
+def _message(queue: str = QUEUE, *args: str) -> dramatiq.Message[Any]:
+    return dramatiq.Message(queue_name=queue, actor_name=ACTOR, args=args, kwargs={}, options={})
+
+
+def test_a_b_our_messages_are_laid_out_as_redis_broker_enqueue_writes_them(runtime, plain, redis_client):
+    """A run's message (written by create_run.lua) and a later one (``enqueue_in``) against ``RedisBroker.enqueue``."""
+    sent = plain.enqueue(_message(QUEUE, "run", "token"))
+    theirs = _queued(redis_client, plain.namespace, QUEUE)
+    assert theirs["types"] == (b"list", b"hash"), broke("A", f"a queue is no longer a list and a hash: {theirs}")
+    assert theirs["ids"] == [redis_message_id(sent)] == sorted(theirs["bodies"]), broke(
+        "A/B", f"enqueue no longer RPUSHes the redis_message_id and HSETs the body under it: {theirs}"
+    )
+    [their_body] = theirs["bodies"].values()
+
+    run, _ = runtime.store.create(new_run(runtime.site.get("echo-background"), "api"), {})
+    runtime.lifecycle.redispatch(run.id, run.token)  # a second message, queued by enqueue_in
+    queue, hash_key = runtime.broker.queue_keys()
+    assert (queue, hash_key) == (f"{runtime.settings.namespace}:{QUEUE}", f"{runtime.settings.namespace}:{QUEUE}.msgs")
+    ours = _queued(redis_client, runtime.settings.namespace, QUEUE)
+    assert ours["types"] == theirs["types"] and len(ours["ids"]) == 2 and sorted(ours["ids"]) == sorted(ours["bodies"])
+    for message_id, body in ours["bodies"].items():
+        assert body.keys() == their_body.keys(), broke("A", f"message fields differ: {body} vs {their_body}")
+        assert body["options"].keys() == their_body["options"].keys() == {"redis_message_id"}
+        assert redis_message_id(dramatiq.Message.decode(json.dumps(body).encode())) == message_id
+
+
+def test_a_a_delayed_message_goes_to_the_delay_queue_with_an_eta(runtime, plain, redis_client):
+    """A retry's message (``enqueue_in`` with a delay) against ``RedisBroker.enqueue(delay=...)``."""
+    assert dq_name(QUEUE) == f"{QUEUE}.DQ", broke("A", f"the delay queue of {QUEUE!r} is {dq_name(QUEUE)!r}")
+    before = int(time.time() * 1000)
+    plain.enqueue(_message(QUEUE, "run", "token"), delay=60_000)
+    theirs = _queued(redis_client, plain.namespace, dq_name(QUEUE))
+    [their_body] = theirs["bodies"].values()
+    assert theirs["types"] == (b"list", b"hash") and their_body["queue_name"] == dq_name(QUEUE), broke(
+        "A", f"a delayed message is not on {dq_name(QUEUE)!r}: {theirs}"
+    )
+    assert their_body["options"]["eta"] >= before + 60_000, broke("A", f"no eta in ms: {their_body}")
+
+    run, _ = runtime.store.create(new_run(runtime.site.get("default-retries-background"), "api"), {})  # retry: 60 s
+    runtime.lifecycle.claim(run.id, run.token, "w")
+    retrying = finish(runtime, run.id, run.token, Result("error", error={"type": "E", "message": "x"}))
+    assert retrying is not None and retrying.status == "retrying"
+    assert runtime.broker.queue_keys(delayed=True) == (
+        f"{runtime.settings.namespace}:{QUEUE}.DQ",
+        f"{runtime.settings.namespace}:{QUEUE}.DQ.msgs",
+    )
+    ours = _queued(redis_client, runtime.settings.namespace, dq_name(QUEUE))
+    assert ours["types"] == theirs["types"] and ours["ids"] == [retrying.message_id]
+    [body] = ours["bodies"].values()
+    assert body.keys() == their_body.keys() and body["options"].keys() == their_body["options"].keys()
+    assert body["queue_name"] == dq_name(QUEUE) and body["options"]["eta"] > time.time() * 1000 + 50_000
+
+
+def test_c_a_fetched_message_waits_in_the_ack_set_until_acked(runtime, plain, redis_client):
+    """Dramatiq's consumer fetches into ``<ns>:__acks__.<broker_id>.<queue>`` and its ack empties it; ``ack_in``
+    does the same writes."""
+    sent = plain.enqueue(_message(QUEUE, "run", "token"))
+    consumer = plain.consume(QUEUE, prefetch=1, timeout=100)
+    fetched = next(consumer)
+    acks = f"{plain.namespace}:__acks__.{plain.broker_id}.{QUEUE}"
+    assert redis_client.smembers(acks) == {redis_message_id(sent).encode()}, broke(
+        "C", f"a fetched message's id is not in {acks!r}"
+    )
+    consumer.ack(fetched)
+    assert not redis_client.exists(acks) and not redis_client.hlen(f"{plain.namespace}:{QUEUE}.msgs"), broke(
+        "C", "ack no longer removes the id from the ack set and the body from the hash"
+    )
+
+    run, _ = runtime.store.create(new_run(runtime.site.get("echo-background"), "api"), {})
+    ours = runtime.broker.consume(QUEUE, prefetch=1, timeout=100)
+    message = next(ours)
+    assert runtime.broker.acks_key() == f"{runtime.settings.namespace}:__acks__.{runtime.broker.broker_id}.{QUEUE}"
+    assert redis_client.smembers(runtime.broker.acks_key()) == {run.message_id.encode()}
+    with redis_client.pipeline() as pipe:
+        runtime.broker.ack_in(pipe, message)
+        pipe.execute()
+    assert not redis_client.exists(runtime.broker.acks_key())
+    assert not redis_client.hexists(runtime.broker.queue_keys()[1], run.message_id)
+
+
+def test_d_the_wake_up_message_is_what_dramatiq_would_have_written(runtime, plain, redis_client):
+    """compare_and_set.lua fills in the template made by ``Message.encode``; the result decodes as a message
+    of the same shape as one sent through ``RedisBroker.enqueue``."""
+    template = runtime.broker.wake_message
+    for field in internals.WAKE_FIELDS:
+        assert f"@{field}@".encode() in template, broke("D", f"@{field}@ is not verbatim in {template!r}")
+    plain.enqueue(_message(QUEUE, "run", "token"))
+    [their_body] = _queued(redis_client, plain.namespace, QUEUE)["bodies"].values()
+
+    function = runtime.site.get("single-background")
+    limit = {"single-background": 1}.get
+    first, second = (runtime.store.create(new_run(function, "api"), {})[0] for _ in range(2))
+    runtime.lifecycle.claim(first.id, first.token, "w", concurrency=limit)
+    with pytest.raises(NoSlot):
+        runtime.lifecycle.claim(second.id, second.token, "w", concurrency=limit)
+    waiting = runtime.lifecycle.wait_for_slot(second.id, second.token, 30.0)
+    redis_client.delete(runtime.broker.queue_keys()[0])  # from here on, only the wake-up
+    finish(runtime, first.id, first.token, Result("ok"))  # frees the slot: wakes the waiting run
+    [woken] = [i.decode() for i in redis_client.lrange(runtime.broker.queue_keys()[0], 0, -1)]
+    raw = redis_client.hget(runtime.broker.queue_keys()[1], woken)
+    body = json.loads(raw)
+    assert body.keys() == their_body.keys() and body["options"].keys() == their_body["options"].keys()
+    message = dramatiq.Message.decode(raw)
+    assert (message.queue_name, message.actor_name, list(message.args)) == (QUEUE, ACTOR, [second.id, waiting.token])
+    assert redis_message_id(message) == message.message_id == woken
+    assert isinstance(message.message_timestamp, int) and abs(message.message_timestamp - time.time() * 1000) < 60_000
+
+
+def test_d_an_encoding_without_the_fields_verbatim_is_refused_at_once(runtime, monkeypatch):
+    monkeypatch.setattr(dramatiq.Message, "encode", lambda self: b"\x80binary")
+    broker = build_broker(runtime.settings, runtime.client)
+    with pytest.raises(RuntimeError, match="assumption D"):
+        broker.wake_message  # noqa: B018
+
+
+def test_e_the_consumer_has_the_shape_our_subclass_relies_on(runtime, redis_client):
+    assert isinstance(RedisBroker.__dict__.get("consumer_class"), property), broke(
+        "E", "RedisBroker.consumer_class is no longer the property consume() builds its consumer from"
+    )
+    params = list(inspect.signature(_RedisConsumer.__init__).parameters)
+    assert params == ["self", "broker", "queue_name", "prefetch", "timeout"], broke("E", f"_RedisConsumer{params}")
+    assert callable(getattr(RedisBroker, "_dispatch", None)), broke("E", "RedisBroker._dispatch is gone")
+    for method in ("__next__", "ack", "nack", "requeue", "close"):
+        assert callable(getattr(_RedisConsumer, method, None)), broke("E", f"_RedisConsumer.{method} is gone")
+
+    runs = [runtime.store.create(new_run(runtime.site.get("echo-background"), "api"), {})[0] for _ in range(3)]
+    batches: list[list[bytes]] = []
+    runtime.broker.fetched = lambda data: batches.append(list(data))  # the consumer pops from the list it gets
+    consumer = runtime.broker.consume(QUEUE, prefetch=2, timeout=100)
+    assert type(consumer) is internals._BusyAwareConsumer
+    first = next(consumer)
+    assert [len(b) for b in batches] == [2], broke("E", "the consumer no longer fetches through broker.do_fetch")
+    assert redis_message_id(first) == runs[0].message_id
+    assert isinstance(consumer.message_cache, list) and len(consumer.message_cache) == 1, broke(
+        "E", "fetched messages not yet handed out are no longer kept in consumer.message_cache"
+    )
+    assert isinstance(consumer.queued_message_ids, set) and first.message_id in consumer.queued_message_ids, broke(
+        "E", "messages handed out are no longer tracked in consumer.queued_message_ids"
+    )
+    assert (consumer.prefetch, consumer.timeout, consumer.outstanding_message_count) == (2, 100, 2), broke(
+        "E", "prefetch, timeout or outstanding_message_count changed meaning"
+    )
+
+
+def test_f_the_worker_prefetches_no_more_than_it_has_threads(runtime):
+    broker = build_broker(runtime.settings, runtime.client)
+    dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=broker)(lambda *args: None)
+    worker = build_worker(broker, 3, 100)
+    worker.start()
+    try:
+        wait_for(lambda: QUEUE in worker.consumers, timeout=10, message="the runs queue's consumer")
+        assert worker.consumers[QUEUE].prefetch == 3, broke("F", "Worker.queue_prefetch is not what consumers get")
+    finally:
+        worker.stop(timeout=5000)
+
+
+def test_nothing_else_in_the_project_relies_on_dramatiq_internals():
+    """The seam stays one module: other code asks RunBroker (or uses Dramatiq's public API)."""
+    root = Path(__file__).resolve().parents[2]
+    private = [
+        *("dramatiq.brokers", "dramatiq.common", "_RedisConsumer", "dq_name", "._dispatch(", "consumer_class"),
+        *('["redis_message_id"]', "__acks__", ".msgs", "queue_prefetch", "message_cache"),
+    ]
+    seam = root / "jobs" / "broker" / "dramatiq_internals.py"
+    found = [
+        f"{path.relative_to(root)}: {word}"
+        for package in ("backburner", "jobs", "scheduler", "api", "reports")
+        for path in sorted((root / package).rglob("*"))
+        if path.suffix in (".py", ".lua") and path != seam
+        for word in private
+        if word in path.read_text(encoding="utf-8")
+    ]
+    assert not found, f"Dramatiq internals used outside {seam.relative_to(root)}: {found}"

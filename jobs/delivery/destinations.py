@@ -19,6 +19,7 @@ from ..settings import Settings
 from ..site import Function, Site
 from ..store import Writes
 from .outbox import Entry, enqueue
+from .webhooks import signer
 
 log = logging.getLogger("backburner.destinations")
 
@@ -33,7 +34,8 @@ def has_destinations(site: Site) -> list[str]:
 
 
 def check_secret(settings: Settings, site: Site) -> None:
-    """Outside `dev`, webhooks need a signing secret the receivers know; say so at start-up, not at 3 a.m."""
+    """Outside `dev`, webhooks need a signing secret the receivers know, in the Standard Webhooks form; say so
+    at start-up, not at 3 a.m."""
     senders = has_destinations(site)
     if senders and not settings.webhook_secret and not settings.dev:
         shown = ", ".join(senders[:5]) + (" ..." if len(senders) > 5 else "")
@@ -43,6 +45,8 @@ def check_secret(settings: Settings, site: Site) -> None:
             "24-64 random bytes> (e.g. python -c \"import base64,os;print('whsec_'+base64.b64encode("
             'os.urandom(32)).decode())") and give the same value to every receiver.'
         )
+    if senders and settings.webhook_secret:
+        signer(settings.webhook_secret)  # a malformed one is a ConfigError now, not a failed delivery later
 
 
 class DestinationsHook(RunHook):

@@ -158,15 +158,6 @@ class Deliverer:
             self._pool.submit(self._send, entry_id)
         return len(ids)
 
-    def drain(self) -> int:
-        """Send everything due now on this thread (for tests and tools); return how many were sent."""
-        sent = 0
-        while ids := self.outbox.claim(self._slots, self.lease_s, self.token):
-            for entry_id in ids:
-                self.process(entry_id)
-                sent += 1
-        return sent
-
     def _send(self, entry_id: str) -> None:
         try:
             self.process(entry_id)

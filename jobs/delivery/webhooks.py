@@ -1,4 +1,5 @@
-"""Webhook destinations: Standard Webhooks signing, one delivery attempt, the SSRF guard, the retry schedule.
+"""Webhook destinations: signing (the ``standardwebhooks`` reference library), one delivery attempt, the SSRF
+guard, the retry schedule.
 
 The durable outbox (what to send, when, across restarts) lives elsewhere; this module is the stateless part
 it calls: ``deliver`` makes exactly one attempt and reports it as an ``Attempt`` record, never raising for
@@ -8,9 +9,6 @@ anything the endpoint does, so the caller decides about retries with ``next_dela
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
-import hmac
 import importlib.metadata
 import ipaddress
 import json
@@ -19,19 +17,20 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from ..clock import iso, now
-from ..errors import ConfigError, DeliveryError, InvalidInput
+from ..errors import ConfigError, InvalidInput
 
 #: Delays in seconds after attempt 1, 2, ...: about 3.6 hours in total. The caller adds jitter.
 RETRY_SCHEDULE_S: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 7200)
-MAX_ATTEMPTS = len(RETRY_SCHEDULE_S) + 1
 #: A Retry-After larger than this is capped, so one endpoint cannot park a delivery for days.
 MAX_RETRY_AFTER_S = 3600.0
 ALLOW_ENV = "BACKBURNER_WEBHOOK_ALLOW"
@@ -45,26 +44,13 @@ USER_AGENT = f"Backburner/{VERSION}"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _key(secret: str) -> bytes:
-    """The HMAC key: the base64-decoded part after ``whsec_`` (as the reference library decodes it)."""
-    raw = secret.removeprefix("whsec_")
+def signer(secret: str) -> Webhook:
+    """The Standard Webhooks signer for ``secret`` (``whsec_`` and base64, padded or not); ConfigError if it
+    is not one."""
     try:
-        key = base64.b64decode(raw + "==", validate=False)
-    except (binascii.Error, ValueError):
-        key = b""
-    if not key:
-        raise ConfigError("The webhook secret is not valid: expected 'whsec_' followed by base64 bytes.")
-    return key
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The ``webhook-signature`` value ``v1,<base64 HMAC-SHA256>`` over ``{id}.{timestamp}.{body}``.
-
-    Implemented with hmac rather than ``standardwebhooks.Webhook.sign`` because that takes the body as
-    ``str`` and the time as a datetime; we sign the exact bytes we send. Tests prove both agree.
-    """
-    digest = hmac.new(_key(secret), f"{msg_id}.{int(timestamp)}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
+        return Webhook(secret)
+    except (ValueError, EmptyWebhookSecretError):  # binascii.Error is a ValueError
+        raise ConfigError("The webhook secret is not valid: expected 'whsec_' followed by base64 bytes.") from None
 
 
 def generate_secret() -> str:
@@ -134,7 +120,13 @@ class _Unresolvable(Exception):
 
 
 def _checked_addresses(url: str, allow: Sequence[str]) -> tuple[str, list[str]]:
-    """Validate the URL, resolve its host and apply the SSRF rules; return (host, approved addresses)."""
+    """The SSRF guard: validate the URL, resolve its host and return (host, approved addresses).
+
+    Refuses (InvalidInput) non-http(s) URLs and hosts with ANY loopback, private, link-local (cloud
+    metadata), unspecified, multicast, reserved or otherwise non-public address, unless ``allow`` names the
+    host, the address or a CIDR holding it. A host that does not resolve raises _Unresolvable: that is the
+    endpoint's (possibly passing) problem, not a refusal.
+    """
     shown = _display(url)
     try:
         parts = urlsplit(url)
@@ -167,17 +159,6 @@ def _checked_addresses(url: str, allow: Sequence[str]) -> tuple[str, list[str]]:
                 f"Set {ALLOW_ENV}=<host or CIDR> to allow it (e.g. {ALLOW_ENV}={host})."
             )
     return host, addresses
-
-
-def check_destination(url: str, allow: Sequence[str] = ()) -> None:
-    """SSRF guard. Refuse (InvalidInput) non-http(s) URLs and hosts with ANY loopback, private, link-local
-    (cloud metadata), unspecified, multicast, reserved or otherwise non-public address, unless ``allow``
-    names the host, the address or a CIDR holding it. A host that does not resolve raises DeliveryError:
-    that is the endpoint's (possibly passing) problem, not a refusal."""
-    try:
-        _checked_addresses(url, allow)
-    except _Unresolvable as exc:
-        raise DeliveryError(f"Webhook URL {_display(url)!r} cannot be checked: {exc}.") from None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -241,6 +222,7 @@ def deliver(
     Plain-http connections go to the addresses the guard approved (no second DNS lookup to rebind).
     """
     started, at = time.perf_counter(), iso(now())
+    webhook = signer(secret)
 
     def record(status: int | None, error: str | None, retry_after: float | None = None) -> Attempt:
         ok = status is not None and 200 <= status < 300
@@ -264,7 +246,7 @@ def deliver(
     headers = {
         "webhook-id": webhook_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, webhook_id, timestamp, body),
+        "webhook-signature": webhook.sign(webhook_id, datetime.fromtimestamp(timestamp, UTC), body),
         "content-type": "application/json",
         "user-agent": USER_AGENT,
     }

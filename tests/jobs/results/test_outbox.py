@@ -4,6 +4,8 @@ signing secret; and the destinations check at start-up."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from standardwebhooks import Webhook
@@ -34,6 +36,16 @@ def finish(runtime, function: str, result: Result) -> str:
 
 def pending(runtime) -> list[str]:
     return sorted(i.decode() for i in runtime.client.zrange(runtime.store.keys.outbox_due, 0, -1))
+
+
+@contextmanager
+def delivering(settings, runtime, owner: str = "t") -> Iterator[Deliverer]:
+    """A Deliverer on its own thread, as in a worker: it claims what is due every poll interval and sends it."""
+    deliverer = Deliverer(settings, runtime.store, runtime.sites.lookup, owner).start()
+    try:
+        yield deliverer
+    finally:
+        deliverer.stop()
 
 
 def test_the_final_transaction_queues_one_entry_per_url_of_the_outcome(runtime):
@@ -74,7 +86,8 @@ def test_gives_up_when_the_schedule_is_exhausted(runtime, settings, hook: Webhoo
     hook.stop()
     quick = settings.model_copy(update={"webhook_retries": "0s,0s"})
     run_id = finish(runtime, "notify-background", Result("ok", value={}))
-    assert Deliverer(quick, runtime.store, runtime.sites.lookup, "t").drain() == 3
+    with delivering(quick, runtime):
+        wait_for(lambda: not pending(runtime), message="the attempts to run out")
     records = runtime.store.get(run_id).deliveries
     assert [(r["attempt"], r["outcome"]) for r in records] == [(1, "retrying"), (2, "retrying"), (3, "gave_up")]
     assert records[-1]["next_attempt_at"] is None
@@ -84,7 +97,8 @@ def test_gives_up_when_the_schedule_is_exhausted(runtime, settings, hook: Webhoo
 def test_a_run_removed_meanwhile_still_gets_its_event_sent(runtime, settings, hook: WebhookReceiver):
     run_id = finish(runtime, "notify-background", Result("ok", value={"n": 1}))
     runtime.client.delete(*runtime.store.keys.run_keys(run_id))
-    assert Deliverer(settings, runtime.store, runtime.sites.lookup, "t").drain() == 1
+    with delivering(settings, runtime):
+        wait_for(lambda: not pending(runtime), message="the delivery to be done")
     [request] = hook.wait_for(1)
     assert Webhook(settings.webhook_secret).verify(request.body.decode(), request.headers)["data"]["id"] == run_id
     assert pending(runtime) == []
@@ -93,9 +107,8 @@ def test_a_run_removed_meanwhile_still_gets_its_event_sent(runtime, settings, ho
 def test_dev_generates_one_secret_keeps_it_in_redis_and_never_logs_it(runtime, settings, hook, caplog):
     dev = settings.model_copy(update={"webhook_secret": None, "dev": True})
     run_id = finish(runtime, "notify-background", Result("ok", value={}))
-    with caplog.at_level(logging.WARNING, logger="backburner.outbox"):
-        first = Deliverer(dev, runtime.store, runtime.sites.lookup, "a")
-        assert first.drain() == 1
+    with caplog.at_level(logging.WARNING, logger="backburner.outbox"), delivering(dev, runtime, "a"):
+        wait_for(lambda: not pending(runtime), message="the delivery to be done")
     stored = runtime.client.get(runtime.store.keys.webhook_secret).decode()
     assert stored.startswith("whsec_") and Deliverer(dev, runtime.store, runtime.sites.lookup, "b").secret() == stored
     assert "generated a webhook signing secret" in caplog.text and stored not in caplog.text
@@ -113,3 +126,11 @@ def test_outside_dev_webhooks_without_a_secret_stop_the_worker_start(runtime, se
     with pytest.raises(ConfigError):
         WorkerProcess(strict).start()
     check_secret(settings.model_copy(update={"dev": False}), runtime.site)  # a secret is enough
+
+
+def test_a_malformed_secret_stops_the_worker_start(runtime, settings):
+    malformed = settings.model_copy(update={"webhook_secret": "whsec_a"})  # not base64
+    with pytest.raises(ConfigError, match="expected 'whsec_' followed by base64"):
+        check_secret(malformed, runtime.site)
+    with pytest.raises(ConfigError, match="whsec_"):
+        WorkerProcess(malformed).start()

@@ -111,11 +111,6 @@ class RedisServer:
             self.process.wait()
         self.process = None
 
-    def restart(self, *, kill: bool = False) -> None:
-        """Stop and start again on the same port and data (to test durability)."""
-        self.stop(kill=kill)
-        self.start()
-
     def __enter__(self) -> RedisServer:
         return self.start()
 

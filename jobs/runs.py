@@ -25,7 +25,6 @@ ResultKind = Literal["ok", "error", "timeout", "crash", "cancelled"]
 
 STATUSES: tuple[Status, ...] = get_args(Status)
 TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
-OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 ACTIVE: frozenset[str] = frozenset(STATUSES) - TERMINAL
 OUTCOME_OF: dict[ResultKind, Outcome] = {

@@ -198,10 +198,6 @@ class Report:
         self._sections.append(PageBreak())
         return self
 
-    def to_html(self) -> str:
-        """The whole report as one page: inline CSS and SVG, nothing fetched from the network."""
-        return self._html({})
-
     def render(self, formats: Iterable[Format] | Format = DEFAULT_FORMATS, *, prefix: str = "") -> dict[str, bytes]:
         """Render every requested format to ``{name: bytes}``.
 

@@ -25,7 +25,6 @@ OVERVIEW_SAMPLE = 5000
 #: Recent outcomes shown per function on the Functions page.
 RECENT_PER_FUNCTION = 12
 _BATCH = 500
-OUTCOMES = ("succeeded", "failed", "cancelled", "active")
 
 
 def records(runtime: Runtime, ids: list[str]) -> Iterator[dict[str, Any]]:

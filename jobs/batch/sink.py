@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -38,7 +38,6 @@ from ..artifacts import ArtifactInfo, ArtifactNotFound, ArtifactStore, LocalStor
 from ..artifacts.stores import download_path
 from ..errors import InvalidInput
 
-SinkFormat = Literal["parquet", "csv", "jsonl"]
 EXTENSIONS: dict[str, str] = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 MANIFEST = "_SUCCESS"
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"

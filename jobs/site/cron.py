@@ -44,12 +44,12 @@ import copy
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from itertools import islice
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, croniter
+from croniter import croniter
 
 from ..errors import ScheduleError
 
@@ -231,13 +231,12 @@ class Cron:
         object.__setattr__(self, "_tz", zone)
         object.__setattr__(self, "_walker", walker)
 
-    def _walk(self, wall: datetime, backwards: bool = False) -> Iterator[datetime]:
-        """Naive local fire times strictly after (or before) ``wall``; a private copy per call."""
+    def _walk(self, wall: datetime) -> Iterator[datetime]:
+        """Naive local fire times strictly after ``wall``; a private copy per call."""
         walker = copy.copy(self._walker)
         walker.set_current(wall, force=True)
-        step = walker.get_prev if backwards else walker.get_next
         while True:
-            yield step(datetime)
+            yield walker.get_next(datetime)
 
     def _instant(self, wall: datetime) -> datetime:
         """The first instant the zone's clock reads ``wall`` or later (see the module docstring)."""
@@ -287,18 +286,6 @@ class Cron:
                 raise ValueError(f"more than {MAX_RESULTS} fire times between {start} and {end}")
             found.append(instant)
         return found
-
-    def previous_before(self, moment: datetime) -> datetime | None:
-        """The last fire time at or before ``moment`` (UTC), or None if the schedule never fired."""
-        target = _aware_utc(moment)
-        local = target.astimezone(self._tz)
-        # In the second pass of a repeated hour, walls up to an offset-difference later map earlier.
-        shift = (local.replace(fold=0).utcoffset() or timedelta()) - (local.utcoffset() or timedelta())
-        start = local.replace(tzinfo=None) + shift + timedelta(seconds=1)
-        try:
-            return next(t for t in map(self._instant, self._walk(start, backwards=True)) if t <= target)
-        except (CroniterBadDateError, OverflowError, ValueError):  # walked off the calendar
-            return None
 
 
 def parse_cron(expression: str, timezone: str = "UTC", *, seconds: bool = False) -> Cron:

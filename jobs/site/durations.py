@@ -21,11 +21,3 @@ def parse_duration(value: object) -> float:
         if match:
             return float(match.group(1)) * _UNITS[match.group(2) or "s"]
     raise ValueError(f"{value!r} is not a duration; use seconds or a string like '90s', '15m', '1h', '30d'")
-
-
-def format_duration(seconds: float) -> str:
-    """Render seconds the way they are written in netlify.toml (for messages and listings)."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"

@@ -198,6 +198,12 @@ def sample_moments(expected: list[datetime], lo: datetime, hi: datetime, zone: s
     return [t.astimezone(tz) if i % 2 else t for i, t in enumerate(picks)]  # half as local times
 
 
+def latest(cron: Cron, since: datetime, moment: datetime) -> datetime | None:
+    """The last fire time at or before ``moment`` as the scheduler's catch-up finds it: ``between``'s last."""
+    due = cron.between(since, moment)
+    return due[-1] if due else None
+
+
 @pytest.mark.parametrize(("season", "zone"), CASES)
 @pytest.mark.parametrize("expression", EXPRESSIONS)
 def test_matches_reference(expression: str, season: str, zone: str) -> None:
@@ -210,7 +216,7 @@ def test_matches_reference(expression: str, season: str, zone: str) -> None:
         if later < len(expected):
             assert cron.next_after(moment) == expected[later], moment
         if later > 0:
-            assert cron.previous_before(moment) == expected[later - 1], moment
+            assert latest(cron, lo, moment) == expected[later - 1], moment
 
 
 LONG_EXPRESSIONS = [
@@ -235,7 +241,7 @@ def test_rare_schedules_over_years(expression: str, zone: str, offset: timedelta
     cron = parse_cron(expression, zone)
     assert cron.between(lo - timedelta(seconds=1), hi - timedelta(seconds=1)) == expected
     assert cron.next_runs(lo - timedelta(seconds=1), len(expected)) == expected
-    assert cron.previous_before(expected[-1] + timedelta(days=20)) == expected[-1]
+    assert latest(cron, lo - timedelta(seconds=1), expected[-1] + timedelta(days=20)) == expected[-1]
 
 
 def test_leap_day_schedule_fires_only_in_leap_years_and_skips_2100() -> None:
@@ -243,7 +249,9 @@ def test_leap_day_schedule_fires_only_in_leap_years_and_skips_2100() -> None:
     runs = cron.next_runs(datetime(2023, 6, 1, tzinfo=UTC), 3)
     assert [t.year for t in runs] == [2024, 2028, 2032]
     assert cron.next_after(datetime(2097, 1, 1, tzinfo=UTC)) == datetime(2104, 2, 29, tzinfo=UTC)
-    assert cron.previous_before(datetime(2103, 12, 31, tzinfo=UTC)) == datetime(2096, 2, 29, tzinfo=UTC)
+    assert cron.between(datetime(2096, 1, 1, tzinfo=UTC), datetime(2103, 12, 31, tzinfo=UTC)) == [
+        datetime(2096, 2, 29, tzinfo=UTC)
+    ]
 
 
 def test_or_rule_example_from_crontab_manual() -> None:
@@ -421,7 +429,7 @@ def test_dst_exact_instants(
     assert all(t.tzinfo is UTC for t in runs)
     assert cron.next_runs(start, len(expected)) == expected
     assert [cron.next_after(t) for t in [start, *expected[:-1]]] == expected
-    assert [cron.previous_before(t) for t in expected] == expected
+    assert [latest(cron, start, t) for t in expected] == expected  # "at or before" includes the tick itself
 
 
 def test_every_minute_across_both_berlin_changes_never_repeats_or_stalls() -> None:
@@ -438,18 +446,18 @@ def test_moments_in_the_repeated_hour() -> None:
     cron = parse_cron("*/15 * * * *", BERLIN)
     second_pass = datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=ZoneInfo(BERLIN))  # 01:30 UTC
     assert cron.next_after(second_pass) == utc(2024, 10, 27, 2)
-    assert cron.previous_before(second_pass) == utc(2024, 10, 27, 0, 45)
+    assert latest(cron, utc(2024, 10, 27), second_pass) == utc(2024, 10, 27, 0, 45)
     first_pass = second_pass.replace(fold=0)  # 00:30 UTC
     assert cron.next_after(first_pass) == utc(2024, 10, 27, 0, 45)
-    assert cron.previous_before(first_pass) == utc(2024, 10, 27, 0, 30)
+    assert latest(cron, utc(2024, 10, 27), first_pass) == utc(2024, 10, 27, 0, 30)
 
 
 def test_fire_time_on_the_transition_is_not_repeated() -> None:
     cron = parse_cron("30 2 * * *", BERLIN)
     assert cron.next_after(utc(2024, 3, 31, 0, 59)) == utc(2024, 3, 31, 1)
     assert cron.next_after(utc(2024, 3, 31, 1)) == utc(2024, 4, 1, 0, 30)
-    assert cron.previous_before(utc(2024, 3, 31, 1)) == utc(2024, 3, 31, 1)
-    assert cron.previous_before(utc(2024, 3, 31, 0, 59, 59)) == utc(2024, 3, 30, 1, 30)
+    assert latest(cron, utc(2024, 3, 29), utc(2024, 3, 31, 1)) == utc(2024, 3, 31, 1)
+    assert latest(cron, utc(2024, 3, 29), utc(2024, 3, 31, 0, 59, 59)) == utc(2024, 3, 30, 1, 30)
 
 
 def test_host_time_zone_does_not_leak_in(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -478,8 +486,8 @@ def test_results_are_utc_strictly_after_and_inputs_may_be_any_zone() -> None:
     assert cron.next_after(fire - timedelta(microseconds=1)) == fire
     assert cron.next_after(fire.astimezone(ZoneInfo("Asia/Kolkata"))) == utc(2024, 5, 1, 11)
     assert cron.next_after(fire).tzinfo is UTC
-    assert cron.previous_before(fire) == fire
-    assert cron.previous_before(fire - timedelta(microseconds=1)) == utc(2024, 5, 1, 9)
+    assert latest(cron, fire - timedelta(hours=2), fire) == fire
+    assert latest(cron, fire - timedelta(hours=2), fire - timedelta(microseconds=1)) == utc(2024, 5, 1, 9)
     assert cron.between(fire, fire) == []
     assert cron.between(fire, fire - timedelta(hours=5)) == []
     assert cron.next_runs(fire, 0) == []
@@ -489,8 +497,8 @@ def test_naive_datetimes_are_refused() -> None:
     cron = parse_cron("@hourly")
     for call in (
         lambda: cron.next_after(datetime(2024, 1, 1)),
-        lambda: cron.previous_before(datetime(2024, 1, 1)),
         lambda: cron.between(datetime(2024, 1, 1), utc(2024, 1, 2)),
+        lambda: cron.between(utc(2024, 1, 1), datetime(2024, 1, 2)),
     ):
         with pytest.raises(ValueError, match="time-zone-aware"):
             call()
@@ -508,9 +516,10 @@ def test_result_limits(monkeypatch: pytest.MonkeyPatch) -> None:
         cron.between(utc(2024, 1, 1), utc(2024, 1, 1, 0, 11))
 
 
-def test_previous_before_the_calendar_starts_is_none() -> None:
-    assert parse_cron("0 12 * * *").previous_before(datetime(1, 1, 1, 6, tzinfo=UTC)) is None
-    assert parse_cron("0 12 * * *").previous_before(datetime(1, 1, 1, 13, tzinfo=UTC)) == datetime(
+def test_the_calendar_start_is_handled() -> None:
+    start = datetime(1, 1, 1, tzinfo=UTC)
+    assert latest(parse_cron("0 12 * * *"), start, datetime(1, 1, 1, 6, tzinfo=UTC)) is None
+    assert latest(parse_cron("0 12 * * *"), start, datetime(1, 1, 1, 13, tzinfo=UTC)) == datetime(
         1, 1, 1, 12, tzinfo=UTC
     )
 

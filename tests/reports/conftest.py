@@ -33,3 +33,8 @@ def sales() -> pd.DataFrame:
 @pytest.fixture
 def report() -> Report:
     return Report("Daily sales", period="2026-11-27", generated_at=GENERATED_AT)
+
+
+def page(report: Report) -> str:
+    """The report's HTML page, rendered as a job renders it (``render``/``write``)."""
+    return report.render("html")["report.html"].decode("utf-8")

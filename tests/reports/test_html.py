@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from reports import Report, ReportError
-from tests.reports.conftest import GENERATED_AT
+from tests.reports.conftest import GENERATED_AT, page
 
 REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
 
@@ -22,7 +22,7 @@ def test_page_is_self_contained_with_charts_kpis_and_title(report: Report, sales
     report.note("Figures exclude refunds.")
 
     # When it is rendered
-    html = report.to_html()
+    html = page(report)
 
     # Then nothing is fetched from elsewhere and everything is inline
     assert not REMOTE.search(html)
@@ -43,7 +43,7 @@ def test_user_text_is_escaped_everywhere(report: Report) -> None:
     report.note(f"Beware {evil}")
     report.note(f"**Beware** {evil}", markdown=True)
 
-    html = report.to_html()
+    html = page(report)
 
     assert "<script" not in html
     assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 5
@@ -53,7 +53,7 @@ def test_markdown_lite_notes_render_emphasis_code_and_lists(report: Report) -> N
     report.note("First **bold** and *soft* with `code`.\n\n- one\n- two", markdown=True, title="Notes")
     report.note("Plain *stays* plain.\nSecond line.")
 
-    html = report.to_html()
+    html = page(report)
 
     assert "<p>First <strong>bold</strong> and <em>soft</em> with <code>code</code>.</p>" in html
     assert "<ul><li>one</li><li>two</li></ul>" in html
@@ -68,7 +68,7 @@ def test_kpi_deltas_carry_direction_and_tone(report: Report) -> None:
     report.kpi("Flat", 1, delta=0.0)
     report.kpi("Refund rate", 0.021, percent=True)
 
-    html = report.to_html()
+    html = page(report)
 
     assert re.search(r'kpi-delta good">▲ \+4\.2%', html)
     assert re.search(r'kpi-delta bad">▼ -1\.3%', html)
@@ -82,7 +82,7 @@ def test_kpi_deltas_carry_direction_and_tone(report: Report) -> None:
 def test_print_css_breaks_pages_between_sections(report: Report) -> None:
     report.note("one").page_break().note("two")
 
-    html = report.to_html()
+    html = page(report)
 
     assert "@media print" in html and "@page" in html
     assert "break-inside: avoid" in html
@@ -93,7 +93,7 @@ def test_long_tables_are_truncated_with_a_note(report: Report) -> None:
     frame = pd.DataFrame({"n": range(120), "value": np.arange(120) * 1000.5})
 
     report.table("Numbers", frame, max_rows=50)
-    html = report.to_html()
+    html = page(report)
 
     body = html.split("<tbody>")[1].split("</tbody>")[0]
     assert body.count("<tr>") == 50
@@ -116,7 +116,7 @@ def test_table_cells_are_formatted_per_column(report: Report, sales: pd.DataFram
     )
     report.table("Cells", frame, formats={"share": ".0%"})
 
-    html = report.to_html()
+    html = page(report)
 
     assert ">2025<" in html and ">1,234,567<" in html
     assert ">3.00<" in html and ">4.50<" in html  # one number of decimals per column
@@ -130,7 +130,7 @@ def test_table_cells_are_formatted_per_column(report: Report, sales: pd.DataFram
 def test_a_meaningful_index_is_shown_as_a_column(report: Report, sales: pd.DataFrame) -> None:
     report.table("By region", sales.groupby("region")[["revenue"]].sum())
 
-    html = report.to_html()
+    html = page(report)
 
     assert '<th scope="col">region</th>' in html
 
@@ -138,14 +138,14 @@ def test_a_meaningful_index_is_shown_as_a_column(report: Report, sales: pd.DataF
 def test_empty_tables_say_so(report: Report) -> None:
     report.table("Nothing", pd.DataFrame({"a": []}))
 
-    assert "No rows." in report.to_html()
+    assert "No rows." in page(report)
 
 
 def test_same_inputs_render_the_same_page(sales: pd.DataFrame) -> None:
     def build() -> str:
         rep = Report("Same", generated_at=GENERATED_AT)
         rep.chart("A", sales, x="day", y="revenue").chart("B", sales, x="day", y="orders", kind="bar")
-        return rep.to_html()
+        return page(rep)
 
     assert build() == build()
 
@@ -162,7 +162,7 @@ def test_ids_are_unique_across_charts_and_tables(report: Report, sales: pd.DataF
         report.chart("Revenue", sales, x="day", y="revenue")
         report.table("Revenue", sales.head(2))
 
-    ids = re.findall(r'\bid="([^"]+)"', report.to_html())
+    ids = re.findall(r'\bid="([^"]+)"', page(report))
 
     assert len(ids) == len(set(ids))
     assert {"revenue", "revenue-2", "chart-revenue", "chart-revenue-2"} <= set(ids)

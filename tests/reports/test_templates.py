@@ -8,7 +8,7 @@ import jinja2
 import pytest
 
 from reports import Report, ReportError, _templating
-from tests.reports.conftest import GENERATED_AT
+from tests.reports.conftest import GENERATED_AT, page
 
 
 def _site(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -24,13 +24,13 @@ def test_a_site_template_wins_over_the_built_in_one(tmp_path: Path) -> None:
     rep = Report("Sales <Q4>", template_dirs=[folder], generated_at=GENERATED_AT)
     rep.note("hello")
 
-    assert rep.to_html() == "<h1>Site: Sales &lt;Q4&gt;</h1>1 sections"
+    assert page(rep) == "<h1>Site: Sales &lt;Q4&gt;</h1>1 sections"
 
 
 def test_a_site_stylesheet_alone_overrides_the_built_in_css(tmp_path: Path) -> None:
     folder = _site(tmp_path, {"base.css": "body { color: rebeccapurple; }"})
 
-    html = Report("Styled", template_dirs=folder, generated_at=GENERATED_AT).to_html()
+    html = page(Report("Styled", template_dirs=folder, generated_at=GENERATED_AT))
 
     assert "rebeccapurple" in html
     assert "@media print" not in html  # the whole built-in stylesheet was replaced
@@ -41,7 +41,7 @@ def test_the_first_site_folder_wins(tmp_path: Path) -> None:
     first = _site(tmp_path / "a", {"report.html.j2": "first"})
     second = _site(tmp_path / "b", {"report.html.j2": "second"})
 
-    assert Report("x", template_dirs=[first, second]).to_html() == "first"
+    assert page(Report("x", template_dirs=[first, second])) == "first"
 
 
 def test_an_undefined_name_in_a_custom_template_is_a_report_error(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_an_undefined_name_in_a_custom_template_is_a_report_error(tmp_path: Path
     rep = Report("Broken", template_dirs=[folder])
 
     with pytest.raises(ReportError) as caught:
-        rep.to_html()
+        page(rep)
 
     message = str(caught.value)
     assert "'totl' is undefined" in message
@@ -61,7 +61,7 @@ def test_a_syntax_error_in_a_custom_template_is_a_report_error(tmp_path: Path) -
     folder = _site(tmp_path, {"report.html.j2": "{% for s in sections %}\nno end"})
 
     with pytest.raises(ReportError, match=r"report\.html\.j2:\d+: cannot render template"):
-        Report("Broken", template_dirs=[folder]).to_html()
+        page(Report("Broken", template_dirs=[folder]))
 
 
 def test_a_missing_template_folder_fails_when_the_report_is_made(tmp_path: Path) -> None:

@@ -269,6 +269,7 @@ def build_broker(settings: Settings, client: redis.Redis) -> RunBroker:
         maintenance_chance=10_000,  # 1% of fetches; the reaper covers running and retrying runs itself
     )
     broker.declare_queue(QUEUE)
+    broker.wake_message  # noqa: B018  made now: an unsupported Dramatiq fails at start-up, not on a run (D)
     return broker
 
 

@@ -63,7 +63,9 @@ FUNCTIONS: dict[str, str] = {
         def handler(event, context):
             # Blocks until the test creates the file named in the payload, then succeeds.
             path = json.loads(event["body"])["until"]
-            open(path + ".started", "w").write(str(os.getpid()))
+            with open(path + ".tmp", "w") as out:  # whole or not at all: tests read it as soon as it exists
+                out.write(str(os.getpid()))
+            os.replace(path + ".tmp", path + ".started")
             while not os.path.exists(path):
                 time.sleep(0.05)
             return {"attempt": context.attempt}
@@ -74,7 +76,9 @@ FUNCTIONS: dict[str, str] = {
             # Starts two wait-background runs, says which, then waits for a file that never comes.
             base = json.loads(event["body"])["until"]
             ids = context.spawn("wait-background", [{"until": f"{base}-{n}"} for n in range(2)])
-            open(base + ".spawned", "w").write(json.dumps(ids))
+            with open(base + ".tmp", "w") as out:
+                out.write(json.dumps(ids))
+            os.replace(base + ".tmp", base + ".spawned")
             while not os.path.exists(base):
                 time.sleep(0.05)
     """,

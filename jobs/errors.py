@@ -8,6 +8,7 @@
     ├── InvalidInput           a payload, artifact name or parameter is malformed
     ├── RunNotFound            no run by that id
     ├── Conflict               the run is not in a state that allows the action
+    │   └── IdempotencyConflict an Idempotency-Key was already used for a different request
     ├── StoreUnavailable       Redis could not take or give the data
     └── DeliveryError          an artifact store or webhook did not accept a delivery
 
@@ -89,6 +90,21 @@ class Conflict(BackburnerError):
 
     status = 409
     code = "conflict"
+
+
+class IdempotencyConflict(Conflict):
+    """Raised when an ``Idempotency-Key`` comes back with a different request within its window."""
+
+    code = "idempotency_conflict"
+
+    def __init__(self, key: str, run_id: str, window_s: float) -> None:
+        self.run_id = run_id
+        hours = window_s / 3600
+        within = f"{hours:g} h" if hours >= 1 else f"{window_s:g} s"
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used within {within} for a different request (method, path, "
+            f"query or body), which created run {run_id}. Send a new key for a new request."
+        )
 
 
 class StoreUnavailable(BackburnerError):

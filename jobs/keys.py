@@ -68,8 +68,18 @@ class Keys:
     def function_runs(self, function: str) -> str:
         return f"{self.ns}:index:function:{function}"
 
-    def idempotency(self, function: str, key: str) -> str:
-        return f"{self.ns}:idempotency:{function}:{key}"
+    def idempotency(self, function: str, surface: str, key: str) -> str:
+        """The run an ``Idempotency-Key`` made, per function and per surface (``http``: the public Netlify URL,
+        ``api``: the management API, ``schedule``: cron ticks), so one surface can never claim another's keys."""
+        return f"{self.ns}:idempotency:{function}:{surface}:{key}"
+
+    def session(self, digest: str) -> str:
+        """A logged-in dashboard session, under the SHA-256 of its cookie (Redis never holds a usable cookie)."""
+        return f"{self.ns}:session:{digest}"
+
+    def auth_failures(self, address: str) -> str:
+        """Failed authentication attempts from one client address (a counter that expires with its window)."""
+        return f"{self.ns}:authfail:{address}"
 
     def outbox_entry(self, delivery_id: str) -> str:
         """One pending webhook delivery (a hash); ``outbox_entry("")`` is the prefix the claim script uses."""

@@ -20,7 +20,7 @@ from .runs import ACTIVE, Run
 from .schedule_state import ScheduleState, ScheduleStatus
 from .site import Function
 from .site.cron import Cron
-from .store import RunStore, translate_errors
+from .store import Idempotency, RunStore, translate_errors
 
 SCHEDULE_HEADERS = {"x-nf-event": "schedule", "user-agent": "Netlify Clockwork"}
 
@@ -49,15 +49,15 @@ def scheduled_event(function: str, next_run: datetime) -> dict[str, Any]:
 def existing_tick_run(store: RunStore, function: str, tick: datetime) -> str | None:
     """The id of the run already created for ``tick`` (by any scheduler), if any."""
     with translate_errors("looking up a tick"):
-        raw = store.client.get(store.keys.idempotency(function, tick_key(function, tick)))
-    return None if raw is None else text(raw)
+        raw = store.client.get(store.keys.idempotency(function, "schedule", tick_key(function, tick)))
+    return None if raw is None else text(raw).partition(" ")[0]
 
 
 def create_tick_run(store: RunStore, function: Function, tick: datetime, next_run: datetime) -> tuple[Run, bool]:
     """The run for ``tick``; ``(existing run, False)`` if another scheduler already made it."""
     key = tick_key(function.name, tick)
     run = new_run(function, "schedule", scheduled_for=clock.iso(tick), idempotency_key=key)
-    return store.create(run, scheduled_event(function.name, next_run), idempotency_key=key)
+    return store.create(run, scheduled_event(function.name, next_run), idempotency=Idempotency(key, "schedule"))
 
 
 def active_previous(store: RunStore, status: ScheduleStatus) -> Run | None:

@@ -15,7 +15,7 @@ from redis.commands import CoreCommands
 
 from . import clock
 from .broker import RunBroker, new_message_id
-from .errors import BackburnerError, RunNotFound, StoreUnavailable
+from .errors import BackburnerError, IdempotencyConflict, RunNotFound, StoreUnavailable
 from .keys import Keys, text
 from .runs import ACTIVE, Progress, Run
 from .scripts import CAS_SCRIPT, CREATE_SCRIPT
@@ -93,6 +93,16 @@ class _Write:
         return True, None
 
 
+@dataclass(frozen=True)
+class Idempotency:
+    """An ``Idempotency-Key`` as the store keeps it: the key, the surface it came through (``http``, ``api``,
+    ``schedule``) and a fingerprint of the request (empty: any request with the key is the same one)."""
+
+    key: str
+    surface: str
+    fingerprint: str = ""
+
+
 class SkipWrite(Exception):
     """Raised by a mutation to leave the run unchanged (for example, a stale message)."""
 
@@ -114,16 +124,17 @@ class RunStore:
 
     # -- creation ------------------------------------------------------------------------------
 
-    def create(self, run: Run, event: dict[str, Any], *, idempotency_key: str | None = None) -> tuple[Run, bool]:
+    def create(self, run: Run, event: dict[str, Any], *, idempotency: Idempotency | None = None) -> tuple[Run, bool]:
         """Store the run, its event and its message in one atomic step (one script call).
 
-        Returns ``(run, True)``, or ``(existing run, False)`` when the idempotency key was used
-        within its window. Raises StoreUnavailable if Redis cannot take it.
+        Returns ``(run, True)``, or ``(existing run, False)`` when the idempotency key was used within
+        its window for the same request. Raises IdempotencyConflict when it was used for a different
+        request (another fingerprint), StoreUnavailable if Redis cannot take it.
         """
-        keys, args = self._create_call(run, event, idempotency_key)
+        keys, args = self._create_call(run, event, idempotency)
         with translate_errors("creating a run"):
-            created = text(self._create(keys=keys, args=args))
-        if created != run.id:
+            created = self._existing(text(self._create(keys=keys, args=args)), run, idempotency)
+        if created is not None:
             return self.get(created), False
         return run, True
 
@@ -132,15 +143,24 @@ class RunStore:
         self._acreate = client.register_script(CREATE_SCRIPT)
 
     async def create_async(
-        self, run: Run, event: dict[str, Any], *, idempotency_key: str | None = None
+        self, run: Run, event: dict[str, Any], *, idempotency: Idempotency | None = None
     ) -> tuple[Run, bool]:
         """``create`` on the asyncio client, for the API's hot path: no thread-pool hop per request."""
-        keys, args = self._create_call(run, event, idempotency_key)
+        keys, args = self._create_call(run, event, idempotency)
         with translate_errors("creating a run"):
-            created = text(await self._acreate(keys=keys, args=args))
-        if created != run.id:
+            created = self._existing(text(await self._acreate(keys=keys, args=args)), run, idempotency)
+        if created is not None:
             return await asyncio.to_thread(self.get, created), False
         return run, True
+
+    def _existing(self, reply: str, run: Run, idempotency: Idempotency | None) -> str | None:
+        """None when ``run`` was created; else the id of the run the key already made (same request)."""
+        if reply == run.id or idempotency is None:
+            return None
+        existing, _, fingerprint = reply.partition(" ")
+        if fingerprint and idempotency.fingerprint and fingerprint != idempotency.fingerprint:
+            raise IdempotencyConflict(idempotency.key, existing, self.idempotency_ttl)
+        return existing
 
     def create_many(self, items: list[tuple[Run, dict[str, Any]]]) -> None:
         """Create many runs in one round trip (each one still atomic), e.g. for fan-out."""
@@ -151,16 +171,20 @@ class RunStore:
                 self._create(keys=keys, args=args, client=pipe)
             pipe.execute()
 
-    def _create_call(self, run: Run, event: dict[str, Any], idempotency_key: str | None) -> tuple[list[Any], list[Any]]:
+    def _create_call(
+        self, run: Run, event: dict[str, Any], idempotency: Idempotency | None
+    ) -> tuple[list[Any], list[Any]]:
         run.message_id = new_message_id()
         record = run.model_dump_json()
         queue, messages, message_id, encoded = self.broker.prepare(
             run.id, run.token, snapshot=record, message_id=run.message_id
         )
-        idem = self.keys.idempotency(run.function, idempotency_key) if idempotency_key is not None else ""
+        idem = self.keys.idempotency(run.function, idempotency.surface, idempotency.key) if idempotency else ""
+        fingerprint = idempotency.fingerprint if idempotency else ""
         keys = [self.keys.run(run.id), self.keys.event(run.id), self.keys.runs, self.keys.function_runs(run.function),
                 self.keys.active, idem, messages, queue]  # fmt: skip
-        args = [run.id, record, json.dumps(event), self.idempotency_ttl, message_id, encoded, run.look_at_ms()]
+        args = [run.id, record, json.dumps(event), self.idempotency_ttl, message_id, encoded, run.look_at_ms(),
+                fingerprint]  # fmt: skip
         return keys, args
 
     # -- reading -------------------------------------------------------------------------------

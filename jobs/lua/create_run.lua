@@ -1,5 +1,6 @@
 -- create_run.lua: create a run in one atomic step (jobs.store.RunStore.create): its record, its event,
--- its indexes and its Dramatiq message. A reused Idempotency-Key returns the earlier run's id instead.
+-- its indexes and its Dramatiq message. A reused Idempotency-Key returns what the key holds instead,
+-- writing nothing: the earlier run's id, then a space and the fingerprint of the request that made it.
 --
 -- KEYS[1]  run record                       KEYS[5]  active runs (sorted set)
 -- KEYS[2]  the run's event                  KEYS[6]  idempotency key, or "" for none
@@ -9,16 +10,18 @@
 -- ARGV[1]  run id                           ARGV[5]  the message's Redis id
 -- ARGV[2]  run record (JSON)                ARGV[6]  the encoded message
 -- ARGV[3]  event (JSON)                     ARGV[7]  when the reaper should look at the run (ms)
--- ARGV[4]  idempotency window (seconds)
+-- ARGV[4]  idempotency window (seconds)    ARGV[8]  the request's fingerprint, or "" (any request matches)
 --
--- Returns the id of the run: this one, or the one created earlier with the same idempotency key.
+-- Returns the id of the run (this one), or what the idempotency key holds ("<run id>[ <fingerprint>]").
 
 local run_key, event_key, runs, function_runs, active, idem, messages, queue = unpack(KEYS)
-local run_id, run_json, event_json, idem_ttl, message_id, message, look_at = unpack(ARGV)
+local run_id, run_json, event_json, idem_ttl, message_id, message, look_at, fingerprint = unpack(ARGV)
 if idem ~= "" then
     local existing = redis.call("GET", idem)
     if existing then return existing end
-    redis.call("SET", idem, run_id, "EX", idem_ttl)
+    local held = run_id
+    if fingerprint ~= "" then held = run_id .. " " .. fingerprint end
+    redis.call("SET", idem, held, "EX", idem_ttl)
 end
 redis.call("SET", run_key, run_json)
 redis.call("SET", event_key, event_json)

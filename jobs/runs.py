@@ -8,6 +8,7 @@ never start a second attempt.
 from __future__ import annotations
 
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,13 @@ OUTCOME_OF: dict[ResultKind, Outcome] = {
 }
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: What a run id looks like (a ULID as ``new_id`` writes it); anything else is refused before it names a key.
+RUN_ID_PATTERN = "^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
+
+
+def is_run_id(value: str) -> bool:
+    return bool(_RUN_ID.match(value))
 
 
 def new_id() -> str:

@@ -18,7 +18,7 @@ from ..broker import build_broker
 from ..errors import InvalidInput
 from ..event import payload_event
 from ..lifecycle import Lifecycle, new_run
-from ..runs import Run, new_id
+from ..runs import Run, is_run_id, new_id
 from ..settings import Settings
 from ..site import CONFIG_FILE, Site, load_site
 from ..store import RunStore, _progress
@@ -61,6 +61,9 @@ def spawn(context: Any, function: str, payloads: Sequence[Any], *, ids: Sequence
     ids = list(ids) if ids is not None else [new_id() for _ in payloads]
     if len(ids) != len(payloads):
         raise InvalidInput(f"spawn got {len(payloads)} payloads but {len(ids)} ids.")
+    malformed = [run_id for run_id in ids if not isinstance(run_id, str) or not is_run_id(run_id)]
+    if malformed:
+        raise InvalidInput(f"spawn ids must be run ids made by jobs.runs.new_id(); {malformed[0]!r} is not one.")
     root = getattr(context, "site_root", None)
     site: Site = load_site(Path(root) if root else site_root(context.function_name))
     target = site.get(function)

@@ -25,6 +25,7 @@ from .store import (
     Data,
     Readable,
     _validate_prefix,
+    attachment,
     guess_content_type,
     validate_name,
 )
@@ -169,11 +170,16 @@ class S3Store(ArtifactStore):
             head = self._client().head_object(Bucket=self.bucket, Key=self._key(key))
         return ArtifactInfo(validate_name(key), int(head["ContentLength"]), str(head.get("ContentType", "")))
 
-    def presigned_url(self, key: str, expires_s: int = 3600) -> str | None:
-        """A SigV4 GET link; S3 caps it at 7 days (and at the session's expiry for temporary credentials)."""
+    def presigned_url(self, key: str, expires_s: int = 3600, *, content_type: str | None = None) -> str | None:
+        """A SigV4 GET link; S3 caps it at 7 days (and at the session's expiry for temporary credentials).
+
+        The link makes S3 answer with ``Content-Disposition: attachment`` (and ``content_type`` when given), so
+        an HTML report opened from it is saved, not rendered on the bucket's origin."""
         expires = max(1, min(int(expires_s), 7 * 24 * 3600))
         with self._guard("sign", key):
-            params = {"Bucket": self.bucket, "Key": self._key(key)}
+            params = {"Bucket": self.bucket, "Key": self._key(key), "ResponseContentDisposition": attachment(key)}
+            if content_type:
+                params["ResponseContentType"] = content_type
             return str(self._client().generate_presigned_url("get_object", Params=params, ExpiresIn=expires))
 
     def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
+from urllib.parse import quote
 
 from ..errors import BackburnerError, InvalidInput
 
@@ -111,6 +112,14 @@ def run_key(function: str, run_id: str, name: str) -> str:
     return f"runs/{function}/{run_id}/{validate_name(name)}"
 
 
+def attachment(name: str) -> str:
+    """``Content-Disposition: attachment`` with an ASCII fallback and the exact UTF-8 file name (RFC 6266), so
+    a browser saves an artifact (an HTML report, say) instead of rendering it."""
+    filename = name.rsplit("/", 1)[-1]
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def guess_content_type(name: str) -> str:
     """The MIME type for a name's extension; compressed files are their archive type, not the inner one."""
     suffix = Path(name).suffix.lower()
@@ -149,7 +158,7 @@ class ArtifactStore(ABC):
     @abstractmethod
     def stat(self, key: str) -> ArtifactInfo: ...
     @abstractmethod
-    def presigned_url(self, key: str, expires_s: int = 3600) -> str | None: ...
+    def presigned_url(self, key: str, expires_s: int = 3600, *, content_type: str | None = None) -> str | None: ...
     @abstractmethod
     def delete_prefix(self, prefix: str) -> int: ...
     @abstractmethod
@@ -223,7 +232,7 @@ class LocalStore(ArtifactStore):
             content_type = guess_content_type(key)
         return ArtifactInfo(validate_name(key), path.stat().st_size, content_type)
 
-    def presigned_url(self, key: str, expires_s: int = 3600) -> str | None:
+    def presigned_url(self, key: str, expires_s: int = 3600, *, content_type: str | None = None) -> str | None:
         return None
 
     def _keys(self, prefix: str) -> Iterator[str]:

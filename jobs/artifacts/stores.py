@@ -68,7 +68,7 @@ def linked_artifacts(run: Run, store: ArtifactStore, settings: Settings) -> list
     for ref in run.artifacts:
         entry = ref.model_dump(mode="json")
         if isinstance(store, S3Store):
-            entry["url"] = store.presigned_url(run_prefix(run) + ref.name, expires)
+            entry["url"] = store.presigned_url(run_prefix(run) + ref.name, expires, content_type=ref.content_type)
             entry["expires_at"] = clock.iso(clock.now() + timedelta(seconds=min(expires, 7 * 24 * 3600)))
         else:
             entry["url"] = settings.url.rstrip("/") + download_path(run.id, ref.name)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from starlette.exceptions import HTTPException
 
+from jobs.errors import RunNotFound
+from jobs.runs import RUN_ID_PATTERN, is_run_id
 from jobs.runtime import Runtime
 
+from .listeners import cookies_count
 from .sessions import COOKIE, CSRF_HEADER, SAFE_METHODS, auth_required, same_site, sessions
+from .throttle import client_address, throttle
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -19,11 +23,20 @@ async def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+def too_many_attempts(wait_s: int) -> HTTPException:
+    return HTTPException(
+        429,
+        f"Too many failed authentication attempts from this address; try again in {wait_s} s.",
+        headers={"Retry-After": str(wait_s)},
+    )
+
+
 async def require_token(request: Request) -> None:
     """Run data is never served without the API token (or a dashboard session), except in `dev`.
 
     A dashboard session cookie (``api.sessions``) counts as the token, but a request that changes
-    something with it must also carry the session's CSRF token and come from the same site.
+    something with it must also carry the session's CSRF token and come from the same site. Wrong
+    tokens are counted per client address (``api.throttle``): past the allowance, 429.
     """
     unsafe = request.method not in SAFE_METHODS
     if unsafe and request.headers.get("sec-fetch-site") == "cross-site":
@@ -33,11 +46,18 @@ async def require_token(request: Request) -> None:
     settings = request.app.state.settings
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if token:
+        guard, address = throttle(request), client_address(request)
+        wait = await guard.blocked(address)
+        if wait is not None:
+            raise too_many_attempts(wait)
         if scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), (settings.api_token or "").encode()):
             return
-    else:
+        wait = await guard.failed(address, "bearer token")
+        if wait is not None:
+            raise too_many_attempts(wait)
+    elif cookies_count(request):
         store = await sessions(request)
-        session = store.read(request.cookies.get(COOKIE))
+        session = await store.read(request.cookies.get(COOKIE))
         if session is not None and session.authenticated:
             if unsafe and not (same_site(request) and store.csrf_ok(session, request.headers.get(CSRF_HEADER))):
                 raise HTTPException(403, "Missing or wrong CSRF token (send the page's X-CSRF-Token header).")
@@ -50,4 +70,16 @@ async def require_token(request: Request) -> None:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def _run_id(
+    run_id: str = Path(description="A run id (a 26-character ULID)", json_schema_extra={"pattern": RUN_ID_PATTERN}),
+) -> str:
+    """A run id is checked before it names a Redis key: a malformed one is no run (404), never a lookup."""
+    if not is_run_id(run_id):
+        raise RunNotFound(run_id if len(run_id) <= 60 else run_id[:60] + "...")
+    return run_id
+
+
+RunId = Annotated[str, Depends(_run_id)]
 Authorized = Depends(require_token)

@@ -1,16 +1,20 @@
 """Browser sessions for the dashboard, and the cross-site request forgery (CSRF) defences.
 
-The API token never goes into a cookie. Logging in with it yields a signed session cookie
-``backburner_session`` (HTTP-only, SameSite=Strict, Secure over HTTPS) that says when it was issued and
-carries a random nonce. The signing key is derived from the API token and a random secret kept in Redis
-(``<ns>:dashboard:secret``), so every API replica accepts the same cookies, and rotating the token logs
-every browser out.
+The API token never goes into a cookie. Logging in with it creates a server-side session in Redis
+(``<ns>:session:<SHA-256 of the id>``, expiring after 12 hours) and sets a cookie ``backburner_session``
+(HTTP-only, SameSite=Strict, Secure over HTTPS) holding only its random id. Logging out deletes the session;
+rotating the API token revokes every session made under the old one (each remembers a tag derived from the
+token it was made with). Every API replica sees the same sessions.
 
-A state-changing request authenticated by that cookie must also carry the session's CSRF token (a hidden
-form field or the ``X-CSRF-Token`` header, an HMAC of the nonce) and must not come from another site
-(``Sec-Fetch-Site``, ``Origin`` and ``Referer`` are checked when the browser sends them). In ``dev``
-without a token there is no login, but pages still get an anonymous session so their forms carry a CSRF
-token: a malicious page cannot make a developer's browser cancel runs on localhost.
+Before login (and in ``dev`` without a token, where there is no login) a browser gets an anonymous session:
+a signed cookie with a random nonce and nothing in Redis, so anonymous visitors cannot make the server store
+anything. Its only job is to carry a CSRF token for the page's forms. The signing key is derived from the API
+token and a random secret kept in Redis (``<ns>:dashboard:secret``).
+
+A state-changing request authenticated by the cookie must also carry the session's CSRF token (a hidden form
+field or the ``X-CSRF-Token`` header, an HMAC of the session's nonce) and must not come from another site
+(``Sec-Fetch-Site``, ``Origin`` and ``Referer`` are checked when the browser sends them): a malicious page
+cannot make a logged-in browser (or a developer's, on localhost) cancel runs.
 """
 
 from __future__ import annotations
@@ -18,13 +22,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
+
+from jobs.keys import Keys
 
 COOKIE = "backburner_session"
 CSRF_HEADER = "x-csrf-token"
@@ -32,6 +40,7 @@ CSRF_FIELD = "csrf"
 #: How long a login lasts.
 SESSION_TTL_S = 12 * 3600
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 def _b64(data: bytes) -> str:
@@ -46,28 +55,45 @@ class Session:
 
 
 class Sessions:
-    """Issues and checks session cookies and CSRF tokens with one key."""
+    """Issues, reads and revokes session cookies, and makes and checks their CSRF tokens.
 
-    def __init__(self, key: bytes, ttl_s: int = SESSION_TTL_S) -> None:
+    ``client`` is the app's asyncio Redis client (``None`` only for anonymous sessions, in tests).
+    """
+
+    def __init__(self, key: bytes, client: Any = None, keys: Keys | None = None, ttl_s: int = SESSION_TTL_S) -> None:
         self._key = key
+        self._client = client
+        self._keys = keys or Keys("backburner")
         self.ttl_s = ttl_s
+        #: Which token a session was made under: sessions of another token (before a rotation) are revoked.
+        self._tag = self._sign("token-tag")[:22]
 
     def _sign(self, text: str) -> str:
         return _b64(hmac.new(self._key, text.encode(), hashlib.sha256).digest())
 
-    def issue(self, *, authenticated: bool) -> tuple[Session, str]:
-        """A new session and its cookie value."""
-        session = Session(secrets.token_urlsafe(16), int(time.time()), authenticated)
-        body = f"v1.{session.issued_at}.{int(authenticated)}.{session.nonce}"
+    def anonymous(self) -> tuple[Session, str]:
+        """A new anonymous session and its signed cookie value (nothing is stored)."""
+        session = Session(secrets.token_urlsafe(16), int(time.time()), False)
+        body = f"a1.{session.issued_at}.{session.nonce}"
         return session, f"{body}.{self._sign('session|' + body)}"
 
-    def read(self, value: str | None) -> Session | None:
-        """The session in a cookie value, or None if it is missing, forged or expired."""
+    async def login(self) -> tuple[Session, str]:
+        """A new logged-in session, stored in Redis, and its cookie value (the random id alone)."""
+        sid = secrets.token_urlsafe(32)
+        session = Session(secrets.token_urlsafe(16), int(time.time()), True)
+        record = json.dumps({"nonce": session.nonce, "issued_at": session.issued_at, "tag": self._tag})
+        await self._client.set(self._redis_key(sid), record, ex=self.ttl_s)
+        return session, f"s1.{sid}"
+
+    async def read(self, value: str | None) -> Session | None:
+        """The session a cookie value names, or None if it is missing, forged, expired or revoked."""
         if not value:
             return None
+        if value.startswith("s1."):
+            return await self._stored(value[3:])
         body, _, signature = value.rpartition(".")
         parts = body.split(".")
-        if len(parts) != 4 or parts[0] != "v1" or not hmac.compare_digest(signature, self._sign("session|" + body)):
+        if len(parts) != 3 or parts[0] != "a1" or not hmac.compare_digest(signature, self._sign("session|" + body)):
             return None
         try:
             issued_at = int(parts[1])
@@ -75,7 +101,32 @@ class Sessions:
             return None
         if not 0 <= time.time() - issued_at <= self.ttl_s:
             return None
-        return Session(parts[3], issued_at, parts[2] == "1")
+        return Session(parts[2], issued_at, False)
+
+    async def _stored(self, sid: str) -> Session | None:
+        if self._client is None or not _SESSION_ID.match(sid):
+            return None
+        key = self._redis_key(sid)
+        raw = await self._client.get(key)
+        if raw is None:
+            return None
+        try:
+            record = json.loads(raw)
+            session = Session(str(record["nonce"]), int(record["issued_at"]), True)
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not hmac.compare_digest(str(record.get("tag", "")), self._tag):
+            await self._client.delete(key)  # made under a token that has since been rotated
+            return None
+        return session
+
+    async def revoke(self, value: str | None) -> None:
+        """Log a session out on the server (the cookie alone is worthless afterwards)."""
+        if value and value.startswith("s1.") and _SESSION_ID.match(value[3:]) and self._client is not None:
+            await self._client.delete(self._redis_key(value[3:]))
+
+    def _redis_key(self, sid: str) -> str:
+        return self._keys.session(hashlib.sha256(sid.encode()).hexdigest())
 
     def csrf(self, session: Session) -> str:
         return self._sign("csrf|" + session.nonce)
@@ -90,21 +141,14 @@ async def sessions(request: Request) -> Sessions:
     if cached is None:
         runtime = request.app.state.runtime
         settings = request.app.state.settings
+        client = request.app.state.aclient
         key_name = runtime.store.keys.dashboard_secret
-
-        def load_secret() -> bytes:
-            runtime.client.set(key_name, secrets.token_urlsafe(32), nx=True)
-            value = runtime.client.get(key_name)
-            return value if isinstance(value, bytes) else str(value).encode()
-
-        secret = await run_in_threadpool(load_secret)
+        await client.set(key_name, secrets.token_urlsafe(32), nx=True)
+        secret = await client.get(key_name)
+        secret = secret if isinstance(secret, bytes) else str(secret).encode()
         key = hmac.new(secret, (settings.api_token or "").encode(), hashlib.sha256).digest()
-        cached = request.app.state.sessions = Sessions(key)
+        cached = request.app.state.sessions = Sessions(key, client, runtime.store.keys)
     return cached
-
-
-async def current_session(request: Request) -> Session | None:
-    return (await sessions(request)).read(request.cookies.get(COOKIE))
 
 
 def auth_required(request: Request) -> bool:

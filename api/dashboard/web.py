@@ -78,14 +78,14 @@ class PageError(Exception):
 async def viewer(request: Request) -> Viewer:
     """The page's viewer; outside dev without a login this raises LoginRequired (a redirect to /login)."""
     store = await sessions(request)
-    session = store.read(request.cookies.get(COOKIE))
+    session = await store.read(request.cookies.get(COOKIE))
     if auth_required(request):
         if session is None or not session.authenticated:
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequired(path)
         return Viewer(session, store.csrf(session), login=True)
     if session is None:  # dev without a token: an anonymous session, only so forms carry a CSRF token
-        session, cookie = store.issue(authenticated=False)
+        session, cookie = store.anonymous()
         return Viewer(session, store.csrf(session), login=False, new_cookie=cookie)
     return Viewer(session, store.csrf(session), login=False)
 
@@ -95,14 +95,16 @@ async def checked_form(request: Request, *, before_login: bool = False) -> tuple
     and carrying this session's CSRF token."""
     store = await sessions(request)
     if before_login:
-        session = store.read(request.cookies.get(COOKIE))
+        session = await store.read(request.cookies.get(COOKIE))
         seen = Viewer(session, store.csrf(session), login=False) if session is not None else None
     else:
         seen = await viewer(request)
-    body = await request.body()
-    if len(body) > FORM_BYTES_CAP:
-        raise PageError(413, "Too large", f"The form is over {FORM_BYTES_CAP // (1024 * 1024)} MB.")
-    form = {key: values[0] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
+    body = bytearray()
+    async for chunk in request.stream():  # counted as it arrives: never more than the cap in memory
+        body += chunk
+        if len(body) > FORM_BYTES_CAP:
+            raise PageError(413, "Too large", f"The form is over {FORM_BYTES_CAP // (1024 * 1024)} MB.")
+    form = {key: values[0] for key, values in parse_qs(bytes(body).decode("utf-8", "replace")).items()}
     if (
         seen is None
         or seen.new_cookie

@@ -15,28 +15,22 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from jobs.artifacts import ArtifactNotFound, validate_name
+from jobs.artifacts import ArtifactNotFound, attachment, validate_name
 from jobs.artifacts.s3 import S3Store
 from jobs.artifacts.stores import run_prefix, run_store
 from jobs.errors import InvalidInput
 from jobs.runs import ArtifactRef, Run
 from jobs.site import NAME_PATTERN
 
-from .deps import Authorized, RuntimeDep
+from .deps import Authorized, RunId, RuntimeDep
+from .errors import responses
 
-router = APIRouter(prefix="/api", tags=["artifacts"], dependencies=[Authorized])
+router = APIRouter(prefix="/api", tags=["artifacts"], dependencies=[Authorized], responses=responses(404))
 
 #: Presigned links in download redirects are for the client following the redirect now, not for sharing.
 REDIRECT_EXPIRY_S = 300
 #: How many of a function's newest successful runs "latest" looks through for the artifact.
 LATEST_SCAN = 1000
-
-
-def _disposition(name: str) -> str:
-    """``attachment`` with an ASCII fallback and the exact UTF-8 file name (RFC 6266)."""
-    filename = name.rsplit("/", 1)[-1]
-    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _find(run: Run, name: str) -> ArtifactRef:
@@ -52,7 +46,7 @@ def _serve(runtime: Any, run: Run, ref: ArtifactRef, redirect: bool | None) -> R
     store = run_store(runtime.settings, runtime.sites.lookup, run)
     key = run_prefix(run) + ref.name
     headers = {
-        "content-disposition": _disposition(ref.name),
+        "content-disposition": attachment(ref.name),
         "x-content-type-options": "nosniff",
         "content-security-policy": "sandbox",
         "content-location": f"/api/runs/{run.id}/artifacts/{quote(ref.name, safe='/')}",
@@ -60,7 +54,7 @@ def _serve(runtime: Any, run: Run, ref: ArtifactRef, redirect: bool | None) -> R
     }
     if isinstance(store, S3Store) and redirect is not False:
         store.stat(key)  # 404 here rather than an S3 error page after the redirect
-        url = store.presigned_url(key, REDIRECT_EXPIRY_S)
+        url = store.presigned_url(key, REDIRECT_EXPIRY_S, content_type=ref.content_type)
         if url:
             return RedirectResponse(url, status_code=307, headers={"x-backburner-run-id": run.id})
     headers["content-length"] = str(store.stat(key).size)  # the stored object's, whatever the record says
@@ -68,9 +62,20 @@ def _serve(runtime: Any, run: Run, ref: ArtifactRef, redirect: bool | None) -> R
     return StreamingResponse(chunks, media_type=ref.content_type, headers=headers)
 
 
-@router.get("/runs/{run_id}/artifacts/{name:path}", summary="Download one artifact of a run")
+_FILE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "The file, as an attachment"},
+    307: {"description": "S3 store: a presigned URL (valid 5 minutes) in Location"},
+}
+
+
+@router.get(
+    "/runs/{run_id}/artifacts/{name:path}",
+    summary="Download one artifact of a run",
+    operation_id="download_artifact",
+    responses=_FILE,
+)
 def download(
-    run_id: str,
+    run_id: RunId,
     name: str,
     runtime: RuntimeDep,
     redirect: bool | None = Query(None, description="S3 stores redirect to a presigned URL unless redirect=0"),
@@ -83,6 +88,8 @@ def download(
 @router.get(
     "/functions/{function}/latest/artifacts/{name:path}",
     summary="Download an artifact of the function's newest successful run that has it",
+    operation_id="latest_artifact",
+    responses=_FILE,
 )
 def latest(
     function: str,
@@ -92,7 +99,7 @@ def latest(
 ) -> Response:
     name = validate_name(name)
     if not NAME_PATTERN.match(function):
-        raise InvalidInput(f"Function name {function!r} is not valid: use letters, digits, '_' and '-'.")
+        raise InvalidInput(f"Function name {function[:60]!r} is not valid: use letters, digits, '_' and '-'.")
     run = _latest_run(runtime, function, name)
     return _serve(runtime, run, _find(run, name), redirect)
 

@@ -1,11 +1,22 @@
-"""Reading request bodies under the function kind's limit, without buffering more than the limit."""
+"""Reading request bodies under the function kind's limit (without buffering more than the limit), and
+reading JSON payloads strictly: UTF-8, valid JSON, nested at most ``MAX_JSON_DEPTH`` levels."""
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 from fastapi import Request
 
-from jobs.errors import PayloadTooLarge
+from jobs.errors import InvalidInput, PayloadTooLarge
 from jobs.site import Function
+
+#: Deeper payloads are refused: nothing real nests this deep, and deep nesting is a way to exhaust the stack
+#: of whatever reads the payload next (a handler, a template).
+MAX_JSON_DEPTH = 64
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]")
 
 
 def _too_large(function: Function, size: int | str, limit: int) -> PayloadTooLarge:
@@ -26,3 +37,26 @@ async def read_body(request: Request, function: Function, limit: int) -> bytes:
         if len(body) > limit:
             raise _too_large(function, f"more than {limit}", limit)
     return bytes(body)
+
+
+def parse_json(body: bytes, what: str = "The payload") -> Any:
+    """``body`` as JSON, or InvalidInput (400) saying what is wrong with it."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{what} is not UTF-8 text: byte {exc.start} is {body[exc.start]:#04x}.") from None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # only then can it be too deep
+        _check_depth(text, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+
+
+def _check_depth(text: str, what: str) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH before parsing (brackets inside strings do not count)."""
+    depth = 0
+    for char in _NOT_BRACKETS.sub("", _STRINGS.sub("", text)):
+        depth += 1 if char in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidInput(f"{what} nests deeper than {MAX_JSON_DEPTH} levels of arrays and objects.")

@@ -3,27 +3,75 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from jobs.errors import BackburnerError
+from jobs.runs import RUN_ID_PATTERN
+from jobs.site import NAME_PATTERN
 
 log = logging.getLogger("backburner.api")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: ``{"error": {"code", "message"}}``."""
+
+    error: ErrorDetail
+
+
+_MEANINGS = {
+    400: "Malformed input (a parameter, payload, run id or Idempotency-Key)",
+    401: "Missing or wrong API token",
+    403: "Refused: cross-site, missing CSRF token, or a foreign Origin in dev",
+    404: "No such function, run, schedule or artifact",
+    409: "Conflict: the run's state does not allow it, or the Idempotency-Key was used for another request",
+    413: "Request body over the limit",
+    414: "URL over 8 KB",
+    422: "A parameter or body field does not match the schema",
+    429: "Too many failed authentication attempts from this address",
+    431: "A header over 8 KB, or all headers over 32 KB",
+    503: "Redis is unavailable",
+}
+#: What any management-API route can answer besides its own outcomes.
+COMMON = (400, 401, 403, 414, 422, 429, 431, 503)
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for the error statuses a route can answer (plus the common ones)."""
+    return {code: {"model": ErrorBody, "description": _MEANINGS[code]} for code in sorted({*COMMON, *codes})}
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
+#: Plain words for the patterns that parameters are checked against.
+_PATTERNS = {
+    RUN_ID_PATTERN: "is not a run id (26 characters, a ULID)",
+    NAME_PATTERN.pattern: "is not a function name (letters, digits, '_' and '-')",
+}
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors():
         where = ".".join(str(item) for item in error.get("loc", ()) if item != "body")
-        parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+        message = str(error.get("msg"))
+        pattern = (error.get("ctx") or {}).get("pattern")
+        if error.get("type") == "string_pattern_mismatch" and pattern in _PATTERNS:
+            message = f"{str(error.get('input'))[:60]!r} {_PATTERNS[pattern]}."
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts) or "invalid request"
 
 
@@ -39,7 +87,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        codes = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            429: "too_many_attempts",
+        }
         code = codes.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 

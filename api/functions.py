@@ -12,8 +12,9 @@ from jobs.delivery.outbox import disabled_endpoints, enable_endpoints
 from jobs.site import Function
 
 from .deps import Authorized, RuntimeDep
+from .errors import responses
 
-router = APIRouter(prefix="/api", tags=["functions"], dependencies=[Authorized])
+router = APIRouter(prefix="/api", tags=["functions"], dependencies=[Authorized], responses=responses())
 
 
 def describe(function: Function, next_runs: int = 3) -> dict[str, Any]:
@@ -47,7 +48,7 @@ class Enable(BaseModel):
     url: str | None = None
 
 
-@router.get("/functions", summary="Every function of the site")
+@router.get("/functions", summary="Every function of the site", operation_id="list_functions")
 async def list_functions(runtime: RuntimeDep) -> list[dict[str, Any]]:
     site = await run_in_threadpool(lambda: runtime.site)
     senders = [f.name for f in site.functions.values() if f.on_success or f.on_failure]
@@ -63,6 +64,8 @@ async def list_functions(runtime: RuntimeDep) -> list[dict[str, Any]]:
 @router.post(
     "/functions/{name}/webhooks/enable",
     summary="Send to webhook URLs again after they answered 410 Gone (all of them, or the one in the body)",
+    operation_id="enable_webhooks",
+    responses=responses(404, 409),
 )
 def enable_webhooks(name: str, runtime: RuntimeDep, body: Enable | None = None) -> dict[str, Any]:
     runtime.function(name)  # 404 for a function the site does not have

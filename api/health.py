@@ -14,12 +14,17 @@ from .deps import RuntimeDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", summary="The process is up", operation_id="healthz")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Redis answers and workers are alive")
+@router.get(
+    "/readyz",
+    summary="Redis answers and workers are alive",
+    operation_id="readyz",
+    responses={503: {"description": "Redis does not answer, or no worker is alive"}},
+)
 def readyz(runtime: RuntimeDep) -> Any:
     settings = runtime.settings
     try:

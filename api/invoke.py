@@ -19,9 +19,12 @@ from jobs.execution.task import Task, attempt_context
 from jobs.lifecycle import new_run
 from jobs.runs import new_id
 from jobs.site import Function
+from jobs.store import Idempotency
 
 from .body import read_body
 from .errors import error_response
+from .idempotency import request_idempotency
+from .sessions import COOKIE
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 
@@ -32,24 +35,47 @@ async def invoke(request: Request) -> Response:
     function = runtime.function(request.path_params["name"])
     limits = function.limits("http")
     body = await read_body(request, function, limits.body_limit)
+    idempotency = request_idempotency(request, "http", body) if function.background else None
     url = request.url
     event = build_event(
         method=request.method,
         url=str(url),
         path=url.path,
         raw_query=url.query,
-        headers=request.headers.items(),
+        headers=_without_secrets(request),
         query=request.query_params.multi_items(),
         body=body,
     )
     if function.background:
-        return await _enqueue(runtime, function, event, request.headers.get("idempotency-key"))
+        return await _enqueue(runtime, function, event, idempotency)
     return await _run_sync(request, function, event, limits.time_limit_s)
 
 
-async def _enqueue(runtime: Any, function: Function, event: dict[str, Any], idempotency_key: str | None) -> Response:
-    run = new_run(function, "http", idempotency_key=idempotency_key)
-    run, _ = await runtime.store.create_async(run, event, idempotency_key=idempotency_key)
+def _without_secrets(request: Request) -> list[tuple[str, str]]:
+    """The request's headers minus Backburner's own secrets, which handlers never see (DESIGN.md section 10):
+    the dashboard's session cookie (browsers send it to every port of the host) and the API token."""
+    headers = request.headers.items()
+    if COOKIE not in request.cookies and "authorization" not in request.headers:
+        return headers
+    token = request.app.state.settings.api_token
+    kept = []
+    for name, value in headers:
+        if name == "cookie" and COOKIE in value:
+            parts = (part.strip() for part in value.split(";"))
+            value = "; ".join(part for part in parts if part and part.partition("=")[0] != COOKIE)
+            if not value:
+                continue
+        elif name == "authorization" and token and value.partition(" ")[2] == token:
+            continue
+        kept.append((name, value))
+    return kept
+
+
+async def _enqueue(
+    runtime: Any, function: Function, event: dict[str, Any], idempotency: Idempotency | None
+) -> Response:
+    run = new_run(function, "http", idempotency_key=idempotency.key if idempotency else None)
+    run, _ = await runtime.store.create_async(run, event, idempotency=idempotency)
     return Response(
         status_code=202,
         headers={"x-nf-request-id": run.id, "location": f"/api/runs/{run.id}"},

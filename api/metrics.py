@@ -27,6 +27,7 @@ from jobs.schedule_state import ScheduleState
 from jobs.site.cron import parse_cron
 
 from .deps import require_token
+from .errors import responses
 
 router = APIRouter(tags=["health"])
 
@@ -135,7 +136,15 @@ class RedisCollector(Collector):
         yield from (lag, paused, skipped, leader)
 
 
-@router.get("/metrics", summary="Prometheus metrics (token needed unless BACKBURNER_METRICS_PUBLIC=1)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (token needed unless BACKBURNER_METRICS_PUBLIC=1)",
+    operation_id="metrics",
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        **responses(),
+    },
+)
 async def metrics(request: Request) -> Response:
     settings = request.app.state.settings
     if not settings.metrics_public:

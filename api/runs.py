@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -13,13 +12,16 @@ from starlette.concurrency import run_in_threadpool
 from jobs.errors import InvalidInput
 from jobs.event import payload_event
 from jobs.lifecycle import new_run
-from jobs.runs import Status, Trigger, id_floor_at
+from jobs.runs import RUN_ID_PATTERN, Status, Trigger, id_floor_at
+from jobs.site import NAME_PATTERN
 
 from . import streams
-from .body import read_body
-from .deps import Authorized, RuntimeDep
+from .body import parse_json, read_body
+from .deps import Authorized, RunId, RuntimeDep
+from .errors import responses
+from .idempotency import request_idempotency
 
-router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized])
+router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized], responses=responses(404))
 
 StatusFilter = Status
 TriggerFilter = Trigger
@@ -31,58 +33,74 @@ def _accepted(run: Any) -> JSONResponse:
     )
 
 
-def _payload(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"The payload is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
-        ) from None
+_LINKS = {
+    "GetRun": {"operationId": "get_run", "parameters": {"run_id": "$response.body#/id"}},
+    "CancelRun": {"operationId": "cancel_run", "parameters": {"run_id": "$response.body#/id"}},
+    "ReplayRun": {"operationId": "replay_run", "parameters": {"run_id": "$response.body#/id"}},
+}
 
 
-@router.post("/functions/{name}/runs", status_code=202, summary="Trigger a function with a JSON payload")
+@router.post(
+    "/functions/{name}/runs",
+    status_code=202,
+    summary="Trigger a function with a JSON payload",
+    operation_id="trigger_function",
+    responses={**responses(404, 409, 413), 202: {"description": "The run, durably queued", "links": _LINKS}},
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {}}}, "required": False}},
+)
 async def trigger(name: str, request: Request, runtime: RuntimeDep) -> Response:
     function = runtime.function(name)
     limits = function.limits("api")
     body = await read_body(request, function, limits.body_limit)
-    payload = _payload(body) if body.strip() else {}
-    key = request.headers.get("idempotency-key")
-    run = new_run(function, "api", idempotency_key=key)
-    run, _ = await runtime.store.create_async(run, payload_event(name, payload), idempotency_key=key)
+    payload = parse_json(body) if body.strip() else {}
+    idempotency = request_idempotency(request, "api", body)
+    run = new_run(function, "api", idempotency_key=idempotency.key if idempotency else None)
+    run, _ = await runtime.store.create_async(run, payload_event(name, payload), idempotency=idempotency)
     return _accepted(run)
 
 
-@router.get("/runs", summary="Runs, newest first")
+@router.get("/runs", summary="Runs, newest first", operation_id="list_runs")
 def list_runs(
     runtime: RuntimeDep,
-    function: str | None = None,
+    function: str | None = Query(None, pattern=NAME_PATTERN.pattern, max_length=200),
     status: StatusFilter | None = None,
     trigger: TriggerFilter | None = None,
     limit: int = Query(50, ge=1, le=500),
-    cursor: str | None = Query(None, description="The next_cursor of the previous page"),
+    cursor: str | None = Query(None, pattern=RUN_ID_PATTERN, description="The next_cursor of the previous page"),
     since: datetime | None = Query(None, description="Only runs created at or after (ISO 8601; UTC without a zone)"),
     until: datetime | None = Query(None, description="Only runs created before (ISO 8601; UTC without a zone)"),
 ) -> dict[str, Any]:
-    upper = min([bound for bound in (cursor, id_floor_at(until) if until else None) if bound], default=None)
+    upper = min([bound for bound in (cursor, _floor(until, "until")) if bound], default=None)
     runs, next_cursor = runtime.store.runs(
         function=function,
         status=status,
         trigger=trigger,
         limit=limit,
         cursor=upper,
-        since=id_floor_at(since) if since else None,
+        since=_floor(since, "since"),
     )
     return {"runs": [run.public() for run in runs], "next_cursor": next_cursor}
 
 
-@router.get("/runs/{run_id}", summary="One run")
-def get_run(run_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+def _floor(moment: datetime | None, name: str) -> str | None:
+    if moment is None:
+        return None
+    try:
+        return id_floor_at(moment)
+    except (OverflowError, ValueError, OSError):
+        raise InvalidInput(f"{name} is out of range: use a time between 1970 and 9999.") from None
+
+
+@router.get("/runs/{run_id}", summary="One run", operation_id="get_run")
+def get_run(run_id: RunId, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.store.get(run_id).public()
 
 
-@router.get("/runs/{run_id}/logs", summary="Captured log lines; ?follow=1 streams them live (SSE)")
+@router.get(
+    "/runs/{run_id}/logs", summary="Captured log lines; ?follow=1 streams them live (SSE)", operation_id="run_logs"
+)
 async def get_logs(
-    run_id: str,
+    run_id: RunId,
     request: Request,
     runtime: RuntimeDep,
     follow: bool = Query(False, description="Stream lines as Server-Sent Events until the run ends"),
@@ -94,8 +112,8 @@ async def get_logs(
     return {"run": run_id, "lines": await run_in_threadpool(runtime.store.logs, run_id)}
 
 
-@router.post("/runs/{run_id}/cancel", summary="Cancel a run")
-def cancel(run_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+@router.post("/runs/{run_id}/cancel", summary="Cancel a run", operation_id="cancel_run", responses=responses(409))
+def cancel(run_id: RunId, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.lifecycle.cancel(run_id).public()
 
 
@@ -103,10 +121,13 @@ def cancel(run_id: str, runtime: RuntimeDep) -> dict[str, Any]:
     "/runs/{run_id}/replay",
     status_code=202,
     summary="Run again with the same payload, or with the JSON payload in the body (fixed input, say)",
+    operation_id="replay_run",
+    responses=responses(413),
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {}}}, "required": False}},
 )
-async def replay(run_id: str, request: Request, runtime: RuntimeDep) -> Response:
+async def replay(run_id: RunId, request: Request, runtime: RuntimeDep) -> Response:
     original = await run_in_threadpool(runtime.store.get, run_id)
     function = runtime.function(original.function)
     body = await read_body(request, function, function.limits("api").body_limit)
-    event = payload_event(function.name, _payload(body)) if body.strip() else None
+    event = payload_event(function.name, parse_json(body)) if body.strip() else None
     return _accepted(await run_in_threadpool(runtime.lifecycle.replay, run_id, event))

@@ -18,8 +18,9 @@ from jobs.site import Function
 from jobs.site.cron import parse_cron
 
 from .deps import Authorized, RuntimeDep
+from .errors import responses
 
-router = APIRouter(prefix="/api/schedules", tags=["schedules"], dependencies=[Authorized])
+router = APIRouter(prefix="/api/schedules", tags=["schedules"], dependencies=[Authorized], responses=responses(404))
 
 
 def _iso(moment: datetime) -> str:
@@ -61,7 +62,11 @@ def _one(runtime: Runtime, function: Function) -> dict[str, Any]:
     return _view(runtime, function, ScheduleState(runtime.client, runtime.store.keys).get(function.name), 5)
 
 
-@router.get("", summary="Every schedule with its next runs, pause state, last run and skipped ticks")
+@router.get(
+    "",
+    summary="Every schedule with its next runs, pause state, last run and skipped ticks",
+    operation_id="list_schedules",
+)
 def list_schedules(runtime: RuntimeDep, count: int = Query(5, ge=0, le=100)) -> list[dict[str, Any]]:
     site = runtime.site
     functions = [function for function in site.functions.values() if function.schedule]
@@ -69,27 +74,37 @@ def list_schedules(runtime: RuntimeDep, count: int = Query(5, ge=0, le=100)) -> 
     return [_view(runtime, function, statuses[function.name], count) for function in functions]
 
 
-@router.get("/{name}/skips", summary="The newest ticks that did not run, and why")
+@router.get("/{name}/skips", summary="The newest ticks that did not run, and why", operation_id="schedule_skips")
 def list_skips(name: str, runtime: RuntimeDep, limit: int = Query(20, ge=1, le=100)) -> list[dict[str, Any]]:
     function = _scheduled(runtime, name)
     return ScheduleState(runtime.client, runtime.store.keys).skips(function.name, limit)
 
 
-@router.post("/{name}/pause", summary="Stop firing (kept in Redis; survives restarts)")
+@router.post("/{name}/pause", summary="Stop firing (kept in Redis; survives restarts)", operation_id="pause_schedule")
 def pause(name: str, runtime: RuntimeDep) -> dict[str, Any]:
     function = _scheduled(runtime, name)
     ScheduleState(runtime.client, runtime.store.keys).pause(function.name)
     return _one(runtime, function)
 
 
-@router.post("/{name}/resume", summary="Fire again from now (ticks that fell in the pause do not run)")
+@router.post(
+    "/{name}/resume",
+    summary="Fire again from now (ticks that fell in the pause do not run)",
+    operation_id="resume_schedule",
+)
 def resume(name: str, runtime: RuntimeDep) -> dict[str, Any]:
     function = _scheduled(runtime, name)
     ScheduleState(runtime.client, runtime.store.keys).resume(function.name, clock.now())
     return _one(runtime, function)
 
 
-@router.post("/{name}/trigger", status_code=202, summary="Run now, as a scheduled run (even while paused)")
+@router.post(
+    "/{name}/trigger",
+    status_code=202,
+    summary="Run now, as a scheduled run (even while paused)",
+    operation_id="trigger_schedule",
+    responses=responses(409),
+)
 async def trigger(name: str, runtime: RuntimeDep) -> JSONResponse:
     function = await run_in_threadpool(_scheduled, runtime, name)
     cron = parse_cron(function.schedule or "", function.timezone)

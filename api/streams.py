@@ -35,9 +35,10 @@ from jobs.errors import InvalidInput, RunNotFound
 from jobs.log_tail import LogTail
 from jobs.runtime import Runtime
 
-from .deps import Authorized, RuntimeDep
+from .deps import Authorized, RunId, RuntimeDep
+from .errors import responses
 
-router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized])
+router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized], responses=responses(404))
 
 #: Seconds between polls of Redis while nothing new arrives.
 POLL_S = 0.25
@@ -60,10 +61,9 @@ def start_line(request: Request, last_event_id: str | None) -> int:
     raw = request.headers.get("last-event-id") or last_event_id
     if raw is None or raw == "":
         return 0
-    try:
-        return int(raw) + 1
-    except ValueError:
-        raise InvalidInput(f"Last-Event-ID must be a line number, not {raw!r}.") from None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
+        raise InvalidInput(f"Last-Event-ID must be a line number (0 or more), not {raw[:40]!r}.")
+    return int(raw) + 1
 
 
 async def follow(runtime: Runtime, run_id: str, start: int, *, with_state: bool) -> AsyncIterator[str]:
@@ -115,9 +115,14 @@ async def stream(runtime: Runtime, run_id: str, start: int, *, with_state: bool)
     )
 
 
-@router.get("/runs/{run_id}/events", summary="Live run: status, progress and log lines (SSE)")
+@router.get(
+    "/runs/{run_id}/events",
+    summary="Live run: status, progress and log lines (SSE)",
+    operation_id="run_events",
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+)
 async def run_events(
-    run_id: str,
+    run_id: RunId,
     request: Request,
     runtime: RuntimeDep,
     last_event_id: str | None = Query(None, description="Resume after this line number (or send Last-Event-ID)"),

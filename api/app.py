@@ -1,4 +1,8 @@
-"""The FastAPI application: Netlify invocation URLs, the management API and health checks."""
+"""The FastAPI application: Netlify invocation URLs, the management API and health checks.
+
+Every request first passes the size limits (``api.limits``); in ``dev``, the Host and Origin checks
+(``api.hosts``); with a dashboard port, the split between the two listeners (``api.listeners``).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,15 @@ from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
 from jobs.wiring import open_runtime
 
-from . import artifacts, dashboard, errors, functions, health, invoke, metrics, routes, runs, schedules, streams
+from . import artifacts, dashboard, docs, errors, functions, health, invoke, metrics, routes, runs, schedules, streams
+from .hosts import DevGuard, HostAllowList, is_loopback
+from .limits import RequestLimits
+from .listeners import Listen, ListenerSplit
+from .throttle import AuthThrottle
 
 SYNC_POOL_SIZE = 4
+#: Shorter API tokens are refused at start-up (outside a loopback-only `dev`): they can be guessed.
+MIN_TOKEN_LENGTH = 16
 
 
 class _LazyPool:
@@ -39,14 +49,42 @@ class _LazyPool:
             self._pool.close()
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app; the runtime (Redis, site) opens in the lifespan, not at import time."""
-    settings = settings or load_settings()
-    if not settings.dev and not settings.api_token:
+def check_token(settings: Settings, listen: Listen) -> None:
+    """Refuse to start where run data would be served with no token, or a guessable one (ConfigError)."""
+    token = settings.api_token or ""
+    advice = "export BACKBURNER_API_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    if settings.dev:
+        exposed = [host for host in listen.hosts if not is_loopback(host)]
+        if exposed and len(token) < MIN_TOKEN_LENGTH:
+            raise ConfigError(
+                f"`backburner dev` serves run data without a login, so it listens on loopback only; --host "
+                f"{exposed[0]} would serve it to the network. Bind 127.0.0.1, or set an API token of at least "
+                f"{MIN_TOKEN_LENGTH} characters: {advice}"
+            )
+        return
+    if not token:
         raise ConfigError(
             "BACKBURNER_API_TOKEN is not set. Outside `backburner dev` the API needs a token to protect "
-            "run data and artifacts: export BACKBURNER_API_TOKEN=<a long random string>."
+            f"run data and artifacts: {advice}"
         )
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"BACKBURNER_API_TOKEN is {len(token)} characters long; use at least {MIN_TOKEN_LENGTH} "
+            f"(a short token can be guessed): {advice}"
+        )
+
+
+def create_app(
+    settings: Settings | None = None, runtime: Runtime | None = None, listen: Listen | None = None
+) -> FastAPI:
+    """Build the app; the runtime (Redis, site) opens in the lifespan, not at import time.
+
+    ``listen`` says where the server listens (``backburner api`` passes its flags): `dev` answers only to
+    those hosts, and with a dashboard port the dashboard gets its own listener.
+    """
+    settings = settings or load_settings()
+    listen = listen or Listen(dashboard_host=settings.dashboard_host, dashboard_port=settings.dashboard_port)
+    check_token(settings, listen)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +92,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.sync_pool = _LazyPool(settings)
         aclient = connect_async(app.state.runtime.settings)
         app.state.runtime.store.use_async(aclient)
+        app.state.aclient = aclient
+        app.state.sessions = None  # made on first use, on this lifespan's client
+        app.state.throttle = AuthThrottle(
+            aclient,
+            app.state.runtime.store.keys,
+            limit=settings.auth_failure_limit,
+            window_s=settings.auth_failure_window,
+        )
         try:
             yield
         finally:
@@ -67,10 +113,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         summary="Netlify-style background and scheduled functions",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # api.docs serves Swagger UI from the package, not a CDN
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.listen = listen
     errors.install(app)
     app.router.routes.extend(invoke.routes)
     app.include_router(functions.router)
@@ -80,6 +127,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(health.router)
     app.include_router(streams.router)
     app.include_router(metrics.router)
+    app.include_router(docs.router)
     dashboard.install(app)
     app.router.default = routes.routed  # only what no endpoint above answers: the site's rewrites and paths
+    # The last added runs first: size limits, then dev's Host/Origin checks, then the listener split.
+    if listen.split:
+        app.add_middleware(ListenerSplit, listen=listen)
+    if settings.dev:
+        app.add_middleware(DevGuard, hosts=HostAllowList(listen.hosts, settings.allowed_host_list))
+    app.add_middleware(RequestLimits)
     return app

@@ -48,16 +48,33 @@ def main() -> None:
 # -- services ------------------------------------------------------------------------------------
 
 
+def _dashboard_options(command: Any) -> Any:
+    command = click.option(
+        "--dashboard-port",
+        type=click.IntRange(1, 65535),
+        default=None,
+        help="Serve the dashboard on this port, its own origin, away from the functions' pages "
+        "(default: BACKBURNER_DASHBOARD_PORT; unset: on --port with everything else).",
+    )(command)
+    return click.option(
+        "--dashboard-host", default=None, help="Address of the dashboard's listener (default: --host)."
+    )(command)
+
+
 @main.command()
 @site_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8888, show_default=True, type=int)
+@_dashboard_options
 @click.option("--threads", default=4, show_default=True, help="Worker threads.")
-def dev(site: Path | None, host: str, port: int, threads: int) -> None:
+def dev(
+    site: Path | None, host: str, port: int, dashboard_port: int | None, dashboard_host: str | None, threads: int
+) -> None:
     """Run the API, a worker and the scheduler on one machine, with an embedded Redis.
 
     Data (Redis's append-only file, artifacts) goes to .backburner/ in the site. Set REDIS_URL to
     use an existing Redis instead. The dashboard is at http://127.0.0.1:8888/ (no login in dev).
+    dev listens on loopback only: another --host needs BACKBURNER_API_TOKEN (16+ characters).
 
     \b
     Examples:
@@ -67,11 +84,21 @@ def dev(site: Path | None, host: str, port: int, threads: int) -> None:
     """
     import os
 
+    from api.app import check_token
+    from api.listeners import Listen
+    from jobs.errors import ConfigError
+
     from .redis_server import RedisServer
     from .supervisor import Supervisor
 
     _logging()
     settings = _settings(site, dev=True)
+    dashboard_port = dashboard_port or settings.dashboard_port
+    dashboard_host = dashboard_host or settings.dashboard_host
+    try:
+        check_token(settings, Listen(host, port, dashboard_host or host if dashboard_port else None, dashboard_port))
+    except ConfigError as exc:
+        raise click.ClickException(exc.message) from None
     _check_or_exit(settings.site)
     env = {"BACKBURNER_DEV": "1", "BACKBURNER_SITE": str(settings.site.resolve())}
     # Functions that call the site's own API (the aggregation example does) find it on the port in use.
@@ -82,11 +109,15 @@ def dev(site: Path | None, host: str, port: int, threads: int) -> None:
         env["REDIS_URL"] = server.url
         console.print(f"[green]Embedded Redis[/] on {server.url} (data in {settings.data_path / 'redis'})")
     supervisor = Supervisor(env)
-    supervisor.add("api", "api", "--host", host, "--port", str(port))
+    listener = ["--dashboard-port", str(dashboard_port)] if dashboard_port else []
+    listener += ["--dashboard-host", dashboard_host] if dashboard_port and dashboard_host else []
+    supervisor.add("api", "api", "--host", host, "--port", str(port), *listener)
     supervisor.add("worker", "worker", "--processes", "1", "--threads", str(threads))
     supervisor.add("scheduler", "scheduler")
     console.print(f"[bold]Backburner dev[/] serving {settings.site.resolve()} on http://{host}:{port}")
     console.print(f"  try: curl -i -X POST http://{host}:{port}/.netlify/functions/hello")
+    if dashboard_port:
+        console.print(f"  dashboard: http://{dashboard_host or host}:{dashboard_port}/")
     try:
         code = supervisor.run()
     finally:
@@ -99,32 +130,30 @@ def dev(site: Path | None, host: str, port: int, threads: int) -> None:
 @site_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8888, show_default=True, type=int)
-def api(site: Path | None, host: str, port: int) -> None:
+@_dashboard_options
+def api(site: Path | None, host: str, port: int, dashboard_port: int | None, dashboard_host: str | None) -> None:
     """Serve the HTTP API: Netlify invocation URLs, management API, dashboard (/) and /metrics.
 
-    Outside dev it needs BACKBURNER_API_TOKEN (the dashboard's login asks for it); set
-    BACKBURNER_METRICS_PUBLIC=1 to let Prometheus scrape /metrics without it, and
-    BACKBURNER_LOG_FORMAT=json for JSON log lines.
+    Outside dev it needs BACKBURNER_API_TOKEN, 16 characters or more (the dashboard's login asks for
+    it); set BACKBURNER_METRICS_PUBLIC=1 to let Prometheus scrape /metrics without it, and
+    BACKBURNER_LOG_FORMAT=json for JSON log lines. With --dashboard-port the dashboard gets its own
+    listener (its own origin), so no function's page shares an origin with a logged-in dashboard.
 
     \b
     Examples:
       BACKBURNER_API_TOKEN=... REDIS_URL=redis://redis:6379/0 backburner api --host 0.0.0.0
+      backburner api --host 0.0.0.0 --dashboard-host 127.0.0.1 --dashboard-port 8889
       BACKBURNER_LOG_FORMAT=json backburner api --port 8080
     """
-    import uvicorn
-
-    from api.app import create_app
-    from jobs.errors import ConfigError
+    from .serve import serve_api
 
     _logging()
     settings = _settings(site)
     _check_or_exit(settings.site)
     _require_redis(settings)
-    try:
-        app = create_app(settings)
-    except ConfigError as exc:
-        raise click.ClickException(exc.message) from None
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, log_config=None)
+    serve_api(
+        settings, host, port, dashboard_host or settings.dashboard_host, dashboard_port or settings.dashboard_port
+    )
 
 
 @main.command()

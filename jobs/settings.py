@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     #: ``json`` for one JSON object per log line on stderr (every process); ``text`` otherwise.
     log_format: Literal["text", "json"] = "text"
+    #: Serve the dashboard on its own listener (its own origin), away from the functions' pages
+    #: (``backburner api --dashboard-port``); its address defaults to the API's ``--host``.
+    dashboard_port: int | None = Field(default=None, ge=1, le=65535)
+    dashboard_host: str | None = None
+    #: Failed authentication attempts (wrong bearer token or dashboard login) one client address may make
+    #: per window of this many seconds before it gets 429 until the window ends.
+    auth_failure_limit: int = Field(default=10, ge=1)
+    auth_failure_window: float = Field(default=300.0, gt=0)
+    #: More host names `dev` answers to besides its bound address, localhost, 127.0.0.1 and [::1]
+    #: (comma-separated; the Host check keeps web pages from reaching `dev` through DNS rebinding).
+    allowed_hosts: str = ""
 
     @field_validator("webhook_secret")
     @classmethod
@@ -106,6 +117,10 @@ class Settings(BaseSettings):
 
         items = [item.strip() for item in self.webhook_retries.split(",") if item.strip()]
         return tuple(parse_duration(item) for item in items) if items else None
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return [item.strip() for item in self.allowed_hosts.split(",") if item.strip()]
 
     @property
     def webhook_allow_list(self) -> list[str]:

@@ -1,0 +1,109 @@
+"""Serving the API with uvicorn: one listener, or two when the dashboard has its own (``--dashboard-port``).
+
+Both listeners belong to one uvicorn server and one app (one Redis pool, one lifespan); the app tells them
+apart by the local port a request came in on (``api.listeners``).
+
+The app checks the exact header and URL limits (``api.limits``), but only once uvicorn has buffered the
+whole request head, and uvicorn's httptools parser buffers any amount. So the server's protocol also stops
+reading a head at ``HEAD_CAP`` bytes and answers 431 (414 while still in the URL) at once: one connection can
+never make the API hold more than that (plus one read) of a request head.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+import click
+
+#: Bytes of request line and headers read before the app has a say (the app's own limits are 8 + 32 KB).
+HEAD_CAP = 64 * 1024
+URL_CAP = 8 * 1024
+
+
+def _protocol() -> Any:
+    """httptools (uvicorn's default) with a bounded request head; h11 (bounded by uvicorn) when it is missing."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return "h11"
+
+    class BoundedHttpTools(HttpToolsProtocol):
+        _head_bytes = 0
+        _in_head = True
+        _refused = False
+
+        def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return
+            if self._in_head:
+                if self._head_bytes > HEAD_CAP:
+                    self._refuse()
+                    return
+                self._head_bytes += len(data)
+            super().data_received(data)
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._in_head, self._head_bytes = True, 0
+
+        def _refuse(self) -> None:
+            in_url = not getattr(self, "headers", None) and len(getattr(self, "url", b"")) > URL_CAP
+            status, reason, code = (414, b"URI Too Long", "url_too_long") if in_url else (
+                431, b"Request Header Fields Too Large", "headers_too_large")  # fmt: skip
+            what = "The URL is" if in_url else "The request line and headers are"
+            body = json.dumps({"error": {"code": code, "message": f"{what} over {HEAD_CAP // 1024} KB."}}).encode()
+            head = f"HTTP/1.1 {status} ".encode() + reason + b"\r\ncontent-type: application/json\r\n"
+            head += f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+            self._refused = True
+            self.transport.write(head + body)
+            self.transport.close()
+
+    return BoundedHttpTools
+
+
+def serve_api(settings: Any, host: str, port: int, dashboard_host: str | None, dashboard_port: int | None) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from api.listeners import Listen
+    from jobs.errors import ConfigError
+
+    if dashboard_port is not None and dashboard_port == port:
+        raise click.ClickException(f"--dashboard-port must differ from --port ({port}).")
+    listen = Listen(host, port, dashboard_host or host if dashboard_port else None, dashboard_port)
+    try:
+        app = create_app(settings, listen=listen)
+    except ConfigError as exc:
+        raise click.ClickException(exc.message) from None
+    options: dict[str, Any] = {
+        "log_level": "info",
+        "access_log": False,
+        "log_config": None,
+        "http": _protocol(),
+        "h11_max_incomplete_event_size": HEAD_CAP,
+    }
+    config = uvicorn.Config(app, host=host, port=port, **options)
+    if dashboard_port is None:
+        uvicorn.Server(config).run()
+        return
+    sockets = [_bind(config), _bind(uvicorn.Config(app, host=listen.dashboard_host or host, port=dashboard_port))]
+    click.echo(f"Dashboard on its own listener: http://{_shown(listen.dashboard_host or host)}:{dashboard_port}/")
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def _bind(config: Any) -> socket.socket:
+    try:
+        sock: socket.socket = config.bind_socket()
+    except SystemExit:  # uvicorn logs the reason (address in use...) and exits
+        raise click.ClickException(f"cannot listen on {config.host}:{config.port}") from None
+    return sock
+
+
+def _shown(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -73,7 +73,8 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 def client(settings: Settings) -> Iterator[TestClient]:
     from api.app import create_app
 
-    with TestClient(create_app(settings)) as test_client:
+    # dev answers only to loopback Host names (DNS-rebinding protection), so not TestClient's "testserver".
+    with TestClient(create_app(settings), base_url="http://localhost") as test_client:
         yield test_client
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,20 +100,32 @@ def test_login_form_itself_needs_its_csrf_token(secure):
 def test_forged_or_foreign_session_cookies_are_refused(secure, settings):
     login(secure)
     good = secure.cookies[COOKIE]
-    body, _, signature = good.rpartition(".")
-    for forged in (body + ".x" + signature[2:], body.replace(".1.", ".0.", 1) + "." + signature, "v1.1.1.x.y"):
+    assert good.startswith("s1.") and len(good) == 46  # only a random id: the session lives in Redis
+    tampered = good[:-1] + ("A" if good[-1] != "A" else "B")
+    for forged in (tampered, "s1." + "x" * 43, "s1.../../x", "v1.1.1.x.y", good + "x"):
+        secure.cookies.clear()
         secure.cookies.set(COOKIE, forged)
         assert secure.get("/", follow_redirects=False).status_code == 303
         assert secure.get("/api/runs").status_code == 401
-    other = Sessions(b"another key").issue(authenticated=True)[1]
-    secure.cookies.set(COOKIE, other)
+    _, anonymous = Sessions(b"another key").anonymous()  # signed, but by another deployment, and never logged in
+    secure.cookies.clear()
+    secure.cookies.set(COOKIE, anonymous)
     assert secure.get("/api/runs").status_code == 401
 
 
-def test_sessions_expire():
+def test_anonymous_sessions_expire():
     sessions = Sessions(b"k" * 32, ttl_s=-1)
-    _, cookie = sessions.issue(authenticated=True)
-    assert sessions.read(cookie) is None
+    _, cookie = sessions.anonymous()
+    assert asyncio.run(sessions.read(cookie)) is None
+    assert asyncio.run(Sessions(b"k" * 32).read(cookie)) is not None
+
+
+def test_logged_in_sessions_live_in_redis_for_12_hours_under_a_hash(secure, runtime):
+    login(secure)
+    sid = secure.cookies[COOKIE][3:]
+    key = runtime.store.keys.session(hashlib.sha256(sid.encode()).hexdigest())
+    assert 11 * 3600 < runtime.client.ttl(key) <= 12 * 3600
+    assert sid.encode() not in runtime.client.get(key)  # Redis never holds a usable cookie
 
 
 def test_every_dashboard_action_needs_the_sessions_csrf_token(secure, runtime):
@@ -201,13 +215,9 @@ def test_json_api_with_the_session_cookie_needs_the_csrf_header_to_change_things
     assert secure.get("/api/runs").status_code == 200  # reading with the cookie is fine
     assert secure.post(f"/api/runs/{run_id}/cancel").status_code == 403
     assert secure.post(f"/api/runs/{run_id}/cancel", headers={"x-csrf-token": token}).status_code == 200
-    bearer = TestClient(secure.app)  # a script with the token needs no CSRF token
-    assert (
-        bearer.post(f"/api/runs/{queued_run(runtime)}/cancel", headers={"authorization": f"Bearer {TOKEN}"}).json()[
-            "status"
-        ]
-        == "cancelled"
-    )
+    secure.cookies.clear()  # a script with the token needs no CSRF token
+    cancelled = secure.post(f"/api/runs/{queued_run(runtime)}/cancel", headers={"authorization": f"Bearer {TOKEN}"})
+    assert cancelled.json()["status"] == "cancelled"
 
 
 def test_logout_ends_the_session(secure):

@@ -70,7 +70,7 @@ def test_sync_body_over_6mb_is_413(client):
 def test_idempotency_key_returns_the_same_run(client):
     headers = {"Idempotency-Key": "order-42"}
     first = client.post("/.netlify/functions/echo-background", headers=headers, json={"n": 1})
-    second = client.post("/.netlify/functions/echo-background", headers=headers, json={"n": 2})
+    second = client.post("/.netlify/functions/echo-background", headers=headers, json={"n": 1})
     other = client.post("/.netlify/functions/echo-background", headers={"Idempotency-Key": "order-43"})
     assert first.headers["x-nf-request-id"] == second.headers["x-nf-request-id"]
     assert other.headers["x-nf-request-id"] != first.headers["x-nf-request-id"]
@@ -80,7 +80,7 @@ def test_idempotency_key_returns_the_same_run(client):
 
 def test_redis_down_gives_503_not_500(settings, site):
     down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    with TestClient(create_app(down)) as client:
+    with TestClient(create_app(down), base_url="http://localhost") as client:
         response = client.post("/.netlify/functions/echo-background", json={})
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "store_unavailable"
@@ -97,7 +97,7 @@ def test_invalid_sync_response_is_502_with_netlify_message(tmp_path, settings):
             "boom": "def handler(event, context):\n    raise ValueError('nope')\n",
         },
     )
-    with TestClient(create_app(settings.model_copy(update={"site": site}))) as client:
+    with TestClient(create_app(settings.model_copy(update={"site": site})), base_url="http://localhost") as client:
         response = client.get("/.netlify/functions/bad")
         assert response.status_code == 502
         assert "numerical statusCode" in response.json()["error"]["message"]
@@ -130,6 +130,7 @@ def test_bad_query_parameters_are_422_json(client):
 
 
 def test_unknown_run_is_404(client):
+    assert client.get("/api/runs/01ARZ3NDEKTSV4RRFFQ69G5FAV").json()["error"]["code"] == "run_not_found"
     assert client.get("/api/runs/NOPE").json()["error"]["code"] == "run_not_found"
 
 
@@ -178,11 +179,11 @@ def id_at(moment: str) -> str:
 def test_outside_dev_the_api_needs_a_token(settings):
     with pytest.raises(ConfigError, match="BACKBURNER_API_TOKEN"):
         create_app(settings.model_copy(update={"dev": False}))
-    secured = settings.model_copy(update={"dev": False, "api_token": "s3cret"})
+    secured = settings.model_copy(update={"dev": False, "api_token": "s3cret-0123456789abcdef"})
     with TestClient(create_app(secured)) as client:
         assert client.get("/api/runs").status_code == 401
         assert client.get("/api/runs", headers={"authorization": "Bearer wrong"}).status_code == 401
-        assert client.get("/api/runs", headers={"authorization": "Bearer s3cret"}).status_code == 200
+        assert client.get("/api/runs", headers={"authorization": "Bearer s3cret-0123456789abcdef"}).status_code == 200
         # Function URLs stay public, as on Netlify.
         assert client.post("/.netlify/functions/echo-background").status_code == 202
 

@@ -113,12 +113,12 @@ def test_unknown_names_are_404(client: TestClient) -> None:
 
 
 def test_schedules_need_the_bearer_token_outside_dev(settings: Settings) -> None:
-    secured = settings.model_copy(update={"dev": False, "api_token": "s3cret"})
+    secured = settings.model_copy(update={"dev": False, "api_token": "s3cret-0123456789abcdef"})
     with TestClient(create_app(secured)) as api:
         for method, path in [("GET", "/api/schedules"), ("POST", "/api/schedules/tick/pause")]:
             assert api.request(method, path).status_code == 401
             assert api.request(method, path, headers={"authorization": "Bearer wrong"}).status_code == 401
-        ok = api.get("/api/schedules", headers={"authorization": "Bearer s3cret"})
+        ok = api.get("/api/schedules", headers={"authorization": "Bearer s3cret-0123456789abcdef"})
         assert ok.status_code == 200 and len(ok.json()) == 3
 
 

@@ -120,7 +120,7 @@ def test_unknown_run_and_unknown_artifact_are_404_json(client, runtime):
 
 def test_downloads_need_the_token_outside_dev(settings, runtime):
     run = _succeeded_run(runtime, {"r é.txt": b"secret numbers"})
-    strict = settings.model_copy(update={"dev": False, "api_token": "tok-123"})
+    strict = settings.model_copy(update={"dev": False, "api_token": "tok-123-0123456789abcdef"})
     with TestClient(create_app(strict)) as api:
         url = f"/api/runs/{run}/artifacts/{quote('r é.txt')}"
         latest = f"/api/functions/report-background/latest/artifacts/{quote('r é.txt')}"
@@ -128,7 +128,7 @@ def test_downloads_need_the_token_outside_dev(settings, runtime):
             denied = api.get(path)
             assert denied.status_code == 401 and denied.json()["error"]["code"] == "unauthorized"
             assert api.get(path, headers={"authorization": "Bearer wrong"}).status_code == 401
-            ok = api.get(path, headers={"authorization": "Bearer tok-123"})
+            ok = api.get(path, headers={"authorization": "Bearer tok-123-0123456789abcdef"})
             assert ok.status_code == 200 and ok.content == b"secret numbers"
         assert "filename*=UTF-8''r%20%C3%A9.txt" in ok.headers["content-disposition"]
 

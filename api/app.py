@@ -23,6 +23,7 @@ from . import artifacts, dashboard, docs, errors, functions, health, invoke, met
 from .hosts import DevGuard, HostAllowList, is_loopback
 from .limits import RequestLimits
 from .listeners import Listen, ListenerSplit
+from .sessions import open_sessions
 from .throttle import AuthThrottle
 
 SYNC_POOL_SIZE = 4
@@ -93,7 +94,7 @@ def create_app(
         aclient = connect_async(app.state.runtime.settings)
         app.state.runtime.store.use_async(aclient)
         app.state.aclient = aclient
-        app.state.sessions = None  # made on first use, on this lifespan's client
+        app.state.sessions = await open_sessions(app)
         app.state.throttle = AuthThrottle(
             aclient,
             app.state.runtime.store.keys,

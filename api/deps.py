@@ -52,7 +52,7 @@ async def require_token(request: Request) -> None:
             raise too_many_attempts(wait)
         if scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), (settings.api_token or "").encode()):
             return
-        wait = await guard.failed(address, "bearer token")
+        wait = await guard.failed(address, "Authorization header")
         if wait is not None:
             raise too_many_attempts(wait)
     elif cookies_count(request):

@@ -135,20 +135,21 @@ class Sessions:
         return bool(token) and hmac.compare_digest(str(token), self.csrf(session))
 
 
+async def open_sessions(app: Any) -> Sessions:
+    """The app's Sessions, made at start-up: reads (or creates, once per deployment) the Redis secret."""
+    runtime, settings, client = app.state.runtime, app.state.settings, app.state.aclient
+    key_name = runtime.store.keys.dashboard_secret
+    await client.set(key_name, secrets.token_urlsafe(32), nx=True)
+    secret = await client.get(key_name)
+    secret = secret if isinstance(secret, bytes) else str(secret).encode()
+    key = hmac.new(secret, (settings.api_token or "").encode(), hashlib.sha256).digest()
+    return Sessions(key, client, runtime.store.keys)
+
+
 async def sessions(request: Request) -> Sessions:
-    """The app's Sessions, built once per process (the first call reads or creates the Redis secret)."""
-    cached: Sessions | None = getattr(request.app.state, "sessions", None)
-    if cached is None:
-        runtime = request.app.state.runtime
-        settings = request.app.state.settings
-        client = request.app.state.aclient
-        key_name = runtime.store.keys.dashboard_secret
-        await client.set(key_name, secrets.token_urlsafe(32), nx=True)
-        secret = await client.get(key_name)
-        secret = secret if isinstance(secret, bytes) else str(secret).encode()
-        key = hmac.new(secret, (settings.api_token or "").encode(), hashlib.sha256).digest()
-        cached = request.app.state.sessions = Sessions(key, client, runtime.store.keys)
-    return cached
+    """The app's Sessions (``open_sessions``, called in the lifespan)."""
+    found: Sessions = request.app.state.sessions
+    return found
 
 
 def auth_required(request: Request) -> bool:

@@ -69,7 +69,9 @@ class AuthThrottle:
         count, ttl = await self._fail(keys=[self.keys.auth_failures(address)], args=[self.window_ms])
         window = self.window_ms / 1000
         if count <= self.limit:
-            log.warning("failed %s from %s (%d of %d allowed in %gs)", what, address, count, self.limit, window)
+            log.warning(
+                "wrong API token (%s) from %s (%d of %d allowed in %gs)", what, address, count, self.limit, window
+            )
         if count == self.limit:
             log.warning("blocking authentication from %s for %ds after %d failures", address, _seconds(ttl), count)
         return _seconds(ttl) if count > self.limit else None

@@ -54,14 +54,21 @@ def _protocol() -> Any:
 
         def _refuse(self) -> None:
             in_url = not getattr(self, "headers", None) and len(getattr(self, "url", b"")) > URL_CAP
-            status, reason, code = (414, b"URI Too Long", "url_too_long") if in_url else (
-                431, b"Request Header Fields Too Large", "headers_too_large")  # fmt: skip
             what = "The URL is" if in_url else "The request line and headers are"
-            body = json.dumps({"error": {"code": code, "message": f"{what} over {HEAD_CAP // 1024} KB."}}).encode()
-            head = f"HTTP/1.1 {status} ".encode() + reason + b"\r\ncontent-type: application/json\r\n"
-            head += f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+            message = f"{what} over {HEAD_CAP // 1024} KB."
+            self._answer(414, "URI Too Long", "url_too_long", message) if in_url else self._answer(
+                431, "Request Header Fields Too Large", "headers_too_large", message)  # fmt: skip
+
+        def send_400_response(self, msg: str) -> None:
+            """Malformed HTTP (a control character in a header, say): JSON like every other error."""
+            self._answer(400, "Bad Request", "bad_request", f"{msg.rstrip('.')}: this is not well-formed HTTP/1.1.")
+
+        def _answer(self, status: int, reason: str, code: str, message: str) -> None:
+            body = json.dumps({"error": {"code": code, "message": message}}).encode()
+            head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            head += f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
             self._refused = True
-            self.transport.write(head + body)
+            self.transport.write(head.encode() + body)
             self.transport.close()
 
     return BoundedHttpTools

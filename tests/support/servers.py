@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -25,15 +25,27 @@ def free_port() -> int:
 class ApiProc:
     """`python -m backburner api` with its own environment; ``url`` once ``start()`` returned."""
 
-    def __init__(self, site: Path, env: Mapping[str, str], port: int | None = None) -> None:
+    def __init__(
+        self,
+        site: Path,
+        env: Mapping[str, str],
+        port: int | None = None,
+        args: Sequence[str] = (),
+        log: Path | None = None,
+        command: str = "api",
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [sys.executable, "-m", "backburner", "api", "--site", str(site), "--port", str(self.port)]
+        self.args = [sys.executable, "-m", "backburner", command, "--site", str(site), "--port", str(self.port), *args]
         self.env = {**os.environ, **env}
+        self.log = log  # stdout and stderr go there when given
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> ApiProc:
-        self.process = subprocess.Popen(self.args, env=self.env, start_new_session=True)
+        output = self.log.open("ab") if self.log else None
+        self.process = subprocess.Popen(
+            self.args, env=self.env, start_new_session=True, stdout=output, stderr=subprocess.STDOUT if output else None
+        )
 
         def up() -> bool:
             assert self.process is not None

@@ -137,3 +137,23 @@ def test_run_now_with_a_payload_and_pause_a_schedule_from_the_functions_page(pag
     page.locator("#tick-background button:has-text('Resume')").click()
     page.wait_for_url("**notice=resumed*")
     assert page.locator("#tick-background .pill-paused").count() == 0
+
+
+def test_api_docs_render_offline_from_the_package(page, stack):
+    """Swagger UI draws every operation with nothing fetched from another origin, under the page's strict CSP
+    (the ``page`` fixture fails the test on any console error, CSP violations included)."""
+    elsewhere: list[str] = []
+
+    def only_here(route: Any) -> None:
+        if route.request.url.startswith(stack["url"]):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    page.goto("/api/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+    paths = page.eval_on_selector_all(".opblock-summary-path", "nodes => nodes.map(n => n.textContent)")
+    assert "/api/functions/{name}/runs" in "".join(paths) and "/api/runs/{run_id}" in "".join(paths)
+    assert elsewhere == []

@@ -380,3 +380,16 @@ def test_s3_missing_credentials_say_what_to_set(s3_endpoint: str, s3_bucket: str
             with pytest.raises(ConfigError) as caught:
                 action()
             assert "AWS_ACCESS_KEY_ID" in caught.value.message and "AWS_SECRET_ACCESS_KEY" in caught.value.message
+
+
+def test_presigned_links_download_as_attachments_with_the_artifacts_type(s3: S3Store) -> None:
+    s3.put("runs/f/1/report é.html", b"<script>alert(1)</script>", "text/html; charset=utf-8")
+    html = httpx.get(s3.presigned_url("runs/f/1/report é.html", 60, content_type="text/html; charset=utf-8"))
+    assert html.status_code == 200 and html.content == b"<script>alert(1)</script>"
+    disposition = html.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="report _.html"')  # saved, never rendered inline
+    assert disposition.endswith("filename*=UTF-8''report%20%C3%A9.html")
+    assert html.headers["content-type"] == "text/html; charset=utf-8"
+    s3.put("runs/f/1/data", b"a,b\n", "application/octet-stream")
+    typed = httpx.get(s3.presigned_url("runs/f/1/data", 60, content_type="text/csv"))
+    assert typed.headers["content-type"] == "text/csv"  # the type recorded on the run wins

@@ -148,7 +148,11 @@ def test_s3_artifacts_land_in_the_run_folder_and_download_by_redirect(client, wo
     redirect = client.get(f"/api/runs/{run['id']}/artifacts/note.txt", follow_redirects=False)
     assert redirect.status_code == 307
     assert redirect.headers["location"].startswith(f"{s3_endpoint}/{s3_bucket}/{prefix}note.txt?")
-    assert httpx.get(redirect.headers["location"]).content == b"nine mebibytes"
+    presigned = httpx.get(redirect.headers["location"])
+    assert presigned.content == b"nine mebibytes"
+    # Opened from the link, the file is saved with its own type, never rendered on the bucket's origin.
+    assert presigned.headers["content-disposition"].startswith('attachment; filename="note.txt"')
+    assert presigned.headers["content-type"] == "text/plain; charset=utf-8"
     streamed = client.get(f"/api/runs/{run['id']}/artifacts/note.txt?redirect=0")
     assert streamed.status_code == 200 and streamed.content == b"nine mebibytes"
     latest = client.get("/api/functions/huge-background/latest/artifacts/note.txt", follow_redirects=False)

@@ -48,9 +48,15 @@ def parse_json(body: bytes, what: str = "The payload") -> Any:
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # only then can it be too deep
         _check_depth(text, what)
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+    except (ValueError, RecursionError) as exc:  # a number too long to convert, say
+        raise InvalidInput(f"{what} is not usable JSON: {exc}.") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _check_depth(text: str, what: str) -> None:

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from jobs.errors import BackburnerError
 from jobs.runs import RUN_ID_PATTERN
@@ -88,14 +89,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         codes = {
+            400: "invalid_input",
             401: "unauthorized",
             403: "forbidden",
             404: "not_found",
             405: "method_not_allowed",
+            413: "payload_too_large",
             429: "too_many_attempts",
         }
         code = codes.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The client left (or the server dropped a malformed request) while its body was read: no one reads this.
+        return error_response(400, "client_disconnected", "The client went away before its request body arrived.")
 
     @app.exception_handler(redis.RedisError)
     async def redis_error(request: Request, exc: redis.RedisError) -> JSONResponse:

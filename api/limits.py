@@ -9,9 +9,9 @@ body over the largest limit any endpoint has (a chunked body is counted as it ar
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobs.errors import PayloadTooLarge
 from jobs.site import SYNC_BODY_LIMIT
 
 from .errors import error_response
@@ -37,15 +37,20 @@ def check_head(scope: Scope) -> tuple[int, str, str] | None:
     if url > URL_BYTES:
         return 414, "url_too_long", f"The URL is {url} bytes; at most {URL_BYTES} bytes (8 KB) are accepted."
     total = 0
+    framing = set()
     for name, value in scope["headers"]:
         size = len(name) + len(value)
         if size > HEADER_BYTES:
             message = f"Header {_shown(name)} is {size} bytes; one header may have at most {HEADER_BYTES} bytes (8 KB)."
             return 431, "header_too_large", message
         total += size
+        if name in (b"content-length", b"transfer-encoding"):
+            framing.add(name)
     if total > HEADERS_BYTES:
         message = f"The headers are {total} bytes together; at most {HEADERS_BYTES} bytes (32 KB) are accepted."
         return 431, "headers_too_large", message
+    if len(framing) == 2:  # the classic request-smuggling ambiguity: refuse rather than pick one
+        return 400, "bad_request", "Send Content-Length or Transfer-Encoding, not both."
     return None
 
 
@@ -89,7 +94,8 @@ def _capped(receive: Receive) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > BODY_BYTES:
-                raise PayloadTooLarge(f"The request body is over {BODY_BYTES} bytes, the most any endpoint accepts.")
+                # An HTTPException, which FastAPI lets through while it reads a body (anything else becomes a 400).
+                raise HTTPException(413, f"The request body is over {BODY_BYTES} bytes, the most any endpoint accepts.")
         return message
 
     return wrapped

@@ -9,10 +9,10 @@ script on the API's origin.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from jobs.artifacts import ArtifactNotFound, attachment, validate_name
@@ -92,7 +92,7 @@ def download(
     responses=_FILE,
 )
 def latest(
-    function: str,
+    function: Annotated[str, Path(json_schema_extra={"pattern": NAME_PATTERN.pattern})],
     name: str,
     runtime: RuntimeDep,
     redirect: bool | None = Query(None, description="S3 stores redirect to a presigned URL unless redirect=0"),

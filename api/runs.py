@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -67,8 +67,16 @@ def list_runs(
     trigger: TriggerFilter | None = None,
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, pattern=RUN_ID_PATTERN, description="The next_cursor of the previous page"),
-    since: datetime | None = Query(None, description="Only runs created at or after (ISO 8601; UTC without a zone)"),
-    until: datetime | None = Query(None, description="Only runs created before (ISO 8601; UTC without a zone)"),
+    since: str | None = Query(
+        None,
+        description="Only runs created at or after (ISO 8601; UTC without a zone)",
+        json_schema_extra={"format": "date-time"},
+    ),
+    until: str | None = Query(
+        None,
+        description="Only runs created before (ISO 8601; UTC without a zone)",
+        json_schema_extra={"format": "date-time"},
+    ),
 ) -> dict[str, Any]:
     upper = min([bound for bound in (cursor, _floor(until, "until")) if bound], default=None)
     runs, next_cursor = runtime.store.runs(
@@ -82,9 +90,16 @@ def list_runs(
     return {"runs": [run.public() for run in runs], "next_cursor": next_cursor}
 
 
-def _floor(moment: datetime | None, name: str) -> str | None:
-    if moment is None:
+def _floor(value: str | None, name: str) -> str | None:
+    """The id prefix of an ISO 8601 time (not a number: "0.5" is no time, whatever a parser might make of it)."""
+    if value is None:
         return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO 8601 time like 2026-03-01T14:00:00Z, not {value[:40]!r}.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     try:
         return id_floor_at(moment)
     except (OverflowError, ValueError, OSError):

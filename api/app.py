@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis
 from fastapi import FastAPI
 
 from jobs.broker import connect_async
@@ -94,7 +95,10 @@ def create_app(
         aclient = connect_async(app.state.runtime.settings)
         app.state.runtime.store.use_async(aclient)
         app.state.aclient = aclient
-        app.state.sessions = await open_sessions(app)
+        try:
+            app.state.sessions = await open_sessions(app)
+        except redis.RedisError:  # serve anyway (503s until Redis is back); sessions are made on first use
+            app.state.sessions = None
         app.state.throttle = AuthThrottle(
             aclient,
             app.state.runtime.store.keys,

@@ -16,7 +16,7 @@ import re
 from starlette.requests import Request
 
 from jobs.errors import InvalidInput
-from jobs.store import Idempotency
+from jobs.runs import Idempotency
 
 HEADER = "idempotency-key"
 MAX_LENGTH = 255

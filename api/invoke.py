@@ -17,9 +17,8 @@ from starlette.routing import Route
 from jobs.event import build_event
 from jobs.execution.task import Task, attempt_context
 from jobs.lifecycle import new_run
-from jobs.runs import new_id
+from jobs.runs import Idempotency, new_id
 from jobs.site import Function
-from jobs.store import Idempotency
 
 from .body import read_body
 from .errors import error_response

@@ -147,8 +147,10 @@ async def open_sessions(app: Any) -> Sessions:
 
 
 async def sessions(request: Request) -> Sessions:
-    """The app's Sessions (``open_sessions``, called in the lifespan)."""
-    found: Sessions = request.app.state.sessions
+    """The app's Sessions: made in the lifespan, or on first use if Redis was down at start-up."""
+    found: Sessions | None = request.app.state.sessions
+    if found is None:
+        found = request.app.state.sessions = await open_sessions(request.app)
     return found
 
 

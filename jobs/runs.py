@@ -93,6 +93,16 @@ class Result:
         return OUTCOME_OF[self.kind]
 
 
+@dataclass(frozen=True)
+class Idempotency:
+    """An ``Idempotency-Key`` as the store keeps it: the key, the surface it came through (``http``, ``api``,
+    ``schedule``) and a fingerprint of the request (empty: any request with the key is the same one)."""
+
+    key: str
+    surface: str
+    fingerprint: str = ""
+
+
 class ErrorInfo(BaseModel):
     type: str
     message: str

@@ -16,11 +16,11 @@ from .errors import Conflict, FunctionNotFound, RunNotFound
 from .event import payload_event
 from .keys import text
 from .lifecycle import new_run
-from .runs import ACTIVE, Run
+from .runs import ACTIVE, Idempotency, Run
 from .schedule_state import ScheduleState, ScheduleStatus
 from .site import Function
 from .site.cron import Cron
-from .store import Idempotency, RunStore, translate_errors
+from .store import RunStore, translate_errors
 
 SCHEDULE_HEADERS = {"x-nf-event": "schedule", "user-agent": "Netlify Clockwork"}
 

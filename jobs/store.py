@@ -17,7 +17,7 @@ from . import clock
 from .broker import RunBroker, new_message_id
 from .errors import BackburnerError, IdempotencyConflict, RunNotFound, StoreUnavailable
 from .keys import Keys, text
-from .runs import ACTIVE, Progress, Run
+from .runs import ACTIVE, Idempotency, Progress, Run
 from .scripts import CAS_SCRIPT, CREATE_SCRIPT
 
 T = TypeVar("T")
@@ -91,16 +91,6 @@ class _Write:
         self.run.stored = self.new
         self.pipe.fetched = values
         return True, None
-
-
-@dataclass(frozen=True)
-class Idempotency:
-    """An ``Idempotency-Key`` as the store keeps it: the key, the surface it came through (``http``, ``api``,
-    ``schedule``) and a fingerprint of the request (empty: any request with the key is the same one)."""
-
-    key: str
-    surface: str
-    fingerprint: str = ""
 
 
 class SkipWrite(Exception):

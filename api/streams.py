@@ -59,10 +59,10 @@ def sse(event: str, data: Any, event_id: int | None = None) -> str:
 def start_line(request: Request, last_event_id: str | None) -> int:
     """The first line to send: after ``Last-Event-ID`` (header, else query), else from the beginning."""
     raw = request.headers.get("last-event-id") or last_event_id
-    if raw is None or raw == "":
+    if raw is None or raw == "" or raw == "-1":  # -1: no line seen yet (the dashboard's first request)
         return 0
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
-        raise InvalidInput(f"Last-Event-ID must be a line number (0 or more), not {raw[:40]!r}.")
+        raise InvalidInput(f"Last-Event-ID must be a line number (-1 or more), not {raw[:40]!r}.")
     return int(raw) + 1
 
 

@@ -12,7 +12,6 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from jobs.event import build_event
 from jobs.execution.task import Task, attempt_context
@@ -23,6 +22,7 @@ from jobs.site import Function
 from .body import read_body
 from .errors import error_response
 from .idempotency import request_idempotency
+from .listeners import FunctionRoute
 from .sessions import COOKIE
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
@@ -120,6 +120,6 @@ def _to_response(function: Function, value: Any, headers: dict[str, str]) -> Res
 
 
 routes = [
-    Route("/.netlify/functions/{name}", invoke, methods=METHODS),
-    Route("/.netlify/functions/{name}/{rest:path}", invoke, methods=METHODS),
+    FunctionRoute("/.netlify/functions/{name}", invoke, methods=METHODS),
+    FunctionRoute("/.netlify/functions/{name}/{rest:path}", invoke, methods=METHODS),
 ]

@@ -1,32 +1,34 @@
 """Where the API listens, and the dashboard on a listener of its own (``--dashboard-port``).
 
-By default one listener serves everything: the functions' URLs, the management API and the dashboard. A
-synchronous function's response is then a page on the dashboard's origin: if it echoes input unescaped
-(or its author is careless), its script runs next to a logged-in dashboard and can use the session. With
-a dashboard port, one process listens twice:
+By default one listener serves everything: the functions (their Netlify URLs and the site's routes),
+the management API and the dashboard. A synchronous function's response is then a page on the
+dashboard's origin: if it echoes input unescaped (or its author is careless), its script runs next to
+a logged-in dashboard and can use the session. With a dashboard port, one process listens twice:
 
-- the **API listener** serves ``/.netlify/functions/...``, ``/api/...``, ``/openapi.json`` and the health
-  and metrics endpoints, and accepts only the bearer token (a dashboard cookie, which browsers also send to
-  other ports of the same host, counts for nothing there);
-- the **dashboard listener** serves the dashboard pages and the management API that they use, with the
-  session cookie, and never a function.
+- the **API listener** serves ``/.netlify/functions/...``, the site's routes, ``/api/...``,
+  ``/openapi.json`` and the health and metrics endpoints, and accepts only the bearer token (a
+  dashboard cookie, which browsers also send to other ports of the same host, counts for nothing
+  there). The dashboard's paths do not exist on it, so a site route may use them (``/``, say);
+- the **dashboard listener** serves the dashboard and the management API its pages use, with the
+  session cookie, and never runs a function.
 
-Each refuses the other's paths with a 404 that says where they are.
+``ListenerSplit`` marks each request with the listener it came in on; dashboard routes and function
+routes are route classes that do not match on the other listener, so such a request ends in
+``api.routes.routed``, which runs a site route (API listener) or says where to go.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import error_response
-
-#: Paths of the API listener; every other path is the dashboard's.
-API_PATHS = ("/.netlify/", "/api/", "/openapi.json", "/healthz", "/readyz", "/metrics")
-FUNCTION_PATHS = ("/.netlify/",)
 _LISTENER = "backburner.listener"
+_DASHBOARD_PATH = "backburner.dashboard_path"
 
 
 @dataclass(frozen=True)
@@ -47,32 +49,61 @@ class Listen:
         return [self.host, self.dashboard_host or self.host] if self.split else [self.host]
 
 
+def listener(scope: Scope) -> str | None:
+    """``"api"`` or ``"dashboard"`` in a split setup, else None (one listener serves everything)."""
+    return scope.get(_LISTENER)
+
+
+def is_dashboard_path(scope: Scope) -> bool:
+    """True when a dashboard route would have answered this request on the dashboard's listener."""
+    return bool(scope.get(_DASHBOARD_PATH))
+
+
 def cookies_count(request: Request) -> bool:
     """False on the API listener of a split setup: there, only the bearer token authenticates."""
-    return request.scope.get(_LISTENER) != "api"
+    return listener(request.scope) != "api"
+
+
+class DashboardRoute(APIRoute):
+    """A dashboard page or action: absent from the API listener of a split setup."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match != Match.NONE and listener(scope) == "api":
+            scope[_DASHBOARD_PATH] = True
+            return Match.NONE, {}
+        return match, child
+
+
+class DashboardMount(Mount):
+    """The dashboard's static files: absent from the API listener of a split setup."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match != Match.NONE and listener(scope) == "api":
+            scope[_DASHBOARD_PATH] = True
+            return Match.NONE, {}
+        return match, child
+
+
+class FunctionRoute(Route):
+    """A function's Netlify URL: absent from the dashboard's listener of a split setup."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if listener(scope) == "dashboard":
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 class ListenerSplit:
-    """ASGI middleware: tell requests on the dashboard port from the others and keep each to its paths."""
+    """ASGI middleware: mark each request with the listener (by local port) it came in on."""
 
     def __init__(self, app: ASGIApp, listen: Listen) -> None:
         self.app = app
         self.listen = listen
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        server = scope.get("server")
-        dashboard = server is not None and server[1] == self.listen.dashboard_port
-        scope[_LISTENER] = "dashboard" if dashboard else "api"
-        path: str = scope["path"]
-        if dashboard and path.startswith(FUNCTION_PATHS):
-            message = f"Functions are not served on the dashboard's listener; call them on port {self.listen.port}."
-            await error_response(404, "not_found", message)(scope, receive, send)
-            return
-        if not dashboard and not path.startswith(API_PATHS):
-            message = f"The dashboard has its own listener: open it on port {self.listen.dashboard_port}."
-            await error_response(404, "not_found", message)(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            server: Any = scope.get("server")
+            scope[_LISTENER] = "dashboard" if server is not None and server[1] == self.listen.dashboard_port else "api"
         await self.app(scope, receive, send)

@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
 from .invoke import METHODS, invoke
+from .listeners import is_dashboard_path, listener
 
 
 async def routed(scope: Scope, receive: Receive, send: Send) -> None:
@@ -23,9 +24,16 @@ async def routed(scope: Scope, receive: Receive, send: Send) -> None:
         await WebSocketClose()(scope, receive, send)
         return
     request = Request(scope, receive)
+    listen = request.app.state.listen
+    if listener(scope) == "dashboard":
+        raise HTTPException(
+            404, f"Functions are not served on the dashboard's listener; call them on port {listen.port}."
+        )
     site = request.app.state.runtime.site
     found = site.routes.match(scope["path"], request.query_params.multi_items(), request.cookies)
     if found.function is None:
+        if is_dashboard_path(scope):
+            raise HTTPException(404, f"The dashboard has its own listener: open it on port {listen.dashboard_port}.")
         raise HTTPException(404, found.message or "Not Found")
     if request.method not in METHODS:
         raise HTTPException(405, f"{request.method} is not a method functions answer ({', '.join(METHODS)}).")

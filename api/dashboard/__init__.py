@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from ..listeners import DashboardMount
 from . import actions, auth, pages
 from .web import STATIC_DIR, LoginRequired, PageError, on_login_required, on_page_error
 
@@ -19,6 +20,6 @@ def install(app: FastAPI) -> None:
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(actions.router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.router.routes.append(DashboardMount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"))
     app.add_exception_handler(LoginRequired, on_login_required)
     app.add_exception_handler(PageError, on_page_error)

@@ -25,9 +25,10 @@ from jobs.schedule_state import ScheduleState
 from jobs.site import Function
 from jobs.site.cron import parse_cron
 
+from ..listeners import DashboardRoute
 from .web import PageError, checked_form, friendly_errors, redirect
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=DashboardRoute)
 
 
 def _runtime(request: Request) -> Runtime:

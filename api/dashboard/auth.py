@@ -14,11 +14,12 @@ import hmac
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ..listeners import DashboardRoute
 from ..sessions import COOKIE, auth_required, sessions
 from ..throttle import client_address, throttle
 from .web import PageError, Viewer, checked_form, redirect, render, set_session_cookie, viewer
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=DashboardRoute)
 
 
 def _safe_next(value: str | None) -> str:

@@ -21,10 +21,11 @@ from jobs.schedule_state import ScheduleState
 from jobs.site import NAME_PATTERN
 
 from ..functions import describe
+from ..listeners import DashboardRoute
 from . import charts, queries
 from .web import PageError, friendly_errors, render, viewer
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=DashboardRoute)
 
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 PAGE_SIZE = 50

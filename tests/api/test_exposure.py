@@ -334,19 +334,31 @@ def test_short_tokens_are_refused_at_start_up_with_one_clear_message(site, env):
 # -- 5. the dashboard on its own listener ------------------------------------------------------------------------
 
 
-def test_the_dashboard_can_have_its_own_listener(site, env, tmp_path):
+def test_the_dashboard_can_have_its_own_listener(tmp_path, env):
+    from tests.support.sites import TOML, make_site
+
+    # The site routes `hello` at /hello-route and at /runs/latest, a path the dashboard has too.
+    site = make_site(
+        tmp_path / "routed", toml=TOML + '\n[functions."hello"]\n  path = ["/hello-route", "/runs/latest"]\n'
+    )
     dashboard_port = free_port()
-    proc = start(site, secured_env(env), tmp_path, "--dashboard-port", str(dashboard_port))
+    proc = start(
+        site, secured_env({**env, "BACKBURNER_SITE": str(site)}), tmp_path, "--dashboard-port", str(dashboard_port)
+    )
     dashboard = f"http://127.0.0.1:{dashboard_port}"
     bearer = {"authorization": f"Bearer {TOKEN}"}
     try:
-        # Functions answer on the API listener only, the dashboard on its own.
+        # Functions (their URLs and the site's routes) answer on the API listener only, the dashboard on its own.
         assert httpx.get(proc.url + "/.netlify/functions/hello").status_code == 200
-        refused = httpx.get(dashboard + "/.netlify/functions/hello")
-        assert refused.status_code == 404 and f"port {proc.port}" in refused.json()["error"]["message"]
+        assert httpx.get(proc.url + "/hello-route").json()["hello"] == "world"
+        assert httpx.get(proc.url + "/runs/latest").json()["hello"] == "world"  # no dashboard here to shadow it
+        for path in ("/.netlify/functions/hello", "/hello-route"):
+            refused = httpx.get(dashboard + path)
+            assert refused.status_code == 404 and f"port {proc.port}" in refused.json()["error"]["message"]
         for path in ("/", "/login", "/runs", "/static/app.css"):
             moved = httpx.get(proc.url + path)
             assert moved.status_code == 404 and f"port {dashboard_port}" in moved.json()["error"]["message"]
+        assert httpx.post(proc.url + "/login", data={"token": TOKEN}).status_code == 404
         with httpx.Client() as browser:
             assert login(browser, dashboard).status_code == 303
             cookie = browser.cookies["backburner_session"]

@@ -176,7 +176,7 @@ def test_without_routes_unknown_paths_are_a_plain_404(tmp_path, settings):
     from api.app import create_app
 
     make_site(Path(settings.site), FUNCTIONS)  # the default site: no rules, no own paths
-    with TestClient(create_app(settings)) as plain:
+    with TestClient(create_app(settings), base_url="http://localhost") as plain:  # dev answers loopback names only
         response = plain.post("/somewhere")
 
     assert response.status_code == 404

@@ -5,23 +5,17 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
-from .client import Client
-from .options import console, json_option, out, site_option, url_option
+from .options import check_or_exit as _check_or_exit
+from .options import console, json_option, out, site_option
+from .options import settings_for as _settings
 from .remote import cancel, download, invoke, logs, replay, runs
-
-
-def _settings(site: Path | None, **overrides: Any) -> Any:
-    from jobs.settings import load_settings
-
-    return load_settings(site=site, **overrides)
+from .schedules import schedules
 
 
 def _logging(level: str = "INFO") -> None:
@@ -217,17 +211,6 @@ def _require_redis(settings: Any) -> None:
         )
 
 
-def _check_or_exit(site: Path) -> Any:
-    from jobs.site import check_site
-
-    loaded, problems = check_site(site)
-    for problem in problems:
-        console.print("[red]error[/]", escape(str(problem)))
-    if problems or loaded is None:
-        raise SystemExit(1)
-    return loaded
-
-
 @main.command()
 @site_option
 def check(site: Path | None) -> None:
@@ -273,109 +256,7 @@ def functions(site: Path | None, as_json: bool) -> None:
     out.print(table)
 
 
-@main.group(invoke_without_command=True)
-@site_option
-@click.option("--from", "start", default=None, help="ISO-8601 start (default: now).")
-@click.option("--count", default=5, show_default=True, type=int)
-@json_option
-@click.pass_context
-def schedules(ctx: click.Context, site: Path | None, start: str | None, count: int, as_json: bool) -> None:
-    """List the next fire times of every schedule; `pause`, `resume` and `trigger` control one.
+# -- client commands (backburner/remote.py, backburner/schedules.py) -----------------------------------
 
-    \b
-    Examples:
-      backburner schedules --from 2026-01-01T00:00:00Z --count 5 --json
-      backburner schedules pause nightly-report-background
-      backburner schedules trigger nightly-report-background
-    """
-    if ctx.invoked_subcommand is not None:
-        return
-    from jobs import clock
-    from jobs.site.cron import parse_cron
-
-    settings = _settings(site)
-    loaded = _check_or_exit(settings.site)
-    moment = clock.parse_iso(start) if start else datetime.now(UTC)
-    scheduled = [function for function in loaded.functions.values() if function.schedule]
-    paused = _paused(settings, [function.name for function in scheduled])
-    listing = []
-    for function in scheduled:
-        cron = parse_cron(function.schedule, function.timezone)
-        runs = [clock.iso(t).replace(".000Z", "Z") for t in cron.next_runs(moment, count)]
-        listing.append(
-            {
-                "name": function.name,
-                "schedule": function.schedule,
-                "timezone": function.timezone,
-                "paused": paused.get(function.name, False),
-                "next_runs": runs,
-            }
-        )
-    if as_json:
-        out.print_json(json.dumps(listing))
-        return
-    table = Table("name", "schedule", "timezone", "paused", "next runs")
-    for item in listing:
-        state = "[yellow]paused[/]" if item["paused"] else ""
-        table.add_row(item["name"], item["schedule"], item["timezone"], state, "\n".join(item["next_runs"]))
-    out.print(table)
-
-
-def _paused(settings: Any, names: list[str]) -> dict[str, bool]:
-    """Pause flags from Redis when REDIS_URL is set and answers; otherwise every schedule shows as running."""
-    if not names or not settings.redis_url:
-        return {}
-    import redis
-
-    from jobs.keys import Keys
-    from jobs.schedule_state import ScheduleState
-
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
-    try:
-        statuses = ScheduleState(client, Keys(settings.namespace)).load(names)
-    except Exception as exc:
-        console.print(f"[yellow]warning[/] cannot read pause state from Redis ({exc}); showing paused=false")
-        return {}
-    finally:
-        client.close()
-    return {name: status.paused for name, status in statuses.items()}
-
-
-def _schedule_action(action: str, name: str, url: str | None) -> None:
-    client = Client.from_options(url)
-    result = client.json("POST", f"/api/schedules/{name}/{action}")
-    if action == "trigger":
-        console.print(f"accepted: run [bold]{result['id']}[/] of {escape(name)}")
-        out.print(result["id"])
-        return
-    console.print(f"{escape(name)}: {'paused' if result['paused'] else 'running'}")
-
-
-@schedules.command("pause")
-@click.argument("name")
-@url_option
-def schedules_pause(name: str, url: str | None) -> None:
-    """Stop firing NAME's schedule (kept in Redis, survives restarts)."""
-    _schedule_action("pause", name, url)
-
-
-@schedules.command("resume")
-@click.argument("name")
-@url_option
-def schedules_resume(name: str, url: str | None) -> None:
-    """Fire NAME's schedule again from now (ticks that fell in the pause do not run)."""
-    _schedule_action("resume", name, url)
-
-
-@schedules.command("trigger")
-@click.argument("name")
-@url_option
-def schedules_trigger(name: str, url: str | None) -> None:
-    """Run NAME now, as a scheduled run; prints the run id."""
-    _schedule_action("trigger", name, url)
-
-
-# -- client commands (backburner/remote.py) ------------------------------------------------------------
-
-for _command in (invoke, runs, logs, download, replay, cancel):
+for _command in (invoke, runs, logs, download, replay, cancel, schedules):
     main.add_command(_command)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 
-from .client import Client
+from .client import Client, Run
 
 
 def _line(entry: dict[str, Any]) -> str:
@@ -26,33 +26,35 @@ def _line(entry: dict[str, Any]) -> str:
 def _show(bar: Progress, task: TaskID, run: dict[str, Any]) -> None:
     progress = run.get("progress") or {}
     note = progress.get("message") or f"attempt {run['attempt']}/{run['max_attempts']}"
+    if run["status"] == "delayed":
+        note = f"until {run.get('run_at')}"
     bar.update(
         task, description=run["status"], completed=progress.get("done") or 0, total=progress.get("total"), note=note
     )
 
 
-def wait(client: Client, run_id: str, console: Console) -> dict[str, Any]:
+def wait(client: Client, run_id: str, console: Console) -> Run:
     """Show a live progress bar and the run's log lines until it ends; return the final run."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"))
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("queued", total=None, note="")
-        for event in client.follow(f"/api/runs/{run_id}/events"):
+        for event in client.events(run_id):
             if event.event == "line":
                 bar.console.print(_line(event.json()), highlight=False)
             elif event.event == "run":
                 _show(bar, task, event.json())
             elif event.event == "gap":
                 bar.console.print(f"[dim]… {event.json()['dropped']} older lines were dropped by the log cap[/]")
-    return dict(client.json("GET", f"/api/runs/{run_id}"))
+    return client.get(run_id)
 
 
 def print_logs(client: Client, run_id: str, follow: bool, out: Console, console: Console) -> None:
     """The captured lines; with ``follow``, then new ones as they are written until the run ends."""
     if not follow:
-        for entry in client.json("GET", f"/api/runs/{run_id}/logs")["lines"]:
+        for entry in client.logs(run_id):
             out.print(_line(entry), highlight=False)
         return
-    for event in client.follow(f"/api/runs/{run_id}/logs?follow=1"):
+    for event in client.follow_logs(run_id):
         if event.event == "line":
             out.print(_line(event.json()), highlight=False)
         elif event.event == "gap":

@@ -1,11 +1,17 @@
-"""Options and consoles shared by the CLI's modules."""
+"""Options, consoles and the API client shared by the CLI's modules."""
 
 from __future__ import annotations
 
+import functools
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+
+from .client import ApiError, Client, Unauthorized, Unreachable
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -18,3 +24,56 @@ site_option = click.option(
 )
 url_option = click.option("--url", default=None, help="API URL (default: BACKBURNER_URL or http://127.0.0.1:8888).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def settings_for(site: Path | None, **overrides: Any) -> Any:
+    """The process settings, with ``--site`` (and other flags) over the environment."""
+    from jobs.settings import load_settings
+
+    return load_settings(site=site, **overrides)
+
+
+def check_or_exit(site: Path) -> Any:
+    """The loaded site, or every problem printed and exit code 1."""
+    from rich.markup import escape
+
+    from jobs.site import check_site
+
+    loaded, problems = check_site(site)
+    for problem in problems:
+        console.print("[red]error[/]", escape(str(problem)))
+    if problems or loaded is None:
+        raise SystemExit(1)
+    return loaded
+
+
+def connect(url: str | None) -> Client:
+    """The API client for a command's ``--url`` (else BACKBURNER_URL), with BACKBURNER_API_TOKEN."""
+    return Client(url)
+
+
+def api_errors(command: F) -> F:
+    """Turn the client's errors into one clear line and exit code 1 (with a hint for a missing token)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except Unreachable as exc:
+            raise click.ClickException(
+                f"{exc.message} Is `backburner dev` running? Use --url or BACKBURNER_URL to point elsewhere."
+            ) from None
+        except ApiError as exc:
+            message = f"{exc.status}: {exc.message}"
+            if isinstance(exc, Unauthorized):
+                hint = (
+                    "BACKBURNER_API_TOKEN does not match the server's token"
+                    if os.environ.get("BACKBURNER_API_TOKEN")
+                    else "export BACKBURNER_API_TOKEN=<the server's token>"
+                )
+                message += f" ({hint})"
+            raise click.ClickException(message) from None
+
+    return wrapper  # type: ignore[return-value]

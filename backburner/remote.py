@@ -1,4 +1,5 @@
-"""Client commands: they talk to a running Backburner API (invoke, runs, logs, download)."""
+"""Client commands: they talk to a running Backburner API through ``backburner.client`` (invoke, replay,
+cancel, runs, logs, download)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
@@ -16,91 +16,10 @@ from jobs.runs import STATUSES, TRIGGERS
 from jobs.site.durations import parse_duration
 
 from .client import Client
-from .options import console, json_option, out, url_option
+from .options import api_errors, connect, console, json_option, out, url_option
 
-
-@click.command()
-@click.argument("name")
-@click.option("--data", default=None, help="JSON payload, or @file.json.")
-@click.option("--wait", is_flag=True, help="Wait for a background run to finish; exit 1 if it failed.")
-@url_option
-def invoke(name: str, data: str | None, wait: bool, url: str | None) -> None:
-    """Invoke a function through its Netlify URL.
-
-    \b
-    Examples:
-      backburner invoke hello
-      backburner invoke slow-background --data '{"n": 3}' --wait
-    """
-    data = _data(data)
-    client = Client.from_options(url)
-    response = client.request(
-        "POST", f"/.netlify/functions/{name}", content=data or "{}", headers={"content-type": "application/json"}
-    )
-    if response.status_code != 202:
-        out.print(response.text, markup=False, highlight=False)
-        sys.exit(0 if response.status_code < 400 else 1)
-    run_id = response.headers["x-nf-request-id"]
-    console.print(f"accepted: run [bold]{run_id}[/]")
-    if not wait:
-        out.print(run_id)
-        return
-    run = _wait(client, run_id)
-    out.print_json(json.dumps(run))
-    sys.exit(0 if run["status"] == "succeeded" else 1)
-
-
-def _data(data: str | None) -> str | None:
-    """``--data``: JSON text, or ``@file.json``; checked here so a typo never reaches the API."""
-    if data and data.startswith("@"):
-        data = Path(data[1:]).read_text()
-    if data:
-        try:
-            json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from None
-    return data
-
-
-@click.command()
-@click.argument("run_id")
-@click.option("--data", default=None, help="A new JSON payload (or @file.json); default: the original one.")
-@click.option("--wait", is_flag=True, help="Wait for the new run to finish; exit 1 if it failed.")
-@url_option
-def replay(run_id: str, data: str | None, wait: bool, url: str | None) -> None:
-    """Run RUN_ID's function again, with the same payload or a new one; prints the new run id.
-
-    \b
-    Examples:
-      backburner replay 01JD3Z5W6X7Y8Z9A0B1C2D3E4F
-      backburner replay 01JD3Z5W6X7Y8Z9A0B1C2D3E4F --data '{"day": "2026-11-27"}' --wait
-    """
-    data = _data(data)
-    client = Client.from_options(url)
-    headers = {"content-type": "application/json"}
-    run = client.json("POST", f"/api/runs/{run_id}/replay", content=data or "", headers=headers)
-    console.print(f"accepted: run [bold]{run['id']}[/] (a replay of {run_id})")
-    if not wait:
-        out.print(run["id"])
-        return
-    finished = _wait(client, run["id"])
-    out.print_json(json.dumps(finished))
-    sys.exit(0 if finished["status"] == "succeeded" else 1)
-
-
-@click.command()
-@click.argument("run_id")
-@url_option
-def cancel(run_id: str, url: str | None) -> None:
-    """Cancel RUN_ID (and the runs it started); a running one stops within about a second."""
-    run = Client.from_options(url).json("POST", f"/api/runs/{run_id}/cancel")
-    out.print(run["status"] if run["status"] == "cancelled" else "cancel requested")
-
-
-def _wait(client: Client, run_id: str) -> dict[str, Any]:
-    from .live import wait
-
-    return wait(client, run_id, console)
+#: How the terminal colours each status (the vocabulary itself is jobs.runs.STATUSES).
+COLOURS = {"succeeded": "green", "failed": "red", "running": "cyan", "retrying": "yellow", "delayed": "magenta"}
 
 
 def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -120,6 +39,135 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     return (datetime.now(UTC) - timedelta(seconds=ago)).isoformat()
 
 
+def _data(data: str | None) -> str | None:
+    """``--data``: JSON text, or ``@file.json``; checked here so a typo never reaches the API."""
+    if data and data.startswith("@"):
+        data = Path(data[1:]).read_text()
+    if data:
+        try:
+            json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from None
+    return data
+
+
+def _wait_and_exit(client: Client, run_id: str) -> None:
+    """Show the run live until it ends, print it as JSON, and exit 0 only if it succeeded."""
+    from .live import wait
+
+    run = wait(client, run_id, console)
+    out.print_json(json.dumps(run.data))
+    sys.exit(0 if run.succeeded else 1)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--data", default=None, help="JSON payload, or @file.json.")
+@click.option("--wait", is_flag=True, help="Wait for a background run to finish; exit 1 if it failed.")
+@click.option("--delay", default=None, help="Start it this much later (90s, 15m, 2h); through the management API.")
+@click.option("--at", "run_at", default=None, help="Start it at this ISO 8601 time; through the management API.")
+@url_option
+@api_errors
+def invoke(name: str, data: str | None, wait: bool, delay: str | None, run_at: str | None, url: str | None) -> None:
+    """Invoke a function through its Netlify URL (or, with --delay/--at, as a delayed run).
+
+    \b
+    Examples:
+      backburner invoke hello
+      backburner invoke slow-background --data '{"n": 3}' --wait
+      backburner invoke daily-report-background --data '{"day": "2026-03-01"}' --delay 10m
+    """
+    data = _data(data)
+    client = connect(url)
+    if delay is not None or run_at is not None:
+        run = client.trigger(name, json.loads(data) if data else None, delay=delay, run_at=run_at)
+        console.print(f"accepted: run [bold]{run.id}[/], {run.status} until {run.data.get('run_at')}")
+        if wait:
+            _wait_and_exit(client, run.id)
+        out.print(run.id)
+        return
+    response = client.invoke(name, data or "{}", headers={"content-type": "application/json"})
+    if response.status_code != 202:
+        out.print(response.text, markup=False, highlight=False)
+        sys.exit(0 if response.status_code < 400 else 1)
+    run_id = response.headers["x-nf-request-id"]
+    console.print(f"accepted: run [bold]{run_id}[/]")
+    if wait:
+        _wait_and_exit(client, run_id)
+    out.print(run_id)
+
+
+@click.command()
+@click.argument("run_id", required=False)
+@click.option("--data", default=None, help="A new JSON payload (or @file.json); default: the original one.")
+@click.option("--wait", is_flag=True, help="Wait for the new run to finish; exit 1 if it failed.")
+@click.option("--failed", is_flag=True, help="Replay every failed run that matches the filters (not RUN_ID).")
+@click.option("--function", "function", default=None, help="With --failed: only this function's runs.")
+@click.option("--since", default=None, callback=_moment, help="With --failed: created at or after (ISO 8601, or 2h).")
+@click.option("--until", default=None, callback=_moment, help="With --failed: created before (ISO 8601, or 2h).")
+@click.option("--limit", default=None, type=click.IntRange(1, 1000), help="With --failed: at most this many (100).")
+@json_option
+@url_option
+@api_errors
+def replay(
+    run_id: str | None,
+    data: str | None,
+    wait: bool,
+    failed: bool,
+    function: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+    as_json: bool,
+    url: str | None,
+) -> None:
+    """Run RUN_ID's function again (same payload, or a new one), or with --failed every failed run that matches.
+
+    Each failed run is replayed once: a run that was replayed before is left out.
+
+    \b
+    Examples:
+      backburner replay 01JD3Z5W6X7Y8Z9A0B1C2D3E4F
+      backburner replay 01JD3Z5W6X7Y8Z9A0B1C2D3E4F --data '{"day": "2026-11-27"}' --wait
+      backburner replay --failed --function daily-report-background --since 24h
+    """
+    client = connect(url)
+    if failed:
+        if run_id or data or wait:
+            raise click.UsageError("--failed replays by filter: give no RUN_ID, --data or --wait with it.")
+        replayed = client.replay_failed(function, since, until, limit)
+        if as_json:
+            out.print_json(json.dumps([{"of": item.of, "run": item.run.data} for item in replayed]))
+            return
+        for item in replayed:
+            out.print(f"{item.run.id}  (replay of {item.of}, {item.run.function})")
+        console.print(f"replayed {len(replayed)} failed run{'s' if len(replayed) != 1 else ''}")
+        return
+    if not run_id:
+        raise click.UsageError("Give the RUN_ID to replay, or --failed to replay failed runs by filter.")
+    if function or since or until or limit:
+        raise click.UsageError("--function, --since, --until and --limit go with --failed.")
+    data = _data(data)
+    run = client.replay(run_id, json.loads(data)) if data else client.replay(run_id)
+    console.print(f"accepted: run [bold]{run.id}[/] (a replay of {run_id})")
+    if as_json and not wait:
+        out.print_json(json.dumps(run.data))
+        return
+    if wait:
+        _wait_and_exit(client, run.id)
+    out.print(run.id)
+
+
+@click.command()
+@click.argument("run_id")
+@url_option
+@api_errors
+def cancel(run_id: str, url: str | None) -> None:
+    """Cancel RUN_ID (and the runs it started); a running one stops within about a second."""
+    run = connect(url).cancel(run_id)
+    out.print(run.status if run.status == "cancelled" else "cancel requested")
+
+
 @click.command()
 @click.option("--function", "function", default=None)
 @click.option("--status", default=None, type=click.Choice(STATUSES))
@@ -129,6 +177,7 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
 @json_option
 @url_option
+@api_errors
 def runs(
     function: str | None,
     status: str | None,
@@ -148,33 +197,36 @@ def runs(
       backburner runs --trigger schedule --since 24h
       backburner runs --json | jq -r '.[0].id'
     """
-    filters = {"function": function, "status": status, "trigger": trigger, "since": since, "until": until}
-    params = {key: value for key, value in {**filters, "limit": limit}.items() if value}
-    listing = Client.from_options(url).json("GET", "/api/runs", params=params)["runs"]
+    listing = list(connect(url).runs(function, status, since, until, trigger=trigger, limit=limit))
     if as_json:
-        out.print_json(json.dumps(listing))
+        out.print_json(json.dumps([run.data for run in listing]))
         return
-    colours = {"succeeded": "green", "failed": "red", "running": "cyan", "retrying": "yellow"}
     # Ids and statuses are never cut: ids are for copying.
     table = Table(Column("id", no_wrap=True), "function", "trigger", Column("status", no_wrap=True), "attempt",
-                  Column("created (UTC)", no_wrap=True))  # fmt: skip
+                  Column("created (UTC)", no_wrap=True), Column("for (UTC)", no_wrap=True))  # fmt: skip
     for run in listing:
-        colour = colours.get(run["status"], "white")
+        colour = COLOURS.get(run.status, "white")
         table.add_row(
-            run["id"],
-            run["function"],
-            run["trigger"],
-            f"[{colour}]{run['status']}[/]",
-            f"{run['attempt']}/{run['max_attempts']}",
-            run["created_at"][:19].replace("T", " "),
+            run.id,
+            run.function,
+            run.trigger,
+            f"[{colour}]{run.status}[/]",
+            f"{run.attempt}/{run.max_attempts}",
+            _utc(run.data["created_at"]),
+            _utc(run.data.get("scheduled_for") or run.data.get("run_at")),
         )
     out.print(table)
+
+
+def _utc(iso: str | None) -> str:
+    return iso[:19].replace("T", " ") if iso else ""
 
 
 @click.command()
 @click.argument("run_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
 @url_option
+@api_errors
 def logs(run_id: str, follow: bool, url: str | None) -> None:
     """Print a run's captured log lines (5000 are kept per run); --follow streams new ones until it ends.
 
@@ -185,38 +237,35 @@ def logs(run_id: str, follow: bool, url: str | None) -> None:
     """
     from .live import print_logs
 
-    print_logs(Client.from_options(url), run_id, follow, out, console)
+    print_logs(connect(url), run_id, follow, out, console)
 
 
 @click.command()
 @click.argument("run_id")
 @click.argument("name")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="A file, or a folder.")
 @url_option
+@api_errors
 def download(run_id: str, name: str, output: Path | None, url: str | None) -> None:
-    """Save one artifact of a run, with a progress bar.
+    """Save one artifact of a run, with a progress bar. RUN_ID may be `latest:FUNCTION` for the newest
+    successful run of FUNCTION that has the artifact.
 
     \b
     Examples:
       backburner download 01J9Z3W6K8E7Q2M4T5V6X7Y8Z9 report.csv
       backburner download 01J9Z3W6K8E7Q2M4T5V6X7Y8Z9 data/raw.parquet -o raw.parquet
+      backburner download latest:daily-report-background 2026-03-01/report.html
     """
-    client = Client.from_options(url)
-    target = output or Path(Path(name).name)
-    try:
-        with client.http.stream("GET", f"/api/runs/{run_id}/artifacts/{name}", follow_redirects=True) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise click.ClickException(f"{response.status_code}: {response.text[:500]}")
-            total = int(response.headers.get("content-length", 0)) or None
-            columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-            with Progress(*columns, console=console) as bar, target.open("wb") as handle:
-                task = bar.add_task(target.name, total=total)
-                for chunk in response.iter_bytes():
-                    handle.write(chunk)
-                    bar.advance(task, len(chunk))
-    except Exception as exc:
-        if isinstance(exc, click.ClickException):
-            raise
-        raise click.ClickException(f"download failed: {exc}") from None
-    console.print(f"saved {target}")
+    client = connect(url)
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(Path(name).name, total=None)
+
+        def advance(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        if run_id.startswith("latest:"):
+            saved = client.latest_artifact(run_id.removeprefix("latest:"), name, output, progress=advance)
+        else:
+            saved = client.download(run_id, name, output, progress=advance)
+    console.print(f"saved {saved}")

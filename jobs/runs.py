@@ -17,8 +17,8 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, Field
 
 # The vocabulary of runs, defined once: the API, dashboard and CLI import these.
-Status = Literal["queued", "running", "retrying", "succeeded", "failed", "cancelled"]
-Trigger = Literal["http", "api", "schedule", "replay"]
+Status = Literal["delayed", "queued", "running", "retrying", "succeeded", "failed", "cancelled"]
+Trigger = Literal["http", "api", "schedule", "backfill", "replay"]
 #: How one attempt ended, as recorded on the run.
 Outcome = Literal["succeeded", "failed", "timeout", "crashed", "lost", "cancelled"]
 #: How one attempt ended, as the child process pool reports it.
@@ -28,6 +28,8 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 ACTIVE: frozenset[str] = frozenset(STATUSES) - TERMINAL
+#: Triggers whose runs belong to a schedule's tick (``scheduled_for`` is the tick, ``schedule`` its name).
+TICK_TRIGGERS: frozenset[str] = frozenset({"schedule", "backfill"})
 OUTCOME_OF: dict[ResultKind, Outcome] = {
     "ok": "succeeded",
     "error": "failed",
@@ -142,6 +144,10 @@ class Run(BaseModel):
     status: Status = "queued"
     created_at: str
     scheduled_for: str | None = None
+    #: A delayed run's due time: it is ``delayed`` until then, then ``queued`` (``jobs.delayed``).
+    run_at: str | None = None
+    #: The schedule whose tick this run is (triggers ``schedule`` and ``backfill``).
+    schedule: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
     attempt: int = 0
@@ -155,6 +161,8 @@ class Run(BaseModel):
     deliveries: list[dict[str, Any]] = Field(default_factory=list)
     idempotency_key: str | None = None
     replay_of: str | None = None
+    #: The newest replay of this run, so a bulk replay runs each failure again only once.
+    replayed_by: str | None = None
     time_limit_s: float
     retry_delays_s: list[float] = Field(default_factory=list)
     # Internal: the current dispatch token and the worker holding the current attempt.
@@ -171,12 +179,20 @@ class Run(BaseModel):
 
     def look_at_ms(self) -> int:
         """From when the reaper has a reason to look at this active run (its score in the active index):
-        a running run always (its worker may die at any moment), a queued run from its creation, a
-        retrying run from its due time. So a sweep reads only those, not every run of a backlog."""
+        a running run always (its worker may die at any moment), a queued run from when it was queued (its
+        creation, or its ``run_at`` once a delayed run is due), a retrying run from its due time, a delayed
+        run from its ``run_at``. So a sweep reads only those, not every run of a backlog."""
         if self.status == "running":
             return 0
-        moment = self.next_attempt_at if self.status == "retrying" and self.next_attempt_at else self.created_at
+        moment = self.queued_at
+        if self.status == "retrying" and self.next_attempt_at:
+            moment = self.next_attempt_at
         return int(datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() * 1000)
+
+    @property
+    def queued_at(self) -> str:
+        """When the run was first ready to start: its creation, or its ``run_at`` if it was delayed past that."""
+        return max(self.created_at, self.run_at) if self.run_at else self.created_at
 
     def public(self) -> dict[str, Any]:
         """The API's view: everything but the internal dispatch token."""

@@ -113,7 +113,7 @@ class Reaper:
     def _queued_long(self, run: Run) -> bool:
         """Queued for longer than a worker needs to notice it: is its message still there?"""
         timeout = timedelta(seconds=self.settings.worker_timeout)
-        return run.status == "queued" and clock.now() > clock.parse_iso(run.created_at) + timeout
+        return run.status == "queued" and clock.now() > clock.parse_iso(run.queued_at) + timeout
 
     def _reap(self, run: Run, alive: set[str], present: set[str]) -> bool:
         timeout = timedelta(seconds=self.settings.worker_timeout)

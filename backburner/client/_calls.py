@@ -1,0 +1,158 @@
+"""The requests behind each client method, and the rules both clients share; ``sync`` and ``aio`` send them."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8888"
+#: Runs per page while ``runs()`` follows cursors (the API allows up to 500).
+PAGE_SIZE = 100
+#: Live streams send a keep-alive every 15 s, so this much silence means the connection is gone.
+STREAM_READ_S = 60.0
+#: Polling while the event stream cannot be used: first and longest pause between looks at the run.
+POLL_FIRST_S = 0.25
+POLL_MAX_S = 2.0
+#: ``wait`` falls back to polling after this many streams in a row broke off.
+STREAM_FAILURES = 3
+#: Error codes the API itself answers on a function's Netlify URL (anything else there is the function's answer).
+OWN_ERRORS = frozenset(
+    {"function_not_found", "payload_too_large", "store_unavailable", "unauthorized", "invalid_input"}
+)
+#: A sentinel for "not given" where None is a meaningful value (a JSON payload of null).
+UNSET: Any = object()
+
+
+def base_url(url: str | None) -> str:
+    return (url or os.environ.get("BACKBURNER_URL") or DEFAULT_URL).rstrip("/")
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    token = token if token is not None else os.environ.get("BACKBURNER_API_TOKEN")
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+def moment(value: datetime | str) -> str:
+    """A time for the API: ISO 8601 in UTC (a naive datetime is taken as UTC, as the API does)."""
+    if isinstance(value, str):
+        return value
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def duration(value: timedelta | float | int | str) -> str:
+    """A delay for the API: seconds, or a string the API reads (``"90s"``, ``"15m"``, ``"1h"``)."""
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds():g}s"
+    if isinstance(value, bool):
+        raise TypeError("delay must be a number of seconds, a timedelta or a string like '90s'")
+    return value if isinstance(value, str) else f"{float(value):g}s"
+
+
+def segment(value: str) -> str:
+    """One path segment, quoted (names come from users; '/' must not open another route)."""
+    return quote(value, safe="")
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    params: dict[str, str] | None = None
+    body: Any = UNSET
+    headers: dict[str, str] | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.params:
+            options["params"] = self.params
+        if self.body is not UNSET:
+            options["content"] = json.dumps(self.body).encode()
+        if self.body is not UNSET or self.headers:
+            headers = {"content-type": "application/json"} if self.body is not UNSET else {}
+            options["headers"] = {**headers, **(self.headers or {})}
+        return options
+
+
+def _params(**values: Any) -> dict[str, str]:
+    out = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        out[key] = moment(value) if isinstance(value, datetime) else str(value)
+    return out
+
+
+def trigger(
+    function: str,
+    payload: Any,
+    idempotency_key: str | None,
+    delay: timedelta | float | int | str | None,
+    run_at: datetime | str | None,
+) -> Call:
+    if delay is not None and run_at is not None:
+        raise ValueError("give delay or run_at, not both")
+    params = _params(delay=duration(delay) if delay is not None else None, run_at=run_at)
+    headers = {"idempotency-key": idempotency_key} if idempotency_key is not None else None
+    body = {} if payload is None else payload
+    return Call("POST", f"/api/functions/{segment(function)}/runs", params, body, headers)
+
+
+def runs_page(filters: dict[str, Any], limit: int, cursor: str | None) -> Call:
+    return Call("GET", "/api/runs", _params(**filters, limit=limit, cursor=cursor))
+
+
+def replay(run_id: str, payload: Any) -> Call:
+    return Call("POST", f"/api/runs/{segment(run_id)}/replay", body=payload)
+
+
+def replay_failed(function: str | None, since: Any, until: Any, limit: int | None) -> Call:
+    body: dict[str, Any] = {"status": "failed"}
+    for key, value in (("function", function), ("since", since), ("until", until), ("limit", limit)):
+        if value is not None:
+            body[key] = moment(value) if isinstance(value, datetime) else value
+    return Call("POST", "/api/runs/replay", body=body)
+
+
+def backfill(schedule: str, start: datetime | str, end: datetime | str) -> Call:
+    return Call("POST", f"/api/schedules/{segment(schedule)}/backfill", body={"from": moment(start), "to": moment(end)})
+
+
+def create_schedule(name: str, function: str, cron: str, timezone: str, payload: dict[str, Any] | None) -> Call:
+    body = {"name": name, "function": function, "cron": cron, "timezone": timezone, "payload": payload or {}}
+    return Call("POST", "/api/schedules", body=body)
+
+
+def artifact_path(run_id: str, name: str) -> str:
+    return f"/api/runs/{segment(run_id)}/artifacts/{quote(name, safe='/')}"
+
+
+def latest_path(function: str, name: str) -> str:
+    return f"/api/functions/{segment(function)}/latest/artifacts/{quote(name, safe='/')}"
+
+
+def target(name: str, dest: str | os.PathLike[str] | None) -> Path:
+    """Where a download goes: ``dest`` if it is a file path, inside it if it is a folder, else the
+    artifact's file name in the current folder."""
+    filename = PurePosixPath(name).name
+    if dest is None:
+        return Path.cwd() / filename
+    path = Path(dest)
+    return path / filename if path.is_dir() else path
+
+
+def partial(path: Path) -> Path:
+    """The temporary file a download is written to, then renamed: a failed download leaves nothing behind."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+
+
+def is_stream(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").startswith("text/event-stream")

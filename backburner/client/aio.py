@@ -1,0 +1,273 @@
+"""``AsyncClient``: ``Client``'s methods as coroutines (httpx.AsyncClient), for asyncio web apps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..sse import Event, Parser
+from . import _calls as calls
+from .errors import ApiError, Unreachable, api_error
+from .models import Backfill, Replayed, Run, Schedule
+from .sync import _left, _NotAStream
+
+Progress = Callable[[int, int | None], None]
+
+
+class AsyncClient:
+    """``Client`` for asyncio: the same methods and errors, awaited (``runs`` and ``events`` are async iterators).
+
+    File writes of ``download`` happen in the event loop's thread pool, so a large artifact does not block it.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.url = calls.base_url(url)
+        self.http = http or httpx.AsyncClient(base_url=self.url, headers=calls.auth_headers(token), timeout=timeout)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    async def trigger(
+        self,
+        function: str,
+        payload: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        delay: timedelta | float | str | None = None,
+        run_at: datetime | str | None = None,
+    ) -> Run:
+        return Run.from_json(await self._json(calls.trigger(function, payload, idempotency_key, delay, run_at)))
+
+    async def get(self, run_id: str) -> Run:
+        return Run.from_json(await self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}")))
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> Run:  # noqa: ASYNC109 - the same as Client.wait
+        """As ``Client.wait``: the final run, following its event stream (polling if streams keep failing)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        failures, pause, last_line = 0, calls.POLL_FIRST_S, None
+        while True:
+            run = await self.get(run_id)
+            if run.terminal:
+                return run
+            left = _left(deadline, run_id)
+            if failures < calls.STREAM_FAILURES:
+                try:
+                    final, last_line = await self._stream_until_final(run_id, deadline, last_line)
+                except (httpx.TransportError, _NotAStream):
+                    failures += 1
+                    continue
+                failures = 0
+                if final is not None:
+                    return final
+                continue
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, calls.POLL_MAX_S)
+
+    async def _stream_until_final(
+        self, run_id: str, deadline: float | None, last_line: str | None
+    ) -> tuple[Run | None, str | None]:
+        headers = {"last-event-id": last_line} if last_line is not None else {}
+        read = (
+            calls.STREAM_READ_S
+            if deadline is None
+            else max(0.05, min(calls.STREAM_READ_S, deadline - time.monotonic()))
+        )
+        path = f"/api/runs/{calls.segment(run_id)}/events"
+        try:
+            async with self._stream(path, headers, httpx.Timeout(30.0, read=read)) as events:
+                async for event in events:
+                    if event.event == "line" and event.id is not None:
+                        last_line = event.id
+                    elif event.event == "run":
+                        run = Run.from_json(event.json())
+                        if run.terminal:
+                            return run, last_line
+                    elif event.event == "end":
+                        return None, last_line
+                    _left(deadline, run_id)
+        except httpx.ReadTimeout:
+            _left(deadline, run_id)
+        return None, last_line
+
+    async def runs(
+        self,
+        function: str | None = None,
+        status: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        *,
+        trigger: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[Run]:
+        filters = {"function": function, "status": status, "trigger": trigger, "since": since, "until": until}
+        cursor, seen = None, 0
+        while True:
+            page = await self._json(calls.runs_page(filters, calls.PAGE_SIZE, cursor))
+            for data in page["runs"]:
+                yield Run.from_json(data)
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+            cursor = page.get("next_cursor")
+            if not cursor or not page["runs"]:
+                return
+
+    async def cancel(self, run_id: str) -> Run:
+        return Run.from_json(await self._json(calls.Call("POST", f"/api/runs/{calls.segment(run_id)}/cancel")))
+
+    async def replay(self, run_id: str, payload: Any = calls.UNSET) -> Run:
+        return Run.from_json(await self._json(calls.replay(run_id, payload)))
+
+    async def replay_failed(
+        self,
+        function: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+    ) -> list[Replayed]:
+        answer = await self._json(calls.replay_failed(function, since, until, limit))
+        return [Replayed(item["of"], Run.from_json(item["run"])) for item in answer["replayed"]]
+
+    # -- artifacts -----------------------------------------------------------------------------
+
+    async def download(
+        self, run_id: str, name: str, dest: str | os.PathLike[str] | None = None, *, progress: Progress | None = None
+    ) -> Path:
+        return await self._save(calls.artifact_path(run_id, name), calls.target(name, dest), progress)
+
+    async def latest_artifact(
+        self, function: str, name: str, dest: str | os.PathLike[str] | None = None, *, progress: Progress | None = None
+    ) -> Path:
+        return await self._save(calls.latest_path(function, name), calls.target(name, dest), progress)
+
+    async def _save(self, path: str, target: Path, progress: Progress | None) -> Path:
+        part = calls.partial(target)
+        try:
+            async with self.http.stream("GET", path, follow_redirects=True) as response:
+                await _check(response)
+                total = int(response.headers.get("content-length", 0)) or None
+                done = 0
+                out = await asyncio.to_thread(part.open, "wb")
+                try:
+                    async for chunk in response.aiter_bytes():
+                        await asyncio.to_thread(out.write, chunk)
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(done, total)
+                finally:
+                    await asyncio.to_thread(out.close)
+            await asyncio.to_thread(part.replace, target)
+        except httpx.TransportError as exc:
+            raise Unreachable(self.url, exc) from None
+        finally:
+            part.unlink(missing_ok=True)
+        return target
+
+    # -- schedules -----------------------------------------------------------------------------
+
+    async def schedules(self) -> list[Schedule]:
+        return [Schedule.from_json(item) for item in await self._json(calls.Call("GET", "/api/schedules"))]
+
+    async def create_schedule(
+        self, name: str, function: str, cron: str, *, timezone: str = "UTC", payload: dict[str, Any] | None = None
+    ) -> Schedule:
+        return Schedule.from_json(await self._json(calls.create_schedule(name, function, cron, timezone, payload)))
+
+    async def delete_schedule(self, name: str) -> None:
+        await self._send(calls.Call("DELETE", f"/api/schedules/{calls.segment(name)}"))
+
+    async def pause_schedule(self, name: str) -> Schedule:
+        return Schedule.from_json(await self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/pause")))
+
+    async def resume_schedule(self, name: str) -> Schedule:
+        return Schedule.from_json(await self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/resume")))
+
+    async def trigger_schedule(self, name: str) -> Run:
+        return Run.from_json(await self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/trigger")))
+
+    async def backfill(self, schedule: str, start: datetime | str, end: datetime | str) -> Backfill:
+        return Backfill.from_json(await self._json(calls.backfill(schedule, start, end)))
+
+    # -- live views ----------------------------------------------------------------------------
+
+    async def events(self, run_id: str) -> AsyncIterator[Event]:
+        """The run's events until ``end``, resuming a stream that broke off."""
+        last_id: str | None = None
+        failures = 0
+        path = f"/api/runs/{calls.segment(run_id)}/events"
+        while True:
+            headers = {"last-event-id": last_id} if last_id is not None else {}
+            try:
+                async with self._stream(path, headers, httpx.Timeout(30.0, read=calls.STREAM_READ_S)) as events:
+                    async for event in events:
+                        failures = 0
+                        last_id = event.id if event.id is not None else last_id
+                        yield event
+                        if event.event == "end":
+                            return
+            except (httpx.TransportError, _NotAStream) as exc:
+                failures += 1
+                if failures > 5:
+                    raise Unreachable(self.url, exc) from None
+                await asyncio.sleep(min(0.25 * 2**failures, 5.0))
+
+    @contextlib.asynccontextmanager
+    async def _stream(
+        self, path: str, headers: dict[str, str], limits: httpx.Timeout
+    ) -> AsyncIterator[AsyncIterator[Event]]:
+        async with self.http.stream("GET", path, headers=headers, timeout=limits) as response:
+            await _check(response)
+            if not calls.is_stream(response):
+                raise _NotAStream(response.headers.get("content-type", ""))
+
+            async def events() -> AsyncIterator[Event]:
+                parser = Parser()
+                async for line in response.aiter_lines():
+                    event = parser.feed(line)
+                    if event is not None:
+                        yield event
+
+            yield events()
+
+    async def _send(self, call: calls.Call) -> httpx.Response:
+        try:
+            response = await self.http.request(call.method, call.path, **call.kwargs())
+        except httpx.TransportError as exc:
+            raise Unreachable(self.url, exc) from None
+        await _check(response)
+        return response
+
+    async def _json(self, call: calls.Call) -> Any:
+        return (await self._send(call)).json()
+
+
+async def _check(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        with contextlib.suppress(httpx.HTTPError):
+            await response.aread()
+        error: ApiError | None = api_error(response)
+        if error is not None:
+            raise error

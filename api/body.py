@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
@@ -53,6 +54,17 @@ def parse_json(body: bytes, what: str = "The payload") -> Any:
         raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
     except (ValueError, RecursionError) as exc:  # a number too long to convert, say
         raise InvalidInput(f"{what} is not usable JSON: {exc}.") from None
+
+
+def parse_time(value: str, name: str) -> datetime:
+    """An ISO 8601 time from a request (UTC without a zone); 400 for anything else, numbers included."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        raise InvalidInput(
+            f"{name} must be an ISO 8601 time like 2026-03-01T14:00:00Z, not {str(value)[:40]!r}."
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _no_constant(name: str) -> Any:

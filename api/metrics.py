@@ -23,8 +23,10 @@ from jobs import clock
 from jobs.errors import BackburnerError
 from jobs.metrics import read_counters
 from jobs.runtime import Runtime
-from jobs.schedule_state import ScheduleState
+from jobs.schedules.registry import Schedules
+from jobs.schedules.state import ScheduleState
 from jobs.site.cron import parse_cron
+from jobs.site.model import ScheduleSpec
 
 from .deps import require_token
 from .errors import responses
@@ -106,31 +108,36 @@ class RedisCollector(Collector):
     def _schedules(self) -> Iterator[Metric]:
         rt = self.runtime
         overrides = rt.settings.test_schedules
-        scheduled = [f for f in rt.site.functions.values() if f.schedule or f.name in overrides]
-        statuses = ScheduleState(rt.client, rt.store.keys).load([f.name for f in scheduled])
+        specs = Schedules(rt.client, rt.store.keys, lambda: rt.site).all()
+        named = {spec.name for spec in specs}
+        specs += [
+            ScheduleSpec(f.name, f.name, "", f.timezone)
+            for f in rt.site.functions.values()
+            if f.name in overrides and f.name not in named
+        ]
+        statuses = ScheduleState(rt.client, rt.store.keys).load([spec.name for spec in specs])
+        labels = ["schedule", "function"]
         lag = GaugeMetricFamily(
             "backburner_schedule_lag_seconds",
             "How far the oldest unhandled tick of a schedule is behind now (0 when on time; paused ones are left out).",
-            labels=["function"],
+            labels=labels,
         )
-        paused = GaugeMetricFamily("backburner_schedule_paused", "1 while a schedule is paused.", labels=["function"])
-        skipped = CounterMetricFamily(
-            "backburner_schedule_skipped_ticks", "Ticks that did not run.", labels=["function"]
-        )
+        paused = GaugeMetricFamily("backburner_schedule_paused", "1 while a schedule is paused.", labels=labels)
+        skipped = CounterMetricFamily("backburner_schedule_skipped_ticks", "Ticks that did not run.", labels=labels)
         now = clock.now()
-        for function in scheduled:
-            status = statuses[function.name]
-            paused.add_metric([function.name], 1 if status.paused else 0)
-            skipped.add_metric([function.name], status.skipped)
+        for spec in specs:
+            status, label = statuses[spec.name], [spec.name, spec.function]
+            paused.add_metric(label, 1 if status.paused else 0)
+            skipped.add_metric(label, status.skipped)
             if status.paused or status.handled_until is None:
                 continue
             try:
-                expression = overrides.get(function.name, function.schedule or "")
-                cron = parse_cron(expression, function.timezone, seconds=function.name in overrides)
+                expression = overrides.get(spec.name, spec.cron)
+                cron = parse_cron(expression, spec.timezone, seconds=spec.name in overrides)
             except BackburnerError:
                 continue
             due = cron.next_after(status.handled_until)
-            lag.add_metric([function.name], max(0.0, (now - due).total_seconds()))
+            lag.add_metric(label, max(0.0, (now - due).total_seconds()))
         leader = GaugeMetricFamily("backburner_scheduler_leader", "1 while a scheduler holds the leader lease.")
         leader.add_metric([], 1 if rt.client.exists(rt.store.keys.scheduler_lease) else 0)
         yield from (lag, paused, skipped, leader)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from jobs import replays
 from jobs.errors import InvalidInput
 from jobs.event import payload_event
 from jobs.lifecycle import new_run
@@ -16,7 +18,7 @@ from jobs.runs import RUN_ID_PATTERN, Status, Trigger, id_floor_at
 from jobs.site import NAME_PATTERN
 
 from . import streams
-from .body import parse_json, read_body
+from .body import parse_json, parse_time, read_body
 from .deps import Authorized, RunId, RuntimeDep
 from .errors import responses
 from .idempotency import request_idempotency
@@ -132,6 +134,31 @@ def cancel(run_id: RunId, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.lifecycle.cancel(run_id).public()
 
 
+class BulkReplay(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    function: str | None = Field(None, pattern=NAME_PATTERN.pattern, max_length=200)
+    status: Literal["failed", "cancelled"] = "failed"
+    since: str | None = Field(None, description="Only runs created at or after (ISO 8601; UTC without a zone)")
+    until: str | None = Field(None, description="Only runs created before (ISO 8601; UTC without a zone)")
+    limit: int = Field(replays.DEFAULT_LIMIT, ge=1, le=replays.MAX_LIMIT)
+
+
+@router.post(
+    "/runs/replay",
+    status_code=202,
+    summary="Replay every run that matches (default: failed), newest first; each only once, ever",
+    operation_id="replay_runs",
+    responses=responses(400),
+)
+def replay_many(body: BulkReplay, runtime: RuntimeDep) -> JSONResponse:
+    since = parse_time(body.since, "since") if body.since is not None else None
+    until = parse_time(body.until, "until") if body.until is not None else None
+    filters = {"function": body.function, "status": body.status, "since": since, "until": until, "limit": body.limit}
+    replayed = replays.replay_matching(runtime.store, **filters)
+    return JSONResponse({"replayed": [{"of": of, "run": run.public()} for of, run in replayed]}, status_code=202)
+
+
 @router.post(
     "/runs/{run_id}/replay",
     status_code=202,
@@ -145,4 +172,4 @@ async def replay(run_id: RunId, request: Request, runtime: RuntimeDep) -> Respon
     function = runtime.function(original.function)
     body = await read_body(request, function, function.limits("api").body_limit)
     event = payload_event(function.name, parse_json(body)) if body.strip() else None
-    return _accepted(await run_in_threadpool(runtime.lifecycle.replay, run_id, event))
+    return _accepted(await run_in_threadpool(replays.replay, runtime.store, run_id, event))

@@ -17,14 +17,13 @@ The core (what every process shares), flat but for the broker:
     retry.py           NonRetriable and RetryAfter, for handlers that steer their retries
     metrics.py         counters in Redis for GET /metrics (a RunHook)
     log_tail.py        reading a run's log from a line on, for live views
-    schedule_state.py  per-schedule state (pause, skips) shared by scheduler and API
-    schedule_runs.py   creating scheduled runs: ticks and "run now"
     runtime.py         the parts a process opens once: Redis, broker, store, lifecycle, site snapshot
     wiring.py          a process's runtime plus the default hooks (webhooks, metrics)
 
 Subpackages:
 
     site/        netlify.toml and the functions folder: model, loader, values, cron dialect, snapshot
+    schedules/   every schedule (netlify.toml's and the API's), their state, tick runs and backfill
     execution/   running one attempt in a warm, killable child process; what the handler sees there
     artifacts/   the artifact store (local folder, S3), writing a run's files, finding them later
     delivery/    webhooks: the destinations hook, the durable outbox, signed delivery

@@ -4,6 +4,7 @@
     ├── ConfigError            netlify.toml, inline config or settings are wrong
     │   └── ScheduleError      a cron expression or time zone is wrong
     ├── FunctionNotFound       no function by that name in the site
+    ├── ScheduleNotFound       no schedule by that name (in netlify.toml or created through the API)
     ├── PayloadTooLarge        a request body is over the function kind's limit
     ├── InvalidInput           a payload, artifact name or parameter is malformed
     ├── RunNotFound            no run by that id
@@ -58,6 +59,25 @@ class FunctionNotFound(BackburnerError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"No function named {name!r} in this site.")
+
+
+class ScheduleNotFound(BackburnerError):
+    """Raised when a request names a schedule that neither netlify.toml nor the API defines."""
+
+    status = 404
+    code = "schedule_not_found"
+
+    def __init__(self, name: str, known: list[str] | None = None, *, function: bool = False) -> None:
+        self.name = name
+        if function:
+            message = (
+                f'Function {name!r} has no schedule of its own: add `schedule = "..."` to it in netlify.toml, '
+                "or create one with POST /api/schedules."
+            )
+        else:
+            listed = ", ".join(known[:20]) if known else "none"
+            message = f"No schedule named {name!r} (schedules: {listed})."
+        super().__init__(message)
 
 
 class PayloadTooLarge(BackburnerError):

@@ -30,6 +30,11 @@ class Keys:
         self.metrics = f"{namespace}:metrics"
         #: The dashboard's session-signing secret, made once and shared by every API replica.
         self.dashboard_secret = f"{namespace}:dashboard:secret"
+        #: Delayed runs by due time (ms): swept by every worker, a due run becomes queued (``jobs.delayed``).
+        self.delayed = f"{namespace}:index:delayed"
+        #: Schedules created through the API: name -> JSON spec; and a counter bumped by every change of them.
+        self.api_schedules = f"{namespace}:schedules:api"
+        self.schedules_version = f"{namespace}:schedules:version"
 
     def run(self, run_id: str) -> str:
         return f"{self.ns}:run:{run_id}"
@@ -89,13 +94,17 @@ class Keys:
         """Webhook URLs of ``function`` that answered 410 Gone and are no longer sent to."""
         return f"{self.ns}:webhooks:gone:{function}"
 
-    def schedule(self, function: str) -> str:
+    def schedule(self, name: str) -> str:
         """A schedule's state hash (paused, handled_until, last_run, pending, skipped...)."""
-        return f"{self.ns}:schedule:{function}"
+        return f"{self.ns}:schedule:{name}"
 
-    def schedule_skips(self, function: str) -> str:
+    def schedule_skips(self, name: str) -> str:
         """The newest skipped or missed ticks of a schedule (a capped list, newest first)."""
-        return f"{self.ns}:schedule:{function}:skips"
+        return f"{self.ns}:schedule:{name}:skips"
+
+    def schedule_ticks(self, name: str) -> str:
+        """The runs of a schedule's ticks (run id scored by tick, in ms): what backfill skips, for good."""
+        return f"{self.ns}:schedule:{name}:ticks"
 
     def run_keys(self, run_id: str) -> list[str]:
         """Every key that belongs to one run (for retention)."""

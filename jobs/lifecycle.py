@@ -348,24 +348,6 @@ class Lifecycle:
         except SkipWrite:
             return self.store.get(run_id)
 
-    def replay(self, run_id: str, event: dict[str, Any] | None = None) -> Run:
-        """A new run of the same function with the same event, or with ``event`` (an edited payload)."""
-        original = self.store.get(run_id)
-        if event is None:
-            event = self.store.event(run_id)
-        run = Run(
-            id=new_id(),
-            function=original.function,
-            trigger="replay",
-            created_at=clock.iso(clock.now()),
-            max_attempts=original.max_attempts,
-            time_limit_s=original.time_limit_s,
-            retry_delays_s=original.retry_delays_s,
-            replay_of=original.id,
-        )
-        created, _ = self.store.create(run, event)
-        return created
-
 
 def new_run(
     function: Any, trigger: str, *, scheduled_for: str | None = None, idempotency_key: str | None = None

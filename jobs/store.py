@@ -152,14 +152,20 @@ class RunStore:
             raise IdempotencyConflict(idempotency.key, existing, self.idempotency_ttl)
         return existing
 
-    def create_many(self, items: list[tuple[Run, dict[str, Any]]]) -> None:
-        """Create many runs in one round trip (each one still atomic), e.g. for fan-out."""
+    def create_many(
+        self, items: list[tuple[Run, dict[str, Any]]], *, idempotency: Sequence[Idempotency | None] = ()
+    ) -> list[str]:
+        """Create many runs in one round trip (each one still atomic), e.g. for fan-out or a backfill.
+
+        With ``idempotency`` (one per run, or None), a run whose key was used returns the id of the run that
+        has it instead: the answer is the run id each item ended up with.
+        """
         with translate_errors("creating runs"):
             pipe = self.client.pipeline(transaction=False)
-            for run, event in items:
-                keys, args = self._create_call(run, event, None)
+            for n, (run, event) in enumerate(items):
+                keys, args = self._create_call(run, event, idempotency[n] if idempotency else None)
                 self._create(keys=keys, args=args, client=pipe)
-            pipe.execute()
+            return [text(reply).partition(" ")[0] for reply in pipe.execute()]
 
     def _create_call(
         self, run: Run, event: dict[str, Any], idempotency: Idempotency | None

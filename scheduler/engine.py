@@ -2,8 +2,9 @@
 
 ``Engine.tick(now)`` takes the time as an argument, so tests drive it through any instant (DST
 nights, restarts after an outage) without sleeping; the APScheduler driver calls it with the real
-clock. All state it needs lives in Redis (``jobs.schedule_state``), so any scheduler that holds the
-lease can take over from any other, and every tick's run is deduplicated on (function, tick).
+clock. All state it needs lives in Redis (``jobs.schedules.state``), so any scheduler that holds the
+lease can take over from any other, and every tick's run is deduplicated on (schedule, tick). Every schedule,
+from netlify.toml or the API, gets the same treatment; policies are its function's.
 
 Overlap, when the previous scheduled run is still queued, running or retrying:
 
@@ -23,8 +24,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from jobs.runtime import Runtime
-from jobs.schedule_runs import active_previous, create_tick_run, existing_tick_run
-from jobs.schedule_state import ScheduleState, ScheduleStatus, SkipReason
+from jobs.schedules.state import ScheduleState, ScheduleStatus, SkipReason
+from jobs.schedules.ticks import active_previous, create_tick_run, existing_tick_run
 
 from .catchup import plan_ticks
 from .schedules import Schedule
@@ -117,7 +118,7 @@ class Engine:
     def _handle(self, schedule: Schedule, tick: datetime) -> Outcome:
         """One due tick: already fired elsewhere, blocked by the overlap policy, or fired now."""
         name, overlap = schedule.name, schedule.function.overlap
-        existing = existing_tick_run(self.runtime.store, name, tick)
+        existing = existing_tick_run(self.runtime.store, name, schedule.function.name, tick)
         if existing is not None:  # a previous leader fired it before it could move handled_until
             return Outcome(name, tick, "duplicate", existing)
         if overlap != "allow":
@@ -133,6 +134,9 @@ class Engine:
         return self._fire(schedule, tick)
 
     def _fire(self, schedule: Schedule, tick: datetime) -> Outcome:
-        run, created = create_tick_run(self.runtime.store, schedule.function, tick, schedule.cron.next_after(tick))
+        next_run = schedule.cron.next_after(tick)
+        run, created = create_tick_run(
+            self.runtime.store, schedule.name, schedule.function, tick, next_run, schedule.payload
+        )
         self.state.fired(schedule.name, tick, run.id)
         return Outcome(schedule.name, tick, "fired" if created else "duplicate", run.id)

@@ -8,8 +8,9 @@ import sys
 import threading
 from typing import Any
 
-from jobs.errors import ConfigError
+from jobs.errors import ConfigError, StoreUnavailable
 from jobs.runtime import Runtime
+from jobs.schedules.registry import Schedules
 from jobs.settings import Settings
 from jobs.wiring import open_runtime
 
@@ -24,10 +25,16 @@ log = logging.getLogger("backburner.scheduler")
 
 def build(runtime: Runtime, settings: Settings) -> tuple[list[Schedule], Driver]:
     """Compile the schedules (raises on an invalid one) and wire engine, lease, watcher and driver."""
-    schedules = load_schedules(runtime.site, settings.test_schedules)
+    registry = Schedules(runtime.client, runtime.store.keys, lambda: runtime.site)
+    try:
+        api = registry.from_api()
+    except StoreUnavailable as error:  # the watcher adds them once Redis answers
+        log.warning("schedules created through the API are not known yet: %s", error.message)
+        api = []
+    schedules = load_schedules(runtime.site, settings.test_schedules, api)
     lease = Lease(runtime.client, runtime.store.keys.scheduler_lease, settings.scheduler_lease_ttl)
     engine = Engine(runtime, schedules, is_leader=lease.held)
-    watcher = ScheduleWatcher(runtime.sites, schedules, test_schedules=settings.test_schedules)
+    watcher = ScheduleWatcher(runtime.sites, schedules, registry=registry, test_schedules=settings.test_schedules)
     return schedules, Driver(engine, lease, watcher)
 
 
@@ -50,7 +57,7 @@ def run_scheduler(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    listing = ", ".join(f"{s.name} ({s.function.schedule}, {s.function.timezone})" for s in schedules) or "none"
+    listing = ", ".join(f"{s.name} ({s.spec.cron}, {s.spec.timezone}, {s.spec.source})" for s in schedules) or "none"
     log.info("scheduler %s starting; schedules: %s", driver.lease.holder, listing)
     driver.start()
     try:

@@ -1,5 +1,5 @@
-"""The dashboard's buttons: run now (with a JSON payload), pause, resume, trigger a schedule, cancel, replay,
-and re-enable a webhook that answered 410 Gone.
+"""The dashboard's buttons: run now (with a JSON payload), pause, resume, trigger, backfill and delete a schedule,
+cancel, replay (one run, or every failed run of a filter), and re-enable a webhook that answered 410 Gone.
 
 Every one is a plain HTML form post (so it works without JavaScript), checked by ``web.checked_form``
 (logged in, same site, this session's CSRF token), and answered with a 303 to the page that shows the
@@ -15,18 +15,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from jobs import clock
+from jobs import clock, replays
 from jobs.delivery.outbox import enable_endpoints
 from jobs.event import payload_event
 from jobs.lifecycle import new_run
 from jobs.runtime import Runtime
-from jobs.schedule_runs import ScheduleNotFound, run_now
-from jobs.schedule_state import ScheduleState
-from jobs.site import Function
+from jobs.schedules.backfill import backfill
+from jobs.schedules.state import ScheduleState
+from jobs.schedules.ticks import run_now
 from jobs.site.cron import parse_cron
 
 from ..listeners import DashboardRoute
-from .web import PageError, checked_form, friendly_errors, redirect
+from ..schedules import registry
+from .web import PageError, checked_form, friendly_errors, parse_moment, redirect
 
 router = APIRouter(include_in_schema=False, route_class=DashboardRoute)
 
@@ -34,13 +35,6 @@ router = APIRouter(include_in_schema=False, route_class=DashboardRoute)
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
-
-
-def _scheduled(runtime: Runtime, name: str) -> Function:
-    function = runtime.function(name)
-    if not function.schedule:
-        raise ScheduleNotFound(name)
-    return function
 
 
 @router.post("/runs/{run_id}/cancel")
@@ -62,10 +56,10 @@ async def replay(run_id: str, request: Request) -> Response:
 
     def start() -> Any:
         if edited is None:
-            return runtime.lifecycle.replay(run_id)
+            return replays.replay(runtime.store, run_id)
         function = runtime.function(runtime.store.get(run_id).function)
         payload = _payload(edited, function.limits("api").body_limit, back=f"/runs/{run_id}")
-        return runtime.lifecycle.replay(run_id, payload_event(function.name, payload))
+        return replays.replay(runtime.store, run_id, payload_event(function.name, payload))
 
     with friendly_errors(back=f"/runs/{run_id}"):
         run = await run_in_threadpool(start)
@@ -113,26 +107,60 @@ async def enable_webhook(name: str, request: Request) -> Response:
     return redirect(f"/functions?notice=webhook-enabled#{name}")
 
 
-@router.post("/functions/{name}/{action}")
-async def schedule_action(name: str, action: str, request: Request) -> Response:
-    await checked_form(request)
-    if action not in ("pause", "resume", "trigger"):
-        raise PageError(404, "Not found", f"There is no schedule action {action!r}.", "/functions")
+@router.post("/runs/replay-failed")
+async def replay_failed(request: Request) -> Response:
+    """Replay every failed run the Runs page's filters select (function, time range), each once."""
+    _, form = await checked_form(request)
     runtime = _runtime(request)
+    since, until = parse_moment(form.get("since"), "since"), parse_moment(form.get("until"), "until")
+    filters = {"function": form.get("function") or None, "since": since, "until": until}
+    with friendly_errors(back="/runs?status=failed"):
+        replayed = await run_in_threadpool(lambda: replays.replay_matching(runtime.store, **filters))
+    return redirect(f"/runs?trigger=replay&notice=replayed-many&count={len(replayed)}")
+
+
+@router.post("/functions/{name}/{action}")
+async def function_schedule_action(name: str, action: str, request: Request) -> Response:
+    """The Functions page's buttons act on the function's own schedule (named after it)."""
+    return await _schedule_action(name, action, request, "/functions")
+
+
+@router.post("/schedules/{name}/{action}")
+async def schedule_action(name: str, action: str, request: Request) -> Response:
+    return await _schedule_action(name, action, request, "/schedules")
+
+
+async def _schedule_action(name: str, action: str, request: Request, back: str) -> Response:
+    _, form = await checked_form(request)
+    if action not in ("pause", "resume", "trigger", "delete", "backfill"):
+        raise PageError(404, "Not found", f"There is no schedule action {action!r}.", back)
+    runtime = _runtime(request)
+    start, end = parse_moment(form.get("from"), "from"), parse_moment(form.get("to"), "to")
 
     def act() -> str:
-        function = _scheduled(runtime, name)
+        schedules = registry(runtime)
+        spec = schedules.get(name)
         state = ScheduleState(runtime.client, runtime.store.keys)
         if action == "pause":
-            state.pause(function.name)
-            return f"/functions?notice=paused#{function.name}"
+            state.pause(spec.name)
+            return f"{back}?notice=paused#{spec.name}"
         if action == "resume":
-            state.resume(function.name, clock.now())
-            return f"/functions?notice=resumed#{function.name}"
-        cron = parse_cron(function.schedule or "", function.timezone)
-        run = run_now(runtime.store, state, function, cron, clock.now())
+            state.resume(spec.name, clock.now())
+            return f"{back}?notice=resumed#{spec.name}"
+        if action == "delete":
+            schedules.delete(spec.name)
+            return "/schedules?notice=deleted"
+        function = schedules.function(spec)
+        cron = parse_cron(spec.cron, spec.timezone)
+        if action == "backfill":
+            if start is None or end is None:
+                raise PageError(400, "Backfill needs a range", "Give both From and To (UTC).", back)
+            done = backfill(runtime.store, spec, function, cron, start, end, clock.now())
+            counts = f"count={len(done.runs)}&skipped={len(done.skipped)}"
+            return f"/runs?function={function.name}&trigger=backfill&notice=backfilled&{counts}"
+        run = run_now(runtime.store, state, spec.name, function, cron, clock.now(), spec.payload)
         return f"/runs/{run.id}?notice=started"
 
-    with friendly_errors(back="/functions"):
+    with friendly_errors(back=back):
         target = await run_in_threadpool(act)
     return redirect(target)

@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from jobs import clock
+from jobs import clock, replays
 from jobs.delivery.outbox import disabled_endpoints
 from jobs.errors import RunNotFound
 from jobs.execution.context import LOG_LINES_CAP
 from jobs.log_tail import LogTail
 from jobs.runs import ACTIVE, STATUSES, TRIGGERS, id_floor_at
 from jobs.runtime import Runtime
-from jobs.schedule_state import ScheduleState
+from jobs.schedules.state import ScheduleState
 from jobs.site import NAME_PATTERN
 
 from ..functions import describe
 from ..listeners import DashboardRoute
+from ..schedules import registry, view
 from . import charts, queries
-from .web import PageError, friendly_errors, render, viewer
+from .web import PageError, friendly_errors, parse_moment, render, viewer
 
 router = APIRouter(include_in_schema=False, route_class=DashboardRoute)
 
@@ -38,6 +39,9 @@ NOTICES = {
     "paused": "Schedule paused: ticks will not fire until it is resumed.",
     "resumed": "Schedule resumed: it fires again from now on.",
     "webhook-enabled": "Webhook re-enabled: the next event is sent to it again.",
+    "deleted": "Schedule deleted: it fires no more.",
+    "backfilled": "Backfill started: {count} run(s) created; {skipped} tick(s) skipped because they already had a run.",
+    "replayed-many": "Replayed {count} failed run(s); each failed run is replayed only once.",
 }
 
 
@@ -47,7 +51,12 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _notice(request: Request) -> str | None:
-    return NOTICES.get(request.query_params.get("notice", ""))
+    """The notice a form action asked for, with its counts (whole numbers only, so nothing is injected)."""
+    text = NOTICES.get(request.query_params.get("notice", ""))
+    if text is None:
+        return None
+    counts = {key: request.query_params.get(key, "") for key in ("count", "skipped")}
+    return text.format(**{key: value if value.isdigit() else "?" for key, value in counts.items()})
 
 
 @router.get("/")
@@ -57,9 +66,8 @@ async def overview(request: Request) -> Response:
     with friendly_errors():
         view = await run_in_threadpool(queries.overview, runtime, clock.now())
         site = await run_in_threadpool(lambda: runtime.site)
-    upcoming = sorted(
-        (describe(f, next_runs=1)["next_runs"][0], f.name) for f in site.functions.values() if f.schedule
-    )[:6]
+    specs = await run_in_threadpool(lambda: registry(runtime).all())
+    upcoming = sorted((_next_run(spec.cron, spec.timezone), spec.name) for spec in specs)[:6]
     scale = max((d.p99 for d in view.durations), default=1.0)
     context = {
         "view": view,
@@ -71,6 +79,30 @@ async def overview(request: Request) -> Response:
     return render(request, seen, "overview.html", context)
 
 
+def _next_run(cron: str, timezone: str) -> str:
+    from jobs.site.cron import parse_cron
+
+    return clock.iso(parse_cron(cron, timezone).next_after(clock.now()))
+
+
+@router.get("/schedules")
+async def schedules(request: Request) -> Response:
+    """Every schedule, from netlify.toml or the API, with its state and buttons (and backfill)."""
+    seen = await viewer(request)
+    runtime = _runtime(request)
+    wanted = request.query_params.get("function") or None
+
+    def load() -> list[dict[str, Any]]:
+        specs = [spec for spec in registry(runtime).all() if wanted is None or spec.function == wanted]
+        states = ScheduleState(runtime.client, runtime.store.keys).load([spec.name for spec in specs])
+        return [view(runtime, spec, states[spec.name], 3) for spec in specs]
+
+    with friendly_errors():
+        listing = await run_in_threadpool(load)
+    context = {"schedules": listing, "function": wanted, "notice": _notice(request)}
+    return render(request, seen, "schedules.html", context)
+
+
 @router.get("/functions")
 async def functions(request: Request) -> Response:
     seen = await viewer(request)
@@ -79,10 +111,14 @@ async def functions(request: Request) -> Response:
     def load() -> dict[str, Any]:
         site = runtime.site
         ordered = sorted(site.functions.values(), key=lambda f: f.name)
-        scheduled = [f.name for f in ordered if f.schedule]
+        specs = registry(runtime).all()
+        by_function: dict[str, list[Any]] = {}
+        for spec in specs:
+            by_function.setdefault(spec.function, []).append(spec)
         return {
             "functions": [(f, describe(f)) for f in ordered],
-            "states": ScheduleState(runtime.client, runtime.store.keys).load(scheduled),
+            "schedules": by_function,
+            "states": ScheduleState(runtime.client, runtime.store.keys).load([spec.name for spec in specs]),
             "recent": queries.recent_by_function(runtime, [f.name for f in ordered]),
             "disabled": disabled_endpoints(
                 runtime.client, runtime.store.keys, [f.name for f in ordered if f.on_success or f.on_failure]
@@ -92,16 +128,6 @@ async def functions(request: Request) -> Response:
     with friendly_errors():
         context = await run_in_threadpool(load)
     return render(request, seen, "functions.html", {**context, "notice": _notice(request)})
-
-
-def _moment(value: str | None, field: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise PageError(400, "Bad filter", f"{field!r} must be a date and time like 2026-03-01T14:00.") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def run_filters(request: Request) -> dict[str, Any]:
@@ -123,7 +149,7 @@ async def runs(request: Request) -> Response:
     seen = await viewer(request)
     runtime = _runtime(request)
     filters = run_filters(request)
-    start, end = _moment(filters["from"], "from"), _moment(filters["to"], "to")
+    start, end = parse_moment(filters["from"], "from"), parse_moment(filters["to"], "to")
     if filters["range"]:
         start = clock.now() - RANGES[filters["range"]]
     cursor = filters["cursor"] or (id_floor_at(end) if end else None)
@@ -135,8 +161,19 @@ async def runs(request: Request) -> Response:
                 limit=PAGE_SIZE, cursor=cursor, since=since,
             )
         )  # fmt: skip
+    replayable = None
+    if filters["status"] == "failed" and not filters["cursor"]:
+        with friendly_errors():
+            replayable = len(
+                await run_in_threadpool(
+                    lambda: replays.matching(runtime.store, function=filters["function"], since=start, until=end)
+                )
+            )
     site = runtime.site
     context = {
+        "replayable": replayable,
+        "since": clock.iso(start) if start else "",
+        "until": clock.iso(end) if end else "",
         "runs": [run.public() for run in found],
         "next_cursor": next_cursor if len(found) == PAGE_SIZE else None,
         "filters": filters,

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -117,6 +118,17 @@ async def checked_form(request: Request, *, before_login: bool = False) -> tuple
             "This form expired or was sent from another site, so nothing was changed. Reload the page and try again.",
         )
     return seen, form
+
+
+def parse_moment(value: str | None, field: str) -> datetime | None:
+    """A form's or filter's date and time (``2026-03-01T14:00``, UTC without a zone); a 400 page otherwise."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise PageError(400, "Bad date", f"{field!r} must be a date and time like 2026-03-01T14:00.") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def set_session_cookie(request: Request, response: Response, value: str | None) -> None:

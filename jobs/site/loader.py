@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from . import rules as _rules
+from . import schedules as _schedules
 from . import toml as _toml
 from . import values as _values
 from .model import (
@@ -95,6 +96,7 @@ class Loader:
             self.report_toml(setting, shown, message)
         publish, root_file = folders.publish(base), self.root / CONFIG_FILE
         routes = self.routes(functions, publish)
+        declared = _schedules.declared(self.data, self.config_file, functions, self.report_schedule)
         if self.broken:
             return None
         return Site(
@@ -107,6 +109,7 @@ class Loader:
             sources=tuple(
                 source for source in (base / CONFIG_FILE, publish / _rules.REDIRECTS_FILE) if source != root_file
             ),
+            declared=declared,
         )
 
     def routes(self, functions: Mapping[str, Function], publish: Path) -> RouteTable:
@@ -132,6 +135,11 @@ class Loader:
 
     def report_toml(self, path: tuple[str, ...], key: str, message: str) -> None:
         self.report(self.config_file or self.root / CONFIG_FILE, self.lines.find(*path), key, message)
+
+    def report_schedule(self, line: int | None, key: str, message: str) -> None:
+        """A problem with a ``[[backburner.schedules]]`` entry (``jobs.site.schedules``), at its own line."""
+        file = self.config_file or self.root / CONFIG_FILE
+        self.report(file, line or self.lines.find("backburner", "schedules"), key, message)
 
     def read_config(self, path: Path) -> None:
         if not path.is_file():
@@ -234,7 +242,7 @@ class Loader:
     def backburner_layers(self) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
         """Site settings, and the ``[backburner]`` / ``[backburner.functions."pattern"]`` layers."""
         table = self.table("backburner")
-        settings = {key: value for key, value in table.items() if key != "functions"}
+        settings = {key: value for key, value in table.items() if key not in ("functions", "schedules")}
         everyone = {key: value for key, value in settings.items() if key in BACKBURNER_KEYS}
         layers = [("*", self.checked(everyone, self.toml_where(("backburner",), None)))]
         for pattern, values in self.table("backburner", "functions").items():

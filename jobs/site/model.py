@@ -74,7 +74,7 @@ class Function:
         if self.background:
             retries: tuple[float, ...]
             time_limit, retries, body = BACKGROUND_TIME_LIMIT_S, DEFAULT_RETRY_DELAYS_S, BACKGROUND_BODY_LIMIT
-        elif trigger == "schedule":
+        elif trigger in ("schedule", "backfill"):
             time_limit, retries, body = SCHEDULED_TIME_LIMIT_S, (), SYNC_BODY_LIMIT
         else:
             time_limit, retries, body = SYNC_TIME_LIMIT_S, (), SYNC_BODY_LIMIT
@@ -83,6 +83,23 @@ class Function:
             retry_delays_s=retries if self.retry_delays_s is None else self.retry_delays_s,
             body_limit=body,
         )
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """One schedule: when to run which function, with which payload (merged into the ``{"next_run"}`` body).
+
+    From netlify.toml (a function's own ``schedule``, named after the function, or a
+    ``[[backburner.schedules]]`` entry) or created through the API and kept in Redis (``source = "api"``).
+    The function's ``overlap``, ``catchup`` and limits apply to all of its schedules.
+    """
+
+    name: str
+    function: str
+    cron: str
+    timezone: str = "UTC"
+    payload: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    source: Literal["file", "api"] = "file"
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,14 @@ class Site:
     routes: RouteTable = field(default_factory=RouteTable, hash=False)
     #: Files besides the functions folder whose edits change the site (present or not yet).
     sources: tuple[Path, ...] = ()
+    #: The ``[[backburner.schedules]]`` entries (functions' own schedules are in ``schedules``).
+    declared: tuple[ScheduleSpec, ...] = ()
+
+    @property
+    def schedules(self) -> list[ScheduleSpec]:
+        """Every schedule netlify.toml defines: each function's own (named after it), then the declared ones."""
+        own = [ScheduleSpec(f.name, f.name, f.schedule, f.timezone) for f in self.functions.values() if f.schedule]
+        return own + list(self.declared)
 
     def get(self, name: str) -> Function:
         """The function called ``name``; raises ``FunctionNotFound`` so the API can answer 404."""

@@ -136,7 +136,7 @@ def test_scheduler_lag_and_pause_state_come_from_redis(client, runtime):
     from datetime import timedelta
 
     from jobs import clock
-    from jobs.schedule_state import ScheduleState
+    from jobs.schedules.state import ScheduleState
 
     state = ScheduleState(runtime.client, runtime.store.keys)
     now = clock.now()
@@ -144,10 +144,11 @@ def test_scheduler_lag_and_pause_state_come_from_redis(client, runtime):
     state.start("hello", now)
     state.pause("hello")
     samples = scrape(client)
-    lag = value(samples, "backburner_schedule_lag_seconds", function="echo")
+    lag = value(samples, "backburner_schedule_lag_seconds", schedule="echo", function="echo")
     assert 20 * 60 <= lag <= 30 * 60  # the oldest due tick is 25-30 minutes old
-    assert ("backburner_schedule_lag_seconds", (("function", "hello"),)) not in samples  # paused: no lag
-    assert value(samples, "backburner_schedule_paused", function="hello") == 1
-    assert value(samples, "backburner_schedule_paused", function="echo") == 0
+    paused_lag = ("backburner_schedule_lag_seconds", (("function", "hello"), ("schedule", "hello")))
+    assert paused_lag not in samples  # paused: no lag
+    assert value(samples, "backburner_schedule_paused", schedule="hello", function="hello") == 1
+    assert value(samples, "backburner_schedule_paused", schedule="echo", function="echo") == 0
     state.advance("echo", now)
-    assert value(scrape(client), "backburner_schedule_lag_seconds", function="echo") == 0
+    assert value(scrape(client), "backburner_schedule_lag_seconds", schedule="echo", function="echo") == 0

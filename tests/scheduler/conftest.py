@@ -12,6 +12,7 @@ import pytest
 
 from jobs.runtime import Runtime
 from jobs.site.cron import parse_cron
+from jobs.site.model import ScheduleSpec
 from scheduler.engine import Engine
 from scheduler.schedules import Schedule
 from tests.support.sites import make_site
@@ -94,6 +95,7 @@ def make_engine(runtime: Runtime) -> Callable[..., Engine]:
             **changes,
         )
         cron = parse_cron(function.schedule or "", function.timezone, seconds=seconds)
-        return Engine(rt, [Schedule(function, cron)], grace_s=grace_s)
+        spec = ScheduleSpec(name, name, cron.expression, cron.timezone)
+        return Engine(rt, [Schedule(spec, function, cron)], grace_s=grace_s)
 
     return make

@@ -14,11 +14,12 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from backburner import schedules as schedules_cli
 from backburner.cli import main
 from backburner.client import Client
 from jobs import clock
 from jobs.runtime import Runtime
-from jobs.schedule_state import ScheduleState
+from jobs.schedules.state import ScheduleState
 from jobs.settings import Settings
 from jobs.wiring import open_runtime
 from scheduler.engine import Engine
@@ -26,6 +27,9 @@ from tests.scheduler.conftest import at
 
 KEYS = {
     "name",
+    "function",
+    "payload",
+    "source",
     "schedule",
     "timezone",
     "paused",
@@ -51,6 +55,7 @@ def test_list_schedules_shows_next_runs_state_last_run_and_skips(
     assert sorted(listing) == ["berlin", "report-background", "tick"]  # "plain" has no schedule
     tick = listing["tick"]
     assert set(tick) == KEYS
+    assert (tick["function"], tick["source"], tick["payload"]) == ("tick", "file", {})
     assert tick["schedule"] == "*/5 * * * *" and tick["timezone"] == "UTC" and tick["paused"] is False
     assert tick["last_run"] == {"id": first.run_id, "status": "queued", "scheduled_for": "2026-03-02T10:05:00.000Z"}
     assert tick["skipped"] == 1 and tick["last_skipped"] == "2026-03-02T10:10:00.000Z"
@@ -107,9 +112,11 @@ def test_trigger_honours_overlap_skip_with_a_conflict(client: TestClient) -> Non
 
 def test_unknown_names_are_404(client: TestClient) -> None:
     missing = client.post("/api/schedules/nope/pause")
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "function_not_found"
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "schedule_not_found"
+    assert "berlin, report-background, tick" in missing.json()["error"]["message"]  # the ones there are
     unscheduled = client.post("/api/schedules/plain/trigger")
     assert unscheduled.status_code == 404 and unscheduled.json()["error"]["code"] == "schedule_not_found"
+    assert "has no schedule" in unscheduled.json()["error"]["message"]
 
 
 def test_schedules_need_the_bearer_token_outside_dev(settings: Settings) -> None:
@@ -131,7 +138,13 @@ def test_cli_schedules_json_shape_with_pause_state_from_redis(
     done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     listing = json.loads(done.stdout)
-    assert [set(item) for item in listing] == [{"name", "schedule", "timezone", "paused", "next_runs"}] * 3
+    keys = {"name", "function", "schedule", "timezone", "paused", "next_runs", "source"}
+    assert [set(item) for item in listing] == [keys] * 3
+    assert {(item["function"], item["source"]) for item in listing} == {
+        ("berlin", "file"),
+        ("report-background", "file"),
+        ("tick", "file"),
+    }
     by_name = {item["name"]: item for item in listing}
     assert by_name["berlin"]["paused"] is True and by_name["tick"]["paused"] is False
     # 02:30 Berlin on the night clocks go forward fires at the jump (01:00 UTC).
@@ -142,9 +155,8 @@ def test_cli_schedules_json_shape_with_pause_state_from_redis(
 def test_cli_pause_resume_and_trigger_go_through_the_api(
     client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    api = Client("http://testserver", None)
-    api.http = client  # the TestClient is an httpx.Client talking to the real app
-    monkeypatch.setattr(Client, "from_options", classmethod(lambda cls, url: api))
+    api = Client(http=client)  # the TestClient is an httpx.Client talking to the real app
+    monkeypatch.setattr(schedules_cli, "connect", lambda url: api)
     state = ScheduleState(runtime.client, runtime.store.keys)
     runner = CliRunner()
 

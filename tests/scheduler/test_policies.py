@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from jobs.runtime import Runtime
-from jobs.schedule_state import ScheduleState
+from jobs.schedules.state import ScheduleState
 from jobs.wiring import open_runtime
 from scheduler.catchup import plan_ticks
 from scheduler.engine import Engine

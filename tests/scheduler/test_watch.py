@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobs.runtime import Runtime
-from jobs.schedule_state import ScheduleState
+from jobs.schedules.state import ScheduleState
 from jobs.site.snapshot import SiteSnapshot
 from scheduler.schedules import load_schedules
 from scheduler.watch import ScheduleWatcher

@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 import redis
 
-from . import clock
-from .keys import Keys, text
-from .store import translate_errors
+from .. import clock
+from ..keys import Keys, text
+from ..store import translate_errors
 
 #: Skipped ticks kept per schedule for inspection (the count covers all of them).
 SKIP_HISTORY = 100
@@ -98,6 +98,10 @@ class ScheduleState:
         """A schedule seen for the first time starts at ``now`` (no runs for the time before it existed)."""
         with translate_errors("starting a schedule"):
             self.client.hsetnx(self.keys.schedule(name), "handled_until", clock.iso(now))
+
+    def keys_of(self, name: str) -> list[str]:
+        """Every key of one schedule's state (removed with a schedule created through the API)."""
+        return [self.keys.schedule(name), self.keys.schedule_skips(name), self.keys.schedule_ticks(name)]
 
     def advance(self, name: str, until: datetime) -> None:
         with translate_errors("advancing a schedule"):

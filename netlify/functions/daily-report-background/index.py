@@ -1,38 +1,61 @@
-"""A scheduled background function (`@daily` in netlify.toml): builds the sales report from the sample data
-shipped beside it, and writes report.html plus every table as CSV and Parquet as the run's artifacts.
+"""A scheduled background function (``55 23 * * *`` in netlify.toml): the sales report of one day, as report.html,
+every table as CSV and Parquet, and report.xlsx, under ``<day>/`` in the run's artifacts.
 
-GET /api/functions/daily-report-background/latest/artifacts/report.html serves the newest copy.
+Which day: ``{"day": "2026-03-01"}`` in the payload; else the day the schedule's tick is for (its
+``scheduled_for``, UTC), so a backfill of February builds February's reports; else today (UTC). The report
+of a given day is then at ``GET /api/functions/daily-report-background/latest/artifacts/2026-03-01/report.html``.
 
-A payload can point it elsewhere: {"source": "s3://bucket/sales.parquet"} (CSV, Parquet or JSON Lines, local or
-S3), or {"db": "sqlite:///sales.db", "query": "SELECT * FROM sales"} (any SQLAlchemy URL), and {"day": "2026-03-31"}.
+Where the data comes from: generated sample sales that cover whatever period is asked for (the same numbers
+every time), or ``{"source": "s3://bucket/sales.parquet"}`` (CSV, Parquet or JSON Lines, local or S3), or
+``{"db": "sqlite:///sales.db", "query": "SELECT * FROM sales"}`` (any SQLAlchemy URL). A day the data has no
+sales for fails the run at once (NonRetriable: retrying cannot add data), saying which days the data covers.
 """
 
 import json
-from datetime import date
-from pathlib import Path
+from datetime import UTC, date, datetime, timedelta
 
-from sales_report import build, load
+from sales_report import WINDOW_DAYS, build, load
+from sample import sales_between
 
+from jobs.retry import NonRetriable
 from reports import read_sql, read_table
 
-SAMPLE = Path(__file__).parent / "data" / "sales.csv"
+FORMATS = ("html", "csv", "parquet", "xlsx")
+
+
+def report_day(payload, context):
+    """The day the payload names, else the day of the schedule's tick, else today (UTC)."""
+    if payload.get("day"):
+        try:
+            return date.fromisoformat(payload["day"])
+        except (TypeError, ValueError):
+            raise NonRetriable(f"'day' must be a date like 2026-03-01, not {payload['day']!r}") from None
+    if context.scheduled_for:
+        return datetime.fromisoformat(context.scheduled_for.replace("Z", "+00:00")).date()
+    return datetime.now(UTC).date()
 
 
 def handler(event, context):
     payload = json.loads(event.get("body") or "{}")
-    if payload.get("next_run"):  # a schedule tick: Netlify's body, not a payload
-        payload = {}
+    day = report_day(payload, context)
     if payload.get("db"):
         source = payload["db"].split("@")[-1]
         sales = read_sql(payload.get("query", "SELECT * FROM sales"), payload["db"])
-    else:
-        source = payload.get("source") or str(SAMPLE)
+    elif payload.get("source"):
+        source = payload["source"]
         sales = read_table(source)
-    context.log.info("read %d rows from %s", len(sales), source)
+    else:  # this day and the two 30-day windows the report compares
+        source = "sample data"
+        sales = sales_between(day - timedelta(days=2 * WINDOW_DAYS - 1), day)
+    context.log.info("read %d rows from %s for %s", len(sales), source, day)
+    sales = load(sales)
+    if not (sales["date"].dt.date == day).any():
+        first, last = sales["date"].min(), sales["date"].max()
+        covers = f"it covers {first:%Y-%m-%d} to {last:%Y-%m-%d}" if len(sales) else "it is empty"
+        raise NonRetriable(f"No sales data for {day} in {source} ({covers}); there is no report for that day.")
     context.progress(1, 3, "data read")
-    day = date.fromisoformat(payload["day"]) if payload.get("day") else None
-    report, summary = build(load(sales), day, source=Path(source).name if "://" not in source else source)
+    report, summary = build(sales, day, source=source.rsplit("/", 1)[-1] if "://" not in source else source)
     context.progress(2, 3, "report built")
-    written = report.write(context.artifacts.write)
+    written = report.write(context.artifacts.write, FORMATS, prefix=f"{day}/")
     context.progress(3, 3, "written")
-    return {**summary, "rows": len(sales), "artifacts": sorted(written)}
+    return {**summary, "day": day.isoformat(), "rows": len(sales), "artifacts": sorted(written)}

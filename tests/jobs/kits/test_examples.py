@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import sys
+from datetime import date
 
 import httpx
 import pandas as pd
@@ -14,8 +16,18 @@ from tests.jobs.results.helpers import finished, trigger
 
 from .conftest import REPO
 
-SALES = REPO / "netlify" / "functions" / "daily-report-background" / "data" / "sales.csv"
+REPORT = REPO / "netlify" / "functions" / "daily-report-background"
 ORDERS = REPO / "netlify" / "functions" / "transform-background" / "data" / "orders.csv"
+
+
+def sample_sales(first: str, last: str) -> pd.DataFrame:
+    """The example's own sample generator, imported from the function folder as the worker does."""
+    sys.path.insert(0, str(REPORT))
+    try:
+        from sample import sales_between
+    finally:
+        sys.path.remove(str(REPORT))
+    return sales_between(date.fromisoformat(first), date.fromisoformat(last))
 
 
 def run_via_api(client, name: str, payload: dict) -> dict:
@@ -24,45 +36,70 @@ def run_via_api(client, name: str, payload: dict) -> dict:
     return finished(client, response.json()["id"], timeout=90)
 
 
-def test_daily_report_from_the_shipped_sample_data(client, worker):
-    run = run_via_api(client, "daily-report-background", {})
+def test_daily_report_for_any_day_with_xlsx(client, worker):
+    run = run_via_api(client, "daily-report-background", {"day": "2031-07-15"})
     assert run["status"] == "succeeded", run["error"]
-    sales = pd.read_csv(SALES, parse_dates=["date"])
-    last_30 = sales[sales["date"] > sales["date"].max() - pd.Timedelta(days=30)]
     result = run["result"]
-    assert result["rows"] == len(sales) == 3000
-    assert result["period"] == ["2026-03-02", "2026-03-31"]
-    assert result["revenue"] == round(last_30["revenue"].sum(), 2) and result["orders"] == len(last_30)
-    names = {a["name"] for a in run["artifacts"]}
-    assert {"report.html", "tables/by-region.csv", "tables/by-region.parquet", "tables/products.csv"} <= names
+    assert result["day"] == "2031-07-15" and result["period"] == ["2031-06-16", "2031-07-15"]
+    sales = sample_sales("2031-05-17", "2031-07-15")
+    last_30 = sales[sales["date"] >= "2031-06-16"]
+    assert result["rows"] == len(sales) and result["orders"] == len(last_30)
+    assert result["revenue"] == round(last_30["revenue"].sum(), 2)
+    names = {a["name"].removeprefix("2031-07-15/") for a in run["artifacts"]}
+    tables = {f"tables/{t}.{f}" for t in ("by-region", "products") for f in ("csv", "parquet")}
+    assert names == {"report.html", "report.xlsx", *tables}
 
-    page = client.get("/api/functions/daily-report-background/latest/artifacts/report.html")
+    page = client.get("/api/functions/daily-report-background/latest/artifacts/2031-07-15/report.html")
     assert page.status_code == 200 and page.headers["x-backburner-run-id"] == run["id"]
     html = page.text
     assert "Sales report" in html and html.count("<svg") >= 3  # three charts, inline
     outside = html.replace("http://www.w3.org/", "")  # SVG namespaces are names, not fetches
     assert "http://" not in outside and "https://" not in outside  # self-contained: nothing to fetch
-    regions = pd.read_csv(io.BytesIO(client.get(f"/api/runs/{run['id']}/artifacts/tables/by-region.csv").content))
+    files = f"/api/runs/{run['id']}/artifacts/2031-07-15"
+    regions = pd.read_csv(io.BytesIO(client.get(f"{files}/tables/by-region.csv").content))
     expected = last_30.groupby("region")["revenue"].sum()
     assert dict(zip(regions["region"], regions["revenue"].round(2), strict=True)) == expected.round(2).to_dict()
+    workbook = pd.read_excel(io.BytesIO(client.get(f"{files}/report.xlsx").content), sheet_name=None)
+    assert len(workbook) == 2 and sum(len(sheet) for sheet in workbook.values()) > 4
+
+    again = run_via_api(client, "daily-report-background", {"day": "2031-07-15"})
+    assert again["result"] == result  # generated deterministically
 
 
-def test_daily_report_from_a_sqlite_database(client, worker, tmp_path):
+def test_a_day_without_data_fails_at_once_saying_so(client, worker, tmp_path):
     db = tmp_path / "sales.db"
     with sqlite3.connect(db) as conn:
-        pd.read_csv(SALES).to_sql("sales", conn, index=False)
+        sample_sales("2026-01-01", "2026-03-31").to_sql("sales", conn, index=False)
     payload = {"db": f"sqlite:///{db}", "query": "SELECT * FROM sales WHERE region = 'East'", "day": "2026-02-28"}
     run = run_via_api(client, "daily-report-background", payload)
     assert run["status"] == "succeeded", run["error"]
-    assert list(run["result"]["regions"]) == ["East"]
-    assert run["result"]["period"] == ["2026-01-30", "2026-02-28"]
-    html = client.get(f"/api/runs/{run['id']}/artifacts/report.html").text
-    assert "sales.db" in html
+    assert list(run["result"]["regions"]) == ["East"] and run["result"]["period"] == ["2026-01-30", "2026-02-28"]
+    assert "sales.db" in client.get(f"/api/runs/{run['id']}/artifacts/2026-02-28/report.html").text
+
+    missing = run_via_api(client, "daily-report-background", {**payload, "day": "2026-05-04"})
+    assert missing["status"] == "failed" and missing["attempt"] == 1  # NonRetriable: no retry for a missing day
+    assert missing["error"]["type"] == "NonRetriable"
+    assert "No sales data for 2026-05-04" in missing["error"]["message"]
+    assert "covers 2026-01-01 to 2026-03-31" in missing["error"]["message"]
 
 
-def test_a_schedule_tick_body_builds_the_default_report(client, worker):
-    run = run_via_api(client, "daily-report-background", {"next_run": "2026-04-01T00:00:00Z"})
-    assert run["status"] == "succeeded" and run["result"]["rows"] == 3000
+def test_a_schedule_tick_builds_the_report_of_its_day_and_a_backfill_builds_a_week(client, worker):
+    week = client.post(
+        "/api/schedules/daily-report-background/backfill", json={"from": "2026-02-01", "to": "2026-02-08"}
+    )
+    assert week.status_code == 202, week.text
+    runs = [finished(client, run["id"], timeout=120) for run in week.json()["runs"]]
+    assert [run["result"]["day"] for run in runs] == [f"2026-02-0{d}" for d in range(1, 8)]
+    assert all(run["trigger"] == "backfill" and run["status"] == "succeeded" for run in runs)
+    # The report of a given day, without knowing run ids:
+    page = client.get("/api/functions/daily-report-background/latest/artifacts/2026-02-03/report.html")
+    assert page.headers["x-backburner-run-id"] == runs[2]["id"]
+
+    now = client.post("/api/schedules/daily-report-background/trigger")
+    assert now.status_code == 202
+    ticked = finished(client, now.json()["id"], timeout=90)
+    assert ticked["status"] == "succeeded", ticked["error"]
+    assert ticked["result"]["day"] == ticked["scheduled_for"][:10]  # the tick's own day (UTC)
 
 
 def test_transform_normalises_into_partitioned_parquet_with_rejects(client, worker):

@@ -1,0 +1,71 @@
+"""POST /api/runs/replay: every failed run that matches, replayed once (DESIGN.md section 9)."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+
+from jobs import clock
+from jobs.runtime import Runtime
+from tests.jobs.results.helpers import finished
+from tests.support.procs import WorkerProc
+
+
+def failed_runs(client: TestClient, name: str, count: int) -> list[str]:
+    ids = []
+    for n in range(count):
+        answer = client.post(f"/api/functions/{name}/runs", json={"n": n})
+        assert answer.status_code == 202
+        ids.append(answer.json()["id"])
+    for run_id in ids:
+        assert finished(client, run_id)["status"] == "failed"
+    return ids
+
+
+def test_bulk_replay_by_filter_once_each(client: TestClient, runtime: Runtime, worker: WorkerProc) -> None:
+    older = failed_runs(client, "permanent-background", 2)
+    middle = clock.now()
+    newer = failed_runs(client, "permanent-background", 3)
+    other = failed_runs(client, "fail-background", 1)  # another function: never selected below
+
+    answer = client.post("/api/runs/replay", json={"function": "permanent-background", "since": clock.iso(middle)})
+    assert answer.status_code == 202, answer.text
+    replayed = answer.json()["replayed"]
+    assert [item["of"] for item in replayed] == newer[::-1]  # newest first
+    for item in replayed:
+        run = item["run"]
+        assert (
+            run["trigger"] == "replay" and run["replay_of"] == item["of"] and run["function"] == "permanent-background"
+        )
+        assert run["idempotency_key"] == f"replay:{item['of']}"
+        assert json.loads(runtime.store.event(run["id"])["body"]) == json.loads(runtime.store.event(item["of"])["body"])
+        assert client.get(f"/api/runs/{item['of']}").json()["replayed_by"] == run["id"]
+
+    # Before ``middle`` (the replays above are newer, and may have failed again by now).
+    body = {"function": "permanent-background", "until": clock.iso(middle), "limit": 1}
+    limited = client.post("/api/runs/replay", json=body).json()
+    assert [item["of"] for item in limited["replayed"]] == [older[-1]]
+    until = client.post("/api/runs/replay", json={"until": clock.iso(middle), "status": "failed"}).json()
+    assert [item["of"] for item in until["replayed"]] == [older[0]]  # older[1] was replayed already
+    for item in replayed + limited["replayed"] + until["replayed"]:
+        finished(client, item["run"]["id"])  # they fail again (NonRetriable), as new failed runs
+
+    everything = {item["of"] for item in client.post("/api/runs/replay", json={}).json()["replayed"]}
+    first_replays = {item["run"]["id"] for item in replayed + limited["replayed"] + until["replayed"]}
+    assert everything == {other[0], *first_replays}  # the replays failed too; the originals never twice
+
+
+def test_bulk_replay_refuses_bad_filters(client: TestClient) -> None:
+    cases = [
+        ({"status": "succeeded"}, "status"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 1001}, "limit"),
+        ({"since": "last week"}, "since"),
+        ({"colour": "red"}, "colour"),
+    ]
+    for body, words in cases:
+        answer = client.post("/api/runs/replay", json=body)
+        assert answer.status_code == 422, (body, answer.text)
+        assert words in answer.json()["error"]["message"]
+    assert client.post("/api/runs/replay", json={"status": "cancelled"}).json() == {"replayed": []}

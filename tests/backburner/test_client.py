@@ -1,0 +1,335 @@
+"""backburner.client against a running `backburner api` and a real worker: what application code does with it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backburner.client import (
+    ApiError,
+    AsyncClient,
+    Client,
+    Conflict,
+    NotFound,
+    Unauthorized,
+    Unreachable,
+)
+from tests.support.servers import ApiProc, free_port
+from tests.support.sites import FUNCTIONS, TOML, make_site
+
+WRITER = """
+    import json, time
+    def handler(event, context):
+        payload = json.loads(event["body"] or "{}")
+        day = payload.get("day", "2026-01-01")
+        for n in range(payload.get("steps", 1)):
+            context.progress(n + 1, payload.get("steps", 1))
+            time.sleep(payload.get("pause", 0))
+        context.artifacts.write(f"{day}/report.html", f"<h1>{day}</h1>" + "x" * payload.get("size", 0))
+        context.artifacts.write("data.csv", "a,b\\n1,2\\n")
+        return {"day": day}
+"""
+
+
+LONG = """
+    import time
+    def handler(event, context):
+        time.sleep(60)
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    toml = TOML + "".join(
+        f'\n[backburner.functions."{name}"]\n  retries = []\n'
+        for name in ("writer-background", "fail-background", "long-background")
+    )
+    return make_site(tmp_path / "site", {**FUNCTIONS, "writer-background": WRITER, "long-background": LONG}, toml)
+
+
+@pytest.fixture
+def api(site: Path, env: dict[str, str]) -> Iterator[ApiProc]:
+    proc = ApiProc(site, env).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def client(api: ApiProc) -> Iterator[Client]:
+    with Client(api.url) as c:
+        yield c
+
+
+def test_importing_the_client_loads_neither_dramatiq_redis_nor_pandas() -> None:
+    code = (
+        "import sys, backburner.client\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('dramatiq', 'redis', 'pandas', 'numpy'))\n"
+        "print(heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_trigger_wait_and_download_what_the_run_wrote(client: Client, worker: object, tmp_path: Path) -> None:
+    run = client.trigger("writer-background", {"day": "2026-03-01", "steps": 3, "pause": 0.1, "size": 300_000})
+    assert run.status == "queued" and run.trigger == "api" and run.function == "writer-background"
+    done = client.wait(run.id, timeout=60)
+    assert done.succeeded and done.terminal and done.result == {"day": "2026-03-01"}
+    assert done.progress.done == 3 and done.progress.total == 3
+    assert done.created_at.tzinfo is not None and done.finished_at is not None and done.finished_at >= done.created_at
+    assert [a.outcome for a in done.attempts] == ["succeeded"]
+    assert {a.name for a in done.artifacts} == {"2026-03-01/report.html", "data.csv"}
+    assert client.get(run.id).data == done.data
+
+    seen: list[tuple[int, int | None]] = []
+    saved = client.download(run.id, "2026-03-01/report.html", tmp_path, progress=lambda d, t: seen.append((d, t)))
+    assert saved == tmp_path / "report.html" and saved.read_text().startswith("<h1>2026-03-01</h1>")
+    assert seen[-1] == (saved.stat().st_size, saved.stat().st_size) and saved.stat().st_size > 300_000
+    named = client.download(run.id, "data.csv", tmp_path / "renamed.csv")
+    assert named.read_text() == "a,b\n1,2\n"
+    latest = client.latest_artifact("writer-background", "2026-03-01/report.html", tmp_path / "latest.html")
+    assert latest.read_bytes() == saved.read_bytes()
+
+    with pytest.raises(NotFound) as missing:
+        client.download(run.id, "nope.txt", tmp_path / "nope.txt")
+    assert missing.value.status == 404 and "nope.txt" in missing.value.message
+    assert not (tmp_path / "nope.txt").exists() and not list(tmp_path.glob(".*.part"))  # nothing half-written
+
+
+def test_wait_times_out_and_cancel_stops_the_run(client: Client, worker: object) -> None:
+    run = client.trigger("long-background")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        client.wait(run.id, timeout=1.5)
+    assert 1.4 < time.monotonic() - started < 6
+    cancelled = client.cancel(run.id)
+    assert cancelled.status in ("running", "queued", "cancelled")
+    assert client.wait(run.id, timeout=30).status == "cancelled"
+    with pytest.raises(Conflict) as conflict:
+        client.cancel(run.id)
+    assert conflict.value.status == 409 and "already cancelled" in conflict.value.message
+
+
+class _BufferingProxy:
+    """A reverse proxy in front of the API that answers the event stream as plain JSON (as a proxy that
+    buffers or rewrites SSE would), and forwards everything else."""
+
+    def __init__(self, upstream: str) -> None:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0].endswith("/events"):
+                    proxy.streams += 1
+                    self._answer(200, b"{}", "application/json")
+                    return
+                upstream_answer = httpx.get(upstream + self.path)
+                self._answer(
+                    upstream_answer.status_code, upstream_answer.content, upstream_answer.headers["content-type"]
+                )
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                headers = {"content-type": self.headers.get("content-type") or "application/json"}
+                answer = httpx.post(upstream + self.path, content=body, headers=headers)
+                self._answer(answer.status_code, answer.content, answer.headers["content-type"])
+
+            def _answer(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.streams = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_wait_falls_back_to_polling_when_streams_do_not_work(api: ApiProc, worker: object) -> None:
+    proxy = _BufferingProxy(api.url)
+    try:
+        with Client(proxy.url) as through_proxy:
+            run = through_proxy.trigger("writer-background", {"steps": 4, "pause": 0.5})
+            done = through_proxy.wait(run.id, timeout=60)
+        assert done.succeeded
+        assert proxy.streams == 3  # three tries at the stream, then polling
+    finally:
+        proxy.close()
+
+
+def test_runs_follows_cursors_newest_first(client: Client, api: ApiProc) -> None:
+    ids = [client.trigger("sleepy-background", {"n": n}).id for n in range(230)]
+    listed = [run.id for run in client.runs(function="sleepy-background")]
+    assert listed == ids[::-1]  # three pages of 100, in order, nothing twice
+    assert [run.id for run in client.runs("sleepy-background", "queued", limit=5)] == ids[::-1][:5]
+    assert list(client.runs(function="sleepy-background", status="succeeded")) == []
+    assert [r.id for r in client.runs(function="sleepy-background", until="2000-01-01T00:00:00Z")] == []
+
+
+def test_replay_one_run_and_every_failed_run_once(client: Client, worker: object) -> None:
+    failed = [client.trigger("fail-background", {"n": n}) for n in range(3)]
+    for run in failed:
+        assert client.wait(run.id, timeout=60).status == "failed"
+    again = client.replay(failed[0].id, {"n": 99})
+    assert again.replay_of == failed[0].id and again.trigger == "replay"
+    replayed = client.replay_failed(function="fail-background")
+    # failed[0] was replayed already; the new replays fail too but are newer than this call's scan.
+    assert sorted(item.of for item in replayed) == sorted(run.id for run in failed[1:])
+    assert all(item.run.replay_of == item.of for item in replayed)
+    assert client.get(failed[1].id).data["replayed_by"] == next(i.run.id for i in replayed if i.of == failed[1].id)
+    for item in replayed:
+        client.wait(item.run.id, timeout=60)
+    client.wait(again.id, timeout=60)
+    second = client.replay_failed(function="fail-background")
+    assert sorted(item.of for item in second) == sorted([again.id, *(item.run.id for item in replayed)])
+    third = client.replay_failed(function="fail-background")  # only failures that are newer still (the replays)
+    done_before = {failed[0].id} | {i.of for i in replayed} | {i.of for i in second}
+    assert not {i.of for i in third} & done_before
+
+
+def test_errors_are_typed(client: Client, api: ApiProc, site: Path, env: dict[str, str]) -> None:
+    with pytest.raises(NotFound) as unknown:
+        client.get("01NOPE")
+    assert (unknown.value.status, unknown.value.code) == (404, "run_not_found")
+    with pytest.raises(NotFound):
+        client.trigger("no-such-function")
+    with pytest.raises(ApiError) as bad:
+        client.create_schedule("no spaces", "echo-background", "@daily")
+    assert bad.value.status == 400 and "not a valid schedule name" in bad.value.message
+    with pytest.raises(Unreachable) as down, Client(f"http://127.0.0.1:{free_port()}") as nobody:
+        nobody.get("x")
+    assert down.value.status == 0 and "Cannot reach" in down.value.message
+
+    token = "client-test-token-0123456789"
+    locked = ApiProc(site, {**env, "BACKBURNER_DEV": "0", "BACKBURNER_API_TOKEN": token}).start()
+    try:
+        with pytest.raises(Unauthorized), Client(locked.url, token="wrong-token-0123456789") as wrong:
+            wrong.get("x")
+        with Client(locked.url, token=token) as right:
+            assert right.trigger("echo-background", {"a": 1}).status == "queued"
+    finally:
+        locked.stop()
+
+
+def test_schedules_and_backfill_from_code(client: Client) -> None:
+    schedule = client.create_schedule("echo-daily", "echo-background", "0 6 * * *", payload={"region": "eu"})
+    assert (schedule.source, schedule.payload, schedule.cron) == ("api", {"region": "eu"}, "0 6 * * *")
+    assert "echo-daily" in {s.name for s in client.schedules()}
+    done = client.backfill("echo-daily", "2026-02-01", "2026-02-04")
+    assert [run.scheduled_for.day for run in done] == [1, 2, 3] and done.skipped == []
+    assert all(run.trigger == "backfill" and run.schedule == "echo-daily" for run in done)
+    again = client.backfill("echo-daily", "2026-02-01T00:00:00Z", "2026-02-05T00:00:00Z")
+    assert len(again) == 1 and [t.day for t in again.skipped] == [1, 2, 3]
+    assert client.pause_schedule("echo-daily").paused and not client.resume_schedule("echo-daily").paused
+    assert client.trigger_schedule("echo-daily").schedule == "echo-daily"
+    client.delete_schedule("echo-daily")
+    with pytest.raises(NotFound):
+        client.delete_schedule("echo-daily")
+
+
+def test_the_async_client_does_the_same(api: ApiProc, worker: object, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with AsyncClient(api.url) as client:
+            run = await client.trigger("writer-background", {"day": "2026-04-02", "steps": 2, "pause": 0.2})
+            done = await client.wait(run.id, timeout=60)
+            assert done.succeeded and done.result == {"day": "2026-04-02"}
+            saved = await client.download(run.id, "2026-04-02/report.html", tmp_path)
+            assert saved.read_text() == "<h1>2026-04-02</h1>"
+            listed = [r.id async for r in client.runs(function="writer-background")]
+            assert listed == [run.id]
+            kinds = [event.event async for event in client.events(run.id)]
+            assert kinds[0] == "run" and kinds[-1] == "end"
+            with pytest.raises(NotFound):
+                await client.get("01NOPE")
+            long = await client.trigger("long-background")
+            with pytest.raises(TimeoutError):
+                await client.wait(long.id, timeout=1)
+            await client.cancel(long.id)
+
+    asyncio.run(scenario())
+
+
+def test_cli_replay_failed_and_download_latest(api: ApiProc, worker: object, client: Client, tmp_path: Path) -> None:
+    failed = client.trigger("fail-background", {})
+    client.wait(failed.id, timeout=60)
+    env = {**os.environ, "BACKBURNER_URL": api.url}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "backburner", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+    done = cli("replay", "--failed", "--function", "fail-background", "--since", "1h", "--json")
+    assert done.returncode == 0, done.stderr
+    [item] = json.loads(done.stdout)
+    assert item["of"] == failed.id and item["run"]["replay_of"] == failed.id
+    again = json.loads(cli("replay", "--failed", "--function", "fail-background", "--json").stdout)
+    assert failed.id not in {i["of"] for i in again}  # replayed once; only its (failed) replay may come up
+    both = cli("replay", failed.id, "--failed")
+    assert both.returncode == 2 and "give no RUN_ID" in both.stderr
+
+    wrote = client.wait(client.trigger("writer-background", {"day": "2026-05-05"}).id, timeout=60)
+    assert wrote.succeeded
+    got = cli("download", "latest:writer-background", "2026-05-05/report.html")
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "report.html").read_text() == "<h1>2026-05-05</h1>"
+
+
+def test_cli_schedules_create_list_backfill_delete(api: ApiProc, site: Path, env: dict[str, str]) -> None:
+    base = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    through_api = {**base, "BACKBURNER_URL": api.url, "BACKBURNER_SITE": str(site)}
+
+    def cli(*args: str, environ: dict[str, str] = through_api) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "backburner", *args]
+        return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=60)
+
+    made = cli("schedules", "create", "echo-eu", "--function", "echo-background", "--cron", "0 6 * * *",
+               "--timezone", "Europe/Berlin", "--payload", '{"region": "eu"}')  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "created echo-eu" in made.stderr
+    bad = cli("schedules", "create", "x", "--function", "echo-background", "--cron", "0 25 * * *")
+    assert bad.returncode == 1 and "out of range" in bad.stderr
+
+    for environ in (through_api, {**through_api, **env}):  # from the API, then from Redis (REDIS_URL set)
+        listed = cli("schedules", "--json", "--from", "2026-03-01T00:00:00Z", "--count", "1", environ=environ)
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout) == [
+            {"name": "echo-eu", "function": "echo-background", "schedule": "0 6 * * *", "timezone": "Europe/Berlin",
+             "paused": False, "next_runs": ["2026-03-01T05:00:00Z"], "source": "api"},
+        ]  # fmt: skip
+
+    filled = cli("schedules", "backfill", "echo-eu", "--from", "2026-02-01", "--to", "2026-02-03", "--json")
+    assert filled.returncode == 0, filled.stderr
+    answer = json.loads(filled.stdout)
+    assert [r["scheduled_for"] for r in answer["runs"]] == ["2026-02-01T05:00:00.000Z", "2026-02-02T05:00:00.000Z"]
+    assert answer["skipped"] == []
+    again = cli("schedules", "backfill", "echo-eu", "--from", "2026-02-01", "--to", "2026-02-03")
+    assert again.returncode == 0 and "created 0 runs; skipped 2 ticks" in again.stderr
+    too_many = cli("schedules", "backfill", "echo-eu", "--from", "2020-01-01", "--to", "2026-01-01")
+    assert too_many.returncode == 1 and "at most 1,000 ticks" in too_many.stderr
+
+    gone = cli("schedules", "delete", "echo-eu")
+    assert gone.returncode == 0 and "deleted echo-eu" in gone.stderr
+    assert json.loads(cli("schedules", "--json").stdout) == []
+    offline = cli("schedules", "--json", environ={**through_api, "BACKBURNER_URL": f"http://127.0.0.1:{free_port()}"})
+    assert offline.returncode == 0 and json.loads(offline.stdout) == []
+    assert "Cannot reach the Backburner API" in offline.stderr and "netlify.toml's schedules only" in offline.stderr

@@ -171,6 +171,7 @@ async def runs(request: Request) -> Response:
             )
     site = runtime.site
     context = {
+        "notice": _notice(request),
         "replayable": replayable,
         "since": clock.iso(start) if start else "",
         "until": clock.iso(end) if end else "",

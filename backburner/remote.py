@@ -201,20 +201,18 @@ def runs(
     if as_json:
         out.print_json(json.dumps([run.data for run in listing]))
         return
-    # Ids and statuses are never cut: ids are for copying.
-    table = Table(Column("id", no_wrap=True), "function", "trigger", Column("status", no_wrap=True), "attempt",
-                  Column("created (UTC)", no_wrap=True), Column("for (UTC)", no_wrap=True))  # fmt: skip
+    # Ids and statuses are never cut: ids are for copying. "for" shows a tick's or a delayed run's time.
+    timed = any(run.data.get("scheduled_for") or run.data.get("run_at") for run in listing)
+    columns = [Column("id", no_wrap=True), "function", "trigger", Column("status", no_wrap=True), "attempt",
+               Column("created (UTC)", no_wrap=True)]  # fmt: skip
+    table = Table(*columns, *([Column("for (UTC)", no_wrap=True)] if timed else []))
     for run in listing:
         colour = COLOURS.get(run.status, "white")
-        table.add_row(
-            run.id,
-            run.function,
-            run.trigger,
-            f"[{colour}]{run.status}[/]",
-            f"{run.attempt}/{run.max_attempts}",
-            _utc(run.data["created_at"]),
-            _utc(run.data.get("scheduled_for") or run.data.get("run_at")),
-        )
+        cells = [run.id, run.function, run.trigger, f"[{colour}]{run.status}[/]", f"{run.attempt}/{run.max_attempts}",
+                 _utc(run.data["created_at"])]  # fmt: skip
+        if timed:
+            cells.append(_utc(run.data.get("scheduled_for") or run.data.get("run_at")))
+        table.add_row(*cells)
     out.print(table)
 
 

@@ -5,7 +5,9 @@ The core (what every process shares), flat but for the broker:
     runs.py            the run record and its vocabulary (statuses, triggers, outcomes), Result of an attempt
     store.py           run records in Redis, created with their message and changed by compare-and-set
     scripts.py         the Lua scripts behind the store, read once from lua/*.lua
-    lifecycle.py       how a run moves between states (claim, finish, retry, lose, cancel, replay)
+    lifecycle.py       how a run moves between states (claim, finish, retry, lose, cancel)
+    delayed.py         delayed runs: ?delay= / ?run_at=, and queueing them when they are due
+    replays.py         replaying a run, or every failed run of a filter once
     hooks.py           RunHook, the extension point for code that reacts to runs
     broker/            Dramatiq on Redis: the clients, RunBroker (enqueue and ack inside another atomic
                        write); every reliance on Dramatiq's private internals is in broker/dramatiq_internals.py

@@ -92,12 +92,25 @@ class Retention:
         except BackburnerError as exc:
             log.warning("retention: run %s kept for now: its artifacts could not be deleted: %s", run_id, exc.message)
             return 0
-        self._forget(function.name, run_id)
+        self._forget(function.name, run_id, run)
         log.info("retention: removed run %s of %s (finished %s)", run_id, function.name, run.finished_at)
         return 1
 
-    def _forget(self, function: str, run_id: str) -> None:
+    def _forget(self, function: str, run_id: str, run: Run | None = None) -> None:
+        """Remove a run's keys and index entries; with its record, also what points at it by name: its
+        schedule's tick index entry, and its idempotency key if that still names it (so the key, or the
+        tick, can be used again rather than answer with a run that is gone)."""
+        idem = self.keys.idempotency(function, run.idempotency_key) if run and run.idempotency_key else None
         with self.client.pipeline() as pipe:
+            if idem is not None:
+                pipe.watch(idem)
+                if text(pipe.get(idem) or b"") != run_id:
+                    idem = None
+                pipe.multi()
+            if idem is not None:
+                pipe.delete(idem)
+            if run is not None and run.schedule:
+                pipe.zrem(self.keys.schedule_ticks(run.schedule), run_id)
             pipe.delete(*self.keys.run_keys(run_id))
             pipe.zrem(self.keys.runs, run_id)
             pipe.zrem(self.keys.function_runs(function), run_id)

@@ -225,3 +225,21 @@ def test_backfill_skips_ticks_the_scheduler_fired_and_refuses_bad_ranges(client:
     missing = client.post("/api/schedules/nope/backfill", json={"from": "2026-01-01", "to": "2026-01-02"})
     assert missing.status_code == 404
     assert runtime.store.get(fired.run_id or "").trigger == "schedule"
+
+
+def test_a_tick_whose_run_retention_removed_can_be_backfilled_again(client: TestClient, runtime: Runtime) -> None:
+    from jobs.worker.retention import Retention
+    from tests.support.procs import wait_for
+
+    body = {"from": "2026-02-02", "to": "2026-02-04"}
+    first = client.post("/api/schedules/report-eu/backfill", json=body).json()["runs"]
+    for run in first:
+        runtime.lifecycle.cancel(run["id"])  # finished, so retention may remove them
+    index = runtime.store.keys.schedule_ticks("report-eu")
+    assert runtime.client.zcard(index) == 2
+    retention = Retention(runtime.settings, runtime.client, runtime.store.keys, lambda: runtime.site, "test")
+    function = runtime.site.get("report-background")
+    wait_for(lambda: retention.sweep_function(function, 0.001) == 2, message="retention of both runs")
+    assert runtime.client.zcard(index) == 0  # the index forgets runs that no longer exist
+    again = client.post("/api/schedules/report-eu/backfill", json=body).json()
+    assert len(again["runs"]) == 2 and again["skipped"] == []

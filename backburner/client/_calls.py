@@ -140,12 +140,14 @@ def latest_path(function: str, name: str) -> str:
 
 
 def target(name: str, dest: str | os.PathLike[str] | None) -> Path:
-    """Where a download goes: ``dest`` if it is a file path, inside it if it is a folder, else the
-    artifact's file name in the current folder."""
+    """Where a download goes: ``dest`` if it is a file path; inside it if it is a folder (or ends in ``/``,
+    then it is made); else the artifact's file name in the current folder."""
     filename = PurePosixPath(name).name
     if dest is None:
         return Path.cwd() / filename
     path = Path(dest)
+    if str(dest).endswith(("/", os.sep)):
+        path.mkdir(parents=True, exist_ok=True)
     return path / filename if path.is_dir() else path
 
 

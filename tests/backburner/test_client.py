@@ -253,7 +253,8 @@ def test_the_async_client_does_the_same(api: ApiProc, worker: object, tmp_path: 
             run = await client.trigger("writer-background", {"day": "2026-04-02", "steps": 2, "pause": 0.2})
             done = await client.wait(run.id, timeout=60)
             assert done.succeeded and done.result == {"day": "2026-04-02"}
-            saved = await client.download(run.id, "2026-04-02/report.html", tmp_path)
+            saved = await client.download(run.id, "2026-04-02/report.html", f"{tmp_path}/new/folder/")
+            assert saved == tmp_path / "new" / "folder" / "report.html"
             assert saved.read_text() == "<h1>2026-04-02</h1>"
             listed = [r.id async for r in client.runs(function="writer-background")]
             assert listed == [run.id]

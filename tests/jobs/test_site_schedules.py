@@ -43,10 +43,7 @@ def test_declared_schedules_join_the_functions_own(tmp_path: Path) -> None:
     assert "schedules" not in site.settings
 
 
-def test_every_problem_of_an_entry_is_reported_at_its_own_line(tmp_path: Path) -> None:
-    toml = (
-        TOML
-        + """
+BROKEN = """
 [[backburner.schedules]]
   name = "report-background"
   function = "nope"
@@ -64,7 +61,10 @@ def test_every_problem_of_an_entry_is_reported_at_its_own_line(tmp_path: Path) -
   name = "report-eu"
   function = "report-background"
 """
-    )
+
+
+def test_every_problem_of_an_entry_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    toml = TOML + BROKEN
     root = make_site(tmp_path, toml, functions("report-background.py"))
     site, problems = check_site(root)
     assert site is not None

@@ -99,7 +99,7 @@ class RedisCollector(Collector):
                     record = json.loads(raw)
                     counts[(record["function"], record["status"])] += 1
         gauge = GaugeMetricFamily(
-            "backburner_runs_active", "Runs queued, running or retrying.", labels=["function", "status"]
+            "backburner_runs_active", "Runs delayed, queued, running or retrying.", labels=["function", "status"]
         )
         for key, value in sorted(counts.items()):
             gauge.add_metric(list(key), value)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from jobs import replays
+from jobs import clock, delayed, replays
 from jobs.errors import InvalidInput
 from jobs.event import payload_event
 from jobs.lifecycle import new_run
@@ -45,18 +45,27 @@ _LINKS = {
 @router.post(
     "/functions/{name}/runs",
     status_code=202,
-    summary="Trigger a function with a JSON payload",
+    summary="Trigger a function with a JSON payload; with delay or run_at, a delayed run that starts then",
     operation_id="trigger_function",
-    responses={**responses(404, 409, 413), 202: {"description": "The run, durably queued", "links": _LINKS}},
+    responses={**responses(400, 404, 409, 413), 202: {"description": "The run, durably queued", "links": _LINKS}},
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": {}}}, "required": False}},
 )
-async def trigger(name: str, request: Request, runtime: RuntimeDep) -> Response:
+async def trigger(
+    name: str,
+    request: Request,
+    runtime: RuntimeDep,
+    delay: str | None = Query(None, description="Start this much later: seconds or 90s, 15m, 2h, 1d (up to 365d)"),
+    run_at: str | None = Query(None, description="Start at this ISO 8601 time (UTC without a zone); up to 365d ahead"),
+) -> Response:
     function = runtime.function(name)
+    due = delayed.due_time(delay, run_at, clock.now())
     limits = function.limits("api")
     body = await read_body(request, function, limits.body_limit)
     payload = parse_json(body) if body.strip() else {}
     idempotency = request_idempotency(request, "api", body)
     run = new_run(function, "api", idempotency_key=idempotency.key if idempotency else None)
+    if due is not None:
+        delayed.delay(run, due)
     run, _ = await runtime.store.create_async(run, payload_event(name, payload), idempotency=idempotency)
     return _accepted(run)
 

@@ -203,8 +203,8 @@ def runs(
         return
     # Ids and statuses are never cut: ids are for copying. "for" shows a tick's or a delayed run's time.
     timed = any(run.data.get("scheduled_for") or run.data.get("run_at") for run in listing)
-    columns = [Column("id", no_wrap=True), "function", "trigger", Column("status", no_wrap=True), "attempt",
-               Column("created (UTC)", no_wrap=True)]  # fmt: skip
+    columns: list[Column | str] = [Column("id", no_wrap=True), "function", "trigger", Column("status", no_wrap=True),
+                                   "attempt", Column("created (UTC)", no_wrap=True)]  # fmt: skip
     table = Table(*columns, *([Column("for (UTC)", no_wrap=True)] if timed else []))
     for run in listing:
         colour = COLOURS.get(run.status, "white")

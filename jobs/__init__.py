@@ -4,6 +4,7 @@ The core (what every process shares), flat but for the broker:
 
     runs.py            the run record and its vocabulary (statuses, triggers, outcomes), Result of an attempt
     store.py           run records in Redis, created with their message and changed by compare-and-set
+    writes.py          Writes: the commands a mutation or hook queues to commit with a run's change
     scripts.py         the Lua scripts behind the store, read once from lua/*.lua
     lifecycle.py       how a run moves between states (claim, finish, retry, lose, cancel)
     delayed.py         delayed runs: ?delay= / ?run_at=, and queueing them when they are due

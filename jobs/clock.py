@@ -19,5 +19,10 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def ms(text: str) -> int:
+    """An ISO 8601 time as milliseconds since the epoch (the scores of Redis time indexes)."""
+    return int(parse_iso(text).timestamp() * 1000)
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)

@@ -7,7 +7,7 @@ run inside the run's own atomic write.
 from __future__ import annotations
 
 from .runs import Result, Run
-from .store import Writes
+from .writes import Writes
 
 
 class RunHook:

@@ -28,7 +28,8 @@ from . import clock
 from .errors import Conflict, RunNotFound, StoreUnavailable
 from .hooks import RunHook
 from .runs import ArtifactRef, AttemptInfo, ErrorInfo, Result, Run, new_id, new_token
-from .store import RunStore, SkipWrite, Writes
+from .store import RunStore, SkipWrite
+from .writes import Writes
 
 
 @dataclass(frozen=True)

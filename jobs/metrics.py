@@ -30,7 +30,7 @@ import redis
 from .hooks import RunHook
 from .keys import Keys, text
 from .runs import Result, Run
-from .store import Writes
+from .writes import Writes
 
 #: Upper bounds (seconds) of the attempt-duration histogram: sub-second HTTP-ish work up to Netlify's 15 min.
 DURATION_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600)

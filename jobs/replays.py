@@ -17,7 +17,8 @@ from typing import Any
 from . import clock
 from .errors import InvalidInput, RunNotFound
 from .runs import Idempotency, Run, id_floor_at, new_id
-from .store import RunStore, SkipWrite, Writes
+from .store import RunStore, SkipWrite
+from .writes import Writes
 
 #: Statuses a bulk replay may select: runs that ended without succeeding.
 REPLAYABLE = ("failed", "cancelled")

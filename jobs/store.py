@@ -7,18 +7,18 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
-from redis.commands import CoreCommands
 
 from . import clock
 from .broker import RunBroker, new_message_id
 from .errors import BackburnerError, IdempotencyConflict, RunNotFound, StoreUnavailable
 from .keys import Keys, text
-from .runs import ACTIVE, Idempotency, Progress, Run
+from .runs import ACTIVE, TICK_TRIGGERS, Idempotency, Progress, Run
 from .scripts import CAS_SCRIPT, CREATE_SCRIPT
+from .writes import Writes
 
 T = TypeVar("T")
 
@@ -32,40 +32,6 @@ def translate_errors(action: str) -> Iterator[None]:
         raise
     except redis.RedisError as exc:
         raise StoreUnavailable(f"Redis is unavailable ({action}): {exc}") from exc
-
-
-class Writes(CoreCommands):
-    """The writes that commit atomically with a run's change: what a mutation or a hook gets as ``pipe``.
-
-    Commands are queued through redis-py's own command methods (``pipe.hset(...)``, ``pipe.zadd(...)``) and
-    run inside CAS_SCRIPT together with the new record, so they land exactly when the change does. Beyond
-    plain commands: ``take_slot`` (a concurrency slot that must be free for the write to happen), ``wake``
-    (give the next waiting run a message afterwards), ``fetched`` (the values of ``update``'s ``fetch`` keys,
-    read in the same step) and ``dispatches`` (the run's next messages, queued by ``RunStore.dispatch``).
-    """
-
-    _event_dispatcher: Any = None  # declared abstract by redis-py's typing; never used here
-    _is_async_client: Literal[False] = False  # redis-py's typing tells sync command methods by this marker
-
-    def __init__(self) -> None:
-        self.commands: list[tuple[Any, ...]] = []
-        self.dispatches: list[tuple[str, float | None]] = []
-        self.fetched: list[Any] = []
-        self.guard: tuple[str, int, str] = ("", 0, "")
-        self.waiting = ""
-
-    def take_slot(self, key: str, limit: int, member: str) -> None:
-        """Write only if ``member`` holds, or can take, one of ``limit`` slots in sorted set ``key``."""
-        self.guard = (key, limit, member)
-        self.execute_command("ZADD", key, 0, member)
-
-    def wake(self, waiting: str) -> None:
-        """After the write, give the first run in list ``waiting`` that still waits a message."""
-        self.waiting = waiting
-
-    def execute_command(self, *args: Any, **options: Any) -> Writes:
-        self.commands.append(args)
-        return self
 
 
 @dataclass(eq=False)
@@ -170,17 +136,23 @@ class RunStore:
     def _create_call(
         self, run: Run, event: dict[str, Any], idempotency: Idempotency | None
     ) -> tuple[list[Any], list[Any]]:
-        run.message_id = new_message_id()
+        """The CREATE_SCRIPT call for ``run``: with its message, or, for a delayed run, its due time instead."""
+        delayed = run.status == "delayed" and run.run_at is not None
+        run.message_id = None if delayed else new_message_id()
         record = run.model_dump_json()
-        queue, messages, message_id, encoded = self.broker.prepare(
-            run.id, run.token, snapshot=record, message_id=run.message_id
-        )
+        (queue, messages), message_id, encoded = self.broker.queue_keys(), "", b""
+        if not delayed:
+            queue, messages, message_id, encoded = self.broker.prepare(
+                run.id, run.token, snapshot=record, message_id=run.message_id
+            )
+        tick = idempotency is not None and run.trigger in TICK_TRIGGERS and bool(run.schedule and run.scheduled_for)
         idem = self.keys.idempotency(run.function, idempotency.surface, idempotency.key) if idempotency else ""
-        fingerprint = idempotency.fingerprint if idempotency else ""
         keys = [self.keys.run(run.id), self.keys.event(run.id), self.keys.runs, self.keys.function_runs(run.function),
-                self.keys.active, idem, messages, queue]  # fmt: skip
+                self.keys.active, idem, messages, queue, self.keys.delayed if delayed else "",
+                self.keys.schedule_ticks(run.schedule or "") if tick else ""]  # fmt: skip
         args = [run.id, record, json.dumps(event), self.idempotency_ttl, message_id, encoded, run.look_at_ms(),
-                fingerprint]  # fmt: skip
+                idempotency.fingerprint if idempotency else "", clock.ms(run.run_at or "") if delayed else "",
+                clock.ms(run.scheduled_for or "") if tick else ""]  # fmt: skip
         return keys, args
 
     # -- reading -------------------------------------------------------------------------------
@@ -349,9 +321,11 @@ class RunStore:
             raise RunNotFound(run_id)
         if run is None:
             run = Run.model_validate_json(raw)
-        was_running = run.status == "running"
+        was_running, was_delayed = run.status == "running", run.status == "delayed"
         pipe: Any = Writes()
         result = mutate(run, pipe)
+        if was_delayed and run.status != "delayed":  # promoted or cancelled: out of the due-time index
+            pipe.zrem(self.keys.delayed, run.id)
         if run.status in ACTIVE:
             pipe.zadd(self.keys.active, {run.id: run.look_at_ms()})
         else:

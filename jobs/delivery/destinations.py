@@ -17,7 +17,7 @@ from ..keys import Keys
 from ..runs import Run
 from ..settings import Settings
 from ..site import Function, Site
-from ..store import Writes
+from ..writes import Writes
 from .outbox import Entry, enqueue
 from .webhooks import signer
 

@@ -35,7 +35,8 @@ from ..runs import Run
 from ..scripts import OUTBOX_CLAIM_SCRIPT
 from ..settings import Settings
 from ..site import Function
-from ..store import RunStore, Writes, translate_errors
+from ..store import RunStore, translate_errors
+from ..writes import Writes
 from .webhooks import RETRY_SCHEDULE_S, deliver, generate_secret, next_delay
 from .webhooks import _display as display_url
 

@@ -1,21 +1,24 @@
 -- create_run.lua: create a run in one atomic step (jobs.store.RunStore.create): its record, its event,
--- its indexes and its Dramatiq message. A reused Idempotency-Key returns what the key holds instead,
--- writing nothing: the earlier run's id, then a space and the fingerprint of the request that made it.
+-- its indexes and its Dramatiq message, or, for a delayed run, its entry in the due-time index instead
+-- (jobs.delayed). A reused Idempotency-Key returns what the key holds instead, writing nothing: the
+-- earlier run's id, then a space and the fingerprint of the request that made it.
 --
--- KEYS[1]  run record                       KEYS[5]  active runs (sorted set)
--- KEYS[2]  the run's event                  KEYS[6]  idempotency key, or "" for none
--- KEYS[3]  all runs (sorted set)            KEYS[7]  the queue's message hash  } written as Dramatiq's
--- KEYS[4]  the function's runs (sorted set) KEYS[8]  the queue's id list       } "enqueue" (jobs.broker)
+-- KEYS[1]  run record                       KEYS[6]  idempotency key, or "" for none
+-- KEYS[2]  the run's event                  KEYS[7]  the queue's message hash  } written as Dramatiq's
+-- KEYS[3]  all runs (sorted set)            KEYS[8]  the queue's id list       } "enqueue" (jobs.broker)
+-- KEYS[4]  the function's runs (sorted set) KEYS[9]  delayed runs by due time, or "": no message then
+-- KEYS[5]  active runs (sorted set)         KEYS[10] the schedule's tick index, or "" (not a tick's run)
 --
--- ARGV[1]  run id                           ARGV[5]  the message's Redis id
--- ARGV[2]  run record (JSON)                ARGV[6]  the encoded message
--- ARGV[3]  event (JSON)                     ARGV[7]  when the reaper should look at the run (ms)
--- ARGV[4]  idempotency window (seconds)    ARGV[8]  the request's fingerprint, or "" (any request matches)
+-- ARGV[1]  run id                           ARGV[6]  the encoded message
+-- ARGV[2]  run record (JSON)                ARGV[7]  when the reaper should look at the run (ms)
+-- ARGV[3]  event (JSON)                     ARGV[8]  the request's fingerprint, or "" (any request matches)
+-- ARGV[4]  idempotency window (seconds)     ARGV[9]  with KEYS[9]: the run's due time (ms)
+-- ARGV[5]  the message's Redis id           ARGV[10] with KEYS[10]: the tick (ms)
 --
 -- Returns the id of the run (this one), or what the idempotency key holds ("<run id>[ <fingerprint>]").
 
-local run_key, event_key, runs, function_runs, active, idem, messages, queue = unpack(KEYS)
-local run_id, run_json, event_json, idem_ttl, message_id, message, look_at, fingerprint = unpack(ARGV)
+local run_key, event_key, runs, function_runs, active, idem, messages, queue, delayed, ticks = unpack(KEYS)
+local run_id, run_json, event_json, idem_ttl, message_id, message, look_at, fingerprint, due, tick = unpack(ARGV)
 if idem ~= "" then
     local existing = redis.call("GET", idem)
     if existing then return existing end
@@ -28,6 +31,11 @@ redis.call("SET", event_key, event_json)
 redis.call("ZADD", runs, 0, run_id)
 redis.call("ZADD", function_runs, 0, run_id)
 redis.call("ZADD", active, look_at, run_id)
-redis.call("HSET", messages, message_id, message)
-redis.call("RPUSH", queue, message_id)
+if ticks ~= "" then redis.call("ZADD", ticks, tick, run_id) end
+if delayed ~= "" then
+    redis.call("ZADD", delayed, due, run_id)
+else
+    redis.call("HSET", messages, message_id, message)
+    redis.call("RPUSH", queue, message_id)
+end
 return run_id

@@ -19,7 +19,7 @@ from ..site import Function
 from ..site.cron import Cron
 from ..site.model import ScheduleSpec
 from ..store import RunStore
-from .ticks import existing_tick_runs, index_ticks, tick_run
+from .ticks import existing_tick_runs, tick_run
 
 #: The most ticks one backfill call may cover (a bigger range is split by the caller).
 MAX_TICKS = 1000
@@ -73,6 +73,5 @@ def backfill(
                 done.runs.append(run)
             else:  # a scheduler or another backfill made this tick's run meanwhile
                 done.skipped.append(clock.parse_iso(run.scheduled_for or ""))
-        index_ticks(store, spec.name, done.runs)
     done.skipped.sort()
     return done

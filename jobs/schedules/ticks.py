@@ -4,8 +4,8 @@ All make a run with Netlify's scheduled event: body ``{"next_run": ISO}`` (the s
 after this one) plus the schedule's payload, headers ``x-nf-event: schedule`` and ``user-agent: Netlify
 Clockwork``. A tick's run (trigger ``schedule``, or ``backfill``) carries the idempotency key
 ``schedule:<schedule>:<tick ISO>``, so however many schedulers fire the same tick, one run exists; and it
-is recorded in the schedule's tick index (``Keys.schedule_ticks``), which outlives the key's 24 hours, so
-a backfill weeks later still knows which ticks already ran.
+is recorded in the schedule's tick index (``Keys.schedule_ticks``) by the same script that creates it; the
+index outlives the key's 24 hours, so a backfill weeks later still knows which ticks already ran.
 """
 
 from __future__ import annotations
@@ -84,16 +84,6 @@ def tick_run(
     return run, scheduled_event(function.name, next_run, payload), Idempotency(key, "schedule")
 
 
-def index_ticks(store: RunStore, schedule: str, runs: Sequence[Run]) -> None:
-    """Record tick runs in the schedule's tick index (idempotent: a run already there stays)."""
-    if runs:
-        with translate_errors("indexing ticks"):
-            store.client.zadd(
-                store.keys.schedule_ticks(schedule),
-                {run.id: _ms(clock.parse_iso(run.scheduled_for or run.created_at)) for run in runs},
-            )
-
-
 def create_tick_run(
     store: RunStore,
     schedule: str,
@@ -104,10 +94,7 @@ def create_tick_run(
 ) -> tuple[Run, bool]:
     """The run for ``tick``; ``(existing run, False)`` if another scheduler already made it."""
     run, event, key = tick_run(function, schedule, tick, next_run, payload)
-    created, new = store.create(run, event, idempotency=key)
-    if new:
-        index_ticks(store, schedule, [created])
-    return created, new
+    return store.create(run, event, idempotency=key)
 
 
 def active_previous(store: RunStore, status: ScheduleStatus) -> Run | None:

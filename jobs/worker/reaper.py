@@ -9,7 +9,12 @@ worker at a time (a short Redis lock) sweeps the active runs and:
 - a ``running`` run past its time limit plus ``worker_timeout`` is treated the same way, even if its
   worker still heartbeats (the worker could not record the outcome);
 - a ``retrying`` run ``retry_grace`` past its due time, or a ``queued`` run older than
-  ``worker_timeout`` whose message is no longer in Redis, gets a fresh message.
+  ``worker_timeout`` whose message is no longer in Redis, gets a fresh message;
+- a ``delayed`` run ``retry_grace`` past its ``run_at`` (its entry in the due-time index went missing) is
+  queued.
+
+Due delayed runs are queued every ``delayed_interval`` (``jobs.delayed``) by one worker at a time, in a
+thread of its own, under a lock of that length (a promotion is a compare-and-set, so an overlap is harmless).
 
 The same periodic loop drives retention (``jobs.worker.retention``), which has its own slower cadence
 and lock. Heartbeats have a thread of their own, so a long sweep never makes a live worker look dead.
@@ -25,6 +30,8 @@ from datetime import timedelta
 import redis
 
 from .. import clock
+from ..delayed import promote_due, promote_ids
+from ..errors import StoreUnavailable
 from ..keys import text
 from ..lifecycle import Lifecycle
 from ..runs import Run
@@ -53,7 +60,12 @@ class Reaper:
 
     def start(self) -> None:
         self.heartbeat()
-        for target, name in ((self._beat, "backburner-heartbeat"), (self._loop, "backburner-reaper")):
+        loops = (
+            (self._beat, "backburner-heartbeat"),
+            (self._loop, "backburner-reaper"),
+            (self._due, "backburner-delayed"),
+        )
+        for target, name in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -74,6 +86,26 @@ class Reaper:
                 self.heartbeat()
             except redis.RedisError as exc:
                 log.warning("heartbeat: Redis unavailable: %s", exc)
+
+    def _due(self) -> None:
+        """Queue the delayed runs whose time has come: one worker per ``delayed_interval`` (a lock that expires
+        by itself, so a dead holder is replaced at the next look), each promotion a compare-and-set."""
+        lock_ms = max(1, int(self.settings.delayed_interval * 1000))
+        failing = False
+        while not self._stop.wait(self.settings.delayed_interval):
+            try:
+                if self.client.set(self.keys.delayed_lock, self.worker_id, nx=True, px=lock_ms):
+                    for run in promote_due(self.store):
+                        log.info("run %s: delayed until %s, now queued", run.id, run.run_at)
+                if failing:
+                    log.info("delayed runs: Redis answers again")
+                failing = False
+            except (StoreUnavailable, redis.RedisError) as exc:
+                if not failing:  # once per outage, not four times a second
+                    log.warning("delayed runs: Redis unavailable (%s); due runs are queued once it is back", exc)
+                failing = True
+            except Exception:
+                log.exception("promoting delayed runs failed")
 
     def _loop(self) -> None:
         """Sweep every ``reap_interval`` (one worker at a time), and give retention its turn."""
@@ -131,6 +163,10 @@ class Reaper:
             if now > due + timedelta(seconds=self.settings.retry_grace):
                 log.warning("run %s: retry due at %s did not start; re-dispatching", run.id, run.next_attempt_at)
                 return self.lifecycle.redispatch(run.id, run.token) is not None
+        elif run.status == "delayed" and run.run_at:
+            if now > clock.parse_iso(run.run_at) + timedelta(seconds=self.settings.retry_grace):
+                log.warning("run %s: delayed until %s but not queued; queueing it now", run.id, run.run_at)
+                return bool(promote_ids(self.store, [run.id]))
         elif run.status == "queued" and self._queued_long(run) and run.id not in present:
             log.warning("run %s: queued message missing; re-dispatching", run.id)
             return self.lifecycle.redispatch(run.id, run.token) is not None

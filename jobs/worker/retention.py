@@ -26,6 +26,8 @@ from ..site import Function, Site
 log = logging.getLogger("backburner.retention")
 
 _PAGE = 200
+#: The surface an idempotency key was used on, by the trigger of the run it made (a tick's run: the scheduler's).
+_SURFACES = {"backfill": "schedule"}
 
 
 class Retention:
@@ -100,11 +102,12 @@ class Retention:
         """Remove a run's keys and index entries; with its record, also what points at it by name: its
         schedule's tick index entry, and its idempotency key if that still names it (so the key, or the
         tick, can be used again rather than answer with a run that is gone)."""
-        idem = self.keys.idempotency(function, run.idempotency_key) if run and run.idempotency_key else None
+        surface = _SURFACES.get(run.trigger, run.trigger) if run else ""
+        idem = self.keys.idempotency(function, surface, run.idempotency_key) if run and run.idempotency_key else None
         with self.client.pipeline() as pipe:
             if idem is not None:
                 pipe.watch(idem)
-                if text(pipe.get(idem) or b"") != run_id:
+                if text(pipe.get(idem) or b"").partition(" ")[0] != run_id:
                     idem = None
                 pipe.multi()
             if idem is not None:

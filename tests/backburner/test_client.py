@@ -334,3 +334,27 @@ def test_cli_schedules_create_list_backfill_delete(api: ApiProc, site: Path, env
     offline = cli("schedules", "--json", environ={**through_api, "BACKBURNER_URL": f"http://127.0.0.1:{free_port()}"})
     assert offline.returncode == 0 and json.loads(offline.stdout) == []
     assert "Cannot reach the Backburner API" in offline.stderr and "netlify.toml's schedules only" in offline.stderr
+
+
+def test_delayed_runs_from_code_and_the_shell(client: Client, api: ApiProc, worker: object) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    run = client.trigger("writer-background", {"day": "2026-06-01"}, delay=timedelta(seconds=1.5))
+    assert run.status == "delayed" and run.run_at is not None and run.run_at > run.created_at
+    done = client.wait(run.id, timeout=30)  # through delayed, queued and running
+    assert done.succeeded and done.started_at is not None and done.started_at >= run.run_at
+    at = datetime.now(UTC) + timedelta(hours=3)
+    later = client.trigger("echo-background", run_at=at)
+    assert later.run_at is not None and abs((later.run_at - at).total_seconds()) < 0.01
+    assert client.cancel(later.id).status == "cancelled"
+    with pytest.raises(ApiError) as bad:
+        client.trigger("echo-background", delay="2y")
+    assert bad.value.status == 400 and "delay" in bad.value.message
+    with pytest.raises(ValueError):
+        client.trigger("echo-background", delay=5, run_at=at)
+
+    env = {**os.environ, "BACKBURNER_URL": api.url}
+    command = [sys.executable, "-m", "backburner", "invoke", "echo-background", "--data", '{"a": 1}', "--delay", "1s"]
+    shell = subprocess.run([*command, "--wait"], env=env, capture_output=True, text=True, timeout=60)
+    assert shell.returncode == 0, shell.stderr
+    assert "delayed until" in shell.stderr and json.loads(shell.stdout)["status"] == "succeeded"

@@ -1,0 +1,42 @@
+"""``Writes``: what a mutation or a hook gets as ``pipe``, the writes that commit atomically with a run's change
+(``jobs.store.RunStore.update`` runs them inside its compare-and-set script)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from redis.commands import CoreCommands
+
+
+class Writes(CoreCommands):
+    """The writes that commit atomically with a run's change: what a mutation or a hook gets as ``pipe``.
+
+    Commands are queued through redis-py's own command methods (``pipe.hset(...)``, ``pipe.zadd(...)``) and
+    run inside CAS_SCRIPT together with the new record, so they land exactly when the change does. Beyond
+    plain commands: ``take_slot`` (a concurrency slot that must be free for the write to happen), ``wake``
+    (give the next waiting run a message afterwards), ``fetched`` (the values of ``update``'s ``fetch`` keys,
+    read in the same step) and ``dispatches`` (the run's next messages, queued by ``RunStore.dispatch``).
+    """
+
+    _event_dispatcher: Any = None  # declared abstract by redis-py's typing; never used here
+    _is_async_client: Literal[False] = False  # redis-py's typing tells sync command methods by this marker
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[Any, ...]] = []
+        self.dispatches: list[tuple[str, float | None]] = []
+        self.fetched: list[Any] = []
+        self.guard: tuple[str, int, str] = ("", 0, "")
+        self.waiting = ""
+
+    def take_slot(self, key: str, limit: int, member: str) -> None:
+        """Write only if ``member`` holds, or can take, one of ``limit`` slots in sorted set ``key``."""
+        self.guard = (key, limit, member)
+        self.execute_command("ZADD", key, 0, member)
+
+    def wake(self, waiting: str) -> None:
+        """After the write, give the first run in list ``waiting`` that still waits a message."""
+        self.waiting = waiting
+
+    def execute_command(self, *args: Any, **options: Any) -> Writes:
+        self.commands.append(args)
+        return self

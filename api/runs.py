@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from jobs import clock, delayed, replays
 from jobs.errors import InvalidInput
@@ -115,6 +116,12 @@ def _floor(value: str | None, name: str) -> str | None:
         return id_floor_at(moment)
     except (OverflowError, ValueError, OSError):
         raise InvalidInput(f"{name} is out of range: use a time between 1970 and 9999.") from None
+
+
+@router.api_route("/runs/replay", methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def replay_other_methods() -> Response:
+    """``/api/runs/replay`` is the bulk replay, not a run id: other methods get 405, not a run lookup."""
+    raise HTTPException(405, "Method Not Allowed: POST /api/runs/replay replays runs by filter.", {"Allow": "POST"})
 
 
 @router.get("/runs/{run_id}", summary="One run", operation_id="get_run")

@@ -52,6 +52,8 @@ def backfill(
     """Create the missing runs of ``spec``'s ticks in ``[start, end)``; raises InvalidInput for a bad range."""
     if end <= start:
         raise InvalidInput(f"'to' ({clock.iso(end)}) must be later than 'from' ({clock.iso(start)}).")
+    if start.year < 1970 or end.year > 9998:
+        raise InvalidInput("'from' and 'to' must be between 1970 and 9998.")
     ticks = ticks_in(cron, start, end)
     future = [tick for tick in ticks if tick > now]
     if future:

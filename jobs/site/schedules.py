@@ -30,9 +30,16 @@ _TRAILING_SPACE = re.compile(r"\s+$")
 Report = Callable[[int | None, str, str], None]
 
 
+#: The longest schedule name (it is part of Redis keys and URLs).
+MAX_NAME = 100
+
+
 def check_name(value: Any) -> str:
-    if not isinstance(value, str) or not NAME_PATTERN.match(value):
-        raise ValueError(f"{value!r} is not a valid schedule name: use letters, digits, '_' and '-', e.g. 'report-eu'")
+    if not isinstance(value, str) or not NAME_PATTERN.match(value) or len(value) > MAX_NAME:
+        raise ValueError(
+            f"{str(value)[:120]!r} is not a valid schedule name: up to {MAX_NAME} letters, digits, '_' and '-', "
+            "e.g. 'report-eu'"
+        )
     return value
 
 

@@ -61,11 +61,21 @@ def test_bulk_replay_refuses_bad_filters(client: TestClient) -> None:
         ({"status": "succeeded"}, "status"),
         ({"limit": 0}, "limit"),
         ({"limit": 1001}, "limit"),
-        ({"since": "last week"}, "since"),
+        ({"since": 1767225600}, "since"),  # a number is no time
         ({"colour": "red"}, "colour"),
+        ({"function": "no/slash"}, "function"),
     ]
     for body, words in cases:
         answer = client.post("/api/runs/replay", json=body)
         assert answer.status_code == 422, (body, answer.text)
         assert words in answer.json()["error"]["message"]
+    bad_time = client.post("/api/runs/replay", json={"since": "last week"})
+    assert bad_time.status_code == 400 and "since must be an ISO 8601 time" in bad_time.json()["error"]["message"]
     assert client.post("/api/runs/replay", json={"status": "cancelled"}).json() == {"replayed": []}
+
+
+def test_other_methods_on_the_bulk_replay_path_are_405(client: TestClient) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        answer = client.request(method, "/api/runs/replay")
+        assert answer.status_code == 405 and answer.headers["allow"] == "POST", (method, answer.text)
+        assert answer.json()["error"]["code"] == "method_not_allowed"

@@ -154,12 +154,12 @@ def test_keys_are_scoped_per_surface_and_bound_to_the_request(dev_api, redis_cli
 def test_a_public_key_cannot_claim_a_schedule_tick(dev_api, runtime):
     from datetime import UTC, datetime
 
-    from jobs.schedule_runs import existing_tick_run, tick_key
+    from jobs.schedules.ticks import existing_tick_run, tick_key
 
     tick = datetime(2026, 12, 4, 6, 0, tzinfo=UTC)
     key = tick_key("echo-background", tick)
     assert httpx.post(dev_api.url + ECHO, headers={"Idempotency-Key": key}).status_code == 202
-    assert existing_tick_run(runtime.store, "echo-background", tick) is None
+    assert existing_tick_run(runtime.store, "echo-background", "echo-background", tick) is None
 
 
 # -- 3. dev: Host and Origin ---------------------------------------------------------------------------

@@ -119,7 +119,7 @@ def test_a_delayed_run_survives_restarts_of_everything(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = Settings()
-    with TestClient(create_app(settings)) as api:
+    with TestClient(create_app(settings), base_url="http://localhost") as api:
         run = trigger(api, "echo-background", {"kept": True}, delay="3s")
     private_redis.restart(kill=True)  # Redis, the API, and (never started yet) the workers: all gone and back
     runtime = open_runtime(settings)

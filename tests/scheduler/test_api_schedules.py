@@ -188,7 +188,7 @@ def test_backfill_makes_one_run_per_tick_as_the_tick_would_have(client: TestClie
 
     # Ticks stay known after their 24-hour idempotency keys expire: the schedule's tick index remembers them.
     for run in body["runs"]:
-        runtime.client.delete(runtime.store.keys.idempotency("report-background", run["idempotency_key"]))
+        runtime.client.delete(runtime.store.keys.idempotency("report-background", "schedule", run["idempotency_key"]))
     again = client.post("/api/schedules/report-eu/backfill", json={"from": "2026-02-02", "to": "2026-02-07"})
     assert again.json() == {"runs": [], "skipped": ticks}
     listed = runtime.store.runs(function="report-background", trigger="backfill", limit=100)[0]
@@ -213,7 +213,8 @@ def test_backfill_skips_ticks_the_scheduler_fired_and_refuses_bad_ranges(client:
             400,
             "still to come",
         ),
-        ({"from": "yesterday", "to": "2026-01-05"}, 422, "from"),
+        ({"from": "yesterday", "to": "2026-01-05"}, 400, "from must be an ISO 8601 time"),
+        ({"from": 1767225600, "to": "2026-01-05"}, 422, "from"),  # a number is no time
         ({"from": "2026-01-01"}, 422, "to"),
     ]
     for body, status, words in cases:
@@ -243,3 +244,24 @@ def test_a_tick_whose_run_retention_removed_can_be_backfilled_again(client: Test
     assert runtime.client.zcard(index) == 0  # the index forgets runs that no longer exist
     again = client.post("/api/schedules/report-eu/backfill", json=body).json()
     assert len(again["runs"]) == 2 and again["skipped"] == []
+
+
+def test_malformed_schedule_requests_are_4xx_json(client: TestClient, runtime: Runtime) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    cases = [
+        ("POST", "/api/schedules", b"\xff\xfe not utf-8"),
+        (
+            "POST",
+            "/api/schedules",
+            b'{"name": "x", "function": "tick", "cron": "@daily", "payload": {"a": ' + deep.encode() + b"}}",
+        ),
+        ("POST", "/api/schedules", b"[]"),
+        ("POST", "/api/schedules/tick/backfill", b'{"from": "' + b"9" * 5000 + b'", "to": "2026-01-01"}'),
+        ("POST", "/api/schedules/tick/backfill", b'{"from": "0001-01-01", "to": "9999-12-31"}'),
+        ("DELETE", "/api/schedules/" + "x" * 300, b""),
+    ]
+    for method, path, body in cases:
+        answer = client.request(method, path, content=body, headers={"content-type": "application/json"})
+        assert 400 <= answer.status_code < 500, (path, body[:60], answer.status_code, answer.text[:200])
+        assert answer.json()["error"]["code"], answer.text
+    assert runtime.client.hlen(runtime.store.keys.api_schedules) == 0

@@ -181,10 +181,10 @@ def schedules_backfill(name: str, start: str, end: str, as_json: bool, url: str 
       backburner schedules backfill report-eu --from 2026-02-01T00:00:00Z --to 2026-02-08T00:00:00Z --json
     """
     done = connect(url).backfill(name, start, end)
-    skipped = [t.isoformat().replace("+00:00", "Z") for t in done.skipped]
     if as_json:
-        out.print_json(json.dumps({"runs": [run.data for run in done], "skipped": skipped}))
+        out.print_json(json.dumps(done.data))
         return
+    skipped = done.data["skipped"]
     for run in done:
         out.print(f"{run.id}  {run.data['scheduled_for']}")
     console.print(f"created {len(done)} run{'s' if len(done) != 1 else ''}; skipped {len(skipped)} tick"

@@ -165,13 +165,16 @@ class Schedule:
 class Backfill(list[Run]):
     """The runs a backfill created (a list), and in ``skipped`` the ticks that already had a run."""
 
-    def __init__(self, runs: list[Run], skipped: list[datetime]) -> None:
+    def __init__(self, runs: list[Run], skipped: list[datetime], data: dict[str, Any] | None = None) -> None:
         super().__init__(runs)
         self.skipped = skipped
+        #: The answer as the API sent it (``{"runs", "skipped"}``).
+        self.data = data or {}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Backfill:
-        return cls([Run.from_json(r) for r in data["runs"]], [when(t) for t in data["skipped"]])  # type: ignore[misc]
+        skipped: list[datetime] = [when(t) for t in data["skipped"]]  # type: ignore[misc]
+        return cls([Run.from_json(r) for r in data["runs"]], skipped, data)
 
 
 @dataclass(frozen=True)

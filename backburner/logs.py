@@ -6,8 +6,9 @@ inherit the environment) write one JSON object per line to stderr: ``time``, ``l
 
 Secrets never reach the output in either format: the values of the secret settings found in the
 environment (API token, webhook secret, AWS secret key and session token, the Redis password) are
-replaced by ``[redacted]``, and so are things that look like secrets anyway (``Bearer ...``,
-``whsec_...``, passwords in URLs, presigned-URL signatures).
+replaced by ``[redacted]`` in every encoding a log line may carry them in (as is, JSON-escaped, quoted),
+and so are things that look like secrets anyway (``Bearer ...``, ``whsec_...``, passwords in URLs,
+presigned-URL signatures): ``jobs.execution.secrets``, shared with the run logs captured from handlers.
 """
 
 from __future__ import annotations
@@ -15,45 +16,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
-REDACTED = "[redacted]"
-SECRET_VARIABLES = ("BACKBURNER_API_TOKEN", "BACKBURNER_WEBHOOK_SECRET", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-_PATTERNS = (
-    (re.compile(r"(?i)(bearer\s+)[^\s'\"]+"), r"\1" + REDACTED),
-    (re.compile(r"whsec_[A-Za-z0-9+/=_-]+"), "whsec_" + REDACTED),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
-    (re.compile(r"(?i)((?:x-amz-signature|x-amz-security-token|signature)=)[^&\s'\"]+"), r"\1" + REDACTED),
-)
-#: Per pattern, substrings (lower case) that any match must contain; lines without them skip the regex.
-_MARKERS = (("bearer",), ("whsec_",), ("://",), ("signature=", "x-amz-security-token="))
+from jobs.execution.secrets import REDACTED, redact, secrets_from_environment
+
+__all__ = ["REDACTED", "JsonFormatter", "RedactingFormatter", "configure", "redact", "secrets_from_environment"]
+
 #: LogRecord attributes that are not ``extra`` fields.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
-
-
-def secrets_from_environment(environ: dict[str, str] | None = None) -> list[str]:
-    """Values worth hiding: the secret settings, and the password in REDIS_URL."""
-    env = os.environ if environ is None else environ
-    found = [env[name] for name in SECRET_VARIABLES if len(env.get(name, "")) >= 4]
-    for name in ("REDIS_URL", "BACKBURNER_REDIS_URL"):
-        password = urlsplit(env.get(name, "")).password
-        if password and len(password) >= 4:
-            found.append(password)
-    return sorted(set(found), key=len, reverse=True)
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    lowered = text.lower()
-    for (pattern, replacement), marker in zip(_PATTERNS, _MARKERS, strict=True):
-        if any(m in lowered for m in marker):  # a substring test is far cheaper than a regex scan
-            text = pattern.sub(replacement, text)
-    return text
 
 
 class RedactingFormatter(logging.Formatter):

@@ -9,17 +9,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
 from ..artifacts.writer import ArtifactWriter
 from ..keys import Keys
+from .output import LOG_LINE_CHARS, LOG_LINES_CAP, RunLog
 from .task import AttemptContext
 
-#: Log lines kept per run (oldest dropped first) and the longest line kept, in characters.
-LOG_LINES_CAP = 5000
-LOG_LINE_CHARS = 4096
+__all__ = ["LOG_LINES_CAP", "LOG_LINE_CHARS", "Checkpoint", "Context", "RunLog"]
+
 CHECKPOINT_BYTES_CAP = 1024 * 1024
 
 _clients: dict[str, redis.Redis] = {}
@@ -30,34 +31,6 @@ def _client(url: str) -> redis.Redis:
     if url not in _clients:
         _clients[url] = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
     return _clients[url]
-
-
-class RunLog:
-    """Appends log lines to the run's capped Redis list as they are written."""
-
-    def __init__(self, client: redis.Redis | None, key: str, attempt: int, count_key: str | None = None) -> None:
-        self._client = client
-        self._key = key
-        self._attempt = attempt
-        self._count_key = count_key
-
-    def write(self, line: str, stream: str = "log", level: str = "INFO") -> None:
-        if self._client is None:
-            return
-        entry = {
-            "t": time.time(),
-            "attempt": self._attempt,
-            "stream": stream,
-            "level": level,
-            "line": line[:LOG_LINE_CHARS],
-        }
-        # MULTI: readers (jobs.log_tail) see the count and the list change together, so line numbers hold.
-        pipe = self._client.pipeline(transaction=True)
-        pipe.rpush(self._key, json.dumps(entry))
-        pipe.ltrim(self._key, -LOG_LINES_CAP, -1)
-        if self._count_key:
-            pipe.incr(self._count_key)
-        pipe.execute()
 
 
 class _RunLogHandler(logging.Handler):
@@ -104,7 +77,7 @@ class Checkpoint:
 class Context:
     """The handler's second argument. Attribute names follow AWS Lambda's Python context."""
 
-    def __init__(self, info: AttemptContext) -> None:
+    def __init__(self, info: AttemptContext, redact: Callable[[str], str] | None = None) -> None:
         self.function_name: str = info.function
         self.function_version = "$LATEST"
         self.run_id: str = info.run_id
@@ -119,7 +92,16 @@ class Context:
         self._redis = _client(info.redis_url) if info.redis_url is not None else None
         keys = Keys(info.namespace)
         self._keys = keys
-        self.run_log = RunLog(self._redis, keys.logs(self.run_id), self.attempt, keys.log_count(self.run_id))
+        self.run_log = RunLog(
+            self._redis,
+            keys.logs(self.run_id),
+            self.attempt,
+            keys.log_count(self.run_id),
+            keys.log_dropped(self.run_id),
+            rate=info.log_rate,
+            burst=info.log_burst,
+            redact=redact,
+        )
         self.log = logging.getLogger(f"backburner.function.{self.function_name}")
         self.log.handlers[:] = [_RunLogHandler(self.run_log)]
         if self.log.level != logging.DEBUG:  # setLevel clears every logger's cache: once per child, not per run

@@ -113,6 +113,7 @@ def test_line_numbers_survive_the_cap_and_a_gap_is_reported(runtime, client):
     log = RunLog(runtime.client, keys.logs(run.id), 1, keys.log_count(run.id))
     for i in range(LOG_LINES_CAP + 7):
         log.write(f"l{i}")
+    log.flush()  # lines are sent in batches
     chunk = LogTail(runtime.client, keys).read(run.id, 3, limit=2)
     assert chunk.total == LOG_LINES_CAP + 7 and chunk.first == 7 and chunk.dropped == 4
     assert [(n, entry["line"]) for n, entry in chunk.lines] == [(7, "l7"), (8, "l8")]
@@ -136,9 +137,11 @@ def test_a_long_stream_closes_without_end_and_resumes_where_it_stopped(runtime, 
     keys = runtime.store.keys
     log = RunLog(runtime.client, keys.logs(run.id), 1, keys.log_count(run.id))
     log.write("first")
+    log.flush()
     got = list(parse(client.get(f"/api/runs/{run.id}/events").text.splitlines()))
     assert [e.event for e in got] == ["line", "run"] and got[0].id == "0"  # closed, no "end": still active
     log.write("second")
+    log.flush()
     runtime.lifecycle.cancel(run.id)
     resumed = list(parse(client.get(f"/api/runs/{run.id}/events", headers={"Last-Event-ID": "0"}).text.splitlines()))
     assert [(e.event, e.id) for e in resumed] == [("line", "1"), ("run", None), ("end", None)]

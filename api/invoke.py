@@ -86,7 +86,8 @@ async def _run_sync(request: Request, function: Function, event: dict[str, Any],
     pool = request.app.state.sync_pool()
     settings = request.app.state.settings
     context = attempt_context(function.name, request_id, limit, namespace=settings.namespace)
-    result = await run_in_threadpool(pool.run, Task(function.name, str(function.path), event, context), limit)
+    task = Task(function.name, str(function.path), event, context, tuple(function.environment.items()))
+    result = await run_in_threadpool(pool.run, task, limit, memory_limit=function.memory_limit)
     headers = {"x-nf-request-id": request_id}
     if result.kind == "timeout":
         return error_response(504, "function_timeout", (result.error or {}).get("message", "timed out"), headers)

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     #: More host names `dev` answers to besides its bound address, localhost, 127.0.0.1 and [::1]
     #: (comma-separated; the Host check keeps web pages from reaching `dev` through DNS rebinding).
     allowed_hosts: str = ""
+    #: How a worker holds its attempts (memory, processes): ``auto`` uses cgroup v2 where the host delegates
+    #: the worker a cgroup, else the watchdog; ``cgroup`` refuses to start without it; ``watchdog`` never tries.
+    containment: Literal["auto", "cgroup", "watchdog"] = "auto"
+    #: A run's output rate cap: lines a second per attempt after a burst of ``log_burst``; 0 turns it off.
+    log_rate: float = Field(default=1000.0, ge=0)
+    log_burst: int = Field(default=5000, ge=1)
 
     @field_validator("webhook_secret")
     @classmethod

@@ -1,6 +1,11 @@
 """The child process side: load the function's module, call its handler, send back the outcome.
 
 This module is preloaded by the fork server, so it imports only what every attempt needs.
+
+A child is a session leader and a subreaper, so everything its attempts start stays in its process tree
+(``jobs.execution.proctree``); whatever an attempt leaves running when it ends is killed then. Handlers
+see the worker's environment without Backburner's own secrets, plus their function's ``environment``.
+A result must be JSON, at most ``max_result`` bytes of it; otherwise the run fails at once, saying why.
 """
 
 from __future__ import annotations
@@ -9,20 +14,23 @@ import asyncio
 import contextlib
 import importlib.util
 import inspect
-import io
 import json
 import os
 import pickle
 import signal
 import sys
 import traceback
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
-from types import ModuleType
+from types import FrameType, ModuleType
 from typing import Any
 
 from ..retry import steering
-from .context import Context, RunLog
+from . import proctree
+from .context import Context
+from .output import LogStream
+from .secrets import redact, scrub_environ, secrets_from_environment, url_password
 from .task import Task
 
 _modules: dict[str, tuple[float, ModuleType]] = {}
@@ -48,33 +56,6 @@ def _load(function: str, path: str) -> ModuleType:
     return module
 
 
-class _LogStream(io.TextIOBase):
-    """Sends whole lines written to stdout/stderr to the run's log, and on to the real stream."""
-
-    def __init__(self, log: RunLog, name: str, passthrough: Any) -> None:
-        self._log = log
-        self._name = name
-        self._passthrough = passthrough
-        self._buffer = ""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        self._passthrough.write(text)
-        self._buffer += text
-        while "\n" in self._buffer:
-            line, self._buffer = self._buffer.split("\n", 1)
-            self._log.write(line, stream=self._name)
-        return len(text)
-
-    def flush(self) -> None:
-        if self._buffer:
-            self._log.write(self._buffer, stream=self._name)
-            self._buffer = ""
-        self._passthrough.flush()
-
-
 def _error(exc: BaseException) -> dict[str, Any]:
     tb = exc.__traceback__
     if tb is not None and tb.tb_frame.f_code.co_filename == __file__:
@@ -87,22 +68,74 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def invoke(task: Task) -> tuple[str, Any]:
-    """Run one attempt; returns ``("ok", result_json)`` or ``("error", {type, message, traceback})``."""
-    context = Context(task.context)
-    stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout = _LogStream(context.run_log, "stdout", stdout)
-    sys.stderr = _LogStream(context.run_log, "stderr", stderr)
+def size_text(size: float) -> str:
+    """``1 MB``, ``2.5 GB``: binary units, as ``memory_limit`` and ``max_result`` are written."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{int(size)} bytes"
+
+
+def encode_result(function: str, value: Any, max_result: int | None) -> tuple[str | None, dict[str, Any] | None]:
+    """The result as JSON text, or why it cannot be kept (an error that is not retried: it would fail again)."""
     try:
-        module = _load(task.function, task.path)
-        handler = getattr(module, "handler", None)
-        if not callable(handler):
-            raise TypeError(f"{task.path} has no handler(event, context) function")
-        value = handler(task.event, context)
-        if inspect.isawaitable(value):
-            value = asyncio.run(_await(value))
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        why = "NaN or infinity" if isinstance(exc, ValueError) else str(exc)
+        message = (
+            f"{function} returned a result that is not JSON ({why}); return dicts, lists, strings, finite "
+            "numbers, booleans or None (no sets, bytes, NaN or objects)"
+        )
+        return None, {"type": "InvalidResult", "message": message, "traceback": None, "retry": False}
+    if max_result is not None and len(text) > max_result:  # ASCII JSON: characters are bytes
+        message = (
+            f"{function} returned {size_text(len(text))} of JSON, over its max_result of {size_text(max_result)}; "
+            "write big outputs with context.artifacts.write() and return a reference to them"
+        )
+        return None, {"type": "ResultTooLarge", "message": message, "traceback": None, "retry": False}
+    return text, None
+
+
+@contextlib.contextmanager
+def _environment(variables: tuple[tuple[str, str], ...]) -> Iterator[None]:
+    """The function's ``environment`` table in ``os.environ`` for one attempt (children inherit it)."""
+    saved = {name: os.environ.get(name) for name, _ in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def invoke(task: Task) -> tuple[str, Any]:
+    """Run one attempt; returns ``("ok", '{"result": ..., "artifacts": [...]}')`` or ``("error", {...})``."""
+    secrets = (*secrets_from_environment(), *url_password(task.context.redis_url))
+
+    def redactor(text: str) -> str:
+        return redact(text, secrets)
+
+    context = Context(task.context, redact=redactor)
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout = LogStream(context.run_log, "stdout", stdout, redactor)
+    sys.stderr = LogStream(context.run_log, "stderr", stderr, redactor)
+    try:
+        with _environment(task.environment):
+            module = _load(task.function, task.path)
+            handler = getattr(module, "handler", None)
+            if not callable(handler):
+                raise TypeError(f"{task.path} has no handler(event, context) function")
+            value = handler(task.event, context)
+            if inspect.isawaitable(value):
+                value = asyncio.run(_await(value))
+        text, problem = encode_result(task.function, value, task.context.max_result)
+        if problem is not None:
+            return "error", problem
         written = context.artifacts.written if context.artifacts is not None else []
-        return "ok", json.dumps({"result": value, "artifacts": written}, default=str)
+        return "ok", f'{{"result": {text}, "artifacts": {json.dumps(written)}}}'
     except BaseException as exc:  # the handler's failure is data for the parent, never our crash
         return "error", _error(exc)
     finally:
@@ -110,6 +143,7 @@ def invoke(task: Task) -> tuple[str, Any]:
             with contextlib.suppress(Exception):
                 stream.flush()
         sys.stdout, sys.stderr = stdout, stderr
+        context.run_log.close()
 
 
 async def _await(value: Any) -> Any:
@@ -131,19 +165,41 @@ def _die_with_parent() -> None:
             server._forkserver_alive_fd = None
     except (AttributeError, OSError):
         pass
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
+    proctree.die_with_parent(signal.SIGKILL)
 
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM and SIGINT are the worker's to handle. A handler, not SIG_IGN: exec resets it to the default."""
+
+
+def _default_signals() -> None:
+    """In a process the handler forks: SIGTERM and SIGINT do what they normally do."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def contain() -> None:
+    """Set this child up: its own session, a subreaper, the worker's signals ignored, no secrets in sight."""
+    with contextlib.suppress(OSError):
+        os.setsid()  # its own session and process group: a terminal's Ctrl-C or a group signal is not for it
+    proctree.set_subreaper()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _ignore)
+    os.register_at_fork(after_in_child=_default_signals)
+    scrub_environ()
+    _die_with_parent()
+
+
+def _reap_leftovers() -> None:
+    """Kill whatever the attempt left running (it dies with its attempt), and collect it."""
+    if proctree.children(os.getpid()):
+        proctree.kill_tree(os.getpid(), include_root=False)
+    proctree.reap()
 
 
 def child_main(conn: Connection) -> None:
     """Serve attempts until the parent closes the pipe or sends ``None``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in `dev` is the parent's to handle
-    _die_with_parent()
+    contain()
     while True:
         try:
             task = pickle.loads(conn.recv_bytes())
@@ -152,6 +208,7 @@ def child_main(conn: Connection) -> None:
         if task is None:
             return
         outcome = invoke(task)
+        _reap_leftovers()
         try:
             data = pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # an unpicklable error payload: send its text instead

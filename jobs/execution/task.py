@@ -32,6 +32,11 @@ class AttemptContext:
     artifacts_url: str | None = None
     #: The site root the worker serves (kits use it to look other functions up).
     site: str | None = None
+    #: The largest result (bytes of JSON) the run may keep (``max_result``); None: no cap (synchronous calls).
+    max_result: int | None = None
+    #: The output rate cap: lines a second after a burst (``jobs.execution.output``); None: no cap.
+    log_rate: float | None = None
+    log_burst: int = 5000
 
     @property
     def persist(self) -> bool:
@@ -45,6 +50,8 @@ class Task:
     path: str
     event: dict[str, Any]
     context: AttemptContext
+    #: Variables set for the handler (the function's ``environment`` table), over the worker's own.
+    environment: tuple[tuple[str, str], ...] = ()
 
 
 def attempt_context(
@@ -60,6 +67,9 @@ def attempt_context(
     redis_url: str | None = None,
     artifacts_url: str | None = None,
     site: str | None = None,
+    max_result: int | None = None,
+    log_rate: float | None = None,
+    log_burst: int = 5000,
 ) -> AttemptContext:
     """The context of an attempt starting now under ``time_limit_s``; without ``redis_url`` nothing persists."""
     return AttemptContext(
@@ -74,4 +84,7 @@ def attempt_context(
         redis_url=redis_url,
         artifacts_url=artifacts_url if redis_url is not None else None,
         site=site,
+        max_result=max_result,
+        log_rate=log_rate,
+        log_burst=log_burst,
     )

@@ -16,7 +16,8 @@ from dramatiq.middleware import CurrentMessage
 from ..broker import ACTOR, QUEUE, build_worker, connect, redis_message_id, wait_for_redis
 from ..delivery.destinations import check_secret
 from ..delivery.outbox import Deliverer
-from ..errors import BackburnerError, ConfigError
+from ..errors import BackburnerError, ConfigError, RunUnreadable
+from ..execution.containment import probe
 from ..execution.isolation import ChildPool
 from ..execution.task import Task, attempt_context
 from ..lifecycle import FinishedAttempt
@@ -62,7 +63,13 @@ class WorkerProcess:
             runtime.close()
             raise
         self.deliverer = Deliverer(self.settings, runtime.store, runtime.sites.lookup, self.id)
-        self.pool = ChildPool(self.settings.pool_size or self.threads, max_runs=self.settings.child_max_runs).start()
+        try:
+            containment = probe(self.settings.containment)
+        except RuntimeError as exc:
+            runtime.close()
+            raise ConfigError(str(exc)) from None
+        size = self.settings.pool_size or self.threads
+        self.pool = ChildPool(size, max_runs=self.settings.child_max_runs, containment=containment).start()
         dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=runtime.broker)(self.execute)
         runtime.broker.fetched = self._claim_fetched
         runtime.broker.returned = self._release_returned
@@ -73,7 +80,7 @@ class WorkerProcess:
         self.reaper.start()
         self.deliverer.start()
         self.worker.start()
-        log.info("worker %s started with %d threads", self.id, self.threads)
+        log.info("worker %s started with %d threads; containment: %s", self.id, self.threads, containment.describe())
         return self
 
     def execute(self, run_id: str, token: str, snapshot: str | None = None) -> None:
@@ -90,6 +97,8 @@ class WorkerProcess:
                 )
             except NoSlot as exc:
                 claimed = exc
+            except RunUnreadable:  # logged once; nothing can run from a record this version cannot read
+                return
         if isinstance(claimed, NoSlot):
             # Every slot of the function is taken: wait for the write that frees one to wake this run.
             runtime.lifecycle.wait_for_slot(run_id, token, SLOT_FALLBACK_S)
@@ -115,9 +124,14 @@ class WorkerProcess:
                 redis_url=self.settings.redis_url,
                 artifacts_url=function.artifacts or self.settings.artifacts_url,
                 site=self.site_root,
+                max_result=function.max_result,
+                log_rate=self.settings.log_rate or None,
+                log_burst=self.settings.log_burst,
             )
-            task = Task(function.name, str(function.path), event, context)
-            result = self.pool.run(task, limit, cancelled=lambda: self._cancel_requested(run_id))
+            task = Task(function.name, str(function.path), event, context, tuple(function.environment.items()))
+            result = self.pool.run(
+                task, limit, cancelled=lambda: self._cancel_requested(run_id), memory_limit=function.memory_limit
+            )
         log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
         self.recorder.submit(FinishedAttempt(run, token, result), message)
 

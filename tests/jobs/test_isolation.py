@@ -114,9 +114,10 @@ def test_children_are_warm_and_reused(pool, fn):
     assert len(pids) <= 2
 
 
-def test_non_json_result_is_stringified(pool, fn):
+def test_a_non_json_result_fails_and_is_not_retried(pool, fn):
     result = pool.run(task(fn, "unserializable"), 5)
-    assert result.kind == "ok" and result.value["when"].startswith("<object object")
+    assert result.kind == "error" and result.error["type"] == "InvalidResult" and result.error["retry"] is False
+    assert "not JSON" in result.error["message"]
 
 
 def test_cancel_kills_a_running_child(pool, fn):

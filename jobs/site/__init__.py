@@ -68,7 +68,8 @@ def check_site(root: Path | str) -> tuple[Site | None, list[Problem]]:
     """
     loader = Loader(Path(root))
     site = loader.load()
-    in_order = sorted(loader.problems, key=lambda p: (p.file != CONFIG_FILE, p.file, p.line or 0))
+    unique = list(dict.fromkeys(loader.problems))  # a value read twice is still one problem, said once
+    in_order = sorted(unique, key=lambda p: (p.file != CONFIG_FILE, p.file, p.line or 0))
     return site, in_order
 
 

@@ -23,6 +23,8 @@ from .model import (
     BACKGROUND_SUFFIX,
     CONFIG_FILE,
     DEFAULT_CATCHUP_WINDOW_S,
+    DEFAULT_MAX_RESULT,
+    DEFAULT_MEMORY_LIMIT,
     NAME_PATTERN,
     Function,
     Problem,
@@ -146,7 +148,7 @@ class Loader:
             return
         self.config_file = path
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # editors on Windows start files with a byte-order mark
         except (OSError, UnicodeDecodeError) as error:
             self.broken = True
             self.report(path, None, None, f"cannot be read: {error}")
@@ -293,6 +295,8 @@ class Loader:
         except (SyntaxError, ValueError) as error:
             self.report(path, getattr(error, "lineno", None), None, f"is not valid Python: {error}")
             return {}
+        if not _values.defines_handler(tree):
+            self.report(path, None, "handler", "defines no handler; add def handler(event, context): ...")
         node = _values.config_node(tree)
         if node is None:
             return {}
@@ -345,4 +349,7 @@ class Loader:
             retention_s=get("retention"),
             config=MappingProxyType(merged),
             routes=get("path", ()),
+            memory_limit=get("memory_limit", DEFAULT_MEMORY_LIMIT),
+            max_result=get("max_result", DEFAULT_MAX_RESULT),
+            environment=MappingProxyType(get("environment", {})),
         )

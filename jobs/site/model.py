@@ -23,6 +23,9 @@ SYNC_BODY_LIMIT = 6 * 1024 * 1024
 BACKGROUND_BODY_LIMIT = 256 * 1024
 DEFAULT_RETRY_DELAYS_S = (60.0, 120.0)
 DEFAULT_CATCHUP_WINDOW_S = 3600.0
+#: An attempt's memory (its whole process tree) and the JSON of a run's result, unless configured.
+DEFAULT_MEMORY_LIMIT = 2 << 30
+DEFAULT_MAX_RESULT = 1 << 20
 
 CONFIG_FILE = "netlify.toml"
 DEFAULT_FUNCTIONS_DIR = "netlify/functions"  # relative to [build] base (jobs.site.paths)
@@ -63,6 +66,12 @@ class Function:
     config: Mapping[str, Any] = field(hash=False)
     #: The function's own paths (``path`` in its inline config or ``[functions."name"]``).
     routes: tuple[str, ...] = ()
+    #: Bytes an attempt may use, all its processes together (``memory_limit``).
+    memory_limit: int = DEFAULT_MEMORY_LIMIT
+    #: Bytes of JSON a run's result may take (``max_result``).
+    max_result: int = DEFAULT_MAX_RESULT
+    #: Variables set for the handler (``environment``), over the worker's own.
+    environment: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def kind(self) -> Literal["sync", "background"]:

@@ -8,15 +8,17 @@ Each check returns the value Backburner uses, or raises ValueError saying what i
 from __future__ import annotations
 
 import ast
-import math
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ScheduleError
+from ..execution.secrets import hidden
 from .durations import parse_duration
 from .routes import compile_pattern
+from .sizes import format_size, parse_size
 
 BACKBURNER_KEYS = (
     "time_limit",
@@ -30,6 +32,9 @@ BACKBURNER_KEYS = (
     "on_failure",
     "artifacts",
     "retention",
+    "memory_limit",
+    "max_result",
+    "environment",
 )
 #: Netlify's own ``[functions]`` properties (netlify/build FUNCTION_CONFIG_PROPERTIES, plus background, and
 #: path: Netlify reads a function's path from its inline config only; Backburner also from the table).
@@ -55,17 +60,87 @@ CATCHUP_CHOICES = ("latest", "none", "all")
 CRON_MACROS = ("@yearly", "@monthly", "@weekly", "@daily", "@hourly")
 
 
-def _positive_duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if not 0 < seconds < math.inf:
-        raise ValueError(f"{value!r} must be more than 0, e.g. '90s' or '15m'")
-    return seconds
+#: The longest time limit, retry delay, catch-up window and retention Backburner can honour.
+MAX_TIME_LIMIT_S = 24 * 3600.0
+MAX_RETRY_DELAY_S = 7 * 86400.0
+MAX_CATCHUP_WINDOW_S = 366 * 86400.0
+MAX_RETENTION_S = 10 * 366 * 86400.0
+#: Bounds of ``memory_limit`` and ``max_result``: below the first a Python process cannot run, and results
+#: travel in run records and webhooks.
+MIN_MEMORY_LIMIT = 32 << 20
+MAX_MEMORY_LIMIT = 1 << 40
+MAX_RESULT_LIMIT = 64 << 20
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+def _duration(most: float, shown: str) -> Callable[[Any], float]:
+    """Finite, more than 0 and at most ``most`` seconds (``shown`` as people write it)."""
+
+    def check(value: Any) -> float:
+        seconds = parse_duration(value)
+        if not 0 < seconds <= most:
+            raise ValueError(f"{value!r} must be more than 0 and at most {shown}, e.g. '90s' or '15m'")
+        return seconds
+
+    return check
 
 
 def _retries(value: Any) -> tuple[float, ...]:
     if not isinstance(value, list):
         raise ValueError(f"{value!r} must be a list of delays like ['1m', '5m'] ([] means no retries)")
-    return tuple(parse_duration(item) for item in value)
+    delay = _duration(MAX_RETRY_DELAY_S, "7d")
+    return tuple(delay(item) for item in value)
+
+
+def _size(least: int, most: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        size = parse_size(value)
+        if not least <= size <= most:
+            raise ValueError(f"{value!r} must be from {format_size(least)} to {format_size(most)}, e.g. '512MB'")
+        return size
+
+    return check
+
+
+def _environment(value: Any) -> dict[str, str]:
+    """Variables for the handler: names as in a shell, values as text (numbers and booleans written out)."""
+    if not isinstance(value, dict):
+        raise ValueError(f'{value!r} must be a table of variables, e.g. {{ REGION = "eu" }}')
+    found: dict[str, str] = {}
+    for name, item in value.items():
+        if not _VARIABLE.match(name):
+            raise ValueError(f"{name!r} is not a variable name; use letters, digits and '_', e.g. 'API_URL'")
+        if hidden(name):
+            raise ValueError(f"{name!r} is one of Backburner's own secrets, which handlers never see")
+        if isinstance(item, bool):
+            found[name] = "true" if item else "false"
+        elif isinstance(item, str | int | float):
+            found[name] = str(item)
+        else:
+            raise ValueError(f"{name} = {item!r} must be a string, a number or a boolean")
+    return found
+
+
+def _artifacts(value: Any) -> str:
+    """An S3 URL with a valid bucket name, a ``file://`` URL or a folder: the stores that exist."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{value!r} must be a non-empty string, e.g. 's3://bucket/prefix'")
+    if "://" not in value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme == "file":
+        return value
+    if parts.scheme != "s3":
+        raise ValueError(f"{value!r}: only s3://bucket/prefix, file:///path or a folder can store artifacts")
+    bucket = parts.netloc
+    if not _BUCKET.match(bucket) or ".." in bucket or _IP.match(bucket) or bucket.startswith("xn--"):
+        raise ValueError(
+            f"{bucket!r} is not a valid S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return value
 
 
 def _timezone(value: Any) -> str:
@@ -131,17 +206,20 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "schedule": _text("0 3 * * *"),
     "background": _boolean,
     "path": _paths,
-    "time_limit": _positive_duration,
+    "time_limit": _duration(MAX_TIME_LIMIT_S, "24h"),
     "retries": _retries,
     "timezone": _timezone,
     "overlap": _choice(*OVERLAP_CHOICES),
     "catchup": _choice(*CATCHUP_CHOICES),
-    "catchup_window": parse_duration,
+    "catchup_window": _duration(MAX_CATCHUP_WINDOW_S, "366d"),
     "concurrency": _concurrency,
     "on_success": _urls,
     "on_failure": _urls,
-    "artifacts": _text("s3://bucket/prefix"),
-    "retention": _positive_duration,
+    "artifacts": _artifacts,
+    "retention": _duration(MAX_RETENTION_S, "3660d"),
+    "memory_limit": _size(MIN_MEMORY_LIMIT, MAX_MEMORY_LIMIT),
+    "max_result": _size(1, MAX_RESULT_LIMIT),
+    "environment": _environment,
 }
 
 
@@ -208,6 +286,33 @@ def config_node(tree: ast.Module) -> ast.expr | None:
         if isinstance(target, ast.Name) and target.id == "config":
             found = value
     return found
+
+
+def _binds_handler(node: ast.stmt) -> bool:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return node.name == "handler"
+    if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return any(isinstance(name, ast.Name) and name.id == "handler" for t in targets for name in ast.walk(t))
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return any(a.name == "*" or (a.asname or a.name.split(".")[0]) == "handler" for a in node.names)
+    return False
+
+
+def defines_handler(tree: ast.Module) -> bool:
+    """Whether the module binds ``handler`` at its top level: a def, an assignment or an import, also inside a
+    module-level ``if``/``try``/``with`` (``if sys.version_info ...: def handler``)."""
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if _binds_handler(node):
+            return True
+        if isinstance(node, ast.If | ast.Try | ast.With):
+            for name in ("body", "orelse", "finalbody"):
+                pending.extend(getattr(node, name, []))
+            for handler in getattr(node, "handlers", []):
+                pending.extend(handler.body)
+    return False
 
 
 def key_lines(node: ast.expr) -> dict[Any, int]:

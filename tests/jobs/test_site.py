@@ -463,10 +463,16 @@ def test_durations_and_every_backburner_key(tmp_path: Path) -> None:
     [
         ("time_limit", '"soon"', "not a duration"),
         ("time_limit", '"0s"', "more than 0"),
-        ("time_limit", "nan", "more than 0"),
-        ("time_limit", "inf", "more than 0"),
+        ("time_limit", "nan", "finite"),
+        ("time_limit", "inf", "finite"),
+        ("time_limit", '"25h"', "at most 24h"),
+        ("time_limit", '"99999999d"', "at most 24h"),
         ("retries", '"1m"', "list of delays"),
         ("retries", '["1m", "later"]', "not a duration"),
+        ("retries", "[inf]", "finite"),
+        ("retries", "[nan]", "finite"),
+        ("retries", '["99999999d"]', "at most 7d"),
+        ("retries", '["1m", "0s"]', "more than 0"),
         ("timezone", '"Mars/Olympus_Mons"', "unknown time zone"),
         ("overlap", '"never"', "'skip', 'queue', 'allow'"),
         ("catchup", '"some"', "'latest', 'none', 'all'"),
@@ -477,7 +483,23 @@ def test_durations_and_every_backburner_key(tmp_path: Path) -> None:
         ("on_success", '"ftp://example.com/x"', "http(s) URL"),
         ("on_failure", '["https://ok.example.com", 3]', "webhook URL"),
         ("artifacts", '""', "non-empty"),
+        ("artifacts", '"gs://bucket/reports"', "only s3://"),
+        ("artifacts", '"s3://Bad_Bucket/x"', "not a valid S3 bucket name"),
+        ("artifacts", '"s3://ab"', "not a valid S3 bucket name"),
+        ("artifacts", '"s3://192.168.0.1/x"', "not a valid S3 bucket name"),
         ("retention", "0", "more than 0"),
+        ("retention", "inf", "finite"),
+        ("catchup_window", '"0s"', "more than 0"),
+        ("memory_limit", '"lots"', "not a size"),
+        ("memory_limit", '"1MB"', "from 32MB to 1TB"),
+        ("memory_limit", "inf", "not a size"),
+        ("max_result", '"1GB"', "from 1B to 64MB"),
+        ("max_result", "-1", "not a size"),
+        ("environment", '"A=1"', "table of variables"),
+        ("environment", '{ "bad name" = "x" }', "not a variable name"),
+        ("environment", '{ BACKBURNER_API_TOKEN = "x" }', "Backburner's own secrets"),
+        ("environment", '{ BACKBURNER_SESSION_KEY = "x" }', "Backburner's own secrets"),
+        ("environment", "{ LIST = [1] }", "string, a number or a boolean"),
     ],
 )
 def test_bad_backburner_value_is_a_problem_with_file_line_and_key(
@@ -625,7 +647,7 @@ def test_toml_syntax_error_gives_the_line_and_no_site(tmp_path: Path) -> None:
 
 
 def test_toml_syntax_error_still_reports_function_problems(tmp_path: Path) -> None:
-    make_site(tmp_path, "x = \n", functions("tick.py", text="config = dict(a=1)\n"))
+    make_site(tmp_path, "x = \n", functions("tick.py", text="config = dict(a=1)\n" + HANDLER))
 
     site, problems = check_site(tmp_path)
 
@@ -642,7 +664,7 @@ def test_check_site_collects_every_problem_in_file_order(tmp_path: Path) -> None
     time_limit = "forever"
     overlap = "sometimes"
     """
-    make_site(tmp_path, toml, functions("a.py", "b c.py", "d.py", text='config = {"concurrency": -1}\n'))
+    make_site(tmp_path, toml, functions("a.py", "b c.py", "d.py", text='config = {"concurrency": -1}\n' + HANDLER))
 
     _site, problems = check_site(tmp_path)
 

@@ -8,6 +8,7 @@
     ├── PayloadTooLarge        a request body is over the function kind's limit
     ├── InvalidInput           a payload, artifact name or parameter is malformed
     ├── RunNotFound            no run by that id
+    ├── RunUnreadable          a run record this version cannot read (older, or corrupted)
     ├── Conflict               the run is not in a state that allows the action
     │   └── IdempotencyConflict an Idempotency-Key was already used for a different request
     ├── StoreUnavailable       Redis could not take or give the data
@@ -103,6 +104,22 @@ class RunNotFound(BackburnerError):
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         super().__init__(f"No run with id {run_id!r}.")
+
+
+class RunUnreadable(BackburnerError):
+    """Raised when a stored run record cannot be read: written by an older version, or corrupted.
+
+    Listings, the dashboard and the reaper skip such a record (and log it); asking for it alone says this.
+    """
+
+    status = 422
+    code = "run_unreadable"
+
+    def __init__(self, run_id: str, why: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"The stored record of run {run_id} cannot be read (written by another version, or corrupted): {why}"
+        )
 
 
 class Conflict(BackburnerError):

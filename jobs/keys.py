@@ -53,6 +53,14 @@ class Keys:
         """How many log lines the run ever wrote (the capped list drops the oldest), so line numbers stay stable."""
         return f"{self.ns}:run:{run_id}:logs:n"
 
+    def log_dropped(self, run_id: str) -> str:
+        """How many log lines the run's output rate cap dropped (``jobs.execution.output``)."""
+        return f"{self.ns}:run:{run_id}:logs:dropped"
+
+    def result(self, run_id: str) -> str:
+        """A result too big to keep in the run record, which listings read (``jobs.runs.RESULT_INLINE_BYTES``)."""
+        return f"{self.ns}:run:{run_id}:result"
+
     def checkpoint(self, run_id: str) -> str:
         return f"{self.ns}:run:{run_id}:checkpoint"
 
@@ -115,6 +123,8 @@ class Keys:
             self.progress(run_id),
             self.logs(run_id),
             self.log_count(run_id),
+            self.log_dropped(run_id),
+            self.result(run_id),
             self.checkpoint(run_id),
             self.cancel(run_id),
             self.children(run_id),

@@ -7,6 +7,8 @@ never start a second attempt.
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 import re
 import time
@@ -15,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
+
+from .errors import RunUnreadable
 
 # The vocabulary of runs, defined once: the API, dashboard and CLI import these.
 Status = Literal["delayed", "queued", "running", "retrying", "succeeded", "failed", "cancelled"]
@@ -46,6 +50,11 @@ _RUN_ID = re.compile(RUN_ID_PATTERN)
 
 def is_run_id(value: str) -> bool:
     return bool(_RUN_ID.match(value))
+
+
+#: A result with more JSON than this is kept beside the run record, not in it: listings and the dashboard read
+#: records by the hundred, so they carry its size (``result_size``) and ``GET /api/runs/{id}`` the result.
+RESULT_INLINE_BYTES = 2048
 
 
 def new_id() -> str:
@@ -127,6 +136,16 @@ class Progress(BaseModel):
     total: float | None = None
     message: str | None = None
 
+    @classmethod
+    def from_hash(cls, fields: dict[bytes, bytes]) -> Progress:
+        """From the progress hash a running attempt writes (``context.progress``: JSON values)."""
+
+        def value(name: str) -> Any:
+            raw = fields.get(name.encode())
+            return None if raw is None else json.loads(raw)
+
+        return cls(done=value("done"), total=value("total"), message=value("message"))
+
 
 class ArtifactRef(BaseModel):
     name: str
@@ -156,6 +175,8 @@ class Run(BaseModel):
     attempts: list[AttemptInfo] = Field(default_factory=list)
     progress: Progress = Field(default_factory=Progress)
     result: Any = None
+    #: Bytes of the result's JSON; over RESULT_INLINE_BYTES, ``result`` is only filled in for one run at a time.
+    result_size: int | None = None
     error: ErrorInfo | None = None
     artifacts: list[ArtifactRef] = Field(default_factory=list)
     deliveries: list[dict[str, Any]] = Field(default_factory=list)
@@ -176,6 +197,21 @@ class Run(BaseModel):
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    def record(self) -> tuple[str, str | None]:
+        """The JSON to store, and the result's JSON when it is too big to keep in it (stored beside it)."""
+        if self.result is None:  # none, or kept apart already (records read back carry none)
+            return self.model_dump_json(), None
+        encoded = json.dumps(self.result)
+        self.result_size = len(encoded)
+        if self.result_size <= RESULT_INLINE_BYTES:
+            return self.model_dump_json(), None
+        return self.model_dump_json(exclude={"result"}), encoded
+
+    @property
+    def result_apart(self) -> bool:
+        """Whether the result is kept beside the record (too big to carry in listings)."""
+        return self.result_size is not None and self.result_size > RESULT_INLINE_BYTES
 
     def look_at_ms(self) -> int:
         """From when the reaper has a reason to look at this active run (its score in the active index):
@@ -199,3 +235,36 @@ class Run(BaseModel):
         return self.model_dump(
             mode="json", exclude={"token": True, "message_id": True, "attempts": {"__all__": {"message"}}}
         )
+
+
+log = logging.getLogger("backburner.runs")
+#: Unreadable records already logged by this process (each is said once, not on every listing).
+_reported: set[str] = set()
+
+
+def parse_run(raw: str | bytes, run_id: str) -> Run:
+    """A stored record as a Run; RunUnreadable (logged once per process) when this version cannot read it."""
+    try:
+        return Run.model_validate_json(raw)
+    except ValueError as exc:  # pydantic's ValidationError, and JSON that does not parse
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        report_unreadable(run_id, why)
+        raise RunUnreadable(run_id, why) from None
+
+
+def report_unreadable(run_id: str, why: str) -> None:
+    """Log that a run record cannot be read and is skipped: once per run and process, not on every listing."""
+    if run_id in _reported:
+        return
+    if len(_reported) > 10_000:
+        _reported.clear()
+    _reported.add(run_id)
+    log.warning("run %s: its record cannot be read and is skipped (%s)", run_id, why)
+
+
+def readable(raw: str | bytes, run_id: str) -> Run | None:
+    """``parse_run``, with None (and a warning, once) for a record that cannot be read."""
+    try:
+        return parse_run(raw, run_id)
+    except RunUnreadable:
+        return None

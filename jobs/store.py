@@ -16,7 +16,7 @@ from . import clock
 from .broker import RunBroker, new_message_id
 from .errors import BackburnerError, IdempotencyConflict, RunNotFound, StoreUnavailable
 from .keys import Keys, text
-from .runs import ACTIVE, TICK_TRIGGERS, Idempotency, Progress, Run
+from .runs import ACTIVE, TICK_TRIGGERS, Idempotency, Progress, Run, parse_run, readable
 from .scripts import CAS_SCRIPT, CREATE_SCRIPT
 from .writes import Writes
 
@@ -162,12 +162,15 @@ class RunStore:
             pipe = self.client.pipeline(transaction=False)
             pipe.get(self.keys.run(run_id))
             pipe.hgetall(self.keys.progress(run_id))
-            raw, progress = pipe.execute()
+            pipe.get(self.keys.result(run_id))
+            raw, progress, result = pipe.execute()
         if raw is None:
             raise RunNotFound(run_id)
-        run = Run.model_validate_json(raw)
+        run = parse_run(raw, run_id)
         if progress:
-            run.progress = _progress(progress)
+            run.progress = Progress.from_hash(progress)
+        if run.result_apart and result is not None:
+            run.result = json.loads(result)
         return run
 
     def event(self, run_id: str) -> dict[str, Any]:
@@ -201,10 +204,10 @@ class RunStore:
                 if not ids:
                     return found, None
                 raws = self.client.mget([self.keys.run(i) for i in ids])
-                for _run_id, raw in zip(ids, raws, strict=True):
-                    if raw is None:
+                for run_id, raw in zip(ids, raws, strict=True):
+                    run = readable(raw, run_id) if raw is not None else None
+                    if run is None:  # removed by retention meanwhile, or unreadable (logged)
                         continue
-                    run = Run.model_validate_json(raw)
                     if (status and run.status != status) or (trigger and run.trigger != trigger):
                         continue
                     found.append(run)
@@ -320,7 +323,7 @@ class RunStore:
         if raw is None:
             raise RunNotFound(run_id)
         if run is None:
-            run = Run.model_validate_json(raw)
+            run = parse_run(raw, run_id)
         was_running, was_delayed = run.status == "running", run.status == "delayed"
         pipe: Any = Writes()
         result = mutate(run, pipe)
@@ -333,7 +336,9 @@ class RunStore:
         if was_running and run.status != "running":  # its concurrency slot, if it had one, is free
             pipe.zrem(self.keys.concurrency(run.function), run.id)
             pipe.wake(self.keys.waiting(run.function))
-        new = run.model_dump_json()
+        new, apart = run.record()
+        if apart is not None:  # a result too big to carry in listings: written beside the record, with it
+            pipe.set(self.keys.result(run.id), apart)
         for message_id, delay_s in pipe.dispatches:
             self.broker.enqueue_in(pipe, run.id, run.token, snapshot=new, message_id=message_id, delay_s=delay_s)
         queue, messages = self.broker.queue_keys()
@@ -366,11 +371,3 @@ class RunStore:
     def logs(self, run_id: str, start: int = 0) -> list[dict[str, Any]]:
         with translate_errors("reading logs"):
             return [json.loads(line) for line in self.client.lrange(self.keys.logs(run_id), start, -1)]
-
-
-def _progress(fields: dict[bytes, bytes]) -> Progress:
-    def value(name: str) -> Any:
-        raw = fields.get(name.encode())
-        return None if raw is None else json.loads(raw)
-
-    return Progress(done=value("done"), total=value("total"), message=value("message"))

@@ -17,7 +17,7 @@ from typing import Any
 
 from jobs import clock
 from jobs.keys import text
-from jobs.runs import id_floor_at
+from jobs.runs import STATUSES, id_floor_at, report_unreadable
 from jobs.runtime import Runtime
 
 #: Newest runs of the window the overview reads at most.
@@ -28,12 +28,35 @@ _BATCH = 500
 
 
 def records(runtime: Runtime, ids: list[str]) -> Iterator[dict[str, Any]]:
-    """Run records as plain dicts, in ``ids`` order, skipping any that retention removed."""
+    """Run records as plain dicts, in ``ids`` order, skipping any that retention removed or that cannot be read
+    (another version's, or corrupted: logged once, never an error page)."""
     store = runtime.store
     for i in range(0, len(ids), _BATCH):
-        for raw in store.client.mget([store.keys.run(run_id) for run_id in ids[i : i + _BATCH]]):
-            if raw is not None:
-                yield json.loads(raw)
+        batch = ids[i : i + _BATCH]
+        for run_id, raw in zip(batch, store.client.mget([store.keys.run(run_id) for run_id in batch]), strict=True):
+            record = _record(run_id, raw) if raw is not None else None
+            if record is not None:
+                yield record
+
+
+def _record(run_id: str, raw: bytes | str) -> dict[str, Any] | None:
+    """The fields the pages use, checked cheaply (the overview reads thousands of records)."""
+    try:
+        record = json.loads(raw)
+        if not isinstance(record, dict) or record.get("status") not in STATUSES:
+            raise ValueError("no known status")
+        for name in ("id", "function", "created_at"):
+            if not isinstance(record.get(name), str):
+                raise ValueError(f"no {name}")
+        clock.parse_iso(record["created_at"])
+        for attempt in record.get("attempts") or ():
+            for name in ("started_at", "finished_at"):
+                if attempt.get(name) is not None:
+                    clock.parse_iso(attempt[name])
+    except (ValueError, TypeError, AttributeError) as exc:
+        report_unreadable(run_id, str(exc) or type(exc).__name__)
+        return None
+    return record
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:

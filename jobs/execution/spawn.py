@@ -18,10 +18,10 @@ from ..broker import build_broker
 from ..errors import InvalidInput
 from ..event import payload_event
 from ..lifecycle import Lifecycle, new_run
-from ..runs import Run, is_run_id, new_id
+from ..runs import Progress, Run, is_run_id, new_id, readable
 from ..settings import Settings
 from ..site import CONFIG_FILE, Site, load_site
-from ..store import RunStore, _progress
+from ..store import RunStore
 from ..wiring import default_hooks
 
 #: The header a child run's event carries, naming the run that started it.
@@ -100,12 +100,12 @@ def runs(context: Any, ids: Sequence[str]) -> list[Run | None]:
         pipe.hgetall(store.keys.progress(run_id))
     answers = pipe.execute()
     found: list[Run | None] = []
-    for raw, progress in zip(answers[::2], answers[1::2], strict=True):
-        if raw is None:
+    for run_id, raw, progress in zip(ids, answers[::2], answers[1::2], strict=True):
+        run = readable(raw, run_id) if raw is not None else None
+        if run is None:
             found.append(None)
             continue
-        run = Run.model_validate_json(raw)
         if progress:
-            run.progress = _progress(progress)
+            run.progress = Progress.from_hash(progress)
         found.append(run)
     return found

@@ -34,7 +34,7 @@ from ..delayed import promote_due, promote_ids
 from ..errors import StoreUnavailable
 from ..keys import text
 from ..lifecycle import Lifecycle
-from ..runs import Run
+from ..runs import Run, readable
 from ..settings import Settings
 from .retention import Retention
 
@@ -134,12 +134,20 @@ class Reaper:
         horizon = min(self.settings.worker_timeout, self.settings.retry_grace)
         ids = self.store.active_ids(due_ms=now_ms - int(horizon * 1000))
         for start in range(0, len(ids), SWEEP_BATCH):
-            raws = self.client.mget([self.keys.run(run_id) for run_id in ids[start : start + SWEEP_BATCH]])
-            runs = [Run.model_validate_json(raw) for raw in raws if raw is not None]
+            batch = ids[start : start + SWEEP_BATCH]
+            raws = self.client.mget([self.keys.run(run_id) for run_id in batch])
+            # An unreadable record (another version's, or corrupted) is logged and passed over, never the sweep.
+            found = [readable(raw, run_id) for run_id, raw in zip(batch, raws, strict=True) if raw is not None]
+            runs = [run for run in found if run is not None]
             present = self._messages_present([run for run in runs if self._queued_long(run)])
             for run in runs:
-                if self._reap(run, alive, present):
-                    acted += 1
+                try:
+                    if self._reap(run, alive, present):
+                        acted += 1
+                except redis.RedisError:
+                    raise
+                except Exception:  # one run the sweep cannot handle must not stop it for every other run
+                    log.exception("run %s: the sweep could not handle it; passing over it", run.id)
         return acted
 
     def _queued_long(self, run: Run) -> bool:

@@ -19,7 +19,7 @@ from .. import clock
 from ..artifacts.stores import run_prefix, store_for, store_url
 from ..errors import BackburnerError
 from ..keys import Keys, text
-from ..runs import Run, id_floor
+from ..runs import Run, id_floor, readable
 from ..settings import Settings
 from ..site import Function, Site
 
@@ -84,8 +84,8 @@ class Retention:
         if raw is None:  # a dangling index entry
             self._forget(function.name, run_id)
             return 0
-        run = Run.model_validate_json(raw)
-        if not run.terminal or run.finished_at is None:
+        run = readable(raw, run_id)
+        if run is None or not run.terminal or run.finished_at is None:
             return 0
         if clock.parse_iso(run.finished_at).timestamp() * 1000 > cutoff_ms:
             return 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from .options import check_or_exit as _check_or_exit
@@ -37,6 +39,9 @@ def main() -> None:
       backburner runs --function slow-background
       backburner check --site ./my-site
     """
+    from .lifeline import hold
+
+    hold()  # started by `dev` (or `worker --processes N`): die with it, whatever kills it
 
 
 # -- services ------------------------------------------------------------------------------------
@@ -77,6 +82,7 @@ def dev(
       REDIS_URL=redis://localhost:6379/0 backburner dev
     """
     import os
+    import secrets
 
     from api.app import check_token
     from api.listeners import Listen
@@ -97,12 +103,24 @@ def dev(
     env = {"BACKBURNER_DEV": "1", "BACKBURNER_SITE": str(settings.site.resolve())}
     # Functions that call the site's own API (the aggregation example does) find it on the port in use.
     env.setdefault("BACKBURNER_URL", os.environ.get("BACKBURNER_URL") or f"http://{host}:{port}")
+    supervisor = Supervisor(env)
     server = None
     if not settings.redis_url:
-        server = RedisServer(settings.data_path / "redis").start()
-        env["REDIS_URL"] = server.url
-        console.print(f"[green]Embedded Redis[/] on {server.url} (data in {settings.data_path / 'redis'})")
-    supervisor = Supervisor(env)
+        # A password of its own each time (another local user cannot read or write runs), given to the
+        # services in REDIS_URL; the server dies with dev and is started again if it crashes.
+        server = RedisServer(
+            settings.data_path / "redis", password=secrets.token_urlsafe(24), wrap=supervisor.lifeline.command
+        )
+        supervisor.env["REDIS_URL"] = server.url
+        embedded = server
+
+        def start_redis() -> subprocess.Popen[bytes]:
+            process = embedded.start().process
+            assert process is not None
+            return process
+
+        supervisor.add_process("redis", start_redis, last=True, explain=server.log_tail)
+        console.print(f"[green]Embedded Redis[/] on {server.display_url} (data in {server.data_dir})")
     listener = ["--dashboard-port", str(dashboard_port)] if dashboard_port else []
     listener += ["--dashboard-host", dashboard_host] if dashboard_port and dashboard_host else []
     supervisor.add("api", "api", "--host", host, "--port", str(port), *listener)
@@ -117,6 +135,8 @@ def dev(
     finally:
         if server:
             server.stop()
+    if supervisor.failure:
+        console.print(f"[red]dev stopped:[/] {escape(supervisor.failure)}")
     os._exit(code)
 
 

@@ -30,7 +30,7 @@ from ..retry import steering
 from . import proctree
 from .context import Context
 from .output import LogStream
-from .secrets import redact, scrub_environ, secrets_from_environment, url_password
+from .secrets import Redactor, scrub_environ, secrets_from_environment, url_password
 from .task import Task
 
 _modules: dict[str, tuple[float, ModuleType]] = {}
@@ -113,15 +113,11 @@ def _environment(variables: tuple[tuple[str, str], ...]) -> Iterator[None]:
 
 def invoke(task: Task) -> tuple[str, Any]:
     """Run one attempt; returns ``("ok", '{"result": ..., "artifacts": [...]}')`` or ``("error", {...})``."""
-    secrets = (*secrets_from_environment(), *url_password(task.context.redis_url))
-
-    def redactor(text: str) -> str:
-        return redact(text, secrets)
-
-    context = Context(task.context, redact=redactor)
+    redactor = Redactor((*secrets_from_environment(), *url_password(task.context.redis_url)))
     stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout = LogStream(context.run_log, "stdout", stdout, redactor)
-    sys.stderr = LogStream(context.run_log, "stderr", stderr, redactor)
+    context = Context(task.context, redactor=redactor, echo={"stdout": stdout, "stderr": stderr})
+    sys.stdout = LogStream(context.run_log, "stdout")
+    sys.stderr = LogStream(context.run_log, "stderr")
     try:
         with _environment(task.environment):
             module = _load(task.function, task.path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -17,6 +16,7 @@ import redis
 from ..artifacts.writer import ArtifactWriter
 from ..keys import Keys
 from .output import LOG_LINE_CHARS, LOG_LINES_CAP, RunLog
+from .secrets import Redactor
 from .task import AttemptContext
 
 __all__ = ["LOG_LINES_CAP", "LOG_LINE_CHARS", "Checkpoint", "Context", "RunLog"]
@@ -77,7 +77,9 @@ class Checkpoint:
 class Context:
     """The handler's second argument. Attribute names follow AWS Lambda's Python context."""
 
-    def __init__(self, info: AttemptContext, redact: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self, info: AttemptContext, redactor: Redactor | None = None, echo: dict[str, Any] | None = None
+    ) -> None:
         self.function_name: str = info.function
         self.function_version = "$LATEST"
         self.run_id: str = info.run_id
@@ -100,7 +102,8 @@ class Context:
             keys.log_dropped(self.run_id),
             rate=info.log_rate,
             burst=info.log_burst,
-            redact=redact,
+            redactor=redactor,
+            echo=echo,
         )
         self.log = logging.getLogger(f"backburner.function.{self.function_name}")
         self.log.handlers[:] = [_RunLogHandler(self.run_log)]

@@ -18,6 +18,7 @@ way out, so no process of any attempt outlives the worker.
 import atexit
 import os
 import signal
+import warnings
 
 from jobs.execution import proctree
 from jobs.execution.secrets import scrub_environ
@@ -31,6 +32,8 @@ def _take_everything_down() -> None:
 
 
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
+# Adopted strays are reaped by the server's own loop, which warns about each pid it did not fork.
+warnings.filterwarnings("ignore", message="forkserver: waitpid returned unexpected pid")
 scrub_environ()
 proctree.set_subreaper()
 atexit.register(_take_everything_down)

@@ -1,38 +1,40 @@
 """A run's output, captured in the child: ``print``, stderr and ``context.log`` lines, batched to Redis.
 
-Writing a line only appends it to a buffer, so capture costs linear time whatever the size of a write.
-A flusher thread sends what is buffered every ``FLUSH_INTERVAL_S`` in one MULTI (one RPUSH of every
-line, the LTRIM to the cap, the line count that ``jobs.log_tail`` numbers lines by): a flood of prints
-costs a round trip per tenth of a second, not one per line. The end of an attempt flushes the rest.
+Writing only appends to a buffer, so capture costs linear time whatever the size of a write. A flusher
+thread sends what is buffered every ``FLUSH_INTERVAL_S`` in one MULTI (one RPUSH of every line, the LTRIM
+to the cap, and the line count ``jobs.log_tail`` numbers lines by): a flood of prints costs a round trip
+per tenth of a second, not one per line. Only the newest ``LOG_LINES_CAP`` lines of a batch are sent (the
+list keeps no more), the rest are counted; the end of an attempt flushes what is left.
 
 A per-attempt rate cap (``log_rate`` lines a second after a burst of ``log_burst``) drops the excess,
 writes a line saying how many it dropped, and adds them up in ``<run>:logs:dropped``. Lines are cut at
-``LOG_LINE_CHARS`` and the newest ``LOG_LINES_CAP`` are kept; secrets are redacted before anything leaves.
+``LOG_LINE_CHARS``; secrets are redacted before anything leaves the child.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections import deque
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 
 import redis
+
+from .secrets import Redactor
 
 #: Log lines kept per run (oldest dropped first) and the longest line kept, in characters.
 LOG_LINES_CAP = 5000
 LOG_LINE_CHARS = 4096
 #: How often buffered lines are sent; a live view is about this much behind.
 FLUSH_INTERVAL_S = 0.1
-#: Past this many buffered lines the writing thread sends them itself (backpressure for a flood).
-FLUSH_LINES = 2000
 
-Entry = tuple[float, str, str, str]  # time, stream, level, line
+#: Lines written together: when, which stream, which level, the lines.
+Group = tuple[float, str, str, list[str]]
 
 
 class RunLog:
@@ -48,8 +50,10 @@ class RunLog:
         *,
         rate: float | None = None,
         burst: int = LOG_LINES_CAP,
-        redact: Callable[[str], str] | None = None,
+        redactor: Redactor | None = None,
+        echo: dict[str, Any] | None = None,
     ) -> None:
+        """``echo`` maps a stream (``stdout``) to a file its lines are also written to, redacted, as they are sent."""
         self._client = client
         self._key = key
         self._attempt = attempt
@@ -59,10 +63,12 @@ class RunLog:
         self._burst = max(1, burst)
         self._tokens = float(self._burst)
         self._refilled = time.monotonic()
-        self._redact = redact
-        self._pending: list[Entry] = []
-        self._skipped = 0  # buffered lines dropped by the cap before being sent (they still count)
-        self._dropped = 0  # lines dropped by the rate cap and not yet reported
+        self._redactor = redactor
+        self._echo = dict(echo or {})
+        self._pending: deque[Group] = deque()
+        self._count = 0  # lines in _pending
+        self._skipped = 0  # lines buffered but never sent (over the cap): they still count
+        self._dropped = 0  # lines the rate cap dropped, not yet reported
         self.dropped_total = 0
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
@@ -71,34 +77,54 @@ class RunLog:
             _flusher().add(self)
             _open.add(self)
 
-    def _refill(self) -> float:
-        now = time.monotonic()
-        assert self._rate is not None
-        self._tokens = min(float(self._burst), self._tokens + (now - self._refilled) * self._rate)
-        self._refilled = now
-        return self._tokens
-
     def write(self, line: str, stream: str = "log", level: str = "INFO") -> bool:
         """Buffer one line; False when the rate cap dropped it."""
-        if self._client is None or self._closed:
-            return False
+        return self.write_lines([line], stream, level) > 0
+
+    def write_lines(self, lines: list[str], stream: str = "log", level: str = "INFO") -> int:
+        """Buffer lines written together; return how many of them (from the first) the rate cap kept."""
+        if self._closed or not lines:
+            return 0
+        if self._client is None:  # a synchronous invocation keeps no log: its lines only go on
+            if self._echo:
+                self._echo_lines(deque([(0.0, stream, level, lines)]))
+            return len(lines)
+        kept = len(lines)
         with self._lock:
             if self._rate is not None:
-                if self._tokens < 1 and self._refill() < 1:
-                    self._dropped += 1
-                    self.dropped_total += 1
-                    return False
-                self._tokens -= 1
-            if not self._pending:
-                _flusher().wake.set()
-            self._pending.append((time.time(), stream, level, line[:LOG_LINE_CHARS]))
-            backlog = len(self._pending)
-            if backlog > 2 * LOG_LINES_CAP:  # the flusher is behind: these would be trimmed anyway
-                del self._pending[:LOG_LINES_CAP]
-                self._skipped += LOG_LINES_CAP
-        if backlog >= FLUSH_LINES:
-            self.flush()
-        return True
+                if self._tokens < kept:
+                    now = time.monotonic()
+                    self._tokens = min(float(self._burst), self._tokens + (now - self._refilled) * self._rate)
+                    self._refilled = now
+                    if self._tokens < kept:
+                        kept = int(self._tokens)
+                        self._dropped += len(lines) - kept
+                        self.dropped_total += len(lines) - kept
+                        lines = lines[:kept]
+                self._tokens -= kept
+            if kept:
+                if not self._pending:
+                    _flusher().wake.set()
+                self._pending.append((time.time(), stream, level, lines))
+                self._count += kept
+                if self._count > 2 * LOG_LINES_CAP:  # the flusher is behind: these would be trimmed anyway
+                    self._trim(LOG_LINES_CAP)
+        return kept
+
+    def _trim(self, keep: int) -> None:
+        """Forget the oldest buffered lines beyond ``keep`` (counted as skipped: numbers stay right)."""
+        excess = self._count - keep
+        while excess > 0:
+            t, stream, level, lines = self._pending[0]
+            if len(lines) <= excess:
+                self._pending.popleft()
+                excess -= len(lines)
+                self._skipped += len(lines)
+            else:
+                self._pending[0] = (t, stream, level, lines[excess:])
+                self._skipped += excess
+                excess = 0
+        self._count = min(self._count, keep)
 
     def flush(self) -> None:
         """Send every buffered line now, in one round trip. Never raises: a log must not fail the run."""
@@ -106,47 +132,68 @@ class RunLog:
             return
         with self._send_lock:
             with self._lock:
-                entries, self._pending = self._pending, []
+                self._trim(LOG_LINES_CAP)
+                groups, self._pending = self._pending, deque()
+                count, self._count = self._count, 0
                 skipped, self._skipped = self._skipped, 0
                 dropped, self._dropped = self._dropped, 0
             if dropped:
                 message = f"[backburner] {dropped} log lines dropped: over the cap of {self._cap()}"
-                entries.append((time.time(), "log", "WARNING", message))
-            if not entries and not skipped:
+                groups.append((time.time(), "log", "WARNING", [message]))
+                count += 1
+            if not count and not skipped:
                 return
+            if self._echo:
+                self._echo_lines(groups)
             try:
-                self._send(entries, skipped, dropped)
+                self._send(groups, count + skipped, dropped)
             except redis.RedisError:
                 with self._lock:  # keep them for the next flush (Redis may be restarting), within the cap
-                    self._pending[:0] = entries[-LOG_LINES_CAP:]
-                    self._skipped += skipped + max(0, len(entries) - LOG_LINES_CAP)
+                    groups.extend(self._pending)
+                    self._pending = groups
+                    self._count += count
+                    self._skipped += skipped
+                    self._dropped += dropped
+                    self._trim(LOG_LINES_CAP)
+
+    def _echo_lines(self, groups: deque[Group]) -> None:
+        """Write each stream's lines on to its real file, one redacted chunk per stream."""
+        chunks: dict[str, list[str]] = {}
+        for _, stream, _, lines in groups:
+            if stream in self._echo:
+                chunks.setdefault(stream, []).extend(lines)
+        for stream, lines in chunks.items():
+            text = "\n".join(lines) + "\n"
+            try:
+                self._echo[stream].write(self._redactor(text) if self._redactor is not None else text)
+                self._echo[stream].flush()
+            except (OSError, ValueError):  # the worker's own stream is gone: the run log still has them
+                self._echo.pop(stream)
 
     def _cap(self) -> str:
         return f"{self._rate:g} lines/s after a burst of {self._burst}"
 
-    def _send(self, entries: list[Entry], skipped: int, dropped: int) -> None:
+    def _send(self, groups: deque[Group], total: int, dropped: int) -> None:
         assert self._client is not None
-        kept = entries[-LOG_LINES_CAP:]
-        encoded = [self._encode(entry) for entry in kept]
+        encoded = [entry for group in groups for entry in self._encode(group)]
         # MULTI: readers (jobs.log_tail) see the count and the list change together, so line numbers hold.
         pipe = self._client.pipeline(transaction=True)
         if encoded:
             pipe.rpush(self._key, *encoded)
             pipe.ltrim(self._key, -LOG_LINES_CAP, -1)
         if self._count_key:
-            pipe.incrby(self._count_key, len(entries) + skipped)
+            pipe.incrby(self._count_key, total)
         if self._dropped_key and dropped:
             pipe.incrby(self._dropped_key, dropped)
         pipe.execute()
 
-    def _encode(self, entry: Entry) -> str:
-        t, stream, level, line = entry
-        if self._redact is not None:
-            line = self._redact(line)
-        return (
-            f'{{"t":{t!r},"attempt":{self._attempt},"stream":{_quoted(stream)},'
-            f'"level":{_quoted(level)},"line":{json.dumps(line)}}}'
-        )
+    def _encode(self, group: Group) -> list[str]:
+        t, stream, level, lines = group
+        if self._redactor is not None and self._redactor.finds("\n".join(lines)):
+            lines = [self._redactor(line) for line in lines]
+        where = f'"stream":{_json_string(stream)},"level":{_json_string(level)}'
+        head = f'{{"t":{t!r},"attempt":{self._attempt},{where},"line":'
+        return [f"{head}{_json_string(line[:LOG_LINE_CHARS])}}}" for line in lines]
 
     def close(self) -> None:
         """Send what is left and stop taking lines (the end of the attempt)."""
@@ -154,16 +201,6 @@ class RunLog:
         self._closed = True
         if self._client is not None:
             _flusher().remove(self)
-
-
-_QUOTED: dict[str, str] = {}
-
-
-def _quoted(value: str) -> str:
-    found = _QUOTED.get(value)
-    if found is None:
-        found = _QUOTED[value] = json.dumps(value)
-    return found
 
 
 class _Flusher:
@@ -202,18 +239,6 @@ _state: dict[str, _Flusher] = {}
 _open: weakref.WeakSet[RunLog] = weakref.WeakSet()
 
 
-def _after_fork() -> None:
-    """In a process the handler forked: the parent sends what it buffered, this one starts afresh."""
-    for log in list(_open):
-        log._lock, log._send_lock = threading.Lock(), threading.Lock()  # a thread may have held them
-        log._pending, log._skipped, log._dropped = [], 0, 0
-        if not log._closed:
-            _flusher().add(log)
-
-
-os.register_at_fork(after_in_child=_after_fork)
-
-
 def _flusher() -> _Flusher:
     """This process's flusher (a forked process gets its own: threads do not survive a fork)."""
     flusher = _state.get("flusher")
@@ -222,19 +247,28 @@ def _flusher() -> _Flusher:
     return flusher
 
 
+def _after_fork() -> None:
+    """In a process the handler forked: the parent sends what it buffered, this one starts afresh."""
+    for log in list(_open):
+        log._lock, log._send_lock = threading.Lock(), threading.Lock()  # a thread may have held them
+        log._pending, log._count, log._skipped, log._dropped = deque(), 0, 0, 0
+        if not log._closed:
+            _flusher().add(log)
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 class LogStream(io.TextIOBase):
-    """Stands in for ``sys.stdout``/``sys.stderr``: whole lines go to the run's log, and on to the real stream.
+    """Stands in for ``sys.stdout``/``sys.stderr``: whole lines go to the run's log (which may echo them on).
 
     Linear in what is written: a write is split once, and an unfinished line keeps only what the log keeps.
     """
 
-    def __init__(self, log: RunLog, name: str, passthrough: Any, redact: Callable[[str], str] | None = None) -> None:
+    def __init__(self, log: RunLog, name: str) -> None:
         self._log = log
         self._name = name
-        self._passthrough = passthrough
-        self._redact = redact
-        self._partial: list[str] = []
-        self._partial_chars = 0
+        self._partial = ""
 
     def writable(self) -> bool:
         return True
@@ -242,38 +276,23 @@ class LogStream(io.TextIOBase):
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if "\n" not in text:
-            self._hold(text)
+        if text == "\n":  # the second half of every print()
+            lines = [self._partial]
+            self._partial = ""
+        elif "\n" not in text:
+            if len(self._partial) < LOG_LINE_CHARS:
+                self._partial += text[: LOG_LINE_CHARS - len(self._partial)]
             return len(text)
-        pieces = text.split("\n")
-        self._hold(pieces[0])
-        self._line("".join(self._partial))
-        self._partial, self._partial_chars = [], 0
-        for line in pieces[1:-1]:
-            self._line(line)
-        self._hold(pieces[-1])
+        else:
+            lines = text.split("\n")
+            if len(text) > LOG_LINE_CHARS:  # a long line is kept cut, not whole, until it is sent
+                lines = [line[:LOG_LINE_CHARS] for line in lines]
+            lines[0] = (self._partial + lines[0])[:LOG_LINE_CHARS]
+            self._partial = lines.pop()
+        self._log.write_lines(lines, self._name)
         return len(text)
-
-    def _hold(self, piece: str) -> None:
-        room = LOG_LINE_CHARS - self._partial_chars
-        if piece and room > 0:
-            piece = piece[:room]
-            self._partial.append(piece)
-            self._partial_chars += len(piece)
-
-    def _line(self, line: str) -> None:
-        if self._log.write(line, stream=self._name) and self._passthrough is not None:
-            try:
-                self._passthrough.write((self._redact(line) if self._redact else line) + "\n")
-            except (OSError, ValueError):  # the worker's own stream is gone: the run log still has it
-                self._passthrough = None
 
     def flush(self) -> None:
         if self._partial:
-            self._line("".join(self._partial))
-            self._partial, self._partial_chars = [], 0
-        if self._passthrough is not None:
-            try:
-                self._passthrough.flush()
-            except (OSError, ValueError):
-                self._passthrough = None
+            self._log.write_lines([self._partial], self._name)
+            self._partial = ""

@@ -85,19 +85,40 @@ def encodings(secret: str) -> set[str]:
     }
 
 
-@functools.lru_cache(maxsize=32)
 def _forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
     forms = {form for secret in secrets if len(secret) >= MIN_SECRET_CHARS for form in encodings(secret)}
     return tuple(sorted(forms, key=len, reverse=True))  # longest first: a form may contain a shorter one
 
 
+class Redactor:
+    """Redacts a fixed set of secrets (and whatever looks like one) from text: ``redactor(text)``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.forms = _forms(tuple(secrets))
+
+    def finds(self, text: str) -> bool:
+        """Whether ``text`` may hold something to redact (a cheap look, for whole batches of lines)."""
+        if any(form in text for form in self.forms):
+            return True
+        lowered = text.lower()
+        return any(m in lowered for marker in _MARKERS for m in marker)
+
+    def __call__(self, text: str) -> str:
+        for form in self.forms:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        lowered = text.lower()
+        for (pattern, replacement), marker in zip(_PATTERNS, _MARKERS, strict=True):
+            if any(m in lowered for m in marker):  # a substring test is far cheaper than a regex scan
+                text = pattern.sub(replacement, text)
+        return text
+
+
+@functools.lru_cache(maxsize=32)
+def _redactor(secrets: tuple[str, ...]) -> Redactor:
+    return Redactor(secrets)
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` without any of ``secrets`` (in any of their encodings) or anything that looks like a secret."""
-    for form in _forms(tuple(secrets)):
-        if form in text:
-            text = text.replace(form, REDACTED)
-    lowered = text.lower()
-    for (pattern, replacement), marker in zip(_PATTERNS, _MARKERS, strict=True):
-        if any(m in lowered for m in marker):  # a substring test is far cheaper than a regex scan
-            text = pattern.sub(replacement, text)
-    return text
+    return _redactor(tuple(secrets))(text)

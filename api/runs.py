@@ -142,7 +142,10 @@ async def get_logs(
     if follow:
         return await streams.stream(runtime, run_id, streams.start_line(request, last_event_id), with_state=False)
     await run_in_threadpool(runtime.store.get, run_id)
-    return {"run": run_id, "lines": await run_in_threadpool(runtime.store.logs, run_id)}
+    lines = await run_in_threadpool(runtime.store.logs, run_id)
+    dropped = await run_in_threadpool(runtime.client.get, runtime.store.keys.log_dropped(run_id))
+    # "dropped": lines the run's output rate cap left out (``BACKBURNER_LOG_RATE``); the log says where.
+    return {"run": run_id, "lines": lines, "dropped": int(dropped or 0)}
 
 
 @router.post("/runs/{run_id}/cancel", summary="Cancel a run", operation_id="cancel_run", responses=responses(409))

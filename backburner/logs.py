@@ -40,7 +40,7 @@ class RedactingFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record; values that are not JSON become strings."""
+    """One JSON object per record; values that are not JSON become strings. Secrets are redacted."""
 
     def __init__(self, service: str | None = None, secrets: Iterable[str] = ()) -> None:
         super().__init__()
@@ -65,6 +65,11 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_") and key not in entry:
                 entry[key] = value
+        # Text is redacted before it is escaped (a secret in any form the text holds it in), and the line
+        # after (a secret inside a value that only became text here).
+        for key, value in entry.items():
+            if isinstance(value, str):
+                entry[key] = redact(value, self.secrets)
         return redact(json.dumps(entry, default=str), self.secrets)
 
 

@@ -83,8 +83,8 @@ def start_worker(site: Path, env: dict[str, str]) -> Iterator[type]:
     """Start real `backburner worker` processes: ``start_worker()`` returns a running WorkerProc."""
     started: list[WorkerProc] = []
 
-    def start(threads: int = 2) -> WorkerProc:
-        proc = WorkerProc(site, env, threads=threads).start()
+    def start(threads: int = 2, output: Path | None = None, extra_env: dict[str, str] | None = None) -> WorkerProc:
+        proc = WorkerProc(site, {**env, **(extra_env or {})}, threads=threads, output=output).start()
         started.append(proc)
         return proc
 

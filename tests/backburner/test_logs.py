@@ -91,3 +91,36 @@ def test_every_line_of_a_real_api_process_is_json_without_the_token(site, env):
     assert any(entry["logger"].startswith("uvicorn") for entry in entries)
     assert {entry["service"] for entry in entries} == {"api"}
     assert TOKEN not in stderr
+
+
+QUOTED_TOKEN = 'tok"en\\with-quotes-0123'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"token {QUOTED_TOKEN}",
+        f"payload {json.dumps({'token': QUOTED_TOKEN})}",  # JSON-escaped
+        f"nested {json.dumps(json.dumps({'token': QUOTED_TOKEN}))}",  # JSON in JSON
+        f"repr {QUOTED_TOKEN!r}",
+        f"url https://x/?t={__import__('urllib.parse').parse.quote(QUOTED_TOKEN, safe='')}",
+    ],
+)
+def test_a_secret_is_redacted_in_every_encoding_in_both_formats(text):
+    import urllib.parse
+
+    secrets = secrets_from_environment({"BACKBURNER_API_TOKEN": QUOTED_TOKEN})
+    escaped = json.dumps(QUOTED_TOKEN)[1:-1]
+    leaks = [QUOTED_TOKEN, escaped, json.dumps(escaped)[1:-1], urllib.parse.quote(QUOTED_TOKEN, safe=""), "with-quotes"]
+    for line in (
+        JsonFormatter(secrets=secrets).format(record(text)),
+        RedactingFormatter("%(message)s", secrets).format(record(text)),
+    ):
+        assert not [leak for leak in leaks if leak in line], line
+        assert "[redacted]" in line
+    assert json.loads(JsonFormatter(secrets=secrets).format(record(text)))["message"]  # still one JSON object
+
+
+def test_backburner_secrets_by_name_are_found_in_the_environment():
+    env = {"BACKBURNER_SESSION_KEY": "session-key-0123", "BACKBURNER_SITE": "/srv/site-path", "OTHER": "plain-value"}
+    assert secrets_from_environment(env) == ["session-key-0123"]

@@ -32,7 +32,8 @@ def wait_for(
 class WorkerProc:
     """A `backburner worker` subprocess with its own environment."""
 
-    def __init__(self, site: Path, env: Mapping[str, str], threads: int = 2) -> None:
+    def __init__(self, site: Path, env: Mapping[str, str], threads: int = 2, output: Path | None = None) -> None:
+        """``output``: a file for the worker's stdout and stderr (else they are the test's)."""
         self.args = [
             sys.executable,
             "-m",
@@ -44,10 +45,17 @@ class WorkerProc:
             str(threads),
         ]
         self.env = {**os.environ, **env}
+        self.output = output
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProc:
-        self.process = subprocess.Popen(self.args, env=self.env, start_new_session=True)
+        if self.output is None:
+            self.process = subprocess.Popen(self.args, env=self.env, start_new_session=True)
+            return self
+        with open(self.output, "ab") as out:
+            self.process = subprocess.Popen(
+                self.args, env=self.env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT
+            )
         return self
 
     @property

@@ -1,0 +1,114 @@
+"""Configuration that cannot be honoured never loads; the limits a function may set (memory, result size,
+environment) are read where they are written and merge like every Backburner key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jobs.site import check_site, load_site
+from jobs.site.model import DEFAULT_MAX_RESULT, DEFAULT_MEMORY_LIMIT
+from jobs.site.values import defines_handler
+from tests.jobs.test_site import HANDLER, functions, make_site, only_problem
+
+
+def test_limits_default_to_2gb_of_memory_and_1mb_of_result(tmp_path: Path) -> None:
+    make_site(tmp_path, files=functions("job-background.py"))
+    function = load_site(tmp_path).get("job-background")
+    assert (function.memory_limit, function.max_result, dict(function.environment)) == (2 << 30, 1 << 20, {})
+    assert (DEFAULT_MEMORY_LIMIT, DEFAULT_MAX_RESULT) == (2 << 30, 1 << 20)
+
+
+def test_memory_result_and_environment_are_read_per_pattern_and_inline(tmp_path: Path) -> None:
+    toml = """
+    [backburner]
+      memory_limit = "1GB"
+      environment = { REGION = "eu", LEVEL = 1 }
+
+    [backburner.functions."report-*"]
+      max_result = "256KB"
+      environment = { REGION = "us", VERBOSE = true }
+    """
+    inline = 'config = {"memory_limit": "512MiB", "environment": {"TOKEN_URL": "https://auth.example.com"}}\n'
+    make_site(tmp_path, toml, {**functions("other.py"), **functions("report-daily.py", text=inline + HANDLER)})
+    site = load_site(tmp_path)
+    report, other = site.get("report-daily"), site.get("other")
+    assert (report.memory_limit, report.max_result) == (512 << 20, 256 << 10)
+    assert dict(report.environment) == {
+        "REGION": "us",
+        "LEVEL": "1",
+        "VERBOSE": "true",
+        "TOKEN_URL": "https://auth.example.com",
+    }
+    assert (other.memory_limit, other.max_result, dict(other.environment)) == (
+        1 << 30,
+        1 << 20,
+        {"REGION": "eu", "LEVEL": "1"},
+    )
+
+
+def test_a_netlify_toml_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    (tmp_path / "netlify.toml").write_bytes(b'\xef\xbb\xbf[backburner.functions."job"]\ntime_limit = "5m"\n')
+    make_site(tmp_path, files=functions("job.py"))
+    assert load_site(tmp_path).get("job").time_limit_s == 300.0
+
+
+def test_a_function_file_without_a_handler_is_a_problem(tmp_path: Path) -> None:
+    make_site(tmp_path, files=functions("empty.py", text="def helper():\n    pass\n"))
+    problem = only_problem(tmp_path)
+    assert (problem.file, problem.key) == ("netlify/functions/empty.py", "handler")
+    assert "defines no handler" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("source", "defines"),
+    [
+        ("def handler(event, context): pass", True),
+        ("async def handler(event, context): pass", True),
+        ("handler = make_handler()", True),
+        ("handler: object = make_handler()", True),
+        ("from .impl import handler", True),
+        ("from impl import run as handler", True),
+        ("from impl import *", True),
+        ("import sys\nif sys.platform:\n    def handler(e, c): pass\nelse:\n    handler = None", True),
+        ("try:\n    from fast import handler\nexcept ImportError:\n    from slow import handler", True),
+        ("def helper(): pass\nclass Handler: pass", False),
+        ("def outer():\n    def handler(e, c): pass", False),
+        ("x = 1", False),
+    ],
+)
+def test_a_handler_is_found_statically(source: str, defines: bool) -> None:
+    import ast
+
+    assert defines_handler(ast.parse(source)) is defines
+
+
+def test_check_prints_every_problem_once_and_fails(tmp_path: Path) -> None:
+    toml = """
+    [backburner.functions."job-background"]
+      retries = [inf]
+      time_limit = "99999999d"
+      artifacts = "gs://bucket/reports"
+      memory_limit = "1KB"
+
+    [backburner.functions."other-*"]
+      retries = ["nan"]
+      artifacts = "s3://Bad_Bucket"
+    """
+    make_site(tmp_path, toml, {**functions("job-background.py"), **functions("nohandler.py", text="x = 1\n")})
+    env = {**os.environ, "COLUMNS": "300"}
+    done = subprocess.run(
+        [sys.executable, "-m", "backburner", "check", "--site", str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error")]
+    assert len(lines) == len(set(lines)) == 7, done.stderr
+    for says in ("inf is not a duration", "at most 24h", "only s3://bucket/prefix", "from 32MB to 1TB",
+                 "'nan' is not a duration", "'Bad_Bucket' is not a valid S3 bucket name", "defines no handler"):  # fmt: skip
+        assert sum(says in line for line in lines) == 1, says
+    _site, problems = check_site(tmp_path)
+    assert len(problems) == 7

@@ -36,6 +36,8 @@ def describe(function: Function, next_runs: int = 3) -> dict[str, Any]:
         "time_limit_s": limits.time_limit_s,
         "retry_delays_s": list(limits.retry_delays_s),
         "body_limit_bytes": limits.body_limit,
+        "memory_limit_bytes": function.memory_limit,
+        "max_result_bytes": function.max_result,
         "destinations": {
             "on_success": list(function.on_success),
             "on_failure": list(function.on_failure),

@@ -31,6 +31,9 @@ from .runs import ArtifactRef, AttemptInfo, ErrorInfo, Result, Run, new_id, new_
 from .store import RunStore, SkipWrite
 from .writes import Writes
 
+#: The longest wait before a retry (``retries`` allow 7 days); a record asking for more waits this long.
+MAX_DELAY_S = 7 * 86400.0
+
 
 @dataclass(frozen=True)
 class FinishedAttempt:
@@ -226,6 +229,7 @@ class Lifecycle:
         if run.attempt < run.max_attempts and error.get("retry", True):
             asked = error.get("retry_after_s")
             delay = float(asked) if asked is not None else run.retry_delays_s[run.attempt - 1]
+            delay = min(max(delay, 0.0), MAX_DELAY_S)  # a record from before delays were bounded
             run.status = "retrying"
             run.next_attempt_at = clock.iso(now + timedelta(seconds=delay))
             run.token = new_token()

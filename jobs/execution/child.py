@@ -56,14 +56,15 @@ def _load(function: str, path: str) -> ModuleType:
     return module
 
 
-def _error(exc: BaseException) -> dict[str, Any]:
+def _error(exc: BaseException, redactor: Redactor) -> dict[str, Any]:
+    """The handler's exception as the run shows it (type, message, traceback), secrets redacted."""
     tb = exc.__traceback__
     if tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next  # our own `invoke` frame is noise in the user's traceback
     return {
         "type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(type(exc), exc, tb, limit=30)),
+        "message": redactor(str(exc)),
+        "traceback": redactor("".join(traceback.format_exception(type(exc), exc, tb, limit=30))),
         **steering(exc),
     }
 
@@ -133,7 +134,7 @@ def invoke(task: Task) -> tuple[str, Any]:
         written = context.artifacts.written if context.artifacts is not None else []
         return "ok", f'{{"result": {text}, "artifacts": {json.dumps(written)}}}'
     except BaseException as exc:  # the handler's failure is data for the parent, never our crash
-        return "error", _error(exc)
+        return "error", _error(exc, redactor)
     finally:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):

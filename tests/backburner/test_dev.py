@@ -45,13 +45,15 @@ def dev(tmp_path: Path):
         wait_for(accepts, timeout=60, interval=0.2, message="dev to accept a run")
         yield process, site, url, accepts
     finally:
+        started: list[psutil.Process] = []
+        with contextlib.suppress(psutil.Error):
+            started = psutil.Process(process.pid).children(recursive=True)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        for child in psutil.Process().children(recursive=True):  # nothing of ours may outlive the test
-            if "backburner" in " ".join(child.cmdline()) or "redis-server" in child.name():
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    child.kill()
+        for child in started:  # they die with dev; this only tidies up after a failed test
+            with contextlib.suppress(psutil.Error):
+                child.kill()
 
 
 def redis_of(process: subprocess.Popen[bytes]) -> psutil.Process | None:

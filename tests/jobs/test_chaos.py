@@ -112,6 +112,15 @@ def redis_server(tmp_path: Path):
 
 
 @pytest.fixture
+def workers():
+    """Every worker the test starts (the last two are the running ones); all stopped, even after a failure."""
+    started: list[WorkerProc] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
 def hook():
     with WebhookReceiver() as receiver:
         yield receiver
@@ -149,12 +158,11 @@ def leaks() -> list[psutil.Process]:
 
 
 @pytest.mark.slow
-def test_chaos(site, env, client, runtime, redis_server, hook, tmp_path):
+def test_chaos(site, env, client, runtime, redis_server, hook, workers, tmp_path):
     rng = random.Random(14)
     plan = [name for name, (count, _) in PLAN.items() for _ in range(count)]
     rng.shuffle(plan)
     expected: dict[str, str] = {}
-    workers: list[WorkerProc] = []  # every worker started; the last two are the running ones
     tree: set[psutil.Process] = set()  # every process a worker had, looked at just before it was killed
     store = runtime.store
 

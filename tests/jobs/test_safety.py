@@ -46,6 +46,11 @@ FUNCTIONS = {
                 "debug": os.environ.get("DEBUG"),
             }
     """,
+    "telltale-background": """
+        import os
+        def handler(event, context):
+            raise ValueError(f"cannot sign with {os.environ['AWS_SECRET_ACCESS_KEY']!r}")
+    """,
     "hog-background": """
         import time
         def handler(event, context):
@@ -75,6 +80,9 @@ FUNCTIONS = {
 TOML = """
 [backburner.functions."secrets-background"]
   environment = { GREETING = "hello", DEBUG = true }
+
+[backburner.functions."telltale-background"]
+  retries = []
 
 [backburner.functions."hog-background"]
   memory_limit = "150MB"
@@ -138,6 +146,11 @@ def test_handlers_never_see_backburners_secrets_and_their_logs_never_show_one(cl
     for form in forms(AWS_SECRET):
         assert form not in stored and form not in text, form
     assert "containment: " in text and "subreaper" in text  # the worker's start line says how it contains
+
+    failed = finished(client, trigger(client, "telltale-background"))
+    assert failed["status"] == "failed" and "[redacted]" in failed["error"]["message"]
+    shown = json.dumps(failed["error"])
+    assert not [form for form in forms(AWS_SECRET) if form in shown or form in failed["error"]["traceback"]]
 
 
 def test_an_attempt_over_its_memory_limit_fails_naming_the_limit_and_the_worker_carries_on(client, worker):

@@ -14,6 +14,7 @@ Netlify. ``check_site`` collects every problem for ``backburner check``; ``load_
     routes.py     the compiled route table: which function a request path reaches
     cron.py       Netlify's cron dialect in any time zone
     durations.py  "90s", "15m", "1h" as people write them
+    sizes.py      "512MB", "2GB" as people write them (memory_limit, max_result)
 """
 
 from __future__ import annotations

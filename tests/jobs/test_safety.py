@@ -202,7 +202,7 @@ def test_an_output_flood_is_capped_and_says_how_many_lines_it_dropped(client, wo
     assert sum(int(note.split()[1]) for note in notes) == logs["dropped"]
 
 
-def test_unreadable_run_records_are_skipped_by_listings_the_dashboard_and_the_reaper(client, runtime, settings):
+def test_unreadable_run_records_are_skipped_by_listings_the_dashboard_and_the_reaper(client, runtime, settings, caplog):
     store, keys = runtime.store, runtime.store.keys
     good, _ = store.create(new_run(runtime.site.get("echo-background"), "api"), {})
     lost, _ = store.create(new_run(runtime.site.get("echo-background"), "api"), {})
@@ -230,3 +230,5 @@ def test_unreadable_run_records_are_skipped_by_listings_the_dashboard_and_the_re
     assert reaper.sweep() >= 1  # the lost run is resumed; the unreadable ones do not stop the sweep
     resumed = store.get(lost.id)
     assert resumed.status == "queued" and resumed.attempts[-1].outcome == "lost"
+    said = [r.getMessage() for r in caplog.records if "cannot be read and is skipped" in r.getMessage()]
+    assert sorted(message.split()[1].rstrip(":") for message in said) == sorted(bad)  # each logged, once

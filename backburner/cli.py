@@ -184,6 +184,8 @@ def worker(site: Path | None, processes: int, threads: int) -> None:
     """
     _logging()
     settings = _settings(site)
+    _check_or_exit(settings.site)  # once, here: not once per worker process (and again on every restart)
+    _require_redis(settings)
     if processes > 1:
         from .supervisor import Supervisor
 
@@ -193,8 +195,6 @@ def worker(site: Path | None, processes: int, threads: int) -> None:
         sys.exit(supervisor.run())
     from jobs.worker import run_worker
 
-    _check_or_exit(settings.site)
-    _require_redis(settings)
     run_worker(settings, threads=threads)
 
 

@@ -231,17 +231,19 @@ def test_chaos(site, env, client, runtime, redis_server, hook, workers, tmp_path
     wait_for(lambda: set(webhook_ids()) >= set(expected), timeout=60, interval=0.5, message="a webhook for every run")
     for request in hook.requests:  # redelivered (at least once), but one event per run, saying how it ended
         body = json.loads(request.body)
-        assert body["type"] == f"run.{expected[body['data']['id']]}"
-    assert all(len(ids) == 1 for ids in webhook_ids().values())
+        assert body["data"]["id"] in expected, body
+        assert body["type"] == f"run.{expected[body['data']['id']]}", body
+    assert all(len(ids) == 1 for ids in webhook_ids().values()), webhook_ids()
 
     for worker in workers:
         worker.stop()
     for worker in workers:
-        assert worker.process is not None and worker.process.poll() is not None
+        assert worker.process is not None and worker.process.poll() is not None, worker.pid
         with contextlib.suppress(psutil.NoSuchProcess):
             tree.update(psutil.Process(worker.pid).children(recursive=True))
     wait_for(lambda: not [p for p in tree if alive(p)] and not leaks(), timeout=20, message="no process left behind")
 
     memory = runtime.store.client.info("memory")["used_memory"]
+    print(f"chaos: Redis uses {memory / (1 << 20):.1f} MB; {len(hook.requests)} webhook deliveries")
     assert memory < 64 << 20, memory
     assert max(runtime.store.client.llen(runtime.store.keys.logs(i)) for i in expected) <= 5000

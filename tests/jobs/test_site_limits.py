@@ -113,3 +113,17 @@ def test_check_prints_every_problem_once_and_fails(tmp_path: Path) -> None:
         assert sum(says in line for line in lines) == 1, says
     _site, problems = check_site(tmp_path)
     assert len(problems) == 7
+
+
+def test_a_worker_with_several_processes_says_what_is_wrong_once_and_starts_none(tmp_path: Path) -> None:
+    make_site(tmp_path, '[backburner]\n  retries = ["99999999d"]\n', functions("job-background.py"))
+    env = {**os.environ, "COLUMNS": "300", "REDIS_URL": "redis://127.0.0.1:1/0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "backburner", "worker", "--processes", "3", "--site", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("at most 7d") == 1, done.stderr

@@ -86,6 +86,8 @@ class Run:
     attempts: list[Attempt]
     progress: Progress
     result: Any
+    #: Bytes of the result's JSON; listings carry ``result=None`` for results over 2 KB (``get`` has them all).
+    result_size: int | None
     error: RunError | None
     artifacts: list[Artifact]
     schedule: str | None
@@ -121,6 +123,7 @@ class Run:
             attempts=[Attempt.from_json(a) for a in data.get("attempts") or ()],
             progress=Progress(progress.get("done"), progress.get("total"), progress.get("message")),
             result=data.get("result"),
+            result_size=data.get("result_size"),
             error=RunError.from_json(data.get("error")),
             artifacts=[
                 Artifact(a["name"], int(a["size"]), a["content_type"], a.get("url"))

@@ -38,11 +38,6 @@ class AttemptContext:
     log_rate: float | None = None
     log_burst: int = 5000
 
-    @property
-    def persist(self) -> bool:
-        """A recorded run (logs, progress, checkpoints, artifacts), as opposed to a synchronous invocation."""
-        return self.redis_url is not None
-
 
 @dataclass(frozen=True)
 class Task:

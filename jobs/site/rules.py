@@ -146,7 +146,7 @@ def toml_rules(value: Any, file: str, lines: list[int], fallback: int | None) ->
 def file_rules(path: Path, shown: str) -> list[Rule]:
     """The rules of a ``_redirects`` file: ``from [key=value ...] to [status[!]] [Key=value ...]`` per line."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")  # a byte-order mark is no rule
     except OSError:
         return []
     rules: list[Rule] = []

@@ -289,6 +289,12 @@ def test_the_publish_folder_defaults_to_base(tmp_path: Path) -> None:
     assert table(tmp_path).match("/hi").function == "hello"
 
 
+def test_a_redirects_file_with_a_byte_order_mark_keeps_its_first_rule(tmp_path: Path) -> None:
+    make_site(tmp_path, "", {**functions("hello.py"), "_redirects": "\ufeff/hi /.netlify/functions/hello 200\n"})
+
+    assert table(tmp_path).match("/hi").function == "hello"
+
+
 def test_identical_rules_count_once_at_the_later_place(tmp_path: Path) -> None:
     toml = '[[redirects]]\nfrom = "/api/*"\nto = "/.netlify/functions/:splat"\nstatus = 200\n'
     files = {**functions("hello.py"), "_redirects": "/api/*  /.netlify/functions/:splat  200\n/x /y 301\n"}

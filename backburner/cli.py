@@ -11,13 +11,21 @@ from typing import Any
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from .options import check_or_exit as _check_or_exit
 from .options import console, json_option, out, site_option
 from .options import settings_for as _settings
 from .remote import cancel, download, invoke, logs, replay, runs
 from .schedules import schedules
+from .tables import Column, print_table
+
+FUNCTION_COLUMNS = (
+    Column("name", identity=True),
+    Column("kind", identity=True),
+    Column("schedule", drop=1),
+    Column("time limit", drop=2),
+    Column("retries", drop=3),
+)
 
 
 def _logging(level: str = "INFO") -> None:
@@ -269,11 +277,11 @@ def functions(site: Path | None, as_json: bool) -> None:
         keys = ("name", "kind", "schedule", "timezone", "time_limit_s", "retry_delays_s", "destinations")
         out.print_json(json.dumps([{key: item[key] for key in keys} for item in listing]))
         return
-    table = Table("name", "kind", "schedule", "time limit", "retries")
+    rows = []
     for item in listing:
         retries = ", ".join(f"{d:g}s" for d in item["retry_delays_s"]) or "none"
-        table.add_row(item["name"], item["kind"], item["schedule"] or "", f"{item['time_limit_s']:g}s", retries)
-    out.print(table)
+        rows.append((item["name"], item["kind"], item["schedule"] or "", f"{item['time_limit_s']:g}s", retries))
+    print_table(out, FUNCTION_COLUMNS, rows, notes=console)
 
 
 # -- client commands (backburner/remote.py, backburner/schedules.py) -----------------------------------

@@ -10,16 +10,26 @@ from pathlib import Path
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Column, Table
 
 from jobs.runs import STATUSES, TRIGGERS
 from jobs.site.durations import parse_duration
 
 from .client import Client
 from .options import api_errors, connect, console, json_option, out, url_option
+from .tables import Column, print_table
 
 #: How the terminal colours each status (the vocabulary itself is jobs.runs.STATUSES).
 COLOURS = {"succeeded": "green", "failed": "red", "running": "cyan", "retrying": "yellow", "delayed": "magenta"}
+#: The runs table (backburner.tables): ids, function names and statuses are never cut; the rest wraps or goes.
+RUN_COLUMNS = (
+    Column("id", identity=True),
+    Column("function", identity=True),
+    Column("trigger", drop=3),
+    Column("status", identity=True, style=COLOURS.get),
+    Column("attempt", drop=2),
+    Column("created (UTC)", drop=1, min_width=10),
+    Column("for (UTC)", drop=4, min_width=10),
+)
 
 
 def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -201,19 +211,17 @@ def runs(
     if as_json:
         out.print_json(json.dumps([run.data for run in listing]))
         return
-    # Ids and statuses are never cut: ids are for copying. "for" shows a tick's or a delayed run's time.
+    # Ids, function names and statuses are never cut (ids are for copying); the rest wraps or goes.
+    # "for" shows a tick's or a delayed run's time.
     timed = any(run.data.get("scheduled_for") or run.data.get("run_at") for run in listing)
-    columns: list[Column | str] = [Column("id", no_wrap=True), "function", "trigger", Column("status", no_wrap=True),
-                                   "attempt", Column("created (UTC)", no_wrap=True)]  # fmt: skip
-    table = Table(*columns, *([Column("for (UTC)", no_wrap=True)] if timed else []))
+    rows = []
     for run in listing:
-        colour = COLOURS.get(run.status, "white")
-        cells = [run.id, run.function, run.trigger, f"[{colour}]{run.status}[/]", f"{run.attempt}/{run.max_attempts}",
+        cells = [run.id, run.function, run.trigger, run.status, f"{run.attempt}/{run.max_attempts}",
                  _utc(run.data["created_at"])]  # fmt: skip
         if timed:
             cells.append(_utc(run.data.get("scheduled_for") or run.data.get("run_at")))
-        table.add_row(*cells)
-    out.print(table)
+        rows.append(cells)
+    print_table(out, RUN_COLUMNS if timed else RUN_COLUMNS[:-1], rows, notes=console)
 
 
 def _utc(iso: str | None) -> str:

@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from .client import ApiError, Client
 from .options import (
@@ -23,6 +22,18 @@ from .options import (
     settings_for,
     site_option,
     url_option,
+)
+from .tables import Column, print_table
+
+#: The listing (backburner.tables): names, functions and states are never cut; the rest wraps or goes.
+COLUMNS = (
+    Column("name", identity=True),
+    Column("function", identity=True),
+    Column("schedule", drop=1),
+    Column("timezone", drop=4),
+    Column("source", drop=3),
+    Column("state", identity=True, style=lambda state: "yellow" if state == "paused" else None),
+    Column("next runs (UTC)", drop=2, min_width=20),
 )
 
 
@@ -71,14 +82,12 @@ def schedules(
         keys = ("name", "function", "schedule", "timezone", "paused", "next_runs", "source")
         out.print_json(json.dumps([{key: item[key] for key in keys} for item in listing]))
         return
-    table = Table("name", "function", "schedule", "timezone", "source", "paused", "next runs")
+    rows = []
     for item in listing:
-        state = "[yellow]paused[/]" if item["paused"] else ""
-        table.add_row(
-            item["name"], item["function"], item["schedule"], item["timezone"], item["source"], state,
-            "\n".join(item["next_runs"]),
-        )  # fmt: skip
-    out.print(table)
+        state = "paused" if item["paused"] else "active"
+        rows.append((item["name"], item["function"], item["schedule"], item["timezone"], item["source"], state,
+                     "\n".join(item["next_runs"])))  # fmt: skip
+    print_table(out, COLUMNS, rows, notes=console)
 
 
 def _file(spec: Any) -> dict[str, Any]:

@@ -16,16 +16,26 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from types import TracebackType
 
 from jobs.execution.secrets import REDACTED, redact, secrets_from_environment
 
 __all__ = ["REDACTED", "JsonFormatter", "RedactingFormatter", "configure", "redact", "secrets_from_environment"]
 
-#: LogRecord attributes that are not ``extra`` fields.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+#: LogRecord attributes that are not ``extra`` fields; uvicorn's ``color_message`` repeats the message with
+#: terminal colours, which have no place in a JSON line.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
+#: Terminal control sequences (colours, cursor moves) that libraries put in their messages.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
+
+
+def _plain(value: object) -> object:
+    return _ANSI.sub("", value) if isinstance(value, str) and "\x1b" in value else value
 
 
 class RedactingFormatter(logging.Formatter):
@@ -54,7 +64,7 @@ class JsonFormatter(logging.Formatter):
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _plain(record.getMessage()),
             "service": self.service,
             "pid": record.process,
         }
@@ -64,13 +74,30 @@ class JsonFormatter(logging.Formatter):
             entry["stack"] = self.formatStack(record.stack_info)
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_") and key not in entry:
-                entry[key] = value
+                entry[key] = _plain(value)
         # Text is redacted before it is escaped (a secret in any form the text holds it in), and the line
         # after (a secret inside a value that only became text here).
         for key, value in entry.items():
             if isinstance(value, str):
                 entry[key] = redact(value, self.secrets)
         return redact(json.dumps(entry, default=str), self.secrets)
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, traceback)
+        return
+    logging.getLogger("backburner").critical("uncaught exception", exc_info=(kind, error, traceback))
+
+
+def _log_thread_uncaught(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    error = args.exc_value if args.exc_value is not None else args.exc_type()
+    logging.getLogger("backburner").error(
+        "uncaught exception in thread %s", name, exc_info=(args.exc_type, error, args.exc_traceback)
+    )
 
 
 def configure(level: str = "INFO", *, service: str | None = None, fmt: str | None = None) -> None:
@@ -85,6 +112,11 @@ def configure(level: str = "INFO", *, service: str | None = None, fmt: str | Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Everything else a process would write to stderr goes through the same handler, so each line has the
+    # chosen format: Python's warnings, and exceptions nobody caught (in the main thread or another one).
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_thread_uncaught
     # Neither format shows where a call was made from, so skip looking it up for every record (a
     # worker logs one line per attempt): the logging docs' own "Optimization" advice.
     logging._srcfile = None

@@ -124,3 +124,40 @@ def test_a_secret_is_redacted_in_every_encoding_in_both_formats(text):
 def test_backburner_secrets_by_name_are_found_in_the_environment():
     env = {"BACKBURNER_SESSION_KEY": "session-key-0123", "BACKBURNER_SITE": "/srv/site-path", "OTHER": "plain-value"}
     assert secrets_from_environment(env) == ["session-key-0123"]
+
+
+def test_json_lines_carry_no_terminal_colours():
+    """uvicorn adds ``color_message`` (the message with ANSI colours) to its records; libraries may colour
+    the message itself."""
+    coloured = record("Started server process [%d]", 42, color_message="Started server process [\x1b[36m%d\x1b[0m]")
+    entry = json.loads(JsonFormatter("api").format(coloured))
+    assert entry["message"] == "Started server process [42]" and "color_message" not in entry
+    painted = json.loads(JsonFormatter().format(record("\x1b[1mbold\x1b[0m and \x1b[31mred\x1b[0m", note="\x1b[2Kx")))
+    assert painted["message"] == "bold and red" and painted["note"] == "x"
+
+
+def test_json_mode_turns_warnings_and_uncaught_exceptions_into_json_lines():
+    script = """
+import threading, warnings
+from backburner.logs import configure
+configure(service="worker")
+warnings.warn("an old API", DeprecationWarning, stacklevel=1)
+warnings.warn("careful")
+thread = threading.Thread(target=lambda: 1 / 0, name="helper")
+thread.start(); thread.join()
+raise RuntimeError("nobody caught this")
+"""
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", script],
+        env={**os.environ, "BACKBURNER_LOG_FORMAT": "json"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    entries = [json.loads(line) for line in done.stderr.splitlines()]  # every line is JSON
+    assert [e["logger"] for e in entries] == ["py.warnings", "py.warnings", "backburner", "backburner"]
+    assert "DeprecationWarning: an old API" in entries[0]["message"]
+    assert entries[2]["message"] == "uncaught exception in thread helper"
+    assert "ZeroDivisionError" in entries[2]["exception"]
+    assert entries[3]["level"] == "CRITICAL" and "RuntimeError: nobody caught this" in entries[3]["exception"]

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from .options import check_or_exit as _check_or_exit
 from .options import console, json_option, out, site_option
 from .options import settings_for as _settings
 from .remote import cancel, download, invoke, logs, replay, runs
 from .schedules import schedules
+from .startup import Commands
 from .tables import Column, print_table
+from .webhooks import webhooks
 
 FUNCTION_COLUMNS = (
     Column("name", identity=True),
@@ -36,7 +36,7 @@ def _logging(level: str = "INFO") -> None:
     configure(level, service=context.info_name if context else None)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Backburner: Netlify-style background and scheduled functions for any Python host.
 
@@ -74,78 +74,49 @@ def _dashboard_options(command: Any) -> Any:
 @click.option("--port", default=8888, show_default=True, type=int)
 @_dashboard_options
 @click.option("--threads", default=4, show_default=True, help="Worker threads.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Redis's data, artifacts and the webhook secret (default: BACKBURNER_DATA_DIR or .backburner in the site).",
+)
 def dev(
-    site: Path | None, host: str, port: int, dashboard_port: int | None, dashboard_host: str | None, threads: int
+    site: Path | None,
+    host: str,
+    port: int,
+    dashboard_port: int | None,
+    dashboard_host: str | None,
+    threads: int,
+    data_dir: Path | None,
 ) -> None:
     """Run the API, a worker and the scheduler on one machine, with an embedded Redis.
 
-    Data (Redis's append-only file, artifacts) goes to .backburner/ in the site. Set REDIS_URL to
-    use an existing Redis instead. The dashboard is at http://127.0.0.1:8888/ (no login in dev).
+    Data (Redis's append-only file, artifacts, the webhook secret) goes to .backburner/ in the site, or
+    --data-dir. Set REDIS_URL to use an existing Redis instead. The dashboard is at
+    http://127.0.0.1:8888/ (no login in dev). Webhooks are signed with a secret made on the first start
+    (`backburner webhooks secret` prints it) and may go to receivers on this machine.
     dev listens on loopback only: another --host needs BACKBURNER_API_TOKEN (16+ characters).
 
     \b
     Examples:
       backburner dev
-      backburner dev --site ./my-site --port 9000
+      backburner dev --site ./my-site --port 9000 --data-dir /tmp/bb-data
       REDIS_URL=redis://localhost:6379/0 backburner dev
     """
-    import os
-    import secrets
-
     from api.app import check_token
     from api.listeners import Listen
-    from jobs.errors import ConfigError
 
-    from .redis_server import RedisServer
-    from .supervisor import Supervisor
+    from .dev import run
 
+    started = time.monotonic()
     _logging()
-    settings = _settings(site, dev=True)
+    settings = _settings(site, dev=True, data_dir=data_dir)
     dashboard_port = dashboard_port or settings.dashboard_port
     dashboard_host = dashboard_host or settings.dashboard_host
-    try:
-        check_token(settings, Listen(host, port, dashboard_host or host if dashboard_port else None, dashboard_port))
-    except ConfigError as exc:
-        raise click.ClickException(exc.message) from None
-    _check_or_exit(settings.site)
-    env = {"BACKBURNER_DEV": "1", "BACKBURNER_SITE": str(settings.site.resolve())}
-    # Functions that call the site's own API (the aggregation example does) find it on the port in use.
-    env.setdefault("BACKBURNER_URL", os.environ.get("BACKBURNER_URL") or f"http://{host}:{port}")
-    supervisor = Supervisor(env)
-    server = None
-    if not settings.redis_url:
-        # A password of its own each time (another local user cannot read or write runs), given to the
-        # services in REDIS_URL; the server dies with dev and is started again if it crashes.
-        server = RedisServer(
-            settings.data_path / "redis", password=secrets.token_urlsafe(24), wrap=supervisor.lifeline.command
-        )
-        supervisor.env["REDIS_URL"] = server.url
-        embedded = server
-
-        def start_redis() -> subprocess.Popen[bytes]:
-            process = embedded.start().process
-            assert process is not None
-            return process
-
-        supervisor.add_process("redis", start_redis, last=True, explain=server.log_tail)
-        console.print(f"[green]Embedded Redis[/] on {server.display_url} (data in {server.data_dir})")
-    listener = ["--dashboard-port", str(dashboard_port)] if dashboard_port else []
-    listener += ["--dashboard-host", dashboard_host] if dashboard_port and dashboard_host else []
-    supervisor.add("api", "api", "--host", host, "--port", str(port), *listener)
-    supervisor.add("worker", "worker", "--processes", "1", "--threads", str(threads))
-    supervisor.add("scheduler", "scheduler")
-    console.print(f"[bold]Backburner dev[/] serving {settings.site.resolve()} on http://{host}:{port}")
-    console.print(f"  try: curl -i -X POST http://{host}:{port}/.netlify/functions/hello")
-    if dashboard_port:
-        console.print(f"  dashboard: http://{dashboard_host or host}:{dashboard_port}/")
-    try:
-        code = supervisor.run()
-    finally:
-        if server:
-            server.stop()
-    if supervisor.failure:
-        console.print(f"[red]dev stopped:[/] {escape(supervisor.failure)}")
-    os._exit(code)
+    check_token(settings, Listen(host, port, dashboard_host or host if dashboard_port else None, dashboard_port))
+    dashboard = (dashboard_host or host, dashboard_port) if dashboard_port else None
+    loaded = _check_or_exit(settings.site)
+    run(settings, loaded, host=host, port=port, threads=threads, started=started, dashboard=dashboard)
 
 
 @main.command()
@@ -190,9 +161,12 @@ def worker(site: Path | None, processes: int, threads: int) -> None:
       REDIS_URL=redis://redis:6379/0 backburner worker
       backburner worker --processes 4 --threads 8
     """
+    from jobs.delivery.destinations import check_secret
+
     _logging()
     settings = _settings(site)
-    _check_or_exit(settings.site)  # once, here: not once per worker process (and again on every restart)
+    # Once, here: not once per worker process (and again on every restart), which a supervisor would do in vain.
+    check_secret(settings, _check_or_exit(settings.site))
     _require_redis(settings)
     if processes > 1:
         from .supervisor import Supervisor
@@ -232,9 +206,11 @@ def scheduler(site: Path | None) -> None:
 
 
 def _require_redis(settings: Any) -> None:
+    from jobs.errors import ConfigError
+
     if not settings.redis_url:
-        raise click.ClickException(
-            "REDIS_URL is not set: point it at your Redis (redis://host:6379/0), "
+        raise ConfigError(
+            "REDIS_URL is not set: point it at your Redis (export REDIS_URL=redis://host:6379/0), "
             "or run everything with `backburner dev`."
         )
 
@@ -286,5 +262,5 @@ def functions(site: Path | None, as_json: bool) -> None:
 
 # -- client commands (backburner/remote.py, backburner/schedules.py) -----------------------------------
 
-for _command in (invoke, runs, logs, download, replay, cancel, schedules):
+for _command in (invoke, runs, logs, download, replay, cancel, schedules, webhooks):
     main.add_command(_command)

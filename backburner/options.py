@@ -36,16 +36,14 @@ def settings_for(site: Path | None, **overrides: Any) -> Any:
 
 
 def check_or_exit(site: Path) -> Any:
-    """The loaded site, or every problem printed and exit code 1."""
-    from rich.markup import escape
-
+    """The loaded site; else a ConfigError with every problem, one a line, which the CLI prints one a line
+    (JSON records for a service in JSON log mode: ``backburner.startup``) with exit code 1."""
+    from jobs.errors import ConfigError
     from jobs.site import check_site
 
     loaded, problems = check_site(site)
-    for problem in problems:
-        console.print("[red]error[/]", escape(str(problem)))
     if problems or loaded is None:
-        raise SystemExit(1)
+        raise ConfigError("\n".join(str(problem) for problem in problems) or f"{site}: the site does not load")
     return loaded
 
 

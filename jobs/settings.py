@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+
+#: In `dev`, webhooks may reach receivers on this machine (the first thing anyone tries); private and
+#: link-local addresses still need BACKBURNER_WEBHOOK_ALLOW there, as everywhere else.
+DEV_WEBHOOK_ALLOW = ("127.0.0.0/8", "::1")
+#: Settings whose values never appear in messages.
+_SECRET_FIELDS = frozenset({"api_token", "webhook_secret", "redis_url"})
 
 
 class Settings(BaseSettings):
@@ -90,11 +99,30 @@ class Settings(BaseSettings):
     log_rate: float = Field(default=1000.0, ge=0)
     log_burst: int = Field(default=5000, ge=1)
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_format(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # unset or empty: `dev` starts its own Redis, the other services say they need one
+        from redis.connection import parse_url  # redis-py's own parser, so what passes here connects there
+
+        try:
+            parse_url(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{without_password(value)!r} is not a Redis URL ({exc}): use redis://host:6379/0, "
+                "rediss://host:6380/0 for TLS, or unix:///path/to/redis.sock"
+            ) from None
+        return value
+
     @field_validator("webhook_secret")
     @classmethod
     def _secret_format(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("whsec_"):
-            raise ValueError("BACKBURNER_WEBHOOK_SECRET must start with 'whsec_' (Standard Webhooks format)")
+            raise ValueError(
+                "must start with 'whsec_' followed by base64 (Standard Webhooks format), e.g. from "
+                "python -c \"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\""
+            )
         return value
 
     @field_validator("webhook_retries")
@@ -107,7 +135,7 @@ class Settings(BaseSettings):
                 try:
                     parse_duration(item.strip())
                 except ValueError as exc:
-                    raise ValueError(f"BACKBURNER_WEBHOOK_RETRIES: {exc} (e.g. '5s,30s,2m,10m')") from None
+                    raise ValueError(f"{exc} (e.g. '5s,30s,2m,10m')") from None
         return value
 
     @cached_property
@@ -132,9 +160,44 @@ class Settings(BaseSettings):
 
     @property
     def webhook_allow_list(self) -> list[str]:
-        return [item.strip() for item in self.webhook_allow.split(",") if item.strip()]
+        """BACKBURNER_WEBHOOK_ALLOW's entries; in `dev`, loopback addresses too."""
+        listed = [item.strip() for item in self.webhook_allow.split(",") if item.strip()]
+        return [*listed, *DEV_WEBHOOK_ALLOW] if self.dev else listed
+
+
+def without_password(url: str) -> str:
+    """``url`` fit for a message: any password replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+    except ValueError:
+        return "<unparseable URL>"
+
+
+def variable(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return "REDIS_URL" if field == "redis_url" else f"BACKBURNER_{field.upper()}"
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as ``VARIABLE='value': what is wrong``; secret values are never shown."""
+    field = str(error["loc"][0]).lower().removeprefix("backburner_") if error.get("loc") else ""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if field in _SECRET_FIELDS or error.get("type") == "value_error":
+        return f"{variable(field)}: {message}"
+    return f"{variable(field)}={str(error.get('input'))[:80]!r}: {message}"
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment; keyword overrides win (the CLI passes its flags this way)."""
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})  # type: ignore[arg-type]
+    """Read settings from the environment; keyword overrides win (the CLI passes its flags this way).
+
+    Raises ConfigError naming each variable that is wrong and how, never pydantic's multi-line report.
+    """
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        errors = exc.errors()
+        plural = "s" if len(errors) > 1 else ""
+        raise ConfigError(f"{'; '.join(_problem(e) for e in errors)} (environment variable{plural})") from None

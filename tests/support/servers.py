@@ -78,17 +78,27 @@ class DevProc:
     Its children run in their own sessions, so stopping means SIGTERM to `dev`, which stops them.
     """
 
-    def __init__(self, site: Path, env: Mapping[str, str], port: int | None = None) -> None:
+    def __init__(
+        self, site: Path, env: Mapping[str, str], port: int | None = None, *, output: Path | None = None
+    ) -> None:
+        """``output``: a file that gets everything dev and its services print (stdout and stderr)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [sys.executable, "-m", "backburner", "dev", "--site", str(site), "--port", str(self.port)]
         self.args += ["--threads", "2"]
         self.env = {**os.environ, **env}
+        self.output = output
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> DevProc:
         """Start and wait until the API answers and the worker heartbeats (/readyz is 200)."""
-        self.process = subprocess.Popen(self.args, env=self.env, start_new_session=True)
+        if self.output is None:
+            self.process = subprocess.Popen(self.args, env=self.env, start_new_session=True)
+        else:
+            with self.output.open("ab") as sink:
+                self.process = subprocess.Popen(
+                    self.args, env=self.env, start_new_session=True, stdout=sink, stderr=subprocess.STDOUT
+                )
 
         def ready() -> bool:
             assert self.process is not None

@@ -17,8 +17,11 @@ from .errors import responses
 router = APIRouter(prefix="/api", tags=["functions"], dependencies=[Authorized], responses=responses())
 
 
-def describe(function: Function, next_runs: int = 3) -> dict[str, Any]:
-    """The listing shape shared with ``backburner functions --json`` (DESIGN.md section 7)."""
+def describe(function: Function, next_runs: int = 3, *, artifacts: str | None = None) -> dict[str, Any]:
+    """Every effective setting of a function (defaults applied), in the listing shape shared with
+    ``backburner functions --json`` (DESIGN.md section 7, which this extends). ``artifacts`` is the default
+    store (BACKBURNER_ARTIFACTS, resolved), so ``destinations.artifacts`` says where files go even when the
+    function does not set it."""
     limits = function.limits("schedule" if function.schedule and not function.background else "http")
     upcoming: list[str] = []
     if function.schedule:
@@ -38,10 +41,16 @@ def describe(function: Function, next_runs: int = 3) -> dict[str, Any]:
         "body_limit_bytes": limits.body_limit,
         "memory_limit_bytes": function.memory_limit,
         "max_result_bytes": function.max_result,
+        "concurrency": function.concurrency,  # None: no limit
+        "overlap": function.overlap,
+        "catchup": function.catchup,
+        "catchup_window_s": function.catchup_window_s,
+        "retention_s": function.retention_s,  # None: kept until deleted
+        "routes": list(function.routes),
         "destinations": {
             "on_success": list(function.on_success),
             "on_failure": list(function.on_failure),
-            "artifacts": function.artifacts,
+            "artifacts": function.artifacts or artifacts,
         },
     }
 
@@ -57,7 +66,7 @@ async def list_functions(runtime: RuntimeDep) -> list[dict[str, Any]]:
     disabled = await run_in_threadpool(disabled_endpoints, runtime.client, runtime.store.keys, senders)
     listing = []
     for function in site.functions.values():
-        entry = describe(function)
+        entry = describe(function, artifacts=runtime.settings.artifacts_url)
         entry["destinations"]["disabled"] = disabled.get(function.name, [])
         listing.append(entry)
     return listing

@@ -238,7 +238,7 @@ def check(site: Path | None) -> None:
 @site_option
 @json_option
 def functions(site: Path | None, as_json: bool) -> None:
-    """List the site's functions with their kind, limits, retries and schedule.
+    """List the site's functions with their kind, limits, retries and schedule (--json: every setting).
 
     \b
     Examples:
@@ -247,11 +247,11 @@ def functions(site: Path | None, as_json: bool) -> None:
     """
     from api.functions import describe
 
-    loaded = _check_or_exit(_settings(site).site)
-    listing = [describe(function) for function in loaded.functions.values()]
+    settings = _settings(site)
+    loaded = _check_or_exit(settings.site)
+    listing = [describe(function, artifacts=settings.artifacts_url) for function in loaded.functions.values()]
     if as_json:
-        keys = ("name", "kind", "schedule", "timezone", "time_limit_s", "retry_delays_s", "destinations")
-        out.print_json(json.dumps([{key: item[key] for key in keys} for item in listing]))
+        out.print_json(json.dumps(listing))
         return
     rows = []
     for item in listing:

@@ -200,6 +200,8 @@ class Lifecycle:
             attempt.finished_at = clock.iso(now)
             attempt.outcome = result.outcome
             run.worker = None
+            if result.artifact_store is not None:
+                run.artifact_store = result.artifact_store
             if result.ok:
                 run.status = "succeeded"
                 run.result = result.value

@@ -94,6 +94,8 @@ class Result:
     error: dict[str, Any] | None = None
     duration_s: float = 0.0
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    #: The artifact store the attempt wrote to (its URL), recorded on the run (``Run.artifact_store``).
+    artifact_store: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -179,6 +181,9 @@ class Run(BaseModel):
     result_size: int | None = None
     error: ErrorInfo | None = None
     artifacts: list[ArtifactRef] = Field(default_factory=list)
+    #: The store (URL or folder) the run's attempts wrote artifacts to, so they stay downloadable when
+    #: BACKBURNER_ARTIFACTS or the function's ``artifacts`` changes later; None for runs recorded before.
+    artifact_store: str | None = None
     deliveries: list[dict[str, Any]] = Field(default_factory=list)
     idempotency_key: str | None = None
     replay_of: str | None = None

@@ -2,7 +2,8 @@
 
 Shared by the child (writing), the API (downloads), the outbox (links in webhook payloads) and retention, so
 they all agree on where a run's files are: the function's ``artifacts`` store if it has one, else
-``BACKBURNER_ARTIFACTS`` (default ``<data dir>/artifacts``).
+``BACKBURNER_ARTIFACTS`` (default ``<data dir>/artifacts``), when the attempt runs. The worker records that
+store on the run (``Run.artifact_store``), and readers go there, whatever the configuration says later.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ def store_url(settings: Settings, function: Function | None) -> str:
 
 
 def run_store(settings: Settings, lookup: Callable[[str], Function | None], run: Run) -> ArtifactStore:
-    """The store holding ``run``'s artifacts; ``lookup`` finds a function in the current site (None: gone)."""
-    return store_for(store_url(settings, lookup(run.function)))
+    """The store holding ``run``'s artifacts: the one its attempts wrote to (recorded on the run), else, for
+    runs recorded before that was, where the function's artifacts go now (``lookup`` finds a function in the
+    current site; None: gone)."""
+    return store_for(run.artifact_store or store_url(settings, lookup(run.function)))
 
 
 def run_prefix(run: Run) -> str:

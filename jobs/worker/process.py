@@ -8,11 +8,13 @@ import signal
 import socket
 import threading
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
+from ..artifacts.stores import store_url
 from ..broker import ACTOR, QUEUE, build_worker, connect, redis_message_id, wait_for_redis
 from ..delivery.destinations import check_secret
 from ..delivery.outbox import Deliverer
@@ -112,6 +114,7 @@ class WorkerProcess:
             result = Result("error", error={"type": type(exc).__name__, "message": exc.message})
         else:
             limit = run.time_limit_s
+            store = store_url(self.settings, function)
             context = attempt_context(
                 function.name,
                 run.id,
@@ -122,7 +125,7 @@ class WorkerProcess:
                 idempotency_key=run.idempotency_key,
                 scheduled_for=run.scheduled_for,
                 redis_url=self.settings.redis_url,
-                artifacts_url=function.artifacts or self.settings.artifacts_url,
+                artifacts_url=store,
                 site=self.site_root,
                 max_result=function.max_result,
                 log_rate=self.settings.log_rate or None,
@@ -132,6 +135,7 @@ class WorkerProcess:
             result = self.pool.run(
                 task, limit, cancelled=lambda: self._cancel_requested(run_id), memory_limit=function.memory_limit
             )
+            result = replace(result, artifact_store=store)
         log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
         self.recorder.submit(FinishedAttempt(run, token, result), message)
 

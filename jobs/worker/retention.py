@@ -90,7 +90,7 @@ class Retention:
         if clock.parse_iso(run.finished_at).timestamp() * 1000 > cutoff_ms:
             return 0
         try:
-            store_for(store_url(self.settings, function)).delete_prefix(run_prefix(run))
+            store_for(run.artifact_store or store_url(self.settings, function)).delete_prefix(run_prefix(run))
         except BackburnerError as exc:
             log.warning("retention: run %s kept for now: its artifacts could not be deleted: %s", run_id, exc.message)
             return 0

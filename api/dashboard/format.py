@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from markupsafe import Markup, escape
+
 from jobs import clock
+
+#: Where a long name may break onto the next line: after a separator, so the pieces stay readable.
+_BREAK_AFTER = re.compile(r"(?<=[/._\-?&=;,+:])")
 
 #: Characters of a result or payload shown on the page; the API has the rest.
 JSON_PREVIEW_CHARS = 100_000
@@ -104,7 +110,14 @@ def safe_url(url: str) -> str:
     return parts._replace(netloc=netloc, query="", fragment="").geturl()
 
 
+def breakable(text: object) -> Markup:
+    """``text`` with line-break opportunities (``<wbr>``) after separators: long paths, content types, URLs
+    and keys wrap at ``/``, ``.``, ``-`` and the like instead of spilling out of their box."""
+    return Markup("<wbr>").join(escape(piece) for piece in _BREAK_AFTER.split(str(text)))
+
+
 FILTERS = {
+    "breakable": breakable,
     "duration": duration,
     "relative": relative,
     "timestamp": timestamp,

@@ -21,8 +21,27 @@ from pathlib import Path
 
 VENV = Path(".venv")
 LOG = VENV / "install.log"
-#: How pip names each package it resolves: from an index, a local wheel (find-links), or already there.
-_FOUND = re.compile(r"^(?:Collecting|Processing|Requirement already satisfied:) (?:.*/)?([A-Za-z0-9_.-]+)")
+#: How pip names each package it resolves: from an index, a local wheel or folder, or already there.
+_FOUND = (("Collecting ", 1), ("Requirement already satisfied: ", 3), ("Processing ", 1))
+_NAME_END = re.compile(r"[\s\[<>=!~;(@]")
+
+
+def package(line: str) -> str | None:
+    """The package a line of pip's output is about, if it is one of the lines that name one."""
+    for prefix, index in _FOUND:
+        if line.startswith(prefix):
+            words = line.split()
+            if len(words) <= index:
+                return None
+            word = words[index]
+            if prefix == "Processing ":  # a path: a wheel's name comes first in its file name
+                if Path(word).resolve() == Path.cwd().resolve():
+                    return None  # the project itself
+                word = Path(word).name.split("-")[0]
+            return _NAME_END.split(word, 1)[0].lower().replace("_", "-")
+    return None
+
+
 _INSTALLING = "Installing collected packages: "
 _LIVE = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
 
@@ -121,9 +140,9 @@ def install(extras: str) -> int:
     state: dict[str, Step | int] = {}
 
     def on_line(line: str) -> None:
-        match = _FOUND.match(line)
-        if match and not line.startswith(f"Processing {Path.cwd()}"):
-            found.add(match.group(1).lower())
+        name = package(line)
+        if name:
+            found.add(name)
             fetching.note = plural(len(found), "package")
         elif line.startswith(_INSTALLING):
             count = len(line[len(_INSTALLING) :].split(","))
@@ -151,16 +170,14 @@ def main(extras: str, stamp: str) -> None:
     if fresh:
         say("Setting up Backburner in .venv (first run only: a few minutes, mostly downloads)")
         create_venv()
+    elif Path(stamp).exists():
+        say("Updating .venv: pyproject.toml changed since the last install")
     else:
-        say(f"Updating .venv: pyproject.toml changed, or {target_name(extras)} was not installed yet")
+        say(f"Updating .venv: installing {extras or 'the project'}, which this command needs")
     LOG.write_text("")
     install(extras)
     Path(stamp).touch()
     say(f"Ready in {took(time.monotonic() - started)} (pip's output: {LOG})\n")
-
-
-def target_name(extras: str) -> str:
-    return f"the project with {extras}" if extras else "the project"
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def test_a_first_set_up_says_each_step_with_its_time_and_nothing_else(tmp_path):
                               cwd="/", capture_output=True, text=True)  # fmt: skip
     assert imported.stdout.strip() == "1"
     again = setup(root)  # an existing environment is updated, and says so
-    assert again.returncode == 0 and again.stderr.startswith("Updating .venv: pyproject.toml changed")
+    assert again.returncode == 0 and again.stderr.startswith("Updating .venv: pyproject.toml changed since")
 
 
 def test_a_failing_install_shows_the_end_of_pips_output_and_exits_1(tmp_path):
@@ -84,3 +84,20 @@ def test_a_failing_install_shows_the_end_of_pips_output_and_exits_1(tmp_path):
     assert "nonexistent/backburner-test/missing" in done.stderr  # pip's own words about the cause
     assert "The whole output is in .venv/install.log." in done.stderr
     assert not (root / ".venv" / ".installed").exists()  # the next run tries again
+
+
+def test_packages_are_counted_by_name_from_pips_lines(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(ROOT / "bin"))
+    from _setup import package
+
+    lines = {
+        "Collecting dramatiq[redis]<2.3,>=2.0 (from backburner==0.1.0)": "dramatiq",
+        "Collecting tzdata": "tzdata",
+        "Requirement already satisfied: redis[hiredis]<9,>=5 in ./.venv/lib/python3.11/site-packages (7.1.0)": "redis",
+        "Processing /opt/wheels/typing_extensions-4.16.0-py3-none-any.whl (from fastapi)": "typing-extensions",
+        f"Processing {tmp_path}": None,  # the project itself
+        "  Downloading fastapi-0.120.0-py3-none-any.whl (108 kB)": None,
+        "Installing collected packages: a, b": None,
+    }
+    assert {line: package(line) for line in lines} == lines

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +50,15 @@ _LIVE = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
 def say(text: str, end: str = "\n") -> None:
     sys.stderr.write(text + end)
     sys.stderr.flush()
+
+
+def project_name() -> str:
+    """The project's name in pyproject.toml, as pip lists it."""
+    try:
+        with open("pyproject.toml", "rb") as file:
+            return str(tomllib.load(file)["project"]["name"]).lower().replace("_", "-")
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return ""
 
 
 def plural(count: int, noun: str) -> str:
@@ -145,10 +155,15 @@ def install(extras: str) -> int:
             found.add(name)
             fetching.note = plural(len(found), "package")
         elif line.startswith(_INSTALLING):
-            count = len(line[len(_INSTALLING) :].split(","))
+            names = [name.strip().lower().replace("_", "-") for name in line[len(_INSTALLING) :].split(",")]
             fetching.finish(plural(len(found), "package"))
-            state["count"] = count
-            state["step"] = Step(f"installing {plural(count, 'package')}")
+            state["count"] = len(names)
+            project = project_name()
+            label = f"installing {plural(len(names), 'package')}"
+            if project in names:  # the project itself is not one of the packages resolved above
+                others = len(names) - 1
+                label = f"installing {plural(others, 'package')} and {project}" if others else f"installing {project}"
+            state["step"] = Step(label)
 
     code = run_logged([str(VENV / "bin" / "python"), "-m", "pip", "install", "--progress-bar", "off", "-e", target],
                       on_line)  # fmt: skip

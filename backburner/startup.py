@@ -2,8 +2,9 @@
 
 Every command runs inside ``Commands.invoke``: a ``ConfigError`` (bad settings, a site that does not load, a
 missing secret) or a failed embedded Redis ends the command with its message on stderr and exit code 1. The
-services (``dev``, ``api``, ``worker``, ``scheduler``) write it as a JSON log line when
-``BACKBURNER_LOG_FORMAT=json``, so a log pipeline sees it like any other record.
+services (``dev``, ``api``, ``worker``, ``scheduler``) report their other start-up errors (a port that cannot
+be bound, say) the same way, and write them as a JSON log line when ``BACKBURNER_LOG_FORMAT=json``, so a log
+pipeline sees them like any other record.
 """
 
 from __future__ import annotations
@@ -60,3 +61,10 @@ class Commands(click.Group):
         except (ConfigError, RedisServerError) as exc:
             report(str(exc), command=ctx.invoked_subcommand)
             sys.exit(1)
+        except click.UsageError:
+            raise  # click shows the usage with it
+        except click.ClickException as exc:
+            if ctx.invoked_subcommand not in SERVICES:
+                raise
+            report(exc.format_message(), command=ctx.invoked_subcommand)  # the same line, or JSON, as above
+            sys.exit(exc.exit_code)

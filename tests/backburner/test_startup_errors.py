@@ -108,3 +108,19 @@ def test_dev_says_which_data_dir_it_cannot_use(site, tmp_path):
     blocker.write_text("not a folder")
     done = start("dev", "--site", str(site), "--data-dir", str(blocker / "data"), env={})
     one_line(done, f"data folder {blocker / 'data'}", "--data-dir")
+
+
+def test_listener_errors_are_one_line_too_and_json_in_json_mode(site, redis_server, tmp_path):
+    env = {"REDIS_URL": redis_server.url, "BACKBURNER_API_TOKEN": "t" * 20}
+    one_line(
+        start("api", "--site", str(site), "--port", "9999", "--dashboard-port", "9999", env=env),
+        "error: --dashboard-port must differ from --port (9999)",
+    )
+    data = tmp_path / "data"
+    json_env = {"BACKBURNER_LOG_FORMAT": "json"}
+    done = start("dev", "--site", str(site), "--port", "9998", "--dashboard-port", "9998", "--data-dir", str(data),
+                 env=json_env)  # fmt: skip
+    entry = json.loads(one_line(done))
+    assert entry["service"] == "dev" and entry["message"] == "--dashboard-port must differ from --port (9998)"
+    exposed = start("dev", "--site", str(site), "--host", "0.0.0.0", "--data-dir", str(data), env=json_env)
+    assert "listens on loopback only" in json.loads(one_line(exposed))["message"]

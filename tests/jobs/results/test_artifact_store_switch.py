@@ -29,7 +29,7 @@ def deployment(site: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv(key, value)
     worker = WorkerProc(site, env).start()
     try:
-        with TestClient(create_app(Settings())) as client:
+        with TestClient(create_app(Settings()), base_url="http://localhost") as client:  # dev: loopback Host only
             yield client
     finally:
         worker.stop()

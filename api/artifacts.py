@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from jobs.artifacts import ArtifactNotFound, attachment, validate_name
+from jobs.artifacts import MAX_NAME_BYTES, ArtifactNotFound, attachment, validate_name
 from jobs.artifacts.s3 import S3Store
 from jobs.artifacts.stores import run_prefix, run_store
 from jobs.errors import InvalidInput
@@ -62,8 +62,17 @@ def _serve(runtime: Any, run: Run, ref: ArtifactRef, redirect: bool | None) -> R
     return StreamingResponse(chunks, media_type=ref.content_type, headers=headers)
 
 
+#: An artifact name as the OpenAPI document states it: no control characters or backslashes, at most 1 KB. The
+#: other rules (no '..', '.' or empty segments, not absolute) are checked by ``validate_name``: 400 with the rule.
+ArtifactName = Annotated[
+    str, Path(json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f\\]+$", "maxLength": MAX_NAME_BYTES})
+]
+
 _FILE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/octet-stream": {}}, "description": "The file, as an attachment"},
+    200: {
+        "content": {"*/*": {}},
+        "description": "The file, as an attachment, with its content type",
+    },
     307: {"description": "S3 store: a presigned URL (valid 5 minutes) in Location"},
 }
 
@@ -72,11 +81,12 @@ _FILE: dict[int | str, dict[str, Any]] = {
     "/runs/{run_id}/artifacts/{name:path}",
     summary="Download one artifact of a run",
     operation_id="download_artifact",
+    response_class=Response,
     responses=_FILE,
 )
 def download(
     run_id: RunId,
-    name: str,
+    name: ArtifactName,
     runtime: RuntimeDep,
     redirect: bool | None = Query(None, description="S3 stores redirect to a presigned URL unless redirect=0"),
 ) -> Response:
@@ -89,11 +99,12 @@ def download(
     "/functions/{function}/latest/artifacts/{name:path}",
     summary="Download an artifact of the function's newest successful run that has it",
     operation_id="latest_artifact",
+    response_class=Response,
     responses=_FILE,
 )
 def latest(
     function: Annotated[str, Path(json_schema_extra={"pattern": NAME_PATTERN.pattern})],
-    name: str,
+    name: ArtifactName,
     runtime: RuntimeDep,
     redirect: bool | None = Query(None, description="S3 stores redirect to a presigned URL unless redirect=0"),
 ) -> Response:

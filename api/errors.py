@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import redis
@@ -48,8 +49,15 @@ _MEANINGS = {
 COMMON = (400, 401, 403, 414, 422, 429, 431, 503)
 
 
-def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` for the error statuses a route can answer (plus the common ones)."""
+def responses(*codes: int, spelled: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for the error statuses a route can answer (plus the common ones).
+
+    FastAPI documents a ``model`` in the route's own media type; a route that answers Server-Sent Events or
+    text says ``spelled=True`` to get its (JSON) errors written out instead.
+    """
+    if spelled:
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        return {code: {"content": content, "description": _MEANINGS[code]} for code in sorted({*COMMON, *codes})}
     return {code: {"model": ErrorBody, "description": _MEANINGS[code]} for code in sorted({*COMMON, *codes})}
 
 
@@ -76,6 +84,36 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods ``path`` answers, for a 405's ``Allow`` (Starlette names only the first route that matched),
+    read from the OpenAPI document so the two always agree. A fixed path beats the ones with parameters:
+    ``/api/runs/replay`` is not a run id."""
+    fixed: set[str] = set()
+    templated: set[str] = set()
+    for pattern, has_parameters, methods in _operations(app):
+        if pattern.fullmatch(path):
+            (templated if has_parameters else fixed).update(methods)
+    allowed = fixed or templated
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return sorted(allowed)
+
+
+def _operations(app: FastAPI) -> list[tuple[re.Pattern[str], bool, set[str]]]:
+    """Each documented path as a pattern (a parameter is one segment), whether it has parameters, and its
+    methods; compiled once per app."""
+    compiled: list[tuple[re.Pattern[str], bool, set[str]]] | None = getattr(app.state, "operations", None)
+    if compiled is None:
+        compiled = []
+        for template, operations in app.openapi()["paths"].items():
+            parts = re.split(r"(\{[^/{}]+\})", template)
+            regex = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+            methods = {method.upper() for method in operations}
+            compiled.append((re.compile(regex), len(parts) > 1, methods))
+        app.state.operations = compiled
+    return compiled
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(BackburnerError)
     async def backburner_error(request: Request, exc: BackburnerError) -> JSONResponse:
@@ -98,7 +136,10 @@ def install(app: FastAPI) -> None:
             429: "too_many_attempts",
         }
         code = codes.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405 and (allowed := allowed_methods(request.app, request.url.path)):
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}  # else Starlette's (an artifact name with '/')
+        return error_response(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:

@@ -13,6 +13,7 @@ from jobs.site import Function
 
 from .deps import Authorized, RuntimeDep
 from .errors import responses
+from .schemas import FunctionView, WebhooksEnabled, answer
 
 router = APIRouter(prefix="/api", tags=["functions"], dependencies=[Authorized], responses=responses())
 
@@ -59,7 +60,13 @@ class Enable(BaseModel):
     url: str | None = None
 
 
-@router.get("/functions", summary="Every function of the site", operation_id="list_functions")
+@router.get(
+    "/functions",
+    summary="Every function of the site",
+    operation_id="list_functions",
+    response_model=None,
+    responses={200: answer(list[FunctionView], "Every function with its effective settings")},
+)
 async def list_functions(runtime: RuntimeDep) -> list[dict[str, Any]]:
     site = await run_in_threadpool(lambda: runtime.site)
     senders = [f.name for f in site.functions.values() if f.on_success or f.on_failure]
@@ -76,7 +83,8 @@ async def list_functions(runtime: RuntimeDep) -> list[dict[str, Any]]:
     "/functions/{name}/webhooks/enable",
     summary="Send to webhook URLs again after they answered 410 Gone (all of them, or the one in the body)",
     operation_id="enable_webhooks",
-    responses=responses(404, 409),
+    response_model=None,
+    responses={200: answer(WebhooksEnabled, "The URLs sent to again"), **responses(404, 409)},
 )
 def enable_webhooks(name: str, runtime: RuntimeDep, body: Enable | None = None) -> dict[str, Any]:
     runtime.function(name)  # 404 for a function the site does not have

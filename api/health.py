@@ -10,11 +10,18 @@ from fastapi.responses import JSONResponse
 from jobs import clock
 
 from .deps import RuntimeDep
+from .schemas import Health, Readiness, answer
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up", operation_id="healthz")
+@router.get(
+    "/healthz",
+    summary="The process is up",
+    operation_id="healthz",
+    response_model=None,
+    responses={200: answer(Health, "Up")},
+)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -23,7 +30,11 @@ def healthz() -> dict[str, str]:
     "/readyz",
     summary="Redis answers and workers are alive",
     operation_id="readyz",
-    responses={503: {"description": "Redis does not answer, or no worker is alive"}},
+    response_model=None,
+    responses={
+        200: answer(Readiness, "Redis answers and at least one worker is alive"),
+        503: answer(Readiness, "Redis does not answer, or no worker is alive"),
+    },
 )
 def readyz(runtime: RuntimeDep) -> Any:
     settings = runtime.settings

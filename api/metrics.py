@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -147,9 +148,10 @@ class RedisCollector(Collector):
     "/metrics",
     summary="Prometheus metrics (token needed unless BACKBURNER_METRICS_PUBLIC=1)",
     operation_id="metrics",
+    response_class=PlainTextResponse,
     responses={
-        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
-        **responses(),
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"},
+        **responses(spelled=True),
     },
 )
 async def metrics(request: Request) -> Response:

@@ -23,6 +23,7 @@ from .body import parse_json, parse_time, read_body
 from .deps import Authorized, RunId, RuntimeDep
 from .errors import responses
 from .idempotency import request_idempotency
+from .schemas import DATE_TIME, DURATION, LINE_NUMBER, SSE_EVENT, BulkReplayed, RunLogs, RunPage, RunView, answer
 
 router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized], responses=responses(404))
 
@@ -48,15 +49,24 @@ _LINKS = {
     status_code=202,
     summary="Trigger a function with a JSON payload; with delay or run_at, a delayed run that starts then",
     operation_id="trigger_function",
-    responses={**responses(400, 404, 409, 413), 202: {"description": "The run, durably queued", "links": _LINKS}},
+    response_model=None,
+    responses={**responses(400, 404, 409, 413), 202: {**answer(RunView, "The run, durably queued"), "links": _LINKS}},
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": {}}}, "required": False}},
 )
 async def trigger(
     name: str,
     request: Request,
     runtime: RuntimeDep,
-    delay: str | None = Query(None, description="Start this much later: seconds or 90s, 15m, 2h, 1d (up to 365d)"),
-    run_at: str | None = Query(None, description="Start at this ISO 8601 time (UTC without a zone); up to 365d ahead"),
+    delay: str | None = Query(
+        None,
+        description="Start this much later: seconds or 90s, 15m, 2h, 1d (up to 365d)",
+        json_schema_extra={"pattern": DURATION},  # stated, not enforced here: the handler's 400 says the fix
+    ),
+    run_at: str | None = Query(
+        None,
+        description="Start at this ISO 8601 time (UTC without a zone); up to 365d ahead",
+        json_schema_extra=DATE_TIME,
+    ),
 ) -> Response:
     function = runtime.function(name)
     due = delayed.due_time(delay, run_at, clock.now())
@@ -71,7 +81,13 @@ async def trigger(
     return _accepted(run)
 
 
-@router.get("/runs", summary="Runs, newest first", operation_id="list_runs")
+@router.get(
+    "/runs",
+    summary="Runs, newest first",
+    operation_id="list_runs",
+    response_model=None,
+    responses={200: answer(RunPage, "A page of runs")},
+)
 def list_runs(
     runtime: RuntimeDep,
     function: str | None = Query(None, pattern=NAME_PATTERN.pattern, max_length=200),
@@ -124,23 +140,43 @@ async def replay_other_methods() -> Response:
     raise HTTPException(405, "Method Not Allowed: POST /api/runs/replay replays runs by filter.", {"Allow": "POST"})
 
 
-@router.get("/runs/{run_id}", summary="One run", operation_id="get_run")
+@router.get(
+    "/runs/{run_id}",
+    summary="One run",
+    operation_id="get_run",
+    response_model=None,
+    responses={200: answer(RunView, "The run"), **responses(422)},
+)
 def get_run(run_id: RunId, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.store.get(run_id).public()
 
 
 @router.get(
-    "/runs/{run_id}/logs", summary="Captured log lines; ?follow=1 streams them live (SSE)", operation_id="run_logs"
+    "/runs/{run_id}/logs",
+    summary="Captured log lines; ?follow=1 streams them live (SSE)",
+    operation_id="run_logs",
+    response_model=None,
+    responses={
+        200: {
+            **answer(RunLogs, "The lines; with follow=1, Server-Sent Events: one event per line, then end"),
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
+        }
+    },
 )
 async def get_logs(
     run_id: RunId,
     request: Request,
     runtime: RuntimeDep,
     follow: bool = Query(False, description="Stream lines as Server-Sent Events until the run ends"),
-    last_event_id: str | None = Query(None, description="With follow: resume after this line number"),
+    last_event_id: str | None = Query(
+        None,
+        description="With follow: resume after this line number",
+        json_schema_extra={"pattern": LINE_NUMBER, "maxLength": 12},
+    ),
 ) -> Any:
+    start = streams.start_line(request, last_event_id)  # checked either way: a malformed one is a 400
     if follow:
-        return await streams.stream(runtime, run_id, streams.start_line(request, last_event_id), with_state=False)
+        return await streams.stream(runtime, run_id, start, with_state=False)
     await run_in_threadpool(runtime.store.get, run_id)
     lines = await run_in_threadpool(runtime.store.logs, run_id)
     dropped = await run_in_threadpool(runtime.client.get, runtime.store.keys.log_dropped(run_id))
@@ -148,7 +184,16 @@ async def get_logs(
     return {"run": run_id, "lines": lines, "dropped": int(dropped or 0)}
 
 
-@router.post("/runs/{run_id}/cancel", summary="Cancel a run", operation_id="cancel_run", responses=responses(409))
+@router.post(
+    "/runs/{run_id}/cancel",
+    summary="Cancel a run",
+    operation_id="cancel_run",
+    response_model=None,
+    responses={
+        200: answer(RunView, "The run: cancelled, or still running until its worker stops it"),
+        **responses(409),
+    },
+)
 def cancel(run_id: RunId, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.lifecycle.cancel(run_id).public()
 
@@ -158,8 +203,12 @@ class BulkReplay(BaseModel):
 
     function: str | None = Field(None, pattern=NAME_PATTERN.pattern, max_length=200)
     status: Literal["failed", "cancelled"] = "failed"
-    since: str | None = Field(None, description="Only runs created at or after (ISO 8601; UTC without a zone)")
-    until: str | None = Field(None, description="Only runs created before (ISO 8601; UTC without a zone)")
+    since: str | None = Field(
+        None, description="Only runs created at or after (ISO 8601; UTC without a zone)", json_schema_extra=DATE_TIME
+    )
+    until: str | None = Field(
+        None, description="Only runs created before (ISO 8601; UTC without a zone)", json_schema_extra=DATE_TIME
+    )
     limit: int = Field(replays.DEFAULT_LIMIT, ge=1, le=replays.MAX_LIMIT)
 
 
@@ -168,7 +217,8 @@ class BulkReplay(BaseModel):
     status_code=202,
     summary="Replay every run that matches (default: failed), newest first; each only once, ever",
     operation_id="replay_runs",
-    responses=responses(400),
+    response_model=None,
+    responses={202: answer(BulkReplayed, "Each run replayed and its new run"), **responses(400)},
 )
 def replay_many(body: BulkReplay, runtime: RuntimeDep) -> JSONResponse:
     since = parse_time(body.since, "since") if body.since is not None else None
@@ -183,7 +233,8 @@ def replay_many(body: BulkReplay, runtime: RuntimeDep) -> JSONResponse:
     status_code=202,
     summary="Run again with the same payload, or with the JSON payload in the body (fixed input, say)",
     operation_id="replay_run",
-    responses=responses(413),
+    response_model=None,
+    responses={202: answer(RunView, "The new run"), **responses(413)},
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": {}}}, "required": False}},
 )
 async def replay(run_id: RunId, request: Request, runtime: RuntimeDep) -> Response:

@@ -21,31 +21,45 @@ from jobs.schedules.backfill import backfill as backfill_ticks
 from jobs.schedules.registry import Schedules, describe
 from jobs.schedules.state import ScheduleState, ScheduleStatus
 from jobs.schedules.ticks import run_now
+from jobs.site import NAME_PATTERN
 from jobs.site.cron import parse_cron
 from jobs.site.model import ScheduleSpec
 
 from .body import parse_time
 from .deps import Authorized, RuntimeDep
 from .errors import responses
+from .schemas import DATE_TIME, Backfilled, RunView, ScheduleView, Skip, answer
 
 router = APIRouter(prefix="/api/schedules", tags=["schedules"], dependencies=[Authorized], responses=responses(404))
 
 
 class NewSchedule(BaseModel):
+    """A schedule to create. The schema states the rules; ``Schedules.create`` checks them (and what no schema can
+    say: a cron that can fire, a real time zone), answering 400 with the rule and the fix."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="Unique among schedules: letters, digits, '_' and '-'")
-    function: str
-    cron: str = Field(description="Netlify's 5-field cron, or @hourly, @daily, ...")
-    timezone: str = "UTC"
+    name: str = Field(
+        description="Unique among schedules: letters, digits, '_' and '-'",
+        json_schema_extra={"pattern": NAME_PATTERN.pattern, "maxLength": 100},
+    )
+    function: str = Field(json_schema_extra={"pattern": NAME_PATTERN.pattern})
+    cron: str = Field(description="Netlify's 5-field cron, or @hourly, @daily, ...", json_schema_extra={"minLength": 1})
+    timezone: str = Field(
+        "UTC", description="An IANA time zone, e.g. Europe/Berlin", json_schema_extra={"minLength": 1}
+    )
     payload: dict[str, Any] = Field(default_factory=dict, description='Merged into the body: {"next_run", ...}')
 
 
 class Range(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    start: str = Field(alias="from", description="First tick included (ISO 8601; UTC without a zone)")
-    end: str = Field(alias="to", description="Ticks before this (ISO 8601; UTC without a zone)")
+    start: str = Field(
+        alias="from", description="First tick included (ISO 8601; UTC without a zone)", json_schema_extra=DATE_TIME
+    )
+    end: str = Field(
+        alias="to", description="Ticks before this (ISO 8601; UTC without a zone)", json_schema_extra=DATE_TIME
+    )
 
 
 def registry(runtime: Runtime) -> Schedules:
@@ -88,6 +102,8 @@ def _one(runtime: Runtime, spec: ScheduleSpec) -> dict[str, Any]:
     "",
     summary="Every schedule (netlify.toml's and the API's) with next runs, pause state, last run, skips",
     operation_id="list_schedules",
+    response_model=None,
+    responses={200: answer(list[ScheduleView], "Every schedule")},
 )
 def list_schedules(runtime: RuntimeDep, count: int = Query(5, ge=0, le=100)) -> list[dict[str, Any]]:
     specs = registry(runtime).all()
@@ -100,14 +116,21 @@ def list_schedules(runtime: RuntimeDep, count: int = Query(5, ge=0, le=100)) -> 
     status_code=201,
     summary="Create a schedule (kept in Redis; running schedulers pick it up within a second or two)",
     operation_id="create_schedule",
-    responses=responses(400, 409, 413),
+    response_model=None,
+    responses={201: answer(ScheduleView, "The schedule, now firing"), **responses(400, 409, 413)},
 )
 def create_schedule(body: NewSchedule, runtime: RuntimeDep) -> JSONResponse:
     spec = registry(runtime).create(body.name, body.function, body.cron, body.timezone, body.payload, clock.now())
     return JSONResponse(_one(runtime, spec), status_code=201, headers={"location": f"/api/schedules/{spec.name}"})
 
 
-@router.get("/{name}", summary="One schedule", operation_id="get_schedule")
+@router.get(
+    "/{name}",
+    summary="One schedule",
+    operation_id="get_schedule",
+    response_model=None,
+    responses={200: answer(ScheduleView, "The schedule")},
+)
 def get_schedule(name: str, runtime: RuntimeDep) -> dict[str, Any]:
     return _one(runtime, registry(runtime).get(name))
 
@@ -124,13 +147,25 @@ def delete_schedule(name: str, runtime: RuntimeDep) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/{name}/skips", summary="The newest ticks that did not run, and why", operation_id="schedule_skips")
+@router.get(
+    "/{name}/skips",
+    summary="The newest ticks that did not run, and why",
+    operation_id="schedule_skips",
+    response_model=None,
+    responses={200: answer(list[Skip], "Skipped or missed ticks, newest first")},
+)
 def list_skips(name: str, runtime: RuntimeDep, limit: int = Query(20, ge=1, le=100)) -> list[dict[str, Any]]:
     spec = registry(runtime).get(name)
     return ScheduleState(runtime.client, runtime.store.keys).skips(spec.name, limit)
 
 
-@router.post("/{name}/pause", summary="Stop firing (kept in Redis; survives restarts)", operation_id="pause_schedule")
+@router.post(
+    "/{name}/pause",
+    summary="Stop firing (kept in Redis; survives restarts)",
+    operation_id="pause_schedule",
+    response_model=None,
+    responses={200: answer(ScheduleView, "The schedule, paused")},
+)
 def pause(name: str, runtime: RuntimeDep) -> dict[str, Any]:
     spec = registry(runtime).get(name)
     ScheduleState(runtime.client, runtime.store.keys).pause(spec.name)
@@ -141,6 +176,8 @@ def pause(name: str, runtime: RuntimeDep) -> dict[str, Any]:
     "/{name}/resume",
     summary="Fire again from now (ticks that fell in the pause do not run)",
     operation_id="resume_schedule",
+    response_model=None,
+    responses={200: answer(ScheduleView, "The schedule, firing again")},
 )
 def resume(name: str, runtime: RuntimeDep) -> dict[str, Any]:
     spec = registry(runtime).get(name)
@@ -153,7 +190,8 @@ def resume(name: str, runtime: RuntimeDep) -> dict[str, Any]:
     status_code=202,
     summary="Run now, as a scheduled run (even while paused)",
     operation_id="trigger_schedule",
-    responses=responses(409),
+    response_model=None,
+    responses={202: answer(RunView, "The scheduled run, durably queued"), **responses(409)},
 )
 async def trigger(name: str, runtime: RuntimeDep) -> JSONResponse:
     def start() -> Any:
@@ -175,7 +213,8 @@ async def trigger(name: str, runtime: RuntimeDep) -> JSONResponse:
     status_code=202,
     summary="One run per tick in [from, to), as each tick would have run; ticks that have a run are skipped",
     operation_id="backfill_schedule",
-    responses=responses(400),
+    response_model=None,
+    responses={202: answer(Backfilled, "The runs made, and the ticks skipped"), **responses(400)},
 )
 def backfill(name: str, body: Range, runtime: RuntimeDep) -> JSONResponse:
     schedules = registry(runtime)

@@ -37,6 +37,7 @@ from jobs.runtime import Runtime
 
 from .deps import Authorized, RunId, RuntimeDep
 from .errors import responses
+from .schemas import LINE_NUMBER, SSE_EVENT
 
 router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized], responses=responses(404))
 
@@ -107,24 +108,39 @@ async def follow(runtime: Runtime, run_id: str, start: int, *, with_state: bool)
             await asyncio.sleep(POLL_S)
 
 
+class EventStream(StreamingResponse):
+    """A Server-Sent Events answer (its media type is also what the OpenAPI document shows)."""
+
+    media_type = "text/event-stream"
+
+
 async def stream(runtime: Runtime, run_id: str, start: int, *, with_state: bool) -> StreamingResponse:
     """The SSE response; a run that does not exist is a plain 404 before any streaming starts."""
     await run_in_threadpool(runtime.store.get, run_id)
-    return StreamingResponse(
-        follow(runtime, run_id, start, with_state=with_state), media_type="text/event-stream", headers=HEADERS
-    )
+    return EventStream(follow(runtime, run_id, start, with_state=with_state), headers=HEADERS)
 
 
 @router.get(
     "/runs/{run_id}/events",
     summary="Live run: status, progress and log lines (SSE)",
     operation_id="run_events",
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    response_class=EventStream,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
+            "description": "Server-Sent Events: the run on every change (run), its log lines (log), then end",
+        },
+        **responses(404, spelled=True),
+    },
 )
 async def run_events(
     run_id: RunId,
     request: Request,
     runtime: RuntimeDep,
-    last_event_id: str | None = Query(None, description="Resume after this line number (or send Last-Event-ID)"),
+    last_event_id: str | None = Query(
+        None,
+        description="Resume after this line number (or send Last-Event-ID)",
+        json_schema_extra={"pattern": LINE_NUMBER, "maxLength": 12},
+    ),
 ) -> StreamingResponse:
     return await stream(runtime, run_id, start_line(request, last_event_id), with_state=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from .errors import RunUnreadable
 
@@ -236,10 +236,30 @@ class Run(BaseModel):
         return max(self.created_at, self.run_at) if self.run_at else self.created_at
 
     def public(self) -> dict[str, Any]:
-        """The API's view: everything but the internal dispatch token."""
-        return self.model_dump(
-            mode="json", exclude={"token": True, "message_id": True, "attempts": {"__all__": {"message"}}}
-        )
+        """The API's view (``RunView``): everything but the dispatch internals."""
+        exclude: Any = {**dict.fromkeys(INTERNAL_FIELDS, True), "attempts": {"__all__": INTERNAL_ATTEMPT_FIELDS}}
+        return self.model_dump(mode="json", exclude=exclude)
+
+
+#: Fields of a stored run, and of its attempts, that the API never shows.
+INTERNAL_FIELDS = frozenset({"token", "message_id"})
+INTERNAL_ATTEMPT_FIELDS = frozenset({"message"})
+
+
+def _view(model: type[BaseModel], name: str, doc: str, hidden: frozenset[str], **changed: Any) -> type[BaseModel]:
+    """``model`` without its ``hidden`` fields: the shape the API documents (OpenAPI), derived, never retyped."""
+    kept = {n: (f.annotation, f) for n, f in model.model_fields.items() if n not in hidden and not f.exclude}
+    return create_model(name, __doc__=doc, **{**kept, **changed})
+
+
+AttemptView = _view(AttemptInfo, "Attempt", "One attempt of a run.", INTERNAL_ATTEMPT_FIELDS)
+RunView = _view(
+    Run,
+    "Run",
+    "A run as the API answers it (DESIGN.md section 5); listings carry ``result: null`` for big results.",
+    INTERNAL_FIELDS,
+    attempts=(list[AttemptView], Field(default_factory=list)),  # type: ignore[valid-type]
+)
 
 
 log = logging.getLogger("backburner.runs")

@@ -6,7 +6,7 @@ import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 
 
 def parse_duration(value: object) -> float:
@@ -20,7 +20,7 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"{value!r} is negative; a duration must be 0 or more")
         return float(value)
     if isinstance(value, str):
-        match = _PATTERN.match(value)
+        match = PATTERN.match(value)
         if match:
             seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
             if math.isfinite(seconds):

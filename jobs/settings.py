@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     webhook_timeout: float = 15.0
     webhook_retries: str = ""
     webhook_concurrency: int = 4
-    #: Seconds between outbox polls in each worker, and how long a claimed delivery stays claimed.
+    #: Seconds between outbox polls in each worker, and how long a claimed delivery stays claimed (never less
+    #: than the webhook timeout plus 30 s, so that a send still in flight is not claimed and sent twice).
     outbox_poll_interval: float = 1.0
     outbox_lease: float = 60.0
     #: Lifetime of the presigned artifact links in webhook payloads and download redirects (S3 caps it at 7 days).

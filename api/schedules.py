@@ -88,6 +88,7 @@ def view(runtime: Runtime, spec: ScheduleSpec, status: ScheduleStatus, count: in
         "next_runs": [_iso(t) for t in cron.next_runs(clock.now(), count)],
         "overlap": function.overlap if function else None,
         "catchup": function.catchup if function else None,
+        "last_fired": _iso(status.last_fired) if status.last_fired else None,
         "last_run": last_run,
         "skipped": status.skipped,
         "last_skipped": clock.iso(status.last_skipped) if status.last_skipped else None,

@@ -121,6 +121,9 @@ class ScheduleView(BaseModel):
     next_runs: list[str]
     overlap: str | None
     catchup: str | None
+    last_fired: str | None = Field(
+        description="The newest tick the scheduler fired (kept after retention removes its run)"
+    )
     last_run: LastRun | None
     skipped: int
     last_skipped: str | None

@@ -148,6 +148,8 @@ class Schedule:
     paused: bool
     payload: dict[str, Any]
     next_runs: list[datetime]
+    #: The newest tick the scheduler fired (``data["last_run"]`` has that run, unless retention removed it).
+    last_fired: datetime | None
     data: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
@@ -161,6 +163,7 @@ class Schedule:
             paused=bool(data.get("paused")),
             payload=dict(data.get("payload") or {}),
             next_runs=[when(t) for t in data.get("next_runs") or ()],  # type: ignore[misc]
+            last_fired=when(data.get("last_fired")),
             data=data,
         )
 

@@ -10,6 +10,7 @@ import pytest
 from jobs import clock
 from jobs.lifecycle import new_run
 from jobs.runs import Run
+from jobs.schedules.state import ScheduleState
 from tests.api.test_dashboard import TOKEN, csrf, login, secure  # noqa: F401 - the fixture
 from tests.support.sites import FUNCTIONS, TOML, make_site
 
@@ -106,3 +107,16 @@ def test_bulk_replay_button_counts_then_replays_each_failure_once(secure, runtim
     assert sorted(r.replay_of for r in replays) == sorted(failed[:3])
     assert "Replay 0 failed runs" in secure.get("/runs?status=failed&function=fail-background").text
     assert "Replay 1 failed run" in secure.get("/runs?status=failed").text
+
+
+def test_a_schedule_whose_last_run_retention_removed_still_says_when_it_fired(secure, runtime):  # noqa: F811
+    login(secure)
+    removed = new_run(runtime.site.get("echo-background"), "schedule")  # never stored, as after retention
+    ScheduleState(runtime.client, runtime.store.keys).fired(
+        "echo-eu", clock.parse_iso("2026-03-02T06:00:00Z"), removed.id
+    )
+    page = secure.get("/schedules").text
+    section = page.split('id="echo-eu"', 1)[1].split("</section>", 1)[0]
+    assert "since removed by retention" in section
+    assert 'datetime="2026-03-02T06:00:00Z"' in section
+    assert "none yet" in page.split('id="echo-background"', 1)[1].split("</section>", 1)[0]

@@ -234,6 +234,7 @@ def test_errors_are_typed(client: Client, api: ApiProc, site: Path, env: dict[st
 def test_schedules_and_backfill_from_code(client: Client) -> None:
     schedule = client.create_schedule("echo-daily", "echo-background", "0 6 * * *", payload={"region": "eu"})
     assert (schedule.source, schedule.payload, schedule.cron) == ("api", {"region": "eu"}, "0 6 * * *")
+    assert schedule.last_fired is None  # no tick has fired yet
     assert "echo-daily" in {s.name for s in client.schedules()}
     done = client.backfill("echo-daily", "2026-02-01", "2026-02-04")
     assert [run.scheduled_for.day for run in done] == [1, 2, 3] and done.skipped == []

@@ -36,6 +36,7 @@ KEYS = {
     "next_runs",
     "overlap",
     "catchup",
+    "last_fired",
     "last_run",
     "skipped",
     "last_skipped",
@@ -58,11 +59,13 @@ def test_list_schedules_shows_next_runs_state_last_run_and_skips(
     assert (tick["function"], tick["source"], tick["payload"]) == ("tick", "file", {})
     assert tick["schedule"] == "*/5 * * * *" and tick["timezone"] == "UTC" and tick["paused"] is False
     assert tick["last_run"] == {"id": first.run_id, "status": "queued", "scheduled_for": "2026-03-02T10:05:00.000Z"}
+    assert tick["last_fired"] == "2026-03-02T10:05:00Z"  # the skipped 10:10 tick did not fire
     assert tick["skipped"] == 1 and tick["last_skipped"] == "2026-03-02T10:10:00.000Z"
     runs = [clock.parse_iso(t) for t in tick["next_runs"]]
     assert len(runs) == 3 and all(t.minute % 5 == 0 and t.second == 0 for t in runs)
     assert runs == sorted(runs) and runs[0] > clock.now()
     assert listing["berlin"]["timezone"] == "Europe/Berlin" and listing["berlin"]["last_run"] is None
+    assert listing["berlin"]["last_fired"] is None
     skips = client.get("/api/schedules/tick/skips").json()
     assert skips == [{"tick": "2026-03-02T10:10:00.000Z", "reason": "overlap", "blocking_run": first.run_id}]
 

@@ -1,5 +1,5 @@
-"""The dashboard's buttons: run now (with a JSON payload), pause, resume, trigger, backfill and delete a schedule,
-cancel, replay (one run, or every failed run of a filter), and re-enable a webhook that answered 410 Gone.
+"""The dashboard's buttons: run now (with a JSON payload), create, pause, resume, trigger, backfill and delete a
+schedule, cancel, replay (one run, or every failed run of a filter), and re-enable a webhook that answered 410 Gone.
 
 Every one is a plain HTML form post (so it works without JavaScript), checked by ``web.checked_form``
 (logged in, same site, this session's CSRF token), and answered with a 303 to the page that shows the
@@ -117,6 +117,24 @@ async def replay_failed(request: Request) -> Response:
     with friendly_errors(back="/runs?status=failed"):
         replayed = await run_in_threadpool(lambda: replays.replay_matching(runtime.store, **filters))
     return redirect(f"/runs?trigger=replay&notice=replayed-many&count={len(replayed)}")
+
+
+@router.post("/schedules")
+async def create_schedule(request: Request) -> Response:
+    """A schedule kept in Redis, checked and stored exactly as ``POST /api/schedules`` does."""
+    _, form = await checked_form(request)
+    runtime = _runtime(request)
+
+    def create() -> str:
+        function = runtime.function(form.get("function", ""))
+        payload = _payload(form.get("payload", ""), function.limits("schedule").body_limit, back="/schedules")
+        name, cron, timezone = (form.get(key, "").strip() for key in ("name", "cron", "timezone"))
+        spec = registry(runtime).create(name, function.name, cron, timezone or "UTC", payload, clock.now())
+        return f"/schedules?notice=created#{spec.name}"
+
+    with friendly_errors(back="/schedules"):
+        target = await run_in_threadpool(create)
+    return redirect(target)
 
 
 @router.post("/functions/{name}/{action}")

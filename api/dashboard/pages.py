@@ -40,6 +40,7 @@ NOTICES = {
     "resumed": "Schedule resumed: it fires again from now on.",
     "webhook-enabled": "Webhook re-enabled: the next event is sent to it again.",
     "deleted": "Schedule deleted: it fires no more.",
+    "created": "Schedule created: it fires from its next tick on (nothing runs for earlier ticks; backfill them).",
     "backfilled": "Backfill started: {count} run(s) created; {skipped} tick(s) skipped because they already had a run.",
     "replayed-many": "Replayed {count} failed run(s); each failed run is replayed only once.",
 }
@@ -99,7 +100,8 @@ async def schedules(request: Request) -> Response:
 
     with friendly_errors():
         listing = await run_in_threadpool(load)
-    context = {"schedules": listing, "function": wanted, "notice": _notice(request)}
+    functions = sorted(runtime.site.functions)
+    context = {"schedules": listing, "function": wanted, "functions": functions, "notice": _notice(request)}
     return render(request, seen, "schedules.html", context)
 
 

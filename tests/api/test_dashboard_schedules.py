@@ -120,3 +120,34 @@ def test_a_schedule_whose_last_run_retention_removed_still_says_when_it_fired(se
     assert "since removed by retention" in section
     assert 'datetime="2026-03-02T06:00:00Z"' in section
     assert "none yet" in page.split('id="echo-background"', 1)[1].split("</section>", 1)[0]
+
+
+def test_new_schedule_form_creates_one_as_the_api_does_and_explains_refusals(secure, runtime):  # noqa: F811
+    token = login(secure)
+    page = secure.get("/schedules").text
+    assert 'action="/schedules"' in page and "<option>echo-background</option>" in page
+    form = {"name": "echo-ap", "function": "echo-background", "cron": "30 5 * * 1-5", "timezone": "Asia/Tokyo"}
+    assert secure.post("/schedules", data=form).status_code == 403  # no CSRF token
+
+    created = secure.post("/schedules", data={**form, "csrf": token, "payload": '{"region": "ap"}'})
+    assert created.status_code == 303 and created.headers["location"] == "/schedules?notice=created#echo-ap"
+    assert "Schedule created" in secure.get(created.headers["location"]).text
+    listed = {s["name"]: s for s in secure.get("/api/schedules", headers={"authorization": f"Bearer {TOKEN}"}).json()}
+    made = listed["echo-ap"]
+    assert (made["source"], made["schedule"], made["timezone"]) == ("api", "30 5 * * 1-5", "Asia/Tokyo")
+    assert made["payload"] == {"region": "ap"} and made["last_fired"] is None
+
+    refusals = {
+        "taken": ({**form, "name": "echo-eu"}, 409, "defined in netlify.toml"),
+        "cron": ({**form, "name": "x1", "cron": "61 * * * *"}, 400, "x1"),
+        "zone": ({**form, "name": "x2", "timezone": "Mars/Base"}, 400, "Mars/Base"),
+        "function": ({**form, "name": "x3", "function": "nope"}, 404, "nope"),
+        "payload": ({**form, "name": "x4", "payload": "{oops"}, 422, "line 1, column 2"),
+        "not an object": ({**form, "name": "x5", "payload": "[1]"}, 400, "x5"),
+        "name": ({**form, "name": "no spaces"}, 400, "not a valid schedule name"),
+    }
+    for case, (data, status, words) in refusals.items():
+        answer = secure.post("/schedules", data={**data, "csrf": token})
+        assert (answer.status_code, words in answer.text) == (status, True), (case, answer.text[:2000])
+    names = {s["name"] for s in secure.get("/api/schedules", headers={"authorization": f"Bearer {TOKEN}"}).json()}
+    assert not names & {"x1", "x2", "x3", "x4", "x5", "no spaces"}

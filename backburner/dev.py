@@ -188,7 +188,8 @@ def run(
     else:
         env["BACKBURNER_WEBHOOK_SECRET"] = secret = dev_secret(settings.data_path)
         where = shown(secret_path(settings.data_path))
-        shown_secret = "the dev secret" if json_logs() else secret  # a JSON log line is for machines
+        # Only enough to tell secrets apart: terminal output ends up in files and bug reports too.
+        shown_secret = "the dev secret" if json_logs() else f"{secret[:10]}..."
         signing = f"signed with {shown_secret} (kept in {where}; `backburner webhooks secret` prints it)"
     schedules = sum(1 for function in site.functions.values() if function.schedule)
     say(f"Backburner dev: {settings.site.resolve()} ({len(site.functions)} functions, {schedules} schedules)")

@@ -45,6 +45,8 @@ async def invoke(request: Request) -> Response:
         query=request.query_params.multi_items(),
         body=body,
     )
+    if route := request.scope.get("backburner.route"):
+        event["route"] = route
     if function.background:
         return await _enqueue(runtime, function, event, idempotency)
     return await _run_sync(request, function, event, limits.time_limit_s)

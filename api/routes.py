@@ -4,7 +4,8 @@ The router asks this only after every Backburner route missed (``/.netlify/funct
 ``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``, the dashboard), so a rewrite or a function's
 ``path`` never shadows them, forced or not: they are the platform's paths, as ``/.netlify/`` is on Netlify.
 What matches is in ``jobs.site.routes``; a match runs the function exactly as its Netlify URL would (same
-limits, 202 and headers for background functions), with the event's ``path`` the one the caller used.
+limits, 202 and headers for background functions), with the event's ``path`` the one the caller used (and,
+reached through the function's own ``path``, its ``route``: the pattern that matched).
 """
 
 from __future__ import annotations
@@ -38,5 +39,7 @@ async def routed(scope: Scope, receive: Receive, send: Send) -> None:
     if request.method not in METHODS:
         raise HTTPException(405, f"{request.method} is not a method functions answer ({', '.join(METHODS)}).")
     scope["path_params"] = {"name": found.function}
+    if found.route is not None:  # the event's `route`, as on Netlify: the function's own path that matched
+        scope["backburner.route"] = found.route.pattern.source
     response = await invoke(Request(scope, receive))
     await response(scope, receive, send)

@@ -48,7 +48,7 @@ OWN = {
         import json
         config = {"path": ["/own", "/own/:id/*"]}
         def handler(event, context):
-            return {"statusCode": 201, "body": json.dumps({"own": event["path"]})}
+            return {"statusCode": 201, "body": json.dumps({"own": event["path"], "route": event.get("route")})}
     """,
     "own-background": """
         config = {"path": "/queue/*"}
@@ -101,13 +101,17 @@ def test_a_background_function_reached_by_a_rule_answers_202_with_its_headers(cl
 
 
 def test_a_functions_own_paths(client, runtime):
-    assert client.get("/own/").json() == {"own": "/own/"}
-    assert client.post("/own/7/a/b").status_code == 201
+    assert client.get("/own/").json() == {"own": "/own/", "route": "/own"}
+    deeper = client.post("/own/7/a/b")
+    assert deeper.status_code == 201 and deeper.json() == {"own": "/own/7/a/b", "route": "/own/:id/*"}
     queued = client.post("/queue/nightly", content=b"go")
     assert queued.status_code == 202 and queued.headers["location"].startswith("/api/runs/")
-    assert runtime.store.event(queued.headers["x-nf-request-id"])["path"] == "/queue/nightly"
+    event = runtime.store.event(queued.headers["x-nf-request-id"])
+    assert (event["path"], event["route"]) == ("/queue/nightly", "/queue/*")
     # Backburner keeps the function's Netlify URL too (Netlify would not): `backburner invoke` works for it.
-    assert client.get("/.netlify/functions/own").status_code == 201
+    # No route matched there (nor through a rewrite rule): the event has no `route`, as on Netlify.
+    direct = client.get("/.netlify/functions/own")
+    assert direct.status_code == 201 and direct.json()["route"] is None
 
 
 def test_limits_and_errors_are_those_of_the_function(client):
@@ -150,8 +154,8 @@ def test_a_wrong_method_on_backburners_own_path_stays_backburners(client):
 def test_an_unforced_catch_all_gets_what_nothing_else_matches(client):
     event = json.loads(client.get("/about/team").text)
 
-    assert event["path"] == "/about/team"
-    assert client.get("/own").json() == {"own": "/own"}
+    assert event["path"] == "/about/team" and "route" not in event  # reached by a rule, not an own path
+    assert client.get("/own").json() == {"own": "/own", "route": "/own"}
 
 
 def test_a_matching_rule_backburner_does_not_serve_is_a_404_that_says_which(client, site):

@@ -77,7 +77,7 @@ class RedisCollector(Collector):
         client, broker = self.runtime.client, self.runtime.broker
         pipe = client.pipeline(transaction=False)
         pipe.llen(broker.queue_keys()[0])
-        pipe.llen(broker.queue_keys(delayed=True)[0])
+        pipe.zcard(broker.queue_keys(delayed=True)[0])
         pipe.zcount(
             self.runtime.store.keys.workers, clock.now_ms() - int(self.runtime.settings.worker_timeout * 1000), "+inf"
         )

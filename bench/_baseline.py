@@ -1,7 +1,8 @@
 """Baselines for bench/spine.py: plain Dramatiq, no Backburner.
 
 `app` mode serves a bare FastAPI endpoint that does one Dramatiq send(); `worker` mode runs a raw
-Dramatiq worker with a no-op actor. Both use the Redis at REDIS_URL and the namespace given.
+Dramatiq worker whose actor is the benchmarks' no-op handler (one INCR; with ``started``, it first records
+when it started). Both use the Redis at REDIS_URL and the namespace given.
 """
 
 from __future__ import annotations
@@ -10,18 +11,24 @@ import os
 import signal
 import sys
 import threading
+import time
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-broker = RedisBroker(client=redis.Redis.from_url(os.environ["REDIS_URL"]), namespace=os.environ["BENCH_NAMESPACE"])
+NAMESPACE = os.environ["BENCH_NAMESPACE"]
+client = redis.Redis.from_url(os.environ["REDIS_URL"])
+broker = RedisBroker(client=client, namespace=NAMESPACE)
 dramatiq.set_broker(broker)
 
 
 @dramatiq.actor(queue_name="noop", max_retries=0)
-def noop() -> None:
-    return None
+def noop(started: str | None = None) -> None:
+    now = time.time()
+    if started:
+        client.rpush(started, now)
+    client.incr(f"{NAMESPACE}:bench:count")
 
 
 def serve(port: int) -> None:

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backburner.redis_server import RedisServer, free_port  # noqa: E402
+from bench.sides import SIDES  # noqa: E402
 
 
 def wait_port(port: int, timeout: float = 30.0) -> None:
@@ -97,151 +98,74 @@ def accept(server: RedisServer, total: int, rounds: int) -> None:
             proc.wait()
 
 
-def _cpu(pids: list[int]) -> dict[str, float]:
-    """CPU seconds so far of ``pids`` and all their descendants, grouped: Redis, attempt children, the rest."""
-    import psutil
-
-    groups = {"worker": 0.0, "children": 0.0, "redis": 0.0}
-    seen: set[int] = set()
-    for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-        for proc in procs:
-            if proc.pid in seen:
-                continue
-            seen.add(proc.pid)
-            try:
-                times = proc.cpu_times()
-                command = " ".join(proc.cmdline())
-            except psutil.NoSuchProcess:
-                continue
-            group = "redis" if "redis-server" in command else "children" if "forkserver" in command else "worker"
-            groups[group] += times.user + times.system
-    return groups
+def _shape(text: str) -> tuple[int, int]:
+    processes, _, threads = text.partition("x")
+    return int(processes), int(threads)
 
 
-def _drain(client: redis.Redis, key: str, count: Any) -> None:
-    while count(key):
-        time.sleep(0.005)
+def runs(server: RedisServer, total: int, shapes: list[str], rounds: int, sides: list[str]) -> None:
+    """Drain a backlog of ``total`` runs, each side in turn per round (so a noisy machine hits all alike);
+    medians count. Each round also prints the CPU each side spent per run (where the gap comes from)."""
+    for shape in shapes:
+        processes, threads = _shape(shape)
+        rates: dict[str, list[float]] = {name: [] for name in sides}
+        cpu: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
+        for n in range(1, rounds + 1):
+            order = sides if n % 2 else sides[::-1]
+            for name in order:
+                with SIDES[name](server, processes, threads) as side:
+                    rate, spent = side.drain(total)
+                rates[name].append(rate)
+                cpu[name].append(spent)
+            print(f"  {shape} round {n}: " + ", ".join(
+                f"{name} {rates[name][-1]:5.0f}/s (CPU ms/run: worker {cpu[name][-1]['worker']:.2f}"
+                f" + children {cpu[name][-1]['children']:.2f} + Redis {cpu[name][-1]['redis']:.2f})"
+                for name in sides))  # fmt: skip
+        medians = {name: statistics.median(found) for name, found in rates.items()}
+        line = f"runs {shape}: " + "   ".join(f"{name} {medians[name]:5.0f}/s" for name in sides)
+        if "backburner" in medians:
+            ours = medians["backburner"]
+            line += "".join(f"   vs {name} {ours / medians[name]:.2f}x" for name in sides if name != "backburner")
+        print(f"{line}   (medians of {rounds} rounds, {total} runs each; targets >= 0.6x dramatiq, >= 1.5x celery)")
 
 
-def _ours(server: RedisServer, total: int, threads: int, processes: int) -> tuple[float, dict[str, float], int]:
-    """Backburner: worker process(es) with ``threads`` threads each, every attempt in a warm child process."""
-    from jobs.keys import Keys
-    from jobs.lifecycle import new_run
-    from jobs.settings import Settings
-    from jobs.wiring import open_runtime
-
-    client = redis.Redis.from_url(server.url)
-    assert server.process is not None
-    env = {**os.environ, "REDIS_URL": server.url, "BACKBURNER_SITE": str(ROOT), "BACKBURNER_DEV": "1",
-           "BACKBURNER_NAMESPACE": "bench-runs"}  # fmt: skip
-    stale = client.keys("bench-runs*")  # a previous round's runs and workers
-    if stale:
-        client.delete(*stale)
-    settings = Settings(redis_url=server.url, site=ROOT, namespace="bench-runs", dev=True)
-    runtime = open_runtime(settings)
-    keys = Keys("bench-runs")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "backburner", "worker", "--processes", str(processes), "--threads", str(threads)],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        while client.zcard(keys.workers) < processes:
-            time.sleep(0.05)
-        time.sleep(1.0)  # let the pool finish pre-forking
-        function = runtime.site.get("noop-background")
-        batch: list[tuple[Any, dict[str, Any]]] = [(new_run(function, "api"), {}) for _ in range(total)]
-        before = _cpu([worker.pid, server.process.pid])
-        started = time.perf_counter()
-        runtime.store.create_many(batch)
-        _drain(client, keys.active, client.zcard)
-        rate = total / (time.perf_counter() - started)
-        after = _cpu([worker.pid, server.process.pid])
-        failed = sum(1 for run in runtime.store.runs(limit=50)[0] if run.status != "succeeded")
-    finally:
-        worker.terminate()
-        worker.wait()
-        runtime.close()
-    return rate, {name: (after[name] - before[name]) * 1000 / total for name in after}, failed
-
-
-def _raw(server: RedisServer, total: int, threads: int, processes: int) -> tuple[float, dict[str, float]]:
-    """The baseline: raw Dramatiq, same process and thread count, a no-op actor, the same Redis."""
-    import dramatiq
-
-    client = redis.Redis.from_url(server.url)
-    assert server.process is not None
-    env = {**os.environ, "REDIS_URL": server.url, "BENCH_NAMESPACE": "bench-raw"}
-    baselines = [
-        subprocess.Popen([sys.executable, str(ROOT / "bench" / "_baseline.py"), "worker", str(threads)], env=env)
-        for _ in range(processes)
-    ]  # fmt: skip
-    try:
-        time.sleep(2.0)  # no heartbeat set of our own to wait on; give it the same head start
-        pipe = client.pipeline(transaction=True)
-        for n in range(total):
-            message_id = f"m{n}"
-            message: dramatiq.Message[object] = dramatiq.Message(
-                queue_name="noop", actor_name="noop", args=(), kwargs={}, options={"redis_message_id": message_id}
-            )
-            pipe.hset("bench-raw:noop.msgs", message_id, message.encode())
-            pipe.rpush("bench-raw:noop", message_id)
-        pids = [b.pid for b in baselines] + [server.process.pid]
-        before = _cpu(pids)
-        started = time.perf_counter()
-        pipe.execute()
-        _drain(client, "bench-raw:noop.msgs", client.hlen)
-        rate = total / (time.perf_counter() - started)
-        after = _cpu(pids)
-    finally:
-        for baseline in baselines:
-            baseline.terminate()
-            baseline.wait()
-    return rate, {name: (after[name] - before[name]) * 1000 / total for name in after}
-
-
-def runs(server: RedisServer, total: int, threads: int, processes: int, rounds: int) -> None:
-    """Side-by-side rounds, alternating the two sides so a noisy machine hits both alike; the median ratio
-    counts. Each round also prints the CPU each side spent per run (where the gap comes from)."""
-    ratios = []
+def latency(server: RedisServer, samples: int, rounds: int, sides: list[str], shape: str) -> None:
+    """Trigger -> handler start on an idle worker, p50 and p99 per round; the medians over rounds count."""
+    processes, threads = _shape(shape)
+    found: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
     for n in range(1, rounds + 1):
-        ours, ours_cpu, failed = _ours(server, total, threads, processes)
-        raw, raw_cpu = _raw(server, total, threads, processes)
-        ratios.append(ours / raw)
-        print(f"  round {n}: backburner {ours:6.0f} runs/s, raw Dramatiq {raw:6.0f} msgs/s, ratio {ours / raw:.2f};"
-              f" CPU ms per run: backburner worker {ours_cpu['worker']:.2f} + children {ours_cpu['children']:.2f}"
-              f" + Redis {ours_cpu['redis']:.2f}, raw worker {raw_cpu['worker']:.2f} + Redis {raw_cpu['redis']:.2f}"
-              f"{f'; {failed} of the last 50 not succeeded' if failed else ''}")  # fmt: skip
-    print(f"runs:   ratio {statistics.median(ratios):.2f} (median of {rounds}; target >= 0.50)   {total} no-op runs"
-          f" per round, {processes} process(es) x {threads} threads, isolation on")  # fmt: skip
+        for name in sides if n % 2 else sides[::-1]:
+            with SIDES[name](server, processes, threads) as side:
+                times = sorted(side.latency(samples))
+            p50, p99 = statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+            found[name].append((p50, p99))
+        print(f"  latency round {n}: " + ", ".join(
+            f"{name} p50 {found[name][-1][0]:.1f} ms p99 {found[name][-1][1]:.1f} ms" for name in sides))  # fmt: skip
+    print(f"latency {shape} (trigger -> handler start, idle worker, medians of {rounds} rounds of {samples}): " +
+          "   ".join(f"{name} p50 {statistics.median(p for p, _ in found[name]):.1f} ms / p99 "
+                     f"{statistics.median(p for _, p in found[name]):.1f} ms" for name in sides)  # fmt: skip
+          + "   (targets for backburner: p50 <= 5 ms, p99 <= 25 ms)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["accept", "runs", "all"])
+    parser.add_argument("which", choices=["accept", "runs", "latency", "all"])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per measurement (median counts)")
     parser.add_argument("--runs", type=int, default=3000)
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--processes", type=int, default=1)
-    parser.add_argument(
-        "--sweep", action="store_true", help="runs: also measure 1x4, 2x4 and 1x16 (processes x threads)"
-    )
+    parser.add_argument("--shapes", default="1x8,2x8", help="runs: processes x threads, comma-separated")
+    parser.add_argument("--sides", default="backburner,dramatiq,celery", help="which sides, comma-separated")
+    parser.add_argument("--samples", type=int, default=200, help="latency: triggers per round")
     args = parser.parse_args()
+    sides = args.sides.split(",")
     with tempfile.TemporaryDirectory() as data, RedisServer(Path(data)) as server:
         print(f"embedded Redis {server.url} (appendfsync always), {os.cpu_count()} cores")
         if args.which in ("accept", "all"):
             accept(server, args.requests, args.rounds)
         if args.which in ("runs", "all"):
-            runs(server, args.runs, args.threads, args.processes, args.rounds)
-            if args.sweep:
-                for processes, threads in ((1, 4), (2, 4), (1, 16)):
-                    runs(server, args.runs, threads, processes, args.rounds)
+            runs(server, args.runs, args.shapes.split(","), args.rounds, sides)
+        if args.which in ("latency", "all"):
+            latency(server, args.samples, args.rounds, sides, "1x8")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ class Keys:
         self.reaper_lock = f"{namespace}:lock:reaper"
         self.scheduler_lease = f"{namespace}:lock:scheduler"
         self.retention_lock = f"{namespace}:lock:retention"
-        self.delayed_lock = f"{namespace}:lock:delayed"
         self.outbox_due = f"{namespace}:outbox:due"
         self.webhook_secret = f"{namespace}:webhooks:secret"
         #: Prometheus counters and duration histograms kept by ``jobs.metrics`` (one hash, read at scrape time).

@@ -22,6 +22,8 @@ def lua(name: str, package: str = "jobs") -> str:
 CREATE_SCRIPT = lua("create_run")
 #: Changes a run: compare-and-set of its record with the caller's writes (``compare_and_set.lua``).
 CAS_SCRIPT = lua("compare_and_set")
+#: Queues the delayed messages whose time has come (``promote_later.lua``).
+PROMOTE_LATER_SCRIPT = lua("promote_later")
 #: Claims due webhook deliveries (``outbox_claim.lua``).
 OUTBOX_CLAIM_SCRIPT = lua("outbox_claim")
 #: Reads a run's new log lines and state (``log_read.lua``).

@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     reap_interval: float = 5.0
     #: A retry whose due time passed this long ago without starting is re-dispatched (e.g. after a Redis restart).
     retry_grace: float = 30.0
-    #: Seconds between each worker's looks for delayed runs that are due (``jobs.delayed``).
-    delayed_interval: float = 0.25
+    #: Each worker's timer starts delayed runs and retries at their due time, nudged by the writes that add
+    #: them (``jobs.worker.timer``); without a nudge it still looks this often (the safety net).
+    delayed_interval: float = 1.0
     #: Seconds an ``Idempotency-Key`` keeps returning the same run.
     idempotency_ttl: float = 24 * 3600
     #: Warm child processes kept per worker process; 0 means one per worker thread.

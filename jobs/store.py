@@ -152,7 +152,8 @@ class RunStore:
                 self.keys.schedule_ticks(run.schedule or "") if tick else ""]  # fmt: skip
         args = [run.id, record, json.dumps(event), self.idempotency_ttl, message_id, encoded, run.look_at_ms(),
                 idempotency.fingerprint if idempotency else "", clock.ms(run.run_at or "") if delayed else "",
-                clock.ms(run.scheduled_for or "") if tick else ""]  # fmt: skip
+                clock.ms(run.scheduled_for or "") if tick else "",
+                self.broker.later_channel if delayed else self.broker.nudge_channel]  # fmt: skip
         return keys, args
 
     # -- reading -------------------------------------------------------------------------------
@@ -343,7 +344,7 @@ class RunStore:
             self.broker.enqueue_in(pipe, run.id, run.token, snapshot=new, message_id=message_id, delay_s=delay_s)
         queue, messages = self.broker.queue_keys()
         wake = (pipe.waiting, self.keys.run(""), messages, queue, self.broker.wake_message, clock.now_ms())
-        args: list[Any] = [raw, new, *pipe.guard, *wake, len(pipe.commands)]
+        args: list[Any] = [raw, new, *pipe.guard, *wake, self.broker.nudge_channel, len(pipe.commands)]
         for command in pipe.commands:
             args += [len(command), *command]
         return _Write(run_id, mutate, run, new, pipe, result, [self.keys.run(run_id), *fetch], args)

@@ -152,7 +152,7 @@ def _live(runtime: Runtime, view: Overview) -> None:
     pipe = store.client.pipeline(transaction=False)
     pipe.zcount(store.keys.workers, clock.now_ms() - int(settings.worker_timeout * 1000), "+inf")
     pipe.llen(runtime.broker.queue_keys()[0])
-    pipe.llen(runtime.broker.queue_keys(delayed=True)[0])
+    pipe.zcard(runtime.broker.queue_keys(delayed=True)[0])
     pipe.zcard(store.keys.outbox_due)
     view.workers, view.ready, view.delayed, view.outbox = (int(v) for v in pipe.execute())
 

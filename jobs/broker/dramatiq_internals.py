@@ -7,8 +7,11 @@ Each assumption is checked by ``tests/jobs/test_dramatiq_internals.py``, which n
 The Dramatiq versions they were checked against are pinned in ``pyproject.toml``.
 
 A. Redis layout (``dramatiq/brokers/redis/dispatch.lua``): queue ``q`` is a list ``<ns>:q`` of message ids
-   and a hash ``<ns>:q.msgs`` of id -> encoded message; "enqueue" is ``HSET`` then ``RPUSH``. A delayed
-   message goes to queue ``dramatiq.common.dq_name(q)`` with an ``eta`` option (ms).
+   and a hash ``<ns>:q.msgs`` of id -> encoded message; "enqueue" is ``HSET`` then ``RPUSH``; a fetch takes
+   ids from the list's head and reads their bodies, and ignores bodies whose id is not on the list.
+   (Dramatiq's delay queue, ``dq_name(q)``, is no longer written: a delayed message's body waits in the
+   hash and its id in Backburner's own sorted set until its time; see ``RunBroker.enqueue_in``. A
+   worker still consumes that delay queue, for messages written by an older version.)
 B. A message's Redis id is its ``redis_message_id`` option, not its ``message_id``.
 C. A fetched id waits in the set ``<ns>:__acks__.<broker_id>.<q>``; "ack" is ``SREM`` from it, then ``HDEL``
    of the body.
@@ -16,7 +19,8 @@ D. ``Message.encode()`` writes JSON in which string fields appear verbatim (the 
    ``compare_and_set.lua`` fills in is made from it).
 E. ``RedisBroker.consumer_class`` builds the consumer; ``_RedisConsumer`` keeps ``message_cache``,
    ``queued_message_ids``, ``prefetch``, ``timeout`` and ``outstanding_message_count``, and fetches with
-   ``broker.do_fetch(queue, count)``; ``RedisBroker._dispatch("fetch")`` runs dispatch.lua's "fetch".
+   ``broker.do_fetch(queue, count)``; ``RedisBroker._dispatch("fetch")`` runs dispatch.lua's "fetch";
+   ``_RedisConsumer.__next__`` pops ``message_cache`` first and fetches only when it is empty.
 F. ``dramatiq.Worker`` reads ``queue_prefetch`` when it starts its consumers.
 """
 
@@ -33,10 +37,13 @@ from typing import Any, cast
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import current_millis, dq_name
+from dramatiq.common import current_millis
+from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import CurrentMessage
 
+from ..scripts import PROMOTE_LATER_SCRIPT
 from ..settings import Settings
+from .nudges import Nudges
 
 log = logging.getLogger("backburner.worker")
 
@@ -47,6 +54,13 @@ SNAPSHOT_LIMIT = 64 * 1024
 #: How long a free worker thread waits for the busy ones, so that one fetch refills them all: long enough
 #: for a burst of short attempts to finish together, short against any real background function.
 FETCH_LINGER_S = 0.02
+#: An idle consumer looks at the queue this often even when no nudge comes (the safety net: a nudge lost with
+#: a broken connection, or a message put back by Dramatiq's own maintenance or requeue).
+IDLE_POLL_S = 1.0
+#: The longest an idle consumer blocks in one wait, so that a stopping worker's consumer notices soon.
+_IDLE_SLICE_S = 0.25
+#: Delayed messages queued per call of ``promote_later.lua``.
+PROMOTE_BATCH = 500
 #: The fields of the wake-up message that ``compare_and_set.lua`` fills in (D).
 WAKE_FIELDS = ("run", "token", "id", "now")
 
@@ -80,6 +94,10 @@ class _BusyAwareConsumer(_RedisConsumer):
         super().__init__(*args, **kwargs)
         self._freed = threading.Event()
         self._free_since: float | None = None
+        self._poll_at = 0.0  # when an idle look at the queue is due without a nudge
+        self._nudges: Nudges | None = None
+        if self.queue_name == QUEUE:
+            self._nudges = Nudges(self.broker.client, self.broker.nudge_channel).open()
 
     def __next__(self) -> Any:
         self._freed.clear()  # before the checks: a thread finishing after them wakes the waits below
@@ -98,6 +116,20 @@ class _BusyAwareConsumer(_RedisConsumer):
                 self._freed.wait(self.linger_s - (now - self._free_since))
                 return None
         self._free_since = None
+        now = time.monotonic()
+        if now < self._poll_at:  # idle: wait for a nudge (or the next poll), a slice at a time
+            slice_s = min(_IDLE_SLICE_S, self._poll_at - now)
+            nudged = self._nudges.wait(slice_s) if self._nudges is not None else self._freed.wait(slice_s)
+            if not nudged:
+                return None
+        try:
+            self.message_cache = self.broker.do_fetch(self.queue_name, free)
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None
+        if not self.message_cache:  # an empty queue: wait for its nudge, polling only as a safety net
+            self._poll_at = time.monotonic() + IDLE_POLL_S
+            return None
+        self._poll_at = 0.0
         return super().__next__()
 
     def requeue(self, messages: Any) -> None:
@@ -110,6 +142,8 @@ class _BusyAwareConsumer(_RedisConsumer):
     def close(self) -> None:
         """Hand back fetched messages that were never given to a thread, so their runs do not wait for the
         reaper (they may already be claimed; see ``RunBroker.fetched``)."""
+        if self._nudges is not None:
+            self._nudges.close()
         leftover, self.message_cache = self.message_cache, []
         try:
             self.requeue(dramatiq.Message.decode(data) for data in leftover if data is not None)
@@ -158,9 +192,37 @@ class RunBroker(RedisBroker):
         return _BusyAwareConsumer  # E
 
     def queue_keys(self, *, delayed: bool = False) -> tuple[str, str]:
-        """The runs queue's id list and message hash; ``delayed``: those of its delay queue (A)."""
-        name = dq_name(QUEUE) if delayed else QUEUE
-        return f"{self.namespace}:{name}", f"{self.namespace}:{name}.msgs"
+        """The runs queue's id list and message hash (A); ``delayed``: the sorted set of delayed messages'
+        ids by due time (ms), and the same hash, where their bodies wait."""
+        messages = f"{self.namespace}:{QUEUE}.msgs"
+        return (f"{self.namespace}:{QUEUE}.later" if delayed else f"{self.namespace}:{QUEUE}", messages)
+
+    @property
+    def nudge_channel(self) -> str:
+        """Published when the runs queue stops being empty: idle consumers wait on it (``jobs.broker.nudges``)."""
+        return f"{self.namespace}:{QUEUE}.nudge"
+
+    @property
+    def later_channel(self) -> str:
+        """Published when a delayed message or a delayed run is written: the workers' timers look again."""
+        return f"{self.namespace}:{QUEUE}.later.nudge"
+
+    def promote_later(self, now_ms: int) -> tuple[int, int | None]:
+        """Queue the delayed messages due by ``now_ms`` (one atomic script call; at most ``PROMOTE_BATCH``):
+        how many were queued, and when the next one is due (ms), if any."""
+        later, messages = self.queue_keys(delayed=True)
+        keys, args = [later, self.queue_keys()[0], messages], [now_ms, PROMOTE_BATCH, self.nudge_channel]
+        moved, head = self._promote_script(keys=keys, args=args)
+        return int(moved), (int(float(head)) if head else None)
+
+    @cached_property
+    def _promote_script(self) -> Any:
+        return self.client.register_script(PROMOTE_LATER_SCRIPT)
+
+    def later_head(self) -> int | None:
+        """When the next delayed message is due (ms), if there is one."""
+        head = self.client.zrange(self.queue_keys(delayed=True)[0], 0, 0, withscores=True)
+        return int(head[0][1]) if head else None
 
     def acks_key(self, broker_id: str | None = None) -> str:
         """The set of runs-queue messages this process (or broker ``broker_id``; ``"*"`` makes a pattern for
@@ -174,7 +236,6 @@ class RunBroker(RedisBroker):
         *,
         snapshot: str | None = None,
         message_id: str | None = None,
-        delay_s: float | None = None,
     ) -> tuple[str, str, str, bytes]:
         """``(queue list, message hash, Redis message id, encoded message)``, as ``RedisBroker.enqueue``
         would write them (A, B).
@@ -193,11 +254,8 @@ class RunBroker(RedisBroker):
             kwargs={},
             options={"redis_message_id": message_id or new_message_id()},
         )
-        delay_ms = None if delay_s is None else max(0, int(delay_s * 1000))
-        if delay_ms:
-            message = message.copy(queue_name=dq_name(QUEUE), options={"eta": current_millis() + delay_ms})
-        self.emit_before("enqueue", message, delay_ms)
-        queue, messages = self.queue_keys(delayed=bool(delay_ms))
+        self.emit_before("enqueue", message, None)
+        queue, messages = self.queue_keys()
         return queue, messages, redis_message_id(message), message.encode()
 
     def enqueue_in(
@@ -213,13 +271,18 @@ class RunBroker(RedisBroker):
         """Queue the message for ``(run_id, token)`` on ``pipe``, to be applied with the caller's other writes.
 
         The writes are exactly dispatch.lua's "enqueue" (A), so a Dramatiq consumer cannot tell the
-        difference. Returns the message's Redis id, so the run can tell later whether its message still exists.
+        difference. With ``delay_s``, the body is written now and its id waits in the delayed set, scored
+        by its due time, until a worker's timer queues it (``promote_later``) and the workers' timers are
+        nudged. Returns the message's Redis id, so the run can tell later whether its message still exists.
         """
-        queue, messages, message_id, encoded = self.prepare(
-            run_id, token, snapshot=snapshot, message_id=message_id, delay_s=delay_s
-        )
+        queue, messages, message_id, encoded = self.prepare(run_id, token, snapshot=snapshot, message_id=message_id)
+        delay_ms = None if delay_s is None else max(0, int(delay_s * 1000))
         pipe.hset(messages, message_id, encoded)
-        pipe.rpush(queue, message_id)
+        if delay_ms:
+            pipe.zadd(self.queue_keys(delayed=True)[0], {message_id: current_millis() + delay_ms})
+            pipe.publish(self.later_channel, "")
+        else:
+            pipe.rpush(queue, message_id)
         return message_id
 
     def ack_in(self, pipe: Any, message: Any) -> None:

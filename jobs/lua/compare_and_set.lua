@@ -11,7 +11,9 @@
 -- ARGV[6..11]  the wake-up, after the write: waiting (a list of run ids, "" for none), run key prefix,
 --              the runs queue's message hash and id list (jobs.broker), message (Dramatiq's encoding
 --              of the wake-up message, with @run@ @token@ @id@ @now@ to fill in), now (ms)
--- ARGV[12]     count: how many commands follow; each is its word count, then its words
+-- ARGV[12]     nudge: the pub/sub channel that wakes idle consumers, published when this write makes the
+--              runs queue (ARGV[9]) stop being empty ("" for none)
+-- ARGV[13]     count: how many commands follow; each is its word count, then its words
 --
 -- Returns {1, values of KEYS[2..]} once written; {0, the current record} when the record had changed (the
 -- caller retries without a read); {2} when the guard found every slot taken (nothing is written).
@@ -22,7 +24,7 @@ local record_key = KEYS[1]
 local expected, new = ARGV[1], ARGV[2]
 local slots, limit, member = ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local waiting, run_prefix, messages, queue, message, now = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
-local count = tonumber(ARGV[12])
+local nudge, count = ARGV[12], tonumber(ARGV[13])
 
 local current = redis.call("GET", record_key)
 if current ~= expected then return {0, current} end
@@ -30,7 +32,8 @@ if slots ~= "" and not redis.call("ZSCORE", slots, member) and redis.call("ZCARD
     return {2}
 end
 redis.call("SET", record_key, new)
-local i = 13
+local queued = redis.call("LLEN", queue)
+local i = 14
 for _ = 1, count do
     local length = tonumber(ARGV[i])
     redis.call(unpack(ARGV, i + 1, i + length))
@@ -51,6 +54,7 @@ while waiting ~= "" do
         end
     end
 end
+if queued == 0 and nudge ~= "" and redis.call("LLEN", queue) > 0 then redis.call("PUBLISH", nudge, "") end
 local out = {1}
 for k = 2, #KEYS do out[k] = redis.call("GET", KEYS[k]) end
 return out

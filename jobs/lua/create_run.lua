@@ -14,11 +14,13 @@
 -- ARGV[3]  event (JSON)                     ARGV[8]  the request's fingerprint, or "" (any request matches)
 -- ARGV[4]  idempotency window (seconds)     ARGV[9]  with KEYS[9]: the run's due time (ms)
 -- ARGV[5]  the message's Redis id           ARGV[10] with KEYS[10]: the tick (ms)
+-- ARGV[11] the pub/sub channel that wakes idle consumers when the queue stops being empty (jobs.broker),
+--          or, for a delayed run, the one that wakes the workers' timers; "" for none
 --
 -- Returns the id of the run (this one), or what the idempotency key holds ("<run id>[ <fingerprint>]").
 
 local run_key, event_key, runs, function_runs, active, idem, messages, queue, delayed, ticks = unpack(KEYS)
-local run_id, run_json, event_json, idem_ttl, message_id, message, look_at, fingerprint, due, tick = unpack(ARGV)
+local run_id, run_json, event_json, idem_ttl, message_id, message, look_at, fingerprint, due, tick, nudge = unpack(ARGV)
 if idem ~= "" then
     local existing = redis.call("GET", idem)
     if existing then return existing end
@@ -34,8 +36,13 @@ redis.call("ZADD", active, look_at, run_id)
 if ticks ~= "" then redis.call("ZADD", ticks, tick, run_id) end
 if delayed ~= "" then
     redis.call("ZADD", delayed, due, run_id)
+    if nudge and nudge ~= "" then redis.call("PUBLISH", nudge, "") end
 else
     redis.call("HSET", messages, message_id, message)
-    redis.call("RPUSH", queue, message_id)
+    -- Idle consumers wait for this nudge instead of polling; a queue that was not empty needs none (every
+    -- consumer with a free thread fetches again before it waits).
+    if redis.call("RPUSH", queue, message_id) == 1 and nudge and nudge ~= "" then
+        redis.call("PUBLISH", nudge, "")
+    end
 end
 return run_id

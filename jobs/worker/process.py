@@ -31,6 +31,7 @@ from ..wiring import open_runtime
 from .reaper import Reaper
 from .recorder import Recorder
 from .retention import Retention
+from .timer import Timer
 
 log = logging.getLogger("backburner.worker")
 
@@ -53,6 +54,7 @@ class WorkerProcess:
         self.reaper: Reaper | None = None
         self.deliverer: Deliverer | None = None
         self.recorder: Recorder | None = None
+        self.timer: Timer | None = None
         #: Runs claimed when their message was fetched, by Redis message id, until a thread takes them.
         self._claims: dict[str, Any] = {}
         self.site_root = str(settings.site.resolve())
@@ -80,6 +82,7 @@ class WorkerProcess:
         retention = Retention(self.settings, runtime.client, runtime.store.keys, lambda: runtime.site, self.id)
         self.reaper = Reaper(self.settings, runtime.lifecycle, self.id, retention=retention)
         self.reaper.start()
+        self.timer = Timer(runtime.store, runtime.broker, fallback_s=self.settings.delayed_interval).start()
         self.deliverer.start()
         self.worker.start()
         log.info("worker %s started with %d threads; containment: %s", self.id, self.threads, containment.describe())
@@ -195,6 +198,8 @@ class WorkerProcess:
             self.worker.stop(timeout=int((timeout_s if timeout_s is not None else 960) * 1000))
         if self.recorder is not None:
             self.recorder.stop()
+        if self.timer is not None:
+            self.timer.stop()
         if self.reaper is not None:
             self.reaper.stop()
         if self.deliverer is not None:

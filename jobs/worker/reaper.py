@@ -13,8 +13,7 @@ worker at a time (a short Redis lock) sweeps the active runs and:
 - a ``delayed`` run ``retry_grace`` past its ``run_at`` (its entry in the due-time index went missing) is
   queued.
 
-Due delayed runs are queued every ``delayed_interval`` (``jobs.delayed``) by one worker at a time, in a
-thread of its own, under a lock of that length (a promotion is a compare-and-set, so an overlap is harmless).
+Due delayed runs are queued at their time by every worker's timer (``jobs.worker.timer``).
 
 The same periodic loop drives retention (``jobs.worker.retention``), which has its own slower cadence
 and lock. Heartbeats have a thread of their own, so a long sweep never makes a live worker look dead.
@@ -30,8 +29,7 @@ from datetime import timedelta
 import redis
 
 from .. import clock
-from ..delayed import promote_due, promote_ids
-from ..errors import StoreUnavailable
+from ..delayed import promote_ids
 from ..keys import text
 from ..lifecycle import Lifecycle
 from ..runs import Run, readable
@@ -63,7 +61,6 @@ class Reaper:
         loops = (
             (self._beat, "backburner-heartbeat"),
             (self._loop, "backburner-reaper"),
-            (self._due, "backburner-delayed"),
         )
         for target, name in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -86,26 +83,6 @@ class Reaper:
                 self.heartbeat()
             except redis.RedisError as exc:
                 log.warning("heartbeat: Redis unavailable: %s", exc)
-
-    def _due(self) -> None:
-        """Queue the delayed runs whose time has come: one worker per ``delayed_interval`` (a lock that expires
-        by itself, so a dead holder is replaced at the next look), each promotion a compare-and-set."""
-        lock_ms = max(1, int(self.settings.delayed_interval * 1000))
-        failing = False
-        while not self._stop.wait(self.settings.delayed_interval):
-            try:
-                if self.client.set(self.keys.delayed_lock, self.worker_id, nx=True, px=lock_ms):
-                    for run in promote_due(self.store):
-                        log.info("run %s: delayed until %s, now queued", run.id, run.run_at)
-                if failing:
-                    log.info("delayed runs: Redis answers again")
-                failing = False
-            except (StoreUnavailable, redis.RedisError) as exc:
-                if not failing:  # once per outage, not four times a second
-                    log.warning("delayed runs: Redis unavailable (%s); due runs are queued once it is back", exc)
-                failing = True
-            except Exception:
-                log.exception("promoting delayed runs failed")
 
     def _loop(self) -> None:
         """Sweep every ``reap_interval`` (one worker at a time), and give retention its turn."""

@@ -73,31 +73,37 @@ def test_a_b_our_messages_are_laid_out_as_redis_broker_enqueue_writes_them(runti
         assert redis_message_id(dramatiq.Message.decode(json.dumps(body).encode())) == message_id
 
 
-def test_a_a_delayed_message_goes_to_the_delay_queue_with_an_eta(runtime, plain, redis_client):
-    """A retry's message (``enqueue_in`` with a delay) against ``RedisBroker.enqueue(delay=...)``."""
-    assert dq_name(QUEUE) == f"{QUEUE}.DQ", broke("A", f"the delay queue of {QUEUE!r} is {dq_name(QUEUE)!r}")
-    before = int(time.time() * 1000)
-    plain.enqueue(_message(QUEUE, "run", "token"), delay=60_000)
-    theirs = _queued(redis_client, plain.namespace, dq_name(QUEUE))
-    [their_body] = theirs["bodies"].values()
-    assert theirs["types"] == (b"list", b"hash") and their_body["queue_name"] == dq_name(QUEUE), broke(
-        "A", f"a delayed message is not on {dq_name(QUEUE)!r}: {theirs}"
-    )
-    assert their_body["options"]["eta"] >= before + 60_000, broke("A", f"no eta in ms: {their_body}")
+def test_a_a_delayed_message_waits_beside_the_queue_until_its_time(runtime, plain, redis_client):
+    """A retry's message (``enqueue_in`` with a delay) is written as an immediate one would be, but only its body:
+    Dramatiq's fetch reads bodies by the ids it pops from the list, so the message is invisible to it until
+    ``promote_later`` pushes its id, at its due time."""
+    plain.enqueue(_message(QUEUE, "run", "token"))
+    consumer = plain.consume(QUEUE, prefetch=5, timeout=100)
+    redis_client.hset(f"{plain.namespace}:{QUEUE}.msgs", "not-on-the-list", _message(QUEUE, "x", "y").encode())
+    fetched = [m for m in (next(consumer), next(consumer)) if m is not None]
+    assert [m.args for m in fetched] == [("run", "token")], broke("A", f"a fetch read a body not on the list: {fetched}")
+    assert redis_client.hexists(f"{plain.namespace}:{QUEUE}.msgs", "not-on-the-list")
 
     run, _ = runtime.store.create(new_run(runtime.site.get("default-retries-background"), "api"), {})  # retry: 60 s
     runtime.lifecycle.claim(run.id, run.token, "w")
+    redis_client.delete(runtime.broker.queue_keys()[0])
     retrying = finish(runtime, run.id, run.token, Result("error", error={"type": "E", "message": "x"}))
     assert retrying is not None and retrying.status == "retrying"
-    assert runtime.broker.queue_keys(delayed=True) == (
-        f"{runtime.settings.namespace}:{QUEUE}.DQ",
-        f"{runtime.settings.namespace}:{QUEUE}.DQ.msgs",
-    )
-    ours = _queued(redis_client, runtime.settings.namespace, dq_name(QUEUE))
-    assert ours["types"] == theirs["types"] and ours["ids"] == [retrying.message_id]
-    [body] = ours["bodies"].values()
-    assert body.keys() == their_body.keys() and body["options"].keys() == their_body["options"].keys()
-    assert body["queue_name"] == dq_name(QUEUE) and body["options"]["eta"] > time.time() * 1000 + 50_000
+    later, bodies = runtime.broker.queue_keys(delayed=True)
+    assert bodies == runtime.broker.queue_keys()[1] and later == f"{runtime.settings.namespace}:{QUEUE}.later"
+    [(message_id, due)] = redis_client.zrange(later, 0, -1, withscores=True)
+    assert message_id.decode() == retrying.message_id and due >= time.time() * 1000 + 59_000
+    body = json.loads(redis_client.hget(bodies, retrying.message_id))
+    assert body["queue_name"] == QUEUE and body["options"] == {"redis_message_id": retrying.message_id}
+    assert not redis_client.exists(f"{runtime.settings.namespace}:{dq_name(QUEUE)}.msgs")
+    assert not redis_client.llen(runtime.broker.queue_keys()[0])
+
+    assert runtime.broker.promote_later(int(due) - 1) == (0, int(due))  # not yet
+    assert runtime.broker.promote_later(int(due)) == (1, None)
+    ours = runtime.broker.consume(QUEUE, prefetch=1, timeout=100)
+    message = next(ours)
+    assert redis_message_id(message) == retrying.message_id and message.args[:2] == (run.id, retrying.token)
+    assert "eta" not in message.options
 
 
 def test_c_a_fetched_message_waits_in_the_ack_set_until_acked(runtime, plain, redis_client):

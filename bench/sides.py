@@ -245,10 +245,11 @@ class Celery(Side):
         self.hold = f"{self.ns}-hold"
         for n in range(self.processes):
             command = [sys.executable, "-m", "celery", "-A", "_celery", "worker", "--pool", "prefork",
-                       "--concurrency", str(self.threads), "-Q", self.ns, "-n", f"bench{n}@%h",
-                       "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
-            self.procs.append(subprocess.Popen(command, env=self.env, cwd=BENCH, stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL))
+                       "--concurrency", str(self.threads), "-Q", self.ns, "-n", f"bench{n}@%h", "--loglevel",
+                       "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+            self.procs.append(
+                subprocess.Popen(command, env=self.env, cwd=BENCH, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
 
     def prepare(self, total: int) -> Any:
         """Sent to a queue no worker reads; ``release`` renames it onto the workers' queue in one step."""

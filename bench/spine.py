@@ -16,9 +16,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
-
-import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -141,10 +138,15 @@ def latency(server: RedisServer, samples: int, rounds: int, sides: list[str], sh
             found[name].append((p50, p99))
         print(f"  latency round {n}: " + ", ".join(
             f"{name} p50 {found[name][-1][0]:.1f} ms p99 {found[name][-1][1]:.1f} ms" for name in sides))  # fmt: skip
-    print(f"latency {shape} (trigger -> handler start, idle worker, medians of {rounds} rounds of {samples}): " +
-          "   ".join(f"{name} p50 {statistics.median(p for p, _ in found[name]):.1f} ms / p99 "
-                     f"{statistics.median(p for _, p in found[name]):.1f} ms" for name in sides)  # fmt: skip
-          + "   (targets for backburner: p50 <= 5 ms, p99 <= 25 ms)")
+    print(
+        f"latency {shape} (trigger -> handler start, idle worker, medians of {rounds} rounds of {samples}): "
+        + "   ".join(
+            f"{name} p50 {statistics.median(p for p, _ in found[name]):.1f} ms / p99 "
+            f"{statistics.median(p for _, p in found[name]):.1f} ms"
+            for name in sides
+        )  # fmt: skip
+        + "   (targets for backburner: p50 <= 5 ms, p99 <= 25 ms)"
+    )
 
 
 def main() -> None:

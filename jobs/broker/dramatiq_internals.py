@@ -36,6 +36,7 @@ from typing import Any, cast
 
 import dramatiq
 import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis
 from dramatiq.errors import ConnectionClosed
@@ -75,6 +76,16 @@ def redis_message_id(message: Any) -> str:
     return str(message.options["redis_message_id"])
 
 
+def _decode(body: bytes | None) -> Any:
+    if body is None:
+        return None
+    try:
+        return dramatiq.Message.decode(body)
+    except Exception as exc:  # a malformed body must not stop the consumer; it stays for Dramatiq's maintenance
+        log.warning("a fetched message could not be read (%s): %.200r", exc, body)
+        return None
+
+
 class _BusyAwareConsumer(_RedisConsumer):
     """Dramatiq's Redis consumer, refilling its worker's threads together.
 
@@ -93,6 +104,8 @@ class _BusyAwareConsumer(_RedisConsumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._freed = threading.Event()
+        #: What the consumer waits for: "any" thread to be free, "all" of them (lingering), or nothing.
+        self._waiting_for = ""
         self._free_since: float | None = None
         self._poll_at = 0.0  # when an idle look at the queue is due without a nudge
         self._nudges: Nudges | None = None
@@ -102,19 +115,25 @@ class _BusyAwareConsumer(_RedisConsumer):
     def __next__(self) -> Any:
         self._freed.clear()  # before the checks: a thread finishing after them wakes the waits below
         if self.message_cache:
-            return super().__next__()
+            return self._next_cached()
+        self._waiting_for = "any"  # before counting: a thread freed after the count wakes the wait below
         free = self.prefetch - self.outstanding_message_count
         if free <= 0:
             self._free_since = None
             self._freed.wait(self.timeout / 1000)
+            self._waiting_for = ""
             return None
         if free < self.prefetch and self.queue_name == QUEUE:
             now = time.monotonic()
             if self._free_since is None:
                 self._free_since = now
             if now - self._free_since < self.linger_s:
-                self._freed.wait(self.linger_s - (now - self._free_since))
+                self._waiting_for = "all"  # only the last busy thread's end is worth waking for
+                if self.outstanding_message_count:
+                    self._freed.wait(self.linger_s - (now - self._free_since))
+                self._waiting_for = ""
                 return None
+        self._waiting_for = ""
         self._free_since = None
         now = time.monotonic()
         if now < self._poll_at:  # idle: wait for a nudge (or the next poll), a slice at a time
@@ -130,7 +149,17 @@ class _BusyAwareConsumer(_RedisConsumer):
             self._poll_at = time.monotonic() + IDLE_POLL_S
             return None
         self._poll_at = 0.0
-        return super().__next__()
+        return self._next_cached()
+
+    def _next_cached(self) -> Any:
+        """Dramatiq's fast path, for messages ``RunBroker.do_fetch`` decoded already (E): once per message."""
+        message = self.message_cache.pop(0)
+        if message is None:  # its body was gone; its id stays in the ack set for Dramatiq's maintenance
+            log.warning("a fetched message of queue %r had no body", self.queue_name)
+            return None
+        self.misses = 0
+        self.queued_message_ids.add(message.message_id)
+        return MessageProxy(message)
 
     def requeue(self, messages: Any) -> None:
         """Hand back messages this process fetched but will not run (it is stopping)."""
@@ -146,7 +175,7 @@ class _BusyAwareConsumer(_RedisConsumer):
             self._nudges.close()
         leftover, self.message_cache = self.message_cache, []
         try:
-            self.requeue(dramatiq.Message.decode(data) for data in leftover if data is not None)
+            self.requeue(message for message in leftover if message is not None)
         except redis.RedisError as exc:
             # Left in this worker's ack set: Dramatiq puts them back once its heartbeat stops, and the
             # reaper resumes a claimed run that overstays its time limit.
@@ -160,12 +189,18 @@ class _BusyAwareConsumer(_RedisConsumer):
             else:
                 super().ack(message)
         finally:
-            self._freed.set()
+            self._wake()
 
     def nack(self, message: Any) -> None:
         try:
             super().nack(message)
         finally:
+            self._wake()
+
+    def _wake(self) -> None:
+        """A thread is free: wake the consumer if that is what it waits for (a wake-up is a thread switch)."""
+        waiting = self._waiting_for
+        if waiting == "any" or (waiting == "all" and not self.outstanding_message_count):
             self._freed.set()
 
 
@@ -178,14 +213,17 @@ class RunBroker(RedisBroker):
     round trip on fetch, and releases the claims of returned messages.
     """
 
-    fetched: Callable[[list[bytes]], None] | None = None
+    fetched: Callable[[list[Any]], None] | None = None
     returned: Callable[[list[Any]], None] | None = None
 
-    def do_fetch(self, queue_name: str, prefetch: int) -> list[bytes]:
-        data: list[bytes] = self._dispatch("fetch")(queue_name, prefetch)  # E
-        if data and queue_name == QUEUE and self.fetched is not None:
-            self.fetched(data)
-        return data
+    def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
+        """Fetch and decode up to ``prefetch`` messages (None for a body that is gone or unreadable): decoded
+        once here, for the ``fetched`` hook and the consumer alike."""
+        data: list[bytes | None] = self._dispatch("fetch")(queue_name, prefetch)  # E
+        messages = [_decode(body) for body in data]
+        if messages and queue_name == QUEUE and self.fetched is not None:
+            self.fetched(messages)
+        return messages
 
     @property
     def consumer_class(self) -> Any:

@@ -13,6 +13,7 @@ at the queue and kept, so a nudge published between a look and the next wait is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -67,7 +68,5 @@ class Nudges:
     def close(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
-            try:
+            with contextlib.suppress(redis.RedisError, OSError):
                 pubsub.close()
-            except (redis.RedisError, OSError):
-                pass

@@ -6,6 +6,7 @@ reach the API while the attempt is still running.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -24,6 +25,8 @@ __all__ = ["LOG_LINES_CAP", "LOG_LINE_CHARS", "Checkpoint", "Context", "RunLog"]
 CHECKPOINT_BYTES_CAP = 1024 * 1024
 
 _clients: dict[str, redis.Redis] = {}
+#: Key names per namespace, made once per child (a child serves many attempts).
+_keys = functools.lru_cache(maxsize=8)(Keys)
 
 
 def _client(url: str) -> redis.Redis:
@@ -92,7 +95,7 @@ class Context:
         self.site_root: str | None = info.site
         self._deadline: float = info.deadline
         self._redis = _client(info.redis_url) if info.redis_url is not None else None
-        keys = Keys(info.namespace)
+        keys = _keys(info.namespace)
         self._keys = keys
         self.run_log = RunLog(
             self._redis,

@@ -56,7 +56,12 @@ def scrub_environ() -> dict[str, str]:
 def secrets_from_environment(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values worth hiding: the secret settings, Backburner's own secrets, and the password in REDIS_URL."""
     env = os.environ if environ is None else environ
-    found = [env[name] for name in env if name in SECRET_VARIABLES or hidden(name)]
+    # A prefix test first: the pattern is only worth matching against BACKBURNER_ names (once per attempt).
+    found = [
+        value
+        for name, value in env.items()
+        if name in SECRET_VARIABLES or (name[:11].upper() == "BACKBURNER_" and hidden(name))
+    ]
     for name in ("REDIS_URL", "BACKBURNER_REDIS_URL"):
         found += url_password(env.get(name, ""))
     return sorted({value for value in found if len(value) >= MIN_SECRET_CHARS}, key=len, reverse=True)
@@ -117,6 +122,11 @@ class Redactor:
 @functools.lru_cache(maxsize=32)
 def _redactor(secrets: tuple[str, ...]) -> Redactor:
     return Redactor(secrets)
+
+
+def redactor(secrets: Iterable[str] = ()) -> Redactor:
+    """The Redactor for ``secrets``, made once per set (an attempt's child builds one per attempt)."""
+    return _redactor(tuple(secrets))
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

@@ -6,14 +6,18 @@
 --
 -- ARGV[1]      expected: the record as the caller read it
 -- ARGV[2]      new: the record to write
--- ARGV[3..5]   the concurrency guard: slots (a sorted set, "" for none), limit, member
+-- ARGV[3]      the plan, as one JSON array of strings (one argument, so a call costs the caller little to pack):
+--   [1..3]     the concurrency guard: slots (a sorted set, "" for none), limit, member
 --              (write only if member holds one of the limit slots, or one is free)
--- ARGV[6..11]  the wake-up, after the write: waiting (a list of run ids, "" for none), run key prefix,
+--   [4..9]     the wake-up, after the write: waiting (a list of run ids, "" for none), run key prefix,
 --              the runs queue's message hash and id list (jobs.broker), message (Dramatiq's encoding
 --              of the wake-up message, with @run@ @token@ @id@ @now@ to fill in), now (ms)
--- ARGV[12]     nudge: the pub/sub channel that wakes idle consumers, published when this write makes the
---              runs queue (ARGV[9]) stop being empty ("" for none)
--- ARGV[13]     count: how many commands follow; each is its word count, then its words
+--   [10]       nudge: the pub/sub channel that wakes idle consumers, published when this write makes the
+--              runs queue stop being empty ("" for none)
+--   [11]       the commands to apply with the write, each a list of words
+--              Or ARGV[3] is "" and the same come one argument each from ARGV[4]: the ten values, then how
+--              many commands, then each command as its word count and its words (for words that are not
+--              UTF-8, which JSON cannot carry).
 --
 -- Returns {1, values of KEYS[2..]} once written; {0, the current record} when the record had changed (the
 -- caller retries without a read); {2} when the guard found every slot taken (nothing is written).
@@ -22,9 +26,22 @@
 
 local record_key = KEYS[1]
 local expected, new = ARGV[1], ARGV[2]
-local slots, limit, member = ARGV[3], tonumber(ARGV[4]), ARGV[5]
-local waiting, run_prefix, messages, queue, message, now = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
-local nudge, count = ARGV[12], tonumber(ARGV[13])
+local plan
+if ARGV[3] ~= "" then
+    plan = cjson.decode(ARGV[3])
+else
+    plan = {unpack(ARGV, 4, 13)}
+    local commands, i = {}, 15
+    for n = 1, tonumber(ARGV[14]) do
+        local length = tonumber(ARGV[i])
+        commands[n] = {unpack(ARGV, i + 1, i + length)}
+        i = i + length + 1
+    end
+    plan[11] = commands
+end
+local slots, limit, member = plan[1], tonumber(plan[2]), plan[3]
+local waiting, run_prefix, messages, queue, message, now = plan[4], plan[5], plan[6], plan[7], plan[8], plan[9]
+local nudge, commands = plan[10], plan[11]
 
 local current = redis.call("GET", record_key)
 if current ~= expected then return {0, current} end
@@ -33,11 +50,8 @@ if slots ~= "" and not redis.call("ZSCORE", slots, member) and redis.call("ZCARD
 end
 redis.call("SET", record_key, new)
 local queued = redis.call("LLEN", queue)
-local i = 14
-for _ = 1, count do
-    local length = tonumber(ARGV[i])
-    redis.call(unpack(ARGV, i + 1, i + length))
-    i = i + length + 1
+for _, command in ipairs(commands) do
+    redis.call(unpack(command))
 end
 while waiting ~= "" do
     local id = redis.call("LPOP", waiting)

@@ -142,7 +142,7 @@ class WorkerProcess:
         log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
         self.recorder.submit(FinishedAttempt(run, token, result), message)
 
-    def _claim_fetched(self, data: list[bytes]) -> None:
+    def _claim_fetched(self, data: list[Any]) -> None:
         """Claim a fetched batch's runs in one round trip, before any thread takes them (``RunBroker.fetched``).
 
         A message whose claim is not in ``_claims`` when its thread starts (no record in it, or this
@@ -153,8 +153,8 @@ class WorkerProcess:
         try:
             batch: list[tuple[str, str, str, str]] = []
             for body in data:
-                message = dramatiq.Message.decode(body)
-                if message.actor_name == ACTOR and len(message.args) == 3:
+                message = body if isinstance(body, dramatiq.Message) or body is None else dramatiq.Message.decode(body)
+                if message is not None and message.actor_name == ACTOR and len(message.args) == 3:
                     batch.append((*message.args, redis_message_id(message)))
             if not batch:
                 return

@@ -239,3 +239,29 @@ def test_a_free_thread_fetches_alone_once_the_linger_is_over(runtime):
     first, _ = next(consumer), next(consumer)
     consumer.ack(first)
     assert next(consumer) is not None  # the other thread is still busy, but nobody waits any longer
+
+
+def test_writes_that_commit_with_a_change_land_byte_for_byte(runtime):
+    """A change's writes travel to the script as one JSON plan; words JSON cannot carry (bytes that are not
+    UTF-8) fall back to one argument each, and both land exactly as given."""
+    (run,) = _create(runtime, "echo-background")
+    text_key, binary_key = f"{runtime.settings.namespace}:t:text", f"{runtime.settings.namespace}:t:binary"
+
+    def note(current, pipe):
+        current.replay_of = "noted"
+        pipe.set(text_key, 'é "quoted" \\ \U0001f525')
+        pipe.hincrby(text_key + ":n", "f", 2)
+
+    runtime.store.update(run.id, note)
+    assert runtime.client.get(text_key).decode() == 'é "quoted" \\ \U0001f525'
+    assert runtime.client.hget(text_key + ":n", "f") == b"2"
+
+    def binary(current, pipe):
+        current.replay_of = "binary"
+        pipe.set(binary_key, b"\xff\xfe\x00raw")
+        pipe.zadd(binary_key + ":z", {"m": 1.5})
+
+    runtime.store.update(run.id, binary)
+    assert runtime.client.get(binary_key) == b"\xff\xfe\x00raw"
+    assert runtime.client.zscore(binary_key + ":z", "m") == 1.5
+    assert runtime.store.get(run.id).replay_of == "binary"

@@ -81,7 +81,7 @@ def test_a_a_delayed_message_waits_beside_the_queue_until_its_time(runtime, plai
     consumer = plain.consume(QUEUE, prefetch=5, timeout=100)
     redis_client.hset(f"{plain.namespace}:{QUEUE}.msgs", "not-on-the-list", _message(QUEUE, "x", "y").encode())
     fetched = [m for m in (next(consumer), next(consumer)) if m is not None]
-    assert [m.args for m in fetched] == [("run", "token")], broke("A", f"a fetch read a body not on the list: {fetched}")
+    assert [m.args for m in fetched] == [("run", "token")], broke("A", f"a fetch read a body off the list: {fetched}")
     assert redis_client.hexists(f"{plain.namespace}:{QUEUE}.msgs", "not-on-the-list")
 
     run, _ = runtime.store.create(new_run(runtime.site.get("default-retries-background"), "api"), {})  # retry: 60 s

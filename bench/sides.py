@@ -157,18 +157,21 @@ class Backburner(Side):
         from jobs.settings import Settings
         from jobs.wiring import open_runtime
 
-        env = {**self.env, "BACKBURNER_SITE": str(ROOT), "BACKBURNER_DEV": "1", "BACKBURNER_NAMESPACE": self.ns}
         self.runtime = open_runtime(Settings(redis_url=self.server.url, site=ROOT, namespace=self.ns, dev=True))
         self.function = self.runtime.site.get("noop-background")
         self.keys = Keys(self.ns)
         command = [sys.executable, "-m", "backburner", "worker", "--processes", str(self.processes),
                    "--threads", str(self.threads)]  # fmt: skip
-        self.procs.append(subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL))
+        cwd = self.tree if isinstance(self, Before) else ROOT  # `python -m` imports from its working folder first
+        self.procs.append(subprocess.Popen(command, env=self.worker_env(), cwd=cwd, stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 60
         while self.client.zcard(self.keys.workers) < self.processes:
             if time.monotonic() > deadline:
                 raise RuntimeError("backburner workers did not start")
             time.sleep(0.05)
+
+    def worker_env(self) -> dict[str, str]:
+        return {**self.env, "BACKBURNER_SITE": str(ROOT), "BACKBURNER_DEV": "1", "BACKBURNER_NAMESPACE": self.ns}
 
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)
@@ -194,6 +197,18 @@ class Backburner(Side):
         from jobs.lifecycle import new_run
 
         self.runtime.store.create(new_run(self.function, "api"), {"started": started})
+
+
+class Before(Backburner):
+    """Backburner as of another commit (``spine.py --before REV``): its worker runs from a copy of that tree,
+    fed by this tree's client (run records and messages are laid out alike on both sides)."""
+
+    name = "before"
+    tree: Path | None = None
+
+    def worker_env(self) -> dict[str, str]:
+        assert self.tree is not None
+        return {**super().worker_env(), "PYTHONPATH": str(self.tree)}
 
 
 class RawDramatiq(Side):
@@ -266,4 +281,4 @@ class Celery(Side):
         self.task.apply_async(kwargs={"started": started})
 
 
-SIDES: dict[str, type[Side]] = {"backburner": Backburner, "dramatiq": RawDramatiq, "celery": Celery}
+SIDES: dict[str, type[Side]] = {"backburner": Backburner, "before": Before, "dramatiq": RawDramatiq, "celery": Celery}

@@ -1,8 +1,10 @@
-"""Spine benchmarks, each side by side with a plain-Dramatiq baseline on the same embedded Redis.
+"""Spine benchmarks, each side by side with baselines on the same embedded Redis (see bench/sides.py).
 
-python bench/spine.py accept   # 202s per second: noop-background vs FastAPI + one Dramatiq send()
-python bench/spine.py runs     # no-op runs completed per second vs a raw Dramatiq no-op actor (--sweep: more shapes)
-python bench/spine.py all
+python bench/spine.py accept    # 202s per second: noop-background vs FastAPI + one Dramatiq send()
+python bench/spine.py runs      # drain of a 3,000-run backlog: Backburner vs raw Dramatiq vs Celery prefork,
+                                # shapes 1x8 and 2x8 (processes x threads), CPU per run of each
+python bench/spine.py latency   # idle worker: trigger -> handler start, p50 / p99, the same three
+python bench/spine.py all       # all three; add --before REV to measure Backburner as of REV beside them
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backburner.redis_server import RedisServer, free_port  # noqa: E402
-from bench.sides import SIDES  # noqa: E402
+from bench.sides import SIDES, Before  # noqa: E402
 
 
 def wait_port(port: int, timeout: float = 30.0) -> None:
@@ -95,6 +97,18 @@ def accept(server: RedisServer, total: int, rounds: int) -> None:
             proc.wait()
 
 
+def _export(rev: str) -> Path:
+    """A copy of the repository as of ``rev`` (``git archive``), in a folder removed at exit."""
+    import atexit
+    import shutil
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-before-"))
+    atexit.register(shutil.rmtree, folder, True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
 def _shape(text: str) -> tuple[int, int]:
     processes, _, threads = text.partition("x")
     return int(processes), int(threads)
@@ -158,8 +172,12 @@ def main() -> None:
     parser.add_argument("--shapes", default="1x8,2x8", help="runs: processes x threads, comma-separated")
     parser.add_argument("--sides", default="backburner,dramatiq,celery", help="which sides, comma-separated")
     parser.add_argument("--samples", type=int, default=200, help="latency: triggers per round")
+    parser.add_argument("--before", metavar="REV", help="also measure Backburner as of git revision REV ('before')")
     args = parser.parse_args()
     sides = args.sides.split(",")
+    if args.before:
+        Before.tree = _export(args.before)
+        sides.insert(1, "before")
     with tempfile.TemporaryDirectory() as data, RedisServer(Path(data)) as server:
         print(f"embedded Redis {server.url} (appendfsync always), {os.cpu_count()} cores")
         if args.which in ("accept", "all"):

@@ -59,30 +59,6 @@ class _Write:
         return True, None
 
 
-def _word(value: Any) -> str:
-    """A command word as text, as redis-py would send it (raises UnicodeDecodeError for bytes that are not UTF-8)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def _plan(values: list[Any], commands: list[tuple[Any, ...]]) -> list[Any]:
-    """CAS_SCRIPT's arguments after the two records: one JSON plan (packing one argument costs far less than
-    packing dozens), or the same one argument each when a word is bytes that JSON cannot carry."""
-    try:
-        plan = [*(_word(v) for v in values), [[_word(w) for w in command] for command in commands]]
-        return [json.dumps(plan, ensure_ascii=False, separators=(",", ":"))]
-    except UnicodeDecodeError:
-        legacy: list[Any] = ["", *values, len(commands)]
-        for command in commands:
-            legacy += [len(command), *command]
-        return legacy
-
-
 class SkipWrite(Exception):
     """Raised by a mutation to leave the run unchanged (for example, a stale message)."""
 
@@ -372,7 +348,7 @@ class RunStore:
             wake = (pipe.waiting, self.keys.run(""), messages, queue, self.broker.wake_message, clock.now_ms())
         else:  # no waiting list to look at: only the queue, for the nudge
             wake = ("", "", "", queue, "", 0)
-        args = [raw, new, *_plan([*pipe.guard, *wake, self.broker.nudge_channel], pipe.commands)]
+        args = [raw, new, *pipe.plan([*pipe.guard, *wake, self.broker.nudge_channel])]
         return _Write(run_id, mutate, run, new, pipe, result, [self.keys.run(run_id), *fetch], args)
 
     def dispatch(self, pipe: Any, run: Run, *, delay_s: float | None = None) -> None:

@@ -1,12 +1,12 @@
 """Delayed runs: accepted now, started at their ``run_at`` (``?delay=90s`` or ``?run_at=ISO``, up to a year ahead).
 
 A delayed run is a run record in status ``delayed`` plus an entry in one sorted set of due times
-(``Keys.delayed``), written together by the script that creates runs, and no message yet. Every
-``BACKBURNER_DELAYED_INTERVAL`` (0.25 s) one of the workers (a short lock; any worker takes over from a dead
-one) reads the set's head: a due run becomes ``queued`` with its message in one compare-and-set
-(``promote``), so it starts within a second of its time, and two workers that overlap cannot queue it
-twice (the first write wins; the other sees it is no longer delayed). Nothing is held in a process's
-memory: a run survives restarts of everything, and the reaper promotes one whose entry went missing.
+(``Keys.delayed``), written together by the script that creates runs (which also nudges the workers'
+timers), and no message yet. Every worker's timer (``jobs.worker.timer``) sleeps until the set's head is
+due: a due run becomes ``queued`` with its message in one compare-and-set (``promote``), so it starts
+within milliseconds of its time, and timers that wake together cannot queue it twice (the first write
+wins; the others see it is no longer delayed). Nothing is held in a process's memory: a run survives
+restarts of everything, and the reaper promotes one whose entry went missing.
 Cancelling a delayed run removes it from the set in the same write. The set is a sorted index, so a
 hundred thousand runs waiting for next year cost nothing to the ones due now.
 
@@ -91,13 +91,15 @@ def due_ids(store: RunStore, now_ms: int, limit: int = BATCH) -> list[str]:
 def promote_due(store: RunStore, now_ms: int | None = None) -> list[Run]:
     """Queue every delayed run due by ``now_ms``; returns those this call promoted."""
     promoted: list[Run] = []
+    previous: list[str] = []
     while True:
         ids = due_ids(store, clock.now_ms() if now_ms is None else now_ms)
-        if not ids:
+        if not ids or ids == previous:  # the same full batch again: runs that cannot be promoted; stop
             return promoted
         promoted += promote_ids(store, ids)
         if len(ids) < BATCH:
             return promoted
+        previous = ids
 
 
 def promote_ids(store: RunStore, ids: Sequence[str]) -> list[Run]:

@@ -48,18 +48,22 @@ class Timer:
         self._nudges.close()
 
     def due(self, now_ms: int) -> int | None:
-        """Queue everything due by ``now_ms``; when the next thing is due (ms), if anything waits."""
+        """Queue everything due by ``now_ms``; when the next thing is due (ms), if anything waits.
+
+        A delayed run that stays due after its promotion (its record unreadable, say) is not counted: the
+        timer would otherwise wake again at once, forever; it is tried again at the next safety-net look.
+        """
         while True:
             moved, next_message = self.broker.promote_later(now_ms)
             if moved < PROMOTE_BATCH:
                 break
-        head = self.store.client.zrange(self.store.keys.delayed, 0, 0, withscores=True)
-        next_run = int(head[0][1]) if head else None
-        if next_run is not None and next_run <= now_ms:
+        delayed = self.store.client
+        head = delayed.zrange(self.store.keys.delayed, 0, 0, withscores=True)
+        if head and int(head[0][1]) <= now_ms:
             for run in promote_due(self.store, now_ms):
                 log.info("run %s: delayed until %s, now queued", run.id, run.run_at)
-            head = self.store.client.zrange(self.store.keys.delayed, 0, 0, withscores=True)
-            next_run = int(head[0][1]) if head else None
+            head = delayed.zrangebyscore(self.store.keys.delayed, f"({now_ms}", "+inf", start=0, num=1, withscores=True)
+        next_run = int(head[0][1]) if head else None
         found = [t for t in (next_message, next_run) if t is not None]
         return min(found) if found else None
 

@@ -158,8 +158,45 @@ def test_a_dead_workers_place_is_taken_at_once(client: TestClient, runtime: Runt
     first, second = start_worker(), start_worker()
     wait_for(lambda: runtime.client.zcard(runtime.store.keys.workers) == 2, timeout=30, message="two workers")
     runs = [trigger(client, "echo-background", {"n": n}, delay="1.5s") for n in range(10)]
-    first.kill()  # perhaps the one holding the promotion lock: it expires within a quarter of a second
+    first.kill()  # its timer may have been about to promote them: the other worker's timer does
     done = [finished(client, run["id"], timeout=30) for run in runs]
     assert all(run["status"] == "succeeded" and run["attempt"] == 1 for run in done)
     assert max(started_late_s(run) for run in done) < 1.0
     assert second.process is not None and second.process.poll() is None
+
+
+def test_timers_that_wake_together_queue_each_delayed_message_and_run_once(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """No worker here: two timers (as on two workers) look at the same moment, from threads of their own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jobs.worker.timer import Timer
+
+    runs = [trigger(client, "echo-background", {}, run_at="2020-01-01T00:00:00Z")["id"] for _ in range(30)]
+    pipe = runtime.client.pipeline()
+    messages = [runtime.broker.enqueue_in(pipe, f"r{n}", "t", delay_s=0.5) for n in range(300)]
+    pipe.execute()
+    timers = [Timer(runtime.store, runtime.broker), Timer(runtime.store, runtime.broker)]
+    now = clock.now_ms() + 1000  # all of them due
+    with ThreadPoolExecutor(2) as pool:
+        nexts = list(pool.map(lambda timer: timer.due(now), timers))
+    assert nexts == [None, None]
+    queued = [id.decode() for id in runtime.client.lrange(runtime.broker.queue_keys()[0], 0, -1)]
+    assert len(queued) == len(set(queued)) == len(messages) + len(runs)
+    assert set(messages) <= set(queued)
+    assert all(runtime.store.get(run_id).status == "queued" for run_id in runs)
+
+
+def test_a_delayed_run_that_cannot_be_promoted_does_not_keep_the_timer_awake(
+    client: TestClient, runtime: Runtime
+) -> None:
+    from jobs.worker.timer import Timer
+
+    stuck = trigger(client, "echo-background", {}, run_at="2020-01-01T00:00:00Z")["id"]
+    later = trigger(client, "echo-background", {}, delay="1h")
+    runtime.client.set(runtime.store.keys.run(stuck), "{not json")
+    timer = Timer(runtime.store, runtime.broker)
+    due = int(clock.parse_iso(later["run_at"]).timestamp() * 1000)
+    assert timer.due(clock.now_ms()) == due  # not the stuck run's time, which would wake the timer at once, forever
+    assert runtime.client.zscore(runtime.store.keys.delayed, stuck) is not None  # left for the reaper to report

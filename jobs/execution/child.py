@@ -203,7 +203,14 @@ def contain() -> None:
 
 
 def _reap_leftovers() -> None:
-    """Kill whatever the attempt left running (it dies with its attempt), and collect it."""
+    """Kill whatever the attempt left running (it dies with its attempt), and collect it.
+
+    Most attempts start no process: one ``waitpid`` that finds no child at all, running or exited, says so
+    (this child is a subreaper, so an orphaned grandchild is its child) and spares reading /proc (30 µs)."""
+    try:
+        os.waitpid(-1, os.WNOHANG)  # an exited child collected here is one fewer for reap() below
+    except ChildProcessError:
+        return
     if proctree.children(os.getpid()):
         proctree.kill_tree(os.getpid(), include_root=False)
     proctree.reap()

@@ -177,7 +177,8 @@ def main() -> None:
     sides = args.sides.split(",")
     if args.before:
         Before.tree = _export(args.before)
-        sides.insert(1, "before")
+        if "before" not in sides:
+            sides.insert(1, "before")
     with tempfile.TemporaryDirectory() as data, RedisServer(Path(data)) as server:
         print(f"embedded Redis {server.url} (appendfsync always), {os.cpu_count()} cores")
         if args.which in ("accept", "all"):

@@ -127,7 +127,8 @@ class Side:
         deadline = time.monotonic() + timeout
         while int(self.client.get(self.count_key) or 0) < total or not self.settled():
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name}: {self.client.get(self.count_key)} of {total} ran in {timeout} s")
+                ran = int(self.client.get(self.count_key) or 0)
+                raise RuntimeError(f"{self.name}: {ran} of {total} ran in {timeout} s")
             time.sleep(0.002)
         rate = total / (time.perf_counter() - started)
         after = _cpu(self.pids(), self.worker_names)

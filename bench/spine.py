@@ -5,6 +5,9 @@ python bench/spine.py runs      # drain of a 3,000-run backlog: Backburner vs ra
                                 # shapes 1x8 and 2x8 (processes x threads), CPU per run of each
 python bench/spine.py latency   # idle worker: trigger -> handler start, p50 / p99, the same three
 python bench/spine.py all       # all three; add --before REV to measure Backburner as of REV beside them
+
+runs and latency end with issue 17's table: the baselines, Backburner before (as of --before REV, else the
+issue's own figures) and now, with ratios to the baselines measured in the same run.
 """
 
 from __future__ import annotations
@@ -114,9 +117,12 @@ def _shape(text: str) -> tuple[int, int]:
     return int(processes), int(threads)
 
 
-def runs(server: RedisServer, total: int, shapes: list[str], rounds: int, sides: list[str]) -> None:
+def runs(
+    server: RedisServer, total: int, shapes: list[str], rounds: int, sides: list[str]
+) -> dict[str, dict[str, float]]:
     """Drain a backlog of ``total`` runs, each side in turn per round (so a noisy machine hits all alike);
     medians count. Each round also prints the CPU each side spent per run (where the gap comes from)."""
+    found: dict[str, dict[str, float]] = {}
     for shape in shapes:
         processes, threads = _shape(shape)
         rates: dict[str, list[float]] = {name: [] for name in sides}
@@ -138,9 +144,13 @@ def runs(server: RedisServer, total: int, shapes: list[str], rounds: int, sides:
             ours = medians["backburner"]
             line += "".join(f"   vs {name} {ours / medians[name]:.2f}x" for name in sides if name != "backburner")
         print(f"{line}   (medians of {rounds} rounds, {total} runs each; targets >= 0.6x dramatiq, >= 1.5x celery)")
+        found[shape] = medians
+    return found
 
 
-def latency(server: RedisServer, samples: int, rounds: int, sides: list[str], shape: str) -> None:
+def latency(
+    server: RedisServer, samples: int, rounds: int, sides: list[str], shape: str
+) -> dict[str, tuple[float, float]]:
     """Trigger -> handler start on an idle worker, p50 and p99 per round; the medians over rounds count."""
     processes, threads = _shape(shape)
     found: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
@@ -161,6 +171,48 @@ def latency(server: RedisServer, samples: int, rounds: int, sides: list[str], sh
         )  # fmt: skip
         + "   (targets for backburner: p50 <= 5 ms, p99 <= 25 ms)"
     )
+    return {
+        name: (statistics.median(p for p, _ in found[name]), statistics.median(p for _, p in found[name]))
+        for name in sides
+    }
+
+
+#: Issue 17's figures for Backburner before its work (same machine, an earlier session): the table's "before"
+#: column when ``--before`` is not given.
+ISSUE_BEFORE = {
+    "drain 1x8": "1,400/s (0.69x dramatiq, 1.13x celery, in its run)",
+    "drain 2x8": "1,386/s (0.37x dramatiq, 1.22x celery, in its run)",
+    "latency": "46 / 100 ms",
+}
+
+
+def table(drains: dict[str, dict[str, float]], waits: dict[str, tuple[float, float]]) -> None:
+    """Issue 17's table: the baselines, then Backburner before (``--before REV``, else the issue's figures) and
+    now, with now's ratios to the baselines of the same run."""
+    measured = set(waits).union(*drains.values())
+    baselines = [name for name in ("dramatiq", "celery") if name in measured]
+    columns = [*baselines, "before" if "before" in measured else "before (issue 17)", "backburner"]
+    print("\n| | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns))
+
+    def cell(name: str, value: float | str, medians: dict[str, float]) -> str:
+        if isinstance(value, str):
+            return value
+        if name in baselines:
+            return f"{value:,.0f}/s"
+        found = [f"{value / medians[n]:.2f}x {n}" for n in baselines]
+        return f"{value:,.0f}/s" + (f" ({', '.join(found)})" if found else "")
+
+    for shape, medians in drains.items():
+        values: dict[str, float | str] = {**medians, "before (issue 17)": ISSUE_BEFORE.get("drain " + shape, "")}
+        cells = [cell(name, values[name], medians) if name in values else "" for name in columns]
+        print(f"| drain, {shape} | " + " | ".join(cells) + " |")
+    if waits:
+        cells = [f"{waits[name][0]:.1f} / {waits[name][1]:.1f} ms" if name in waits else "" for name in columns]
+        cells = [
+            ISSUE_BEFORE["latency"] if name == "before (issue 17)" else c
+            for name, c in zip(columns, cells, strict=True)
+        ]
+        print("| idle: trigger -> handler start, p50 / p99 | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
@@ -183,10 +235,14 @@ def main() -> None:
         print(f"embedded Redis {server.url} (appendfsync always), {os.cpu_count()} cores")
         if args.which in ("accept", "all"):
             accept(server, args.requests, args.rounds)
+        drains: dict[str, dict[str, float]] = {}
+        waits: dict[str, tuple[float, float]] = {}
         if args.which in ("runs", "all"):
-            runs(server, args.runs, args.shapes.split(","), args.rounds, sides)
+            drains = runs(server, args.runs, args.shapes.split(","), args.rounds, sides)
         if args.which in ("latency", "all"):
-            latency(server, args.samples, args.rounds, sides, "1x8")
+            waits = latency(server, args.samples, args.rounds, sides, "1x8")
+        if drains or waits:
+            table(drains, waits)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ def lua(name: str, package: str = "jobs") -> str:
 CREATE_SCRIPT = lua("create_run")
 #: Changes a run: compare-and-set of its record with the caller's writes (``compare_and_set.lua``).
 CAS_SCRIPT = lua("compare_and_set")
+#: Changes many runs in one call, each as CAS_SCRIPT does (``compare_and_set_many.lua``, which calls it as a function).
+CAS_MANY_SCRIPT = f"local function compare_and_set(KEYS, ARGV)\n{CAS_SCRIPT}\nend\n{lua('compare_and_set_many')}"
 #: Queues the delayed messages whose time has come (``promote_later.lua``).
 PROMOTE_LATER_SCRIPT = lua("promote_later")
 #: Claims due webhook deliveries (``outbox_claim.lua``).

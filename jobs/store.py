@@ -17,7 +17,7 @@ from .broker import RunBroker, new_message_id
 from .errors import BackburnerError, IdempotencyConflict, RunNotFound, StoreUnavailable
 from .keys import Keys, text
 from .runs import ACTIVE, TICK_TRIGGERS, Idempotency, Progress, Run, parse_run, readable
-from .scripts import CAS_SCRIPT, CREATE_SCRIPT
+from .scripts import CAS_MANY_SCRIPT, CAS_SCRIPT, CREATE_SCRIPT
 from .writes import Writes
 
 T = TypeVar("T")
@@ -77,6 +77,7 @@ class RunStore:
         self.idempotency_ttl = int(idempotency_ttl)
         self._create = client.register_script(CREATE_SCRIPT)
         self._compare_and_set = client.register_script(CAS_SCRIPT)
+        self._compare_and_set_all = client.register_script(CAS_MANY_SCRIPT)
 
     # -- creation ------------------------------------------------------------------------------
 
@@ -295,19 +296,18 @@ class RunStore:
         return [w.result if isinstance(w, _Write) else w for w in writes]
 
     def _compare_and_set_many(self, writes: list[_Write]) -> list[Any]:
-        """Run CAS_SCRIPT for each write, pipelined. By hash, not through redis-py's Script, which would
-        cost a SCRIPT EXISTS round trip per pipeline; calls that find it missing (a restarted Redis)
-        are made again one by one, which loads it."""
-        pipe = self.client.pipeline(transaction=False)
-        sha = self._compare_and_set.sha
+        """Run CAS_SCRIPT for each write, all in one call of CAS_MANY_SCRIPT (one script call and one command to
+        pack and parse, rather than one per write; redis-py's Script loads it into a restarted Redis)."""
+        if len(writes) == 1:
+            return [self._compare_and_set(keys=writes[0].keys, args=writes[0].args)]
+        keys: list[Any] = []
+        sizes: list[int] = []
+        args: list[Any] = []
         for write in writes:
-            pipe.evalsha(sha, len(write.keys), *write.keys, *write.args)
-        replies: list[Any] = pipe.execute(raise_on_error=False)
-        for n, reply in enumerate(replies):
-            if isinstance(reply, redis.exceptions.NoScriptError):
-                replies[n] = self._compare_and_set(keys=writes[n].keys, args=writes[n].args)
-            elif isinstance(reply, Exception):
-                raise reply
+            keys += write.keys
+            args += write.args
+            sizes += (len(write.keys), len(write.args))
+        replies: list[Any] = self._compare_and_set_all(keys=keys, args=[len(writes), *sizes, *args])
         return replies
 
     def _prepare(

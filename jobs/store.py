@@ -21,6 +21,9 @@ from .scripts import CAS_MANY_SCRIPT, CAS_SCRIPT, CREATE_SCRIPT
 from .writes import Writes
 
 T = TypeVar("T")
+#: At most this many compare-and-sets in one script call, so a big batch (a backfill's promotions) does not hold
+#: Redis for long in one go.
+WRITES_PER_CALL = 32
 
 
 @contextmanager
@@ -300,14 +303,17 @@ class RunStore:
         pack and parse, rather than one per write; redis-py's Script loads it into a restarted Redis)."""
         if len(writes) == 1:
             return [self._compare_and_set(keys=writes[0].keys, args=writes[0].args)]
-        keys: list[Any] = []
-        sizes: list[int] = []
-        args: list[Any] = []
-        for write in writes:
-            keys += write.keys
-            args += write.args
-            sizes += (len(write.keys), len(write.args))
-        replies: list[Any] = self._compare_and_set_all(keys=keys, args=[len(writes), *sizes, *args])
+        replies: list[Any] = []
+        for start in range(0, len(writes), WRITES_PER_CALL):
+            chunk = writes[start : start + WRITES_PER_CALL]
+            keys: list[Any] = []
+            sizes: list[int] = []
+            args: list[Any] = []
+            for write in chunk:
+                keys += write.keys
+                args += write.args
+                sizes += (len(write.keys), len(write.args))
+            replies += self._compare_and_set_all(keys=keys, args=[len(chunk), *sizes, *args])
         return replies
 
     def _prepare(

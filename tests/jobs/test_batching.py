@@ -265,3 +265,34 @@ def test_writes_that_commit_with_a_change_land_byte_for_byte(runtime):
     assert runtime.client.get(binary_key) == b"\xff\xfe\x00raw"
     assert runtime.client.zscore(binary_key + ":z", "m") == 1.5
     assert runtime.store.get(run.id).replay_of == "binary"
+
+
+def test_a_batch_bigger_than_one_script_call_lands_each_write_with_its_own_answer(runtime):
+    """update_many writes many compare-and-sets per script call (WRITES_PER_CALL at most): each write keeps
+    its own keys, arguments (JSON plan or one word each) and answer, across calls and whatever their sizes."""
+    from jobs.store import WRITES_PER_CALL, SkipWrite
+
+    runs = _create(runtime, "echo-background", WRITES_PER_CALL + 5)
+    ns = runtime.settings.namespace
+    runtime.store.update(runs[3].id, lambda current, pipe: setattr(current, "replay_of", "changed"))
+
+    def change(n):
+        def mutate(current, pipe):
+            if n == 7:
+                raise SkipWrite
+            current.replay_of = f"write {n}"
+            pipe.set(f"{ns}:t:{n}", b"\xff raw" if n % 2 else f"text {n}")
+            return n
+
+        return mutate
+
+    changes = [
+        (r.id, change(n), r.model_dump_json(), [runtime.store.keys.event(r.id)] * (n % 3)) for n, r in enumerate(runs)
+    ]
+    answers = runtime.store.update_many(changes)
+    assert isinstance(answers[7], SkipWrite)
+    assert [a for n, a in enumerate(answers) if n != 7] == [n for n in range(len(runs)) if n != 7]
+    for n, r in enumerate(runs):
+        stored = runtime.store.get(r.id)
+        assert stored.replay_of == (None if n == 7 else f"write {n}")  # run 3's stale record was redone
+        assert runtime.client.get(f"{ns}:t:{n}") == (None if n == 7 else b"\xff raw" if n % 2 else f"text {n}".encode())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from ..sse import Event
+from .models import Run
 
 DEFAULT_URL = "http://127.0.0.1:8888"
 #: Runs per page while ``runs()`` follows cursors (the API allows up to 500).
@@ -158,3 +162,32 @@ def partial(path: Path) -> Path:
 
 def is_stream(response: httpx.Response) -> bool:
     return response.headers.get("content-type", "").startswith("text/event-stream")
+
+
+def left(deadline: float | None, run_id: str) -> float:
+    """Seconds until ``deadline`` (a large number without one); TimeoutError once it passed."""
+    if deadline is None:
+        return 3600.0
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError(f"run {run_id} did not finish in time")
+    return remaining
+
+
+def events(run_id: str, deadline: float | None, last_line: str | None) -> tuple[str, dict[str, str], httpx.Timeout]:
+    """Path, headers and timeout of a run's event stream, resumed after ``last_line`` and read no longer than
+    ``deadline`` allows."""
+    headers = {"last-event-id": last_line} if last_line is not None else {}
+    read = STREAM_READ_S if deadline is None else max(0.05, min(STREAM_READ_S, deadline - time.monotonic()))
+    return f"/api/runs/{segment(run_id)}/events", headers, httpx.Timeout(30.0, read=read)
+
+
+def follow(event: Event, last_line: str | None) -> tuple[bool, Run | None, str | None]:
+    """What one event of a run's stream says: whether the stream is done for ``wait`` (with the final run,
+    or None: look at the run again), and the id of the newest log line, to resume after."""
+    if event.event == "line" and event.id is not None:
+        return False, None, event.id
+    if event.event == "run":
+        run = Run.from_json(event.json())
+        return run.terminal, run if run.terminal else None, last_line
+    return event.event == "end", None, last_line

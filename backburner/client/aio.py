@@ -17,7 +17,7 @@ from ..sse import Event, Parser
 from . import _calls as calls
 from .errors import ApiError, Unreachable, api_error
 from .models import Backfill, Replayed, Run, Schedule
-from .sync import _left, _NotAStream
+from .sync import _NotAStream
 
 Progress = Callable[[int, int | None], None]
 
@@ -72,7 +72,7 @@ class AsyncClient:
             run = await self.get(run_id)
             if run.terminal:
                 return run
-            left = _left(deadline, run_id)
+            left = calls.left(deadline, run_id)
             if failures < calls.STREAM_FAILURES:
                 try:
                     final, last_line = await self._stream_until_final(run_id, deadline, last_line)
@@ -89,27 +89,15 @@ class AsyncClient:
     async def _stream_until_final(
         self, run_id: str, deadline: float | None, last_line: str | None
     ) -> tuple[Run | None, str | None]:
-        headers = {"last-event-id": last_line} if last_line is not None else {}
-        read = (
-            calls.STREAM_READ_S
-            if deadline is None
-            else max(0.05, min(calls.STREAM_READ_S, deadline - time.monotonic()))
-        )
-        path = f"/api/runs/{calls.segment(run_id)}/events"
         try:
-            async with self._stream(path, headers, httpx.Timeout(30.0, read=read)) as events:
+            async with self._stream(*calls.events(run_id, deadline, last_line)) as events:
                 async for event in events:
-                    if event.event == "line" and event.id is not None:
-                        last_line = event.id
-                    elif event.event == "run":
-                        run = Run.from_json(event.json())
-                        if run.terminal:
-                            return run, last_line
-                    elif event.event == "end":
-                        return None, last_line
-                    _left(deadline, run_id)
+                    done, final, last_line = calls.follow(event, last_line)
+                    if done:
+                        return final, last_line
+                    calls.left(deadline, run_id)
         except httpx.ReadTimeout:
-            _left(deadline, run_id)
+            calls.left(deadline, run_id)
         return None, last_line
 
     async def runs(

@@ -77,7 +77,7 @@ class Client:
             run = self.get(run_id)
             if run.terminal:
                 return run
-            left = _left(deadline, run_id)
+            left = calls.left(deadline, run_id)
             if failures < calls.STREAM_FAILURES:
                 try:
                     final, last_line = self._stream_until_final(run_id, deadline, last_line)
@@ -95,26 +95,14 @@ class Client:
         self, run_id: str, deadline: float | None, last_line: str | None
     ) -> tuple[Run | None, str | None]:
         """Read the run's events until it is final (the run), or the stream ends (None: look again)."""
-        headers = {"last-event-id": last_line} if last_line is not None else {}
-        read = (
-            calls.STREAM_READ_S
-            if deadline is None
-            else max(0.05, min(calls.STREAM_READ_S, deadline - time.monotonic()))
-        )
-        path = f"/api/runs/{calls.segment(run_id)}/events"
         try:
-            for event in self._events(path, headers, httpx.Timeout(30.0, read=read)):
-                if event.event == "line" and event.id is not None:
-                    last_line = event.id
-                elif event.event == "run":
-                    run = Run.from_json(event.json())
-                    if run.terminal:
-                        return run, last_line
-                elif event.event == "end":
-                    return None, last_line
-                _left(deadline, run_id)
+            for event in self._events(*calls.events(run_id, deadline, last_line)):
+                done, final, last_line = calls.follow(event, last_line)
+                if done:
+                    return final, last_line
+                calls.left(deadline, run_id)
         except httpx.ReadTimeout:
-            _left(deadline, run_id)  # the deadline passed while the run was quiet
+            calls.left(deadline, run_id)  # the deadline passed while the run was quiet
         return None, last_line
 
     def runs(
@@ -303,13 +291,3 @@ def _check(response: httpx.Response, read: Callable[[], Any] | None = None) -> N
         error: ApiError | None = api_error(response)
         if error is not None:
             raise error
-
-
-def _left(deadline: float | None, run_id: str) -> float:
-    """Seconds until ``deadline`` (a large number without one); TimeoutError once it passed."""
-    if deadline is None:
-        return 3600.0
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError(f"run {run_id} did not finish in time")
-    return left

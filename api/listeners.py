@@ -64,26 +64,27 @@ def cookies_count(request: Request) -> bool:
     return listener(request.scope) != "api"
 
 
+def _dashboard_only(scope: Scope, found: tuple[Match, Scope]) -> tuple[Match, Scope]:
+    """A dashboard route's match, or none on the API listener of a split setup (which then says where the
+    dashboard is)."""
+    if found[0] != Match.NONE and listener(scope) == "api":
+        scope[_DASHBOARD_PATH] = True
+        return Match.NONE, {}
+    return found
+
+
 class DashboardRoute(APIRoute):
     """A dashboard page or action: absent from the API listener of a split setup."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child = super().matches(scope)
-        if match != Match.NONE and listener(scope) == "api":
-            scope[_DASHBOARD_PATH] = True
-            return Match.NONE, {}
-        return match, child
+        return _dashboard_only(scope, super().matches(scope))
 
 
 class DashboardMount(Mount):
     """The dashboard's static files: absent from the API listener of a split setup."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child = super().matches(scope)
-        if match != Match.NONE and listener(scope) == "api":
-            scope[_DASHBOARD_PATH] = True
-            return Match.NONE, {}
-        return match, child
+        return _dashboard_only(scope, super().matches(scope))
 
 
 class FunctionRoute(Route):

@@ -22,11 +22,14 @@ E. ``RedisBroker.consumer_class`` builds the consumer; ``_RedisConsumer`` keeps 
    ``broker.do_fetch(queue, count)``; ``RedisBroker._dispatch("fetch")`` runs dispatch.lua's "fetch";
    ``_RedisConsumer.__next__`` pops ``message_cache`` first and fetches only when it is empty.
 F. ``dramatiq.Worker`` reads ``queue_prefetch`` when it starts its consumers.
+G. ``dramatiq.Worker.work_queue`` is the queue.PriorityQueue its threads take messages from, holding items
+   whose ``message`` is the MessageProxy the consumer yielded; a thread calls ``task_done()`` per item.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
@@ -60,6 +63,10 @@ FETCH_LINGER_S = 0.02
 IDLE_POLL_S = 1.0
 #: The longest an idle consumer blocks in one wait, so that a stopping worker's consumer notices soon.
 _IDLE_SLICE_S = 0.25
+#: A run fetched ahead of a free thread (see ``RunBroker.ahead``) goes back to the queue when it has waited
+#: this long (or a quarter of the worker timeout, if less): it was fetched for attempts expected to end at
+#: once, and if they did not, another worker may be free to start it.
+HOLD_LIMIT_S = 1.0
 #: Delayed messages queued per call of ``promote_later.lua``.
 PROMOTE_BATCH = 500
 #: The fields of the wake-up message that ``compare_and_set.lua`` fills in (D).
@@ -97,6 +104,11 @@ class _BusyAwareConsumer(_RedisConsumer):
     by one fetch and one claim round trip, not one each. A fetch and its claim cost the worker about
     the same whatever their size: on a busy worker, batches of the whole prefetch instead of about
     half of it cut the worker's CPU per run by about a sixth (``bench/spine.py runs``).
+
+    Beyond the free threads, it fetches one run ahead for each busy thread whose attempt the worker
+    expects to end at once (``RunBroker.ahead``): a thread freed by such an attempt finds its next run
+    waiting instead of waiting for a fetch, which raised the 2 x 8 drain by about a sixth. A run fetched
+    ahead that still waits after ``HOLD_LIMIT_S`` is handed back to the queue for any worker.
     """
 
     linger_s = FETCH_LINGER_S
@@ -107,6 +119,8 @@ class _BusyAwareConsumer(_RedisConsumer):
         #: What the consumer waits for: "any" thread to be free, "all" of them (lingering), or nothing.
         self._waiting_for = ""
         self._free_since: float | None = None
+        self._low = 0  # while lingering: how few outstanding messages are worth waking for
+        self._fetched_at = 0.0  # when the messages in ``message_cache`` were fetched
         self._poll_at = 0.0  # when an idle look at the queue is due without a nudge
         self._nudges: Nudges | None = None
         if self.queue_name == QUEUE:
@@ -117,21 +131,25 @@ class _BusyAwareConsumer(_RedisConsumer):
         if self.message_cache:
             return self._next_cached()
         self._waiting_for = "any"  # before counting: a thread freed after the count wakes the wait below
-        free = self.prefetch - self.outstanding_message_count
+        ahead = min(self._ahead(), self.outstanding_message_count)  # only for threads that are busy
+        free = self.prefetch + ahead - self.outstanding_message_count
         if free <= 0:
             self._free_since = None
             self._freed.wait(self.timeout / 1000)
             self._waiting_for = ""
+            self._hand_back_held()
             return None
         if free < self.prefetch and self.queue_name == QUEUE:
             now = time.monotonic()
             if self._free_since is None:
                 self._free_since = now
             if now - self._free_since < self.linger_s:
-                self._waiting_for = "all"  # only the last busy thread's end is worth waking for
-                if self.outstanding_message_count:
+                self._low = ahead
+                self._waiting_for = "all"  # only the end that frees a whole batch's room is worth waking for
+                if self.outstanding_message_count > ahead:
                     self._freed.wait(self.linger_s - (now - self._free_since))
                 self._waiting_for = ""
+                self._hand_back_held()
                 return None
         self._waiting_for = ""
         self._free_since = None
@@ -149,6 +167,7 @@ class _BusyAwareConsumer(_RedisConsumer):
             self._poll_at = time.monotonic() + IDLE_POLL_S
             return None
         self._poll_at = 0.0
+        self._fetched_at = time.monotonic()
         return self._next_cached()
 
     def _next_cached(self) -> Any:
@@ -159,7 +178,55 @@ class _BusyAwareConsumer(_RedisConsumer):
             return None
         self.misses = 0
         self.queued_message_ids.add(message.message_id)
-        return MessageProxy(message)
+        proxy = MessageProxy(message)
+        proxy.fetched_at = self._fetched_at  # type: ignore[attr-defined]  # read by _hand_back_held
+        return proxy
+
+    def _ahead(self) -> int:
+        """How many of the worker's threads are free or about to be (``RunBroker.ahead``), at most all of them."""
+        hook = self.broker.ahead if self.queue_name == QUEUE else None
+        if hook is None:
+            return 0
+        try:
+            return max(0, min(self.prefetch, int(hook())))
+        except Exception:  # fetching ahead is an optimisation: never let it stop the consumer
+            log.exception("RunBroker.ahead failed; fetching for free threads only")
+            return 0
+
+    def _hand_back_held(self) -> None:
+        """Hand back the runs fetched ahead that waited for a thread longer than ``HOLD_LIMIT_S`` (G)."""
+        work = self.broker.work_queue
+        if work is None or self.queue_name != QUEUE or not work.qsize():
+            return
+        limit = min(HOLD_LIMIT_S, self.broker.heartbeat_timeout / 4000)
+        now = time.monotonic()
+        if all(now - getattr(item.message, "fetched_at", now) < limit for item in list(work.queue)):
+            return
+        held: list[Any] = []
+        others: list[Any] = []
+        while True:
+            try:
+                item = work.get_nowait()
+            except queue.Empty:
+                break
+            work.task_done()
+            mine = item.message.queue_name == QUEUE and item.message.message_id in self.queued_message_ids
+            (held if mine else others).append(item)
+        for item in others:
+            work.put(item)
+        if not held:
+            return
+        messages = [item.message for item in held]
+        try:
+            self.requeue(messages)
+        except redis.RedisError as exc:  # they run here after all, once a thread is free
+            log.warning("could not hand back %d waiting message(s): %s", len(held), exc)
+            for item in held:
+                work.put(item)
+            return
+        for message in messages:
+            self.queued_message_ids.discard(message.message_id)
+        log.info("handed back %d run(s) that waited %.1fs for a busy thread", len(held), limit)
 
     def requeue(self, messages: Any) -> None:
         """Hand back messages this process fetched but will not run (it is stopping)."""
@@ -200,7 +267,7 @@ class _BusyAwareConsumer(_RedisConsumer):
     def _wake(self) -> None:
         """A thread is free: wake the consumer if that is what it waits for (a wake-up is a thread switch)."""
         waiting = self._waiting_for
-        if waiting == "any" or (waiting == "all" and not self.outstanding_message_count):
+        if waiting == "any" or (waiting == "all" and self.outstanding_message_count <= self._low):
             self._freed.set()
 
 
@@ -209,12 +276,19 @@ class RunBroker(RedisBroker):
 
     A worker process can watch its messages through two hooks: ``fetched`` sees each batch fetched
     from the runs queue (raw bodies) before any of them is handed to a thread, and ``returned`` sees
-    the messages handed back unrun when the worker stops. The worker claims a batch's runs in one
-    round trip on fetch, and releases the claims of returned messages.
+    the messages handed back unrun (the worker stops, or they waited too long for a thread). The worker
+    claims a batch's runs in one round trip on fetch, and releases the claims of returned messages.
+    A third, ``ahead``, says how many runs it may fetch beyond its free threads.
     """
 
     fetched: Callable[[list[Any]], None] | None = None
     returned: Callable[[list[Any]], None] | None = None
+    #: How many of the worker's threads are free or expected to be free at once: the consumer fetches one run
+    #: ahead (beyond the free threads) for each busy one among them. None: no run is fetched ahead.
+    ahead: Callable[[], int] | None = None
+    #: The worker's work queue (G), where fetched messages wait for a thread; runs fetched ahead that wait
+    #: too long are handed back from it.
+    work_queue: Any = None
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[Any]:
         """Fetch and decode up to ``prefetch`` messages (None for a body that is gone or unreadable): decoded
@@ -375,8 +449,9 @@ def build_broker(settings: Settings, client: redis.Redis) -> RunBroker:
 
 
 def build_worker(broker: RunBroker, threads: int, poll_ms: int) -> dramatiq.Worker:
-    """A Dramatiq worker that fetches no more than it has threads for, so no message waits in a busy
-    worker's memory while other workers idle (F)."""
+    """A Dramatiq worker that fetches for its free threads (F), and beyond them only for threads about to be
+    free (``RunBroker.ahead``), so no message waits long in a busy worker's memory while other workers idle."""
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=poll_ms)
     worker.queue_prefetch = threads
+    broker.work_queue = worker.work_queue  # G
     return worker

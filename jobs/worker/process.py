@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -37,6 +38,9 @@ log = logging.getLogger("backburner.worker")
 
 #: A run waiting for a concurrency slot is woken when one frees; failing that, it looks again this much later.
 SLOT_FALLBACK_S = 30.0
+#: A busy thread lets the worker fetch a run ahead for it while its attempt, of a function whose attempts
+#: have lately taken less than this, has been running less than this (``RunBroker.ahead``).
+AHEAD_WITHIN_S = 0.25
 _UNCLAIMED: Any = object()
 
 
@@ -57,6 +61,10 @@ class WorkerProcess:
         self.timer: Timer | None = None
         #: Runs claimed when their message was fetched, by Redis message id, until a thread takes them.
         self._claims: dict[str, Any] = {}
+        #: The attempts running now, by thread: function and start (monotonic).
+        self._busy: dict[int, tuple[str, float]] = {}
+        #: Per function, how long its attempts take lately: the longest at once, then closing in on shorter ones.
+        self._typical: dict[str, float] = {}
         self.site_root = str(settings.site.resolve())
 
     def start(self) -> WorkerProcess:
@@ -77,7 +85,8 @@ class WorkerProcess:
         dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=runtime.broker)(self.execute)
         runtime.broker.fetched = self._claim_fetched
         runtime.broker.returned = self._release_returned
-        self.worker = build_worker(runtime.broker, self.threads, self.poll_ms)  # a fetched message has a free thread
+        runtime.broker.ahead = self._ahead
+        self.worker = build_worker(runtime.broker, self.threads, self.poll_ms)
         self.recorder = Recorder(runtime.lifecycle, runtime.broker).start()
         retention = Retention(self.settings, runtime.client, runtime.store.keys, lambda: runtime.site, self.id)
         self.reaper = Reaper(self.settings, runtime.lifecycle, self.id, retention=retention)
@@ -135,9 +144,15 @@ class WorkerProcess:
                 log_burst=self.settings.log_burst,
             )
             task = Task(function.name, str(function.path), event, context, tuple(function.environment.items()))
-            result = self.pool.run(
-                task, limit, cancelled=lambda: self._cancel_requested(run_id), memory_limit=function.memory_limit
-            )
+            thread, started = threading.get_ident(), time.monotonic()
+            self._busy[thread] = (function.name, started)
+            try:
+                result = self.pool.run(
+                    task, limit, cancelled=lambda: self._cancel_requested(run_id), memory_limit=function.memory_limit
+                )
+            finally:
+                del self._busy[thread]
+                self._learn(function.name, time.monotonic() - started)
             result = replace(result, artifact_store=store)
         log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
         self.recorder.submit(FinishedAttempt(run, token, result), message)
@@ -177,6 +192,24 @@ class WorkerProcess:
                     self.runtime.lifecycle.release(run, run.token)
                 except BackburnerError as exc:  # the reaper resumes it once this worker is gone
                     log.warning("run %s: could not release its claim (%s)", run.id, exc)
+
+    def _learn(self, function: str, took_s: float) -> None:
+        """Remember how long ``function``'s attempt took: a slow one counts at once, quick ones gradually."""
+        typical = self._typical.get(function)
+        self._typical[function] = took_s if typical is None or took_s > typical else typical + (took_s - typical) / 8
+
+    def _ahead(self) -> int:
+        """Threads that are free or expected to be free at once (``RunBroker.ahead``): the consumer fetches a run
+        ahead for each busy one, so that it finds its next run waiting. A thread running an attempt of a function
+        never seen, or lately slow, or running for ``AHEAD_WITHIN_S`` already, does not count: no run should
+        wait behind such an attempt while another worker may be idle."""
+        now, typical = time.monotonic(), self._typical
+        slow = sum(
+            1
+            for function, started in list(self._busy.values())
+            if now - started >= AHEAD_WITHIN_S or typical.get(function, AHEAD_WITHIN_S) >= AHEAD_WITHIN_S
+        )
+        return max(0, self.threads - slow)
 
     def _concurrency(self, name: str) -> int | None:
         assert self.runtime is not None

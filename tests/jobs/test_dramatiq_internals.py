@@ -1,4 +1,4 @@
-"""The assumptions about Dramatiq's private internals that ``jobs.broker.dramatiq_internals`` lists (A-F), checked
+"""The assumptions about Dramatiq's private internals that ``jobs.broker.dramatiq_internals`` lists (A-G), checked
 against the installed Dramatiq: through its real RedisBroker, consumer and worker on a real Redis.
 
 After a Dramatiq upgrade, a failure here names the assumption that broke; fix that module (and nothing else)
@@ -206,6 +206,39 @@ def test_f_the_worker_prefetches_no_more_than_it_has_threads(runtime):
         assert worker.consumers[QUEUE].prefetch == 3, broke("F", "Worker.queue_prefetch is not what consumers get")
     finally:
         worker.stop(timeout=5000)
+
+
+def test_g_the_worker_threads_take_messages_from_its_work_queue(runtime):
+    """Runs fetched ahead wait in ``Worker.work_queue`` as items holding the consumer's MessageProxy, and are
+    taken out of it again (with ``task_done``) when they wait too long."""
+    import queue
+
+    from dramatiq.broker import MessageProxy
+
+    broker = build_broker(runtime.settings, runtime.client)
+    seen: list[Any] = []
+    dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=broker)(lambda *args: seen.append(args))
+    worker = build_worker(broker, 1, 100)
+    assert isinstance(worker.work_queue, queue.PriorityQueue) and broker.work_queue is worker.work_queue, broke(
+        "G", "Worker.work_queue is not a PriorityQueue"
+    )
+    run = runtime.store.create(new_run(runtime.site.get("echo-background"), "api"), {})[0]
+    worker.start()
+    try:
+        wait_for(lambda: seen, timeout=10, message="the worker thread to run the message")
+        assert seen[0][:2] == (run.id, run.token), broke("G", "worker threads do not run what the work queue holds")
+        item_type = type(worker.work_queue).__name__
+        assert worker.work_queue.unfinished_tasks == 0, broke("G", f"{item_type}: a taken item is not task_done")
+    finally:
+        worker.stop(timeout=5000)
+    consumer = broker.consume(QUEUE, prefetch=1, timeout=100)
+    runtime.store.create(new_run(runtime.site.get("echo-background"), "api"), {})
+    proxy = wait_for(lambda: next(consumer), timeout=10, message="a fetched message")
+    from dramatiq.worker import _WorkQueueItem
+
+    item = _WorkQueueItem(0, proxy)
+    assert isinstance(item.message, MessageProxy) and item.message is proxy, broke("G", "work items hold no message")
+    consumer.close()
 
 
 def test_nothing_else_in_the_project_relies_on_dramatiq_internals():

@@ -208,37 +208,42 @@ def test_f_the_worker_prefetches_no_more_than_it_has_threads(runtime):
         worker.stop(timeout=5000)
 
 
-def test_g_the_worker_threads_take_messages_from_its_work_queue(runtime):
-    """Runs fetched ahead wait in ``Worker.work_queue`` as items holding the consumer's MessageProxy, and are
-    taken out of it again (with ``task_done``) when they wait too long."""
+def test_g_runs_fetched_ahead_wait_in_the_work_queue_as_the_consumers_proxies(runtime):
+    """A run fetched ahead of a busy thread waits in ``Worker.work_queue`` as an item whose ``message`` is the
+    proxy our consumer yielded (so its fetch time can be read), and the thread that takes it calls task_done."""
     import queue
+    import threading
 
     from dramatiq.broker import MessageProxy
 
     broker = build_broker(runtime.settings, runtime.client)
-    seen: list[Any] = []
-    dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=broker)(lambda *args: seen.append(args))
+    gate, seen = threading.Event(), []
+
+    def actor(*args: Any) -> None:
+        seen.append(args[0])
+        gate.wait(10)
+
+    dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=broker)(actor)
+    broker.ahead = lambda: 1  # its one thread is about to be free: fetch one more
     worker = build_worker(broker, 1, 100)
     assert isinstance(worker.work_queue, queue.PriorityQueue) and broker.work_queue is worker.work_queue, broke(
-        "G", "Worker.work_queue is not a PriorityQueue"
+        "G", "Worker.work_queue is not a queue.PriorityQueue"
     )
-    run = runtime.store.create(new_run(runtime.site.get("echo-background"), "api"), {})[0]
+    runs = [runtime.store.create(new_run(runtime.site.get("echo-background"), "api"), {})[0] for _ in range(2)]
     worker.start()
     try:
-        wait_for(lambda: seen, timeout=10, message="the worker thread to run the message")
-        assert seen[0][:2] == (run.id, run.token), broke("G", "worker threads do not run what the work queue holds")
-        item_type = type(worker.work_queue).__name__
-        assert worker.work_queue.unfinished_tasks == 0, broke("G", f"{item_type}: a taken item is not task_done")
+        wait_for(lambda: seen and worker.work_queue.qsize(), timeout=10, message="one run taken, one waiting")
+        (item,) = list(worker.work_queue.queue)
+        assert isinstance(item.message, MessageProxy) and hasattr(item.message, "fetched_at"), broke(
+            "G", f"a work queue item's message is not the consumer's proxy: {item!r}"
+        )
+        gate.set()
+        wait_for(lambda: len(seen) == 2, timeout=10, message="the waiting run to be taken")
+        assert seen == [r.id for r in runs]
+        wait_for(lambda: worker.work_queue.unfinished_tasks == 0, timeout=10, message="task_done for each item")
     finally:
+        gate.set()
         worker.stop(timeout=5000)
-    consumer = broker.consume(QUEUE, prefetch=1, timeout=100)
-    runtime.store.create(new_run(runtime.site.get("echo-background"), "api"), {})
-    proxy = wait_for(lambda: next(consumer), timeout=10, message="a fetched message")
-    from dramatiq.worker import _WorkQueueItem
-
-    item = _WorkQueueItem(0, proxy)
-    assert isinstance(item.message, MessageProxy) and item.message is proxy, broke("G", "work items hold no message")
-    consumer.close()
 
 
 def test_nothing_else_in_the_project_relies_on_dramatiq_internals():

@@ -11,7 +11,7 @@ The core (what every process shares), flat but for the broker:
     replays.py         replaying a run, or every failed run of a filter once
     hooks.py           RunHook, the extension point for code that reacts to runs
     broker/            Dramatiq on Redis: the clients, RunBroker (enqueue and ack inside another atomic
-                       write); every reliance on Dramatiq's private internals is in broker/dramatiq_internals.py
+                       write); every reliance on Dramatiq's private internals is in broker/dramatiq_internals/
     keys.py            Redis key names (and ``text`` for reading them back)
     settings.py        one typed settings object from the environment
     errors.py          every error Backburner raises on purpose

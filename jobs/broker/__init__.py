@@ -1,8 +1,8 @@
 """Dramatiq on Redis: the broker every process builds, plus enqueueing and acking inside another atomic write.
 
     connection.py          Redis clients (sync and asyncio) with explicit timeouts and retries; waiting for Redis
-    dramatiq_internals.py  RunBroker and its consumer: every reliance on Dramatiq's private internals, listed
-                           at its top and checked by tests/jobs/test_dramatiq_internals.py
+    dramatiq_internals/    RunBroker and its consumer: every reliance on Dramatiq's private internals, listed
+                           in its __init__ and checked by tests/jobs/test_dramatiq_internals.py
 
 Code elsewhere uses Dramatiq's public API only (actors, ``Message.decode``, ``CurrentMessage``) and asks
 ``RunBroker`` for anything about the Redis layout. The supported Dramatiq versions are pinned in

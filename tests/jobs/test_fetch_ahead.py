@@ -5,7 +5,8 @@ import time
 
 from dramatiq.worker import _WorkQueueItem
 
-from jobs.broker import QUEUE, dramatiq_internals
+from jobs.broker import QUEUE
+from jobs.broker.dramatiq_internals import consumer as consumer_module
 from jobs.lifecycle import new_run
 from jobs.worker import WorkerProcess
 from tests.support.procs import wait_for
@@ -50,7 +51,7 @@ def test_runs_that_wait_too_long_for_a_thread_go_back_to_the_queue(runtime, monk
         consumer._hand_back_held()
         assert work.qsize() == 2  # not waited long enough yet
 
-        monkeypatch.setattr(dramatiq_internals, "HOLD_LIMIT_S", 0.0)
+        monkeypatch.setattr(consumer_module, "HOLD_LIMIT_S", 0.0)
         consumer._hand_back_held()
         assert work.qsize() == 0 and work.unfinished_tasks == 0
         assert sorted(m.message_id for m in returned) == sorted(m.message_id for m in held)

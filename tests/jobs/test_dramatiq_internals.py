@@ -234,7 +234,8 @@ def test_g_runs_fetched_ahead_wait_in_the_work_queue_as_the_consumers_proxies(ru
     try:
         wait_for(lambda: seen and worker.work_queue.qsize(), timeout=10, message="one run taken, one waiting")
         (item,) = list(worker.work_queue.queue)
-        assert isinstance(item.message, MessageProxy) and hasattr(item.message, "fetched_at"), broke(
+        message = internals.consumer._work_message(item)
+        assert isinstance(message, MessageProxy) and hasattr(message, "fetched_at"), broke(
             "G", f"a work queue item's message is not the consumer's proxy: {item!r}"
         )
         gate.set()

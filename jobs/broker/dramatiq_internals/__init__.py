@@ -25,8 +25,9 @@ E. ``RedisBroker.consumer_class`` builds the consumer; ``_RedisConsumer`` keeps 
    ``broker.do_fetch(queue, count)``; ``RedisBroker._dispatch("fetch")`` runs dispatch.lua's "fetch";
    ``_RedisConsumer.__next__`` pops ``message_cache`` first and fetches only when it is empty.
 F. ``dramatiq.Worker`` reads ``queue_prefetch`` when it starts its consumers.
-G. ``dramatiq.Worker.work_queue`` is the queue.PriorityQueue its threads take messages from, holding items
-   whose ``message`` is the MessageProxy the consumer yielded; a thread calls ``task_done()`` per item.
+G. ``dramatiq.Worker.work_queue`` is the queue.PriorityQueue its threads take messages from; an item holds the
+   MessageProxy the consumer yielded (``(priority, message)`` before Dramatiq 2.2, ``_WorkQueueItem.message``
+   since); a thread calls ``task_done()`` per item.
 """
 
 from .broker import (

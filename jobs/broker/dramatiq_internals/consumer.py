@@ -33,6 +33,12 @@ _IDLE_SLICE_S = 0.25
 HOLD_LIMIT_S = 1.0
 
 
+def _work_message(item: Any) -> Any:
+    """The message of a work queue item (G): a ``(priority, message)`` tuple before Dramatiq 2.2, since then a
+    ``_WorkQueueItem`` with ``priority``, ``message`` and a queueing time."""
+    return item[1] if isinstance(item, tuple) else item.message
+
+
 class _BusyAwareConsumer(_RedisConsumer):
     """Dramatiq's Redis consumer, refilling its worker's threads together.
 
@@ -140,7 +146,7 @@ class _BusyAwareConsumer(_RedisConsumer):
             return
         limit = min(HOLD_LIMIT_S, self.broker.heartbeat_timeout / 4000)
         now = time.monotonic()
-        if all(now - getattr(item.message, "fetched_at", now) < limit for item in list(work.queue)):
+        if all(now - getattr(_work_message(item), "fetched_at", now) < limit for item in list(work.queue)):
             return
         held: list[Any] = []
         others: list[Any] = []
@@ -150,13 +156,14 @@ class _BusyAwareConsumer(_RedisConsumer):
             except queue.Empty:
                 break
             work.task_done()
-            mine = item.message.queue_name == QUEUE and item.message.message_id in self.queued_message_ids
+            message = _work_message(item)
+            mine = message.queue_name == QUEUE and message.message_id in self.queued_message_ids
             (held if mine else others).append(item)
         for item in others:
             work.put(item)
         if not held:
             return
-        messages = [item.message for item in held]
+        messages = [_work_message(item) for item in held]
         try:
             self.requeue(messages)
         except redis.RedisError as exc:  # they run here after all, once a thread is free

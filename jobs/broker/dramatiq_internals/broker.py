@@ -53,7 +53,7 @@ class RunBroker(RedisBroker):
     """A RedisBroker that can also enqueue and ack as part of a caller's atomic write.
 
     A worker process can watch its messages through two hooks: ``fetched`` sees each batch fetched
-    from the runs queue (raw bodies) before any of them is handed to a thread, and ``returned`` sees
+    from the runs queue (decoded) before any of them is handed to a thread, and ``returned`` sees
     the messages handed back unrun (the worker stops, or they waited too long for a thread). The worker
     claims a batch's runs in one round trip on fetch, and releases the claims of returned messages.
     A third, ``ahead``, says how many runs it may fetch beyond its free threads.

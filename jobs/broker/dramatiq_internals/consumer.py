@@ -176,7 +176,7 @@ class _BusyAwareConsumer(_RedisConsumer):
         log.info("handed back %d run(s) that waited %.1fs for a busy thread", len(held), limit)
 
     def requeue(self, messages: Any) -> None:
-        """Hand back messages this process fetched but will not run (it is stopping)."""
+        """Hand back messages this process fetched but will not run (it is stopping, or they waited too long)."""
         messages = list(messages)
         if messages and self.queue_name == QUEUE and self.broker.returned is not None:
             self.broker.returned(messages)

@@ -255,7 +255,13 @@ class Celery(Side):
     def launch(self) -> None:
         sys.path.insert(0, str(BENCH))
         os.environ["REDIS_URL"], os.environ["BENCH_NAMESPACE"] = self.server.url, self.ns
-        import _celery  # type: ignore[import-not-found]
+        try:
+            import _celery  # type: ignore[import-not-found]
+        except ModuleNotFoundError as exc:
+            raise SystemExit(
+                f"the Celery baseline needs {exc.name}: .venv/bin/pip install -e '.[bench]' "
+                "(or leave it out: --sides backburner,dramatiq)"
+            ) from None
 
         self.task = _celery.noop
         self.hold = f"{self.ns}-hold"

@@ -53,7 +53,7 @@ class _BusyAwareConsumer(_RedisConsumer):
 
     Beyond the free threads, it fetches one run ahead for each busy thread whose attempt the worker
     expects to end at once (``RunBroker.ahead``): a thread freed by such an attempt finds its next run
-    waiting instead of waiting for a fetch, which raised the 2 x 8 drain by about a sixth. A run fetched
+    waiting instead of waiting for a fetch (2 x 8 drain: +2% to +13%, ``bench/README.md``). A run fetched
     ahead that still waits after ``HOLD_LIMIT_S`` is handed back to the queue for any worker.
     """
 

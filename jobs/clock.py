@@ -26,8 +26,3 @@ def ms(text: str) -> int:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def monotonic() -> float:
-    """Seconds on a clock that never jumps, for measuring waits."""
-    return time.monotonic()

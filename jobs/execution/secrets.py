@@ -131,4 +131,4 @@ def redactor(secrets: Iterable[str] = ()) -> Redactor:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` without any of ``secrets`` (in any of their encodings) or anything that looks like a secret."""
-    return _redactor(tuple(secrets))(text)
+    return redactor(secrets)(text)

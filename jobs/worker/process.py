@@ -144,15 +144,15 @@ class WorkerProcess:
                 log_burst=self.settings.log_burst,
             )
             task = Task(function.name, str(function.path), event, context, tuple(function.environment.items()))
-            thread, started = threading.get_ident(), time.monotonic()
-            self._busy[thread] = (function.name, started)
+            thread = threading.get_ident()
+            self._busy[thread] = (function.name, time.monotonic())
             try:
                 result = self.pool.run(
                     task, limit, cancelled=lambda: self._cancel_requested(run_id), memory_limit=function.memory_limit
                 )
             finally:
                 del self._busy[thread]
-                self._learn(function.name, time.monotonic() - started)
+            self._learn(function.name, result.duration_s)
             result = replace(result, artifact_store=store)
         log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
         self.recorder.submit(FinishedAttempt(run, token, result), message)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 
@@ -57,12 +58,12 @@ class Timer:
             moved, next_message = self.broker.promote_later(now_ms)
             if moved < PROMOTE_BATCH:
                 break
-        delayed = self.store.client
-        head = delayed.zrange(self.store.keys.delayed, 0, 0, withscores=True)
+        client = self.store.client
+        head = client.zrange(self.store.keys.delayed, 0, 0, withscores=True)
         if head and int(head[0][1]) <= now_ms:
             for run in promote_due(self.store, now_ms):
                 log.info("run %s: delayed until %s, now queued", run.id, run.run_at)
-            head = delayed.zrangebyscore(self.store.keys.delayed, f"({now_ms}", "+inf", start=0, num=1, withscores=True)
+            head = client.zrangebyscore(self.store.keys.delayed, f"({now_ms}", "+inf", start=0, num=1, withscores=True)
         next_run = int(head[0][1]) if head else None
         found = [t for t in (next_message, next_run) if t is not None]
         return min(found) if found else None
@@ -88,8 +89,8 @@ class Timer:
 
     def _sleep(self, wait_s: float) -> None:
         """Until ``wait_s`` has passed or a nudge came, in slices so that ``stop`` is noticed soon."""
-        deadline = clock.monotonic() + wait_s
+        deadline = time.monotonic() + wait_s
         while not self._stop.is_set():
-            remaining = deadline - clock.monotonic()
+            remaining = deadline - time.monotonic()
             if remaining <= 0 or self._nudges.wait(min(remaining, 0.25)):
                 return

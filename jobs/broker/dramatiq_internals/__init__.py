@@ -41,13 +41,10 @@ from .broker import (
     new_message_id,
     redis_message_id,
 )
-from .consumer import FETCH_LINGER_S, HOLD_LIMIT_S, IDLE_POLL_S, QUEUE
+from .consumer import QUEUE
 
 __all__ = [
     "ACTOR",
-    "FETCH_LINGER_S",
-    "HOLD_LIMIT_S",
-    "IDLE_POLL_S",
     "PROMOTE_BATCH",
     "QUEUE",
     "SNAPSHOT_LIMIT",

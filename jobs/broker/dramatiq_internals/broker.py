@@ -109,11 +109,6 @@ class RunBroker(RedisBroker):
     def _promote_script(self) -> Any:
         return self.client.register_script(PROMOTE_LATER_SCRIPT)
 
-    def later_head(self) -> int | None:
-        """When the next delayed message is due (ms), if there is one."""
-        head = self.client.zrange(self.queue_keys(delayed=True)[0], 0, 0, withscores=True)
-        return int(head[0][1]) if head else None
-
     def acks_key(self, broker_id: str | None = None) -> str:
         """The set of runs-queue messages this process (or broker ``broker_id``; ``"*"`` makes a pattern for
         ``SCAN``) fetched and has not acked yet (C)."""

@@ -192,16 +192,17 @@ def test_replay_one_run_and_every_failed_run_once(client: Client, worker: object
         assert client.wait(run.id, timeout=60).status == "failed"
     again = client.replay(failed[0].id, {"n": 99})
     assert again.replay_of == failed[0].id and again.trigger == "replay"
+    assert client.wait(again.id, timeout=60).status == "failed"
     replayed = client.replay_failed(function="fail-background")
-    # failed[0] was replayed already; the new replays fail too but are newer than this call's scan.
-    assert sorted(item.of for item in replayed) == sorted(run.id for run in failed[1:])
+    # failed[0] was replayed already; its replay failed and was not. The replays this call makes fail too,
+    # but they are newer than its scan.
+    assert sorted(item.of for item in replayed) == sorted([again.id, *(run.id for run in failed[1:])])
     assert all(item.run.replay_of == item.of for item in replayed)
     assert client.get(failed[1].id).data["replayed_by"] == next(i.run.id for i in replayed if i.of == failed[1].id)
     for item in replayed:
         client.wait(item.run.id, timeout=60)
-    client.wait(again.id, timeout=60)
     second = client.replay_failed(function="fail-background")
-    assert sorted(item.of for item in second) == sorted([again.id, *(item.run.id for item in replayed)])
+    assert sorted(item.of for item in second) == sorted(item.run.id for item in replayed)
     third = client.replay_failed(function="fail-background")  # only failures that are newer still (the replays)
     done_before = {failed[0].id} | {i.of for i in replayed} | {i.of for i in second}
     assert not {i.of for i in third} & done_before

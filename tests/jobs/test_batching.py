@@ -3,6 +3,8 @@
 import threading
 import time
 
+import pytest
+
 from jobs.broker import QUEUE, redis_message_id
 from jobs.lifecycle import FinishedAttempt, new_run
 from jobs.runs import Result
@@ -296,3 +298,18 @@ def test_a_batch_bigger_than_one_script_call_lands_each_write_with_its_own_answe
         stored = runtime.store.get(r.id)
         assert stored.replay_of == (None if n == 7 else f"write {n}")  # run 3's stale record was redone
         assert runtime.client.get(f"{ns}:t:{n}") == (None if n == 7 else b"\xff raw" if n % 2 else f"text {n}".encode())
+
+
+def test_a_word_that_cannot_be_sent_fails_the_write_and_writes_nothing(runtime):
+    """A lone surrogate is text no encoder can send: the change fails with redis-py's reason, before Redis sees it."""
+    run = _create(runtime, "echo-background")[0]
+    key = f"{runtime.settings.namespace}:surrogate"
+
+    def bad(current, pipe):
+        current.replay_of = "never"
+        pipe.set(key, "half a pair: \udc80")
+
+    with pytest.raises(UnicodeEncodeError):
+        runtime.store.update(run.id, bad)
+    assert runtime.client.get(key) is None
+    assert runtime.store.get(run.id).replay_of is None

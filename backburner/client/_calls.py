@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -54,11 +56,15 @@ def moment(value: datetime | str) -> str:
 
 def duration(value: timedelta | float | int | str) -> str:
     """A delay for the API: seconds, or a string the API reads (``"90s"``, ``"15m"``, ``"1h"``)."""
-    if isinstance(value, timedelta):
-        return f"{value.total_seconds():g}s"
     if isinstance(value, bool):
         raise TypeError("delay must be a number of seconds, a timedelta or a string like '90s'")
-    return value if isinstance(value, str) else f"{float(value):g}s"
+    if isinstance(value, str):
+        return value
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not math.isfinite(seconds):
+        raise ValueError(f"delay must be a finite number of seconds, not {value!r}")
+    # Every digit, never an exponent: the API reads "2592000s", not "2.592e+06s" (30 days).
+    return f"{Decimal(repr(seconds)):f}".removesuffix(".0") + "s"
 
 
 def segment(value: str) -> str:

@@ -349,6 +349,14 @@ def test_delayed_runs_from_code_and_the_shell(client: Client, api: ApiProc, work
     later = client.trigger("echo-background", run_at=at)
     assert later.run_at is not None and abs((later.run_at - at).total_seconds()) < 0.01
     assert client.cancel(later.id).status == "cancelled"
+    for long in (timedelta(days=30), 2_592_000, 1_234_567.25):  # 1e6 s and more: sent in full, not as "2.592e+06s"
+        far = client.trigger("echo-background", delay=long)
+        seconds = long.total_seconds() if isinstance(long, timedelta) else long
+        assert far.status == "delayed" and far.run_at is not None
+        assert abs((far.run_at - far.created_at).total_seconds() - seconds) < 1
+        assert client.cancel(far.id).status == "cancelled"
+    with pytest.raises(ValueError, match="finite"):
+        client.trigger("echo-background", delay=float("inf"))
     with pytest.raises(ApiError) as bad:
         client.trigger("echo-background", delay="2y")
     assert bad.value.status == 400 and "delay" in bad.value.message

@@ -77,6 +77,14 @@ def size_text(size: float) -> str:
     return f"{int(size)} bytes"
 
 
+def sizes_over(size: float, limit: int) -> tuple[str, str]:
+    """``size`` and ``limit`` as ``size_text`` writes them, in bytes where rounding would make them read alike
+    ("1 MB of JSON, over its max_result of 1 MB")."""
+    if size_text(size) != size_text(limit):
+        return size_text(size), size_text(limit)
+    return f"{int(size):,} bytes", f"{size_text(limit)} ({limit:,} bytes)"
+
+
 def encode_result(function: str, value: Any, max_result: int | None) -> tuple[str | None, dict[str, Any] | None]:
     """The result as JSON text, or why it cannot be kept (an error that is not retried: it would fail again)."""
     try:
@@ -89,8 +97,9 @@ def encode_result(function: str, value: Any, max_result: int | None) -> tuple[st
         )
         return None, {"type": "InvalidResult", "message": message, "traceback": None, "retry": False}
     if max_result is not None and len(text) > max_result:  # ASCII JSON: characters are bytes
+        size, limit = sizes_over(len(text), max_result)
         message = (
-            f"{function} returned {size_text(len(text))} of JSON, over its max_result of {size_text(max_result)}; "
+            f"{function} returned {size} of JSON, over its max_result of {limit}; "
             "write big outputs with context.artifacts.write() and return a reference to them"
         )
         return None, {"type": "ResultTooLarge", "message": message, "traceback": None, "retry": False}

@@ -33,7 +33,7 @@ from typing import Any
 
 from ..runs import Result, ResultKind
 from . import proctree
-from .child import child_main, size_text
+from .child import child_main, size_text, sizes_over
 from .containment import WATCH_INTERVAL_S, Watchdog
 from .secrets import scrub_environ
 from .task import Task
@@ -233,10 +233,8 @@ class ChildPool:
 
         def failed_memory(used: int) -> Result:
             assert memory_limit is not None
-            limit = size_text(memory_limit)
-            message = (
-                f"{task.function} used {size_text(used)} of memory, over its memory_limit of {limit}, and was killed"
-            )
+            size, limit = sizes_over(used, memory_limit)
+            message = f"{task.function} used {size} of memory, over its memory_limit of {limit}, and was killed"
             error = {"type": "MemoryLimitExceeded", "message": message, "limit_bytes": memory_limit, "peak_bytes": used}
             return Result("crash", error=error, duration_s=time.monotonic() - started)
 

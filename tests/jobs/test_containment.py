@@ -192,6 +192,8 @@ def test_a_result_over_max_result_fails_at_once_and_says_both_sizes(pool, fn):
     assert result.kind == "error" and result.error["type"] == "ResultTooLarge" and result.error["retry"] is False
     assert "2.93 KB of JSON, over its max_result of 2 KB" in result.error["message"]
     assert pool.run(task(fn, mode="big", n=2000, max_result=2048), 10).value == "x" * 2000
+    just_over = pool.run(task(fn, mode="big", n=2047, max_result=2048), 10)  # both would read "2 KB": bytes say it
+    assert "2,049 bytes of JSON, over its max_result of 2 KB (2,048 bytes)" in just_over.error["message"]
 
 
 def test_the_environment_table_is_set_for_its_attempt_only(pool, fn):

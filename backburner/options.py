@@ -23,6 +23,15 @@ site_option = click.option(
     help="Site root with netlify.toml (default: BACKBURNER_SITE or .).",
 )
 url_option = click.option("--url", default=None, help="API URL (default: BACKBURNER_URL or http://127.0.0.1:8888).")
+#: ``--site`` on a client command: every command takes it (DESIGN.md section 7), but a client command asks the
+#: API, which serves its own site, so the value is accepted and not used.
+_client_site_option = click.option(
+    "--site",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    expose_value=False,
+    help="Accepted as by every command; the API serves its own site.",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,6 +54,11 @@ def check_or_exit(site: Path) -> Any:
     if problems or loaded is None:
         raise ConfigError("\n".join(str(problem) for problem in problems) or f"{site}: the site does not load")
     return loaded
+
+
+def client_options(command: F) -> F:
+    """``--url`` (where the API is) and ``--site``, for the commands that talk to the API."""
+    return _client_site_option(url_option(command))
 
 
 def connect(url: str | None) -> Client:

@@ -15,7 +15,7 @@ from jobs.runs import STATUSES, TRIGGERS
 from jobs.site.durations import parse_duration
 
 from .client import Client
-from .options import api_errors, connect, console, json_option, out, url_option
+from .options import api_errors, client_options, connect, console, json_option, out
 from .tables import Column, print_table
 
 #: How the terminal colours each status (the vocabulary itself is jobs.runs.STATUSES).
@@ -76,7 +76,7 @@ def _wait_and_exit(client: Client, run_id: str) -> None:
 @click.option("--wait", is_flag=True, help="Wait for a background run to finish; exit 1 if it failed.")
 @click.option("--delay", default=None, help="Start it this much later (90s, 15m, 2h); through the management API.")
 @click.option("--at", "run_at", default=None, help="Start it at this ISO 8601 time; through the management API.")
-@url_option
+@client_options
 @api_errors
 def invoke(name: str, data: str | None, wait: bool, delay: str | None, run_at: str | None, url: str | None) -> None:
     """Invoke a function through its Netlify URL (or, with --delay/--at, as a delayed run).
@@ -117,7 +117,7 @@ def invoke(name: str, data: str | None, wait: bool, delay: str | None, run_at: s
 @click.option("--until", default=None, callback=_moment, help="With --failed: created before (ISO 8601, or 2h).")
 @click.option("--limit", default=None, type=click.IntRange(1, 1000), help="With --failed: at most this many (100).")
 @json_option
-@url_option
+@client_options
 @api_errors
 def replay(
     run_id: str | None,
@@ -170,7 +170,7 @@ def replay(
 
 @click.command()
 @click.argument("run_id")
-@url_option
+@client_options
 @api_errors
 def cancel(run_id: str, url: str | None) -> None:
     """Cancel RUN_ID (and the runs it started); a running one stops within about a second."""
@@ -186,7 +186,7 @@ def cancel(run_id: str, url: str | None) -> None:
 @click.option("--until", default=None, callback=_moment, help="Created before: ISO 8601, or a duration ago.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
 @json_option
-@url_option
+@client_options
 @api_errors
 def runs(
     function: str | None,
@@ -231,7 +231,7 @@ def _utc(iso: str | None) -> str:
 @click.command()
 @click.argument("run_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
-@url_option
+@client_options
 @api_errors
 def logs(run_id: str, follow: bool, url: str | None) -> None:
     """Print a run's captured log lines (5000 are kept per run); --follow streams new ones until it ends.
@@ -250,7 +250,7 @@ def logs(run_id: str, follow: bool, url: str | None) -> None:
 @click.argument("run_id")
 @click.argument("name")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="A file, or a folder.")
-@url_option
+@client_options
 @api_errors
 def download(run_id: str, name: str, output: Path | None, url: str | None) -> None:
     """Save one artifact of a run, with a progress bar. RUN_ID may be `latest:FUNCTION` for the newest

@@ -15,6 +15,7 @@ from .client import ApiError, Client
 from .options import (
     api_errors,
     check_or_exit,
+    client_options,
     connect,
     console,
     json_option,
@@ -148,7 +149,7 @@ def _act(action: str, name: str, url: str | None) -> None:
 
 @schedules.command("pause")
 @click.argument("name")
-@url_option
+@client_options
 @api_errors
 def schedules_pause(name: str, url: str | None) -> None:
     """Stop firing schedule NAME (kept in Redis, survives restarts)."""
@@ -157,7 +158,7 @@ def schedules_pause(name: str, url: str | None) -> None:
 
 @schedules.command("resume")
 @click.argument("name")
-@url_option
+@client_options
 @api_errors
 def schedules_resume(name: str, url: str | None) -> None:
     """Fire schedule NAME again from now (ticks that fell in the pause do not run)."""
@@ -166,7 +167,7 @@ def schedules_resume(name: str, url: str | None) -> None:
 
 @schedules.command("trigger")
 @click.argument("name")
-@url_option
+@client_options
 @api_errors
 def schedules_trigger(name: str, url: str | None) -> None:
     """Run schedule NAME now, as a scheduled run; prints the run id."""
@@ -178,7 +179,7 @@ def schedules_trigger(name: str, url: str | None) -> None:
 @click.option("--from", "start", required=True, help="First tick included (ISO 8601; UTC without a zone).")
 @click.option("--to", "end", required=True, help="Ticks before this (ISO 8601; UTC without a zone).")
 @json_option
-@url_option
+@client_options
 @api_errors
 def schedules_backfill(name: str, start: str, end: str, as_json: bool, url: str | None) -> None:
     """Create one run per tick of schedule NAME in [--from, --to), as each tick would have run
@@ -208,7 +209,7 @@ def schedules_backfill(name: str, start: str, end: str, as_json: bool, url: str 
 @click.option("--cron", required=True, help="Netlify's 5-field cron, or @hourly, @daily, ...")
 @click.option("--timezone", default="UTC", show_default=True, help="An IANA time zone.")
 @click.option("--payload", default=None, help='A JSON object merged into the body, e.g. \'{"region": "eu"}\'.')
-@url_option
+@client_options
 @api_errors
 def schedules_create(name: str, function: str, cron: str, timezone: str, payload: str | None, url: str | None) -> None:
     """Create schedule NAME through the API (kept in Redis; running schedulers pick it up at once)."""
@@ -223,7 +224,7 @@ def schedules_create(name: str, function: str, cron: str, timezone: str, payload
 
 @schedules.command("delete")
 @click.argument("name")
-@url_option
+@client_options
 @api_errors
 def schedules_delete(name: str, url: str | None) -> None:
     """Delete schedule NAME (only schedules created through the API; netlify.toml's are edited there)."""

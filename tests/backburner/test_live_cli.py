@@ -121,3 +121,23 @@ def test_helpful_errors(api):
         [sys.executable, "-m", "backburner", "runs", "--url", "http://127.0.0.1:9"], capture_output=True, text=True
     )
     assert gone.returncode == 1 and "Cannot reach the Backburner API" in gone.stderr
+
+
+def test_every_command_takes_site_and_client_commands_still_ask_the_api(api, site):
+    import click
+
+    from backburner.cli import main
+
+    def leaves(command: click.Command, path: tuple[str, ...] = ()):
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from leaves(sub, (*path, name))
+        else:
+            yield " ".join(path), command
+
+    without = [name for name, command in leaves(main) if not any("--site" in p.opts for p in command.params)]
+    assert without == []  # DESIGN.md section 7: every command takes --site DIR
+    created = httpx.post(f"{api.url}/api/functions/chatty-background/runs", json={"n": 0}).json()["id"]
+    listed = cli(api, "runs", "--json", "--site", str(site))
+    assert listed.returncode == 0, listed.stderr
+    assert created in [run["id"] for run in json.loads(listed.stdout)]

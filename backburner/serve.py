@@ -12,10 +12,13 @@ never make the API hold more than that (plus one read) of a request head.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from typing import Any
 
 import click
+
+log = logging.getLogger("backburner.api")
 
 #: Bytes of request line and headers read before the app has a say (the app's own limits are 8 + 32 KB).
 HEAD_CAP = 64 * 1024
@@ -95,20 +98,31 @@ def serve_api(settings: Any, host: str, port: int, dashboard_host: str | None, d
         "http": _protocol(),
         "h11_max_incomplete_event_size": HEAD_CAP,
     }
+    # One socket per listener, bound here so that a port in use is one line, and the same options for
+    # both: a Config built without ``log_config=None`` would reset logging to uvicorn's own (plain text, an
+    # access log with every query string, no redaction).
     config = uvicorn.Config(app, host=host, port=port, **options)
-    if dashboard_port is None:
-        uvicorn.Server(config).run()
-        return
-    sockets = [_bind(config), _bind(uvicorn.Config(app, host=listen.dashboard_host or host, port=dashboard_port))]
-    click.echo(f"Dashboard on its own listener: http://{_shown(listen.dashboard_host or host)}:{dashboard_port}/")
+    sockets = [_bind(host, port, "--port")]
+    if dashboard_port is not None:
+        dashboard_host = listen.dashboard_host or host
+        sockets.append(_bind(dashboard_host, dashboard_port, "--dashboard-port"))
+        log.info("Dashboard on its own listener: http://%s:%d/", _shown(dashboard_host), dashboard_port)
     uvicorn.Server(config).run(sockets=sockets)
 
 
-def _bind(config: Any) -> socket.socket:
+def _bind(host: str, port: int, flag: str) -> socket.socket:
+    """A socket bound as uvicorn binds one, or one line saying why it cannot be (never uvicorn's exit)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock: socket.socket = config.bind_socket()
-    except SystemExit:  # uvicorn logs the reason (address in use...) and exits
-        raise click.ClickException(f"cannot listen on {config.host}:{config.port}") from None
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(
+            f"cannot listen on {_shown(host)}:{port} ({exc.strerror or exc}); choose another port with {flag}"
+        ) from None
+    sock.set_inheritable(True)
     return sock
 
 

@@ -5,6 +5,7 @@ authentication throttling and sessions, start-up refusals, the dashboard's own l
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -370,6 +371,23 @@ def test_the_dashboard_can_have_its_own_listener(tmp_path, env):
         assert httpx.get(dashboard + "/api/runs", headers=bearer).status_code == 200
     finally:
         proc.stop()
+
+
+def test_a_dashboard_listener_keeps_the_api_logging_as_configured(site, env, tmp_path):
+    # Building the dashboard's listener once reset logging to uvicorn's own: plain lines and an access log
+    # carrying every query string, secrets included.
+    secret = "whsec_" + "Q" * 32
+    json_env = secured_env(env, BACKBURNER_LOG_FORMAT="json", BACKBURNER_WEBHOOK_SECRET=secret)
+    proc = start(site, json_env, tmp_path, "--dashboard-port", str(free_port()))
+    try:
+        assert httpx.get(proc.url + f"/.netlify/functions/hello?k={secret}&X-Amz-Signature=abc123").status_code == 200
+    finally:
+        proc.stop()
+    lines = proc.log.read_text().splitlines()
+    entries = [json.loads(line) for line in lines]  # every line JSON, none of uvicorn's plain ones
+    assert any(entry["message"].startswith("Dashboard on its own listener") for entry in entries)
+    assert not any("/.netlify/functions/hello" in line for line in lines)  # no access log
+    assert secret not in proc.log.read_text()
 
 
 def test_the_dashboard_port_can_come_from_the_environment(site, env, tmp_path):

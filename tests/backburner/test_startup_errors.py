@@ -103,6 +103,18 @@ def test_dev_refuses_a_port_in_use_before_starting_anything(site, tmp_path):
     assert not (data / "redis").exists()  # nothing was started
 
 
+def test_the_api_refuses_a_port_in_use_in_one_line_for_either_listener(site, redis_server):
+    env = {"REDIS_URL": redis_server.url, "BACKBURNER_API_TOKEN": "t" * 20}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        api = start("api", "--site", str(site), "--port", str(port), env=env)
+        dashboard = start("api", "--site", str(site), "--port", "0", "--dashboard-port", str(port), env=env)
+    one_line(api, f"cannot listen on 127.0.0.1:{port}", "--port")
+    one_line(dashboard, f"cannot listen on 127.0.0.1:{port}", "--dashboard-port")
+
+
 def test_dev_says_which_data_dir_it_cannot_use(site, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

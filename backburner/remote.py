@@ -87,6 +87,8 @@ def invoke(name: str, data: str | None, wait: bool, delay: str | None, run_at: s
       backburner invoke slow-background --data '{"n": 3}' --wait
       backburner invoke daily-report-background --data '{"day": "2026-03-01"}' --delay 10m
     """
+    if delay is not None and run_at is not None:
+        raise click.UsageError("give --delay or --at, not both")
     data = _data(data)
     client = connect(url)
     if delay is not None or run_at is not None:

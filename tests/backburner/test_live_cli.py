@@ -117,6 +117,8 @@ def test_helpful_errors(api):
     assert unknown.returncode == 1 and "NOPE" in unknown.stderr
     bad = cli(api, "runs", "--status", "finished")
     assert bad.returncode == 2 and "is not one of" in bad.stderr
+    both = cli(api, "invoke", "chatty-background", "--delay", "10m", "--at", "2027-01-01T00:00:00Z")
+    assert both.returncode == 2 and "give --delay or --at, not both" in both.stderr and "Traceback" not in both.stderr
     gone = subprocess.run(
         [sys.executable, "-m", "backburner", "runs", "--url", "http://127.0.0.1:9"], capture_output=True, text=True
     )

@@ -251,10 +251,16 @@ def logs(run_id: str, follow: bool, url: str | None) -> None:
 @click.command()
 @click.argument("run_id")
 @click.argument("name")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="A file, or a folder.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),  # a str: Path() would drop the trailing "/" that says "a folder, make it"
+    default=None,
+    help="A file, or a folder (one ending in / is made if missing).",
+)
 @client_options
 @api_errors
-def download(run_id: str, name: str, output: Path | None, url: str | None) -> None:
+def download(run_id: str, name: str, output: str | None, url: str | None) -> None:
     """Save one artifact of a run, with a progress bar. RUN_ID may be `latest:FUNCTION` for the newest
     successful run of FUNCTION that has the artifact.
 

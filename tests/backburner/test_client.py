@@ -295,6 +295,9 @@ def test_cli_replay_failed_and_download_latest(api: ApiProc, worker: object, cli
     got = cli("download", "latest:writer-background", "2026-05-05/report.html")
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "report.html").read_text() == "<h1>2026-05-05</h1>"
+    into = cli("download", wrote.id, "2026-05-05/report.html", "-o", "new-folder/")  # made, then saved inside
+    assert into.returncode == 0, into.stderr
+    assert (tmp_path / "new-folder" / "report.html").read_text() == "<h1>2026-05-05</h1>"
 
 
 def test_cli_schedules_create_list_backfill_delete(api: ApiProc, site: Path, env: dict[str, str]) -> None:

@@ -84,6 +84,16 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _not_json(request: Request, exc: RequestValidationError) -> str | None:
+    """Why a body FastAPI did not read as JSON was refused: its content type (``curl -d`` sends a form's),
+    rather than "Input should be a valid dictionary"."""
+    for error in exc.errors():
+        if tuple(error.get("loc", ())) == ("body",) and isinstance(error.get("input"), bytes):
+            sent = request.headers.get("content-type", "none")
+            return f"the body must be JSON sent with content-type: application/json (this one was {sent})"
+    return None
+
+
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
     """The methods ``path`` answers, for a 405's ``Allow`` (Starlette names only the first route that matched),
     read from the OpenAPI document so the two always agree. A fixed path beats the ones with parameters:
@@ -122,7 +132,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "invalid_request", _validation_message(exc))
+        return error_response(422, "invalid_request", _not_json(request, exc) or _validation_message(exc))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

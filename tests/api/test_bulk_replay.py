@@ -72,6 +72,11 @@ def test_bulk_replay_refuses_bad_filters(client: TestClient) -> None:
     bad_time = client.post("/api/runs/replay", json={"since": "last week"})
     assert bad_time.status_code == 400 and "since must be an ISO 8601 time" in bad_time.json()["error"]["message"]
     assert client.post("/api/runs/replay", json={"status": "cancelled"}).json() == {"replayed": []}
+    form = {"content-type": "application/x-www-form-urlencoded"}  # what `curl -d` sends
+    as_form = client.post("/api/runs/replay", content=b'{"status": "failed"}', headers=form)
+    assert as_form.status_code == 422
+    assert "content-type: application/json" in as_form.json()["error"]["message"]
+    assert "application/x-www-form-urlencoded" in as_form.json()["error"]["message"]
 
 
 def test_other_methods_on_the_bulk_replay_path_are_405(client: TestClient) -> None:

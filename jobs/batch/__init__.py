@@ -57,7 +57,8 @@ class Batch:
         sink: ``"parquet"``, ``"csv"`` or ``"jsonl"``.
         partition_by: Parquet only: columns whose values name folders (``output/country=DE/part-...``).
         chunk_rows: rows per chunk; memory use is a few times one chunk's size.
-        schema: the output schema (a ``pyarrow.Schema`` or ``{column: type}``), so every part has the same types.
+        schema: the output schema (a ``pyarrow.Schema`` or ``{column: type}``) naming every output column, so
+            every part has the same types.
         read: parsing options (``ReadOptions(column_types=..., columns=..., delimiter=...)``).
     """
 
@@ -199,6 +200,8 @@ class Batch:
                 frame = out
             if not isinstance(frame, pd.DataFrame):
                 raise BatchError(f"The chunk function returned {type(frame).__name__}; return a DataFrame.")
+        if self.schema is not None:
+            _check_columns(frame, self.schema)
         output = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
         rejected = sum(len(r) for r in rejects)
         with scratch() as folder:
@@ -298,3 +301,20 @@ def _known_rows(source: list[str] | SQL, read: ReadOptions) -> int | None:
     if isinstance(source, SQL) or any(file_format(f) != "parquet" or f.startswith("s3://") for f in source):
         return None
     return sum(count_rows(f, read) for f in source)
+
+
+def _check_columns(frame: pd.DataFrame, schema: pa.Schema) -> None:
+    """The schema must name exactly the chunk's columns: Arrow would drop the others without a word."""
+    have, named = [str(c) for c in frame.columns], set(schema.names)
+    extra = [c for c in have if c not in named]
+    missing = [c for c in schema.names if c not in set(have)]
+    if extra or missing:
+        parts = []
+        if extra:
+            parts.append(f"the chunk has columns the schema does not name ({', '.join(extra)})")
+        if missing:
+            parts.append(f"the schema names columns the chunk lacks ({', '.join(missing)})")
+        raise BatchError(
+            f"Batch schema: {'; '.join(parts)}. Give every output column a type, or drop or add columns in the "
+            "chunk function."
+        )

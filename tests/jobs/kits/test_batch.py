@@ -189,6 +189,14 @@ def test_schema_makes_every_part_the_same_type(make_context, source):
     assert pq.read_table(io.BytesIO(data)).schema.field("amount").type == pa.float32()
 
 
+def test_a_schema_that_leaves_columns_out_is_refused_rather_than_dropping_them(make_context, source):
+    with pytest.raises(BatchError, match=r"columns the schema does not name \(country, amount\)"):
+        Batch(make_context(), source, schema={"id": pa.int64()}, chunk_rows=1000).run()
+    wider = {"id": pa.int64(), "country": pa.string(), "amount": pa.float32(), "vat": pa.float32()}
+    with pytest.raises(BatchError, match=r"names columns the chunk lacks \(vat\)"):
+        Batch(make_context(), source, schema=wider, chunk_rows=1000).run()
+
+
 def test_mistakes_are_explained(make_context, source):
     context = make_context()
     with pytest.raises(BatchError, match="use sink='parquet'"):

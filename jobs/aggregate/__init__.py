@@ -79,10 +79,14 @@ class Aggregated:
         return {name: r.records for name, r in self.results.items() if r.error is None}
 
     def frame(self) -> Any:
-        """One DataFrame: a ``source`` column, then the records' fields (nested objects flattened a.b)."""
+        """One DataFrame: a ``source`` column, then the records' fields (nested objects flattened a.b); a record
+        that is not an object (a number, a string) is one ``value``."""
         import pandas as pd
 
-        frames = [pd.json_normalize(records).assign(source=name) for name, records in self.records().items()]
+        frames = [
+            pd.json_normalize([r if isinstance(r, dict) else {"value": r} for r in records]).assign(source=name)
+            for name, records in self.records().items()
+        ]
         frames = [f for f in frames if len(f)]
         if not frames:
             return pd.DataFrame({"source": pd.Series(dtype="str")})

@@ -155,6 +155,18 @@ def dig(body: Any, path: str | None) -> Any:
     return body
 
 
+def missing_step(body: Any, path: str | None) -> str | None:
+    """The first step of ``path`` that ``body`` does not have, with the keys it has there (None: all there)."""
+    for step in (path or "").split("."):
+        if not step:
+            continue
+        if not isinstance(body, dict) or step not in body:
+            keys = ", ".join(map(str, list(body)[:10])) if isinstance(body, dict) else f"a {type(body).__name__}"
+            return f"{step!r} (found: {keys or 'an empty object'})"
+        body = body[step]
+    return None
+
+
 async def fetch_source(
     client: httpx.AsyncClient,
     source: Any,
@@ -174,6 +186,9 @@ async def fetch_source(
             page = await fetch_page(client, source, url, headers, limits, cache, result)
             result.pages += 1
             result.not_modified += page.not_modified
+            if result.pages == 1 and (missing := missing_step(page.body, source.items)) is not None:
+                # A wrong items path would collect nothing and look like an empty API: say so instead.
+                raise SourceError(f"{url}: the answer has no {missing}, so items={source.items!r} finds no records")
             items = dig(page.body, source.items)
             records = items if isinstance(items, list) else [] if items is None else [items]
             result.records.extend(records)

@@ -96,6 +96,8 @@ class Api:
             return 200, {}, [{"id": "F"}]
         if path == "/numbers":
             return 200, {}, [{"id": 1, "nested": {"a": 1}}, {"id": 2, "nested": {"a": 2}}]
+        if path == "/scalars":
+            return 200, {}, [1, 2, 3]
         if path == "/broken":
             return 500, {}, {"error": "broken"}
         if path == "/notjson":

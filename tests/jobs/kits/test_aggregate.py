@@ -222,3 +222,18 @@ def test_the_combined_frame_survives_fields_whose_types_differ_between_sources(a
     frame.to_parquet(tmp_path / "combined.parquet")  # mixed int/str ids would make pyarrow refuse
     back = pd.read_parquet(tmp_path / "combined.parquet")
     assert back["id"].tolist()[:3] == ["1", "2", "P1-0"] and back["nested.a"].tolist()[:2] == [1.0, 2.0]
+
+
+def test_records_that_are_not_objects_are_one_value_each(api, tmp_path):
+    result = collect([quick("scalars", f"{api.url}/scalars"), quick("numbers", f"{api.url}/numbers")], cache=False)
+    frame = result.frame()
+    assert frame[frame["source"] == "scalars"]["value"].tolist() == [1, 2, 3]
+    frame.to_parquet(tmp_path / "combined.parquet")
+
+
+def test_an_items_path_the_answer_lacks_fails_the_source_instead_of_finding_nothing(api):
+    wrong = quick("wrong", f"{api.url}/cursor", items="datum", paginate=Cursor("cursor", "next"))
+    result = collect([wrong], on_error="continue", cache=False)
+    assert result.failed == {"wrong": result.results["wrong"].error}
+    assert "no 'datum' (found: data, next)" in result.results["wrong"].error
+    assert len(api.requests("/cursor")) == 1  # not retried: the answer will not grow that field

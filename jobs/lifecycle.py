@@ -20,14 +20,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from . import clock
 from .errors import Conflict, RunNotFound, StoreUnavailable
 from .hooks import RunHook
-from .runs import ArtifactRef, AttemptInfo, ErrorInfo, Result, Run, new_id, new_token
+from .runs import ArtifactRef, AttemptInfo, ErrorInfo, Result, Run, new_id, new_token, parse_run
 from .store import RunStore, SkipWrite
 from .writes import Writes
 
@@ -44,6 +44,16 @@ class FinishedAttempt:
     token: str
     result: Result
     also: Callable[[Writes], None] | None = None
+
+    def as_claimed(self) -> FinishedAttempt:
+        """This attempt with its run as claimed again. Recording changes the run in place, so a write that
+        did not commit (Redis went away) must be tried again from the stored record: from the changed one,
+        the attempt would look already recorded, and its outcome would be dropped."""
+        if self.run.stored is None:
+            return self
+        run = parse_run(self.run.stored, self.run.id)
+        run.stored = self.run.stored
+        return replace(self, run=run)
 
 
 def _event(raw: Any) -> dict[str, Any]:

@@ -94,6 +94,7 @@ class Recorder:
                     ids = ", ".join(outcome.run.id for outcome, _ in batch)
                     log.error("could not record the outcome of %s (%s); the reaper will resume them", ids, exc)
                     return
+                batch = [(outcome.as_claimed(), message) for outcome, message in batch]
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
         # A superseded attempt wrote nothing, so its message was not acked with it.

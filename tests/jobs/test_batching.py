@@ -143,6 +143,38 @@ def test_recorder_acks_every_message_even_for_a_superseded_attempt(runtime):
         assert not runtime.client.hexists(bodies, redis_message_id(message))
 
 
+def test_an_outcome_written_while_redis_is_down_is_recorded_once_it_is_back(runtime, redis_server, monkeypatch):
+    """The first write changes the claimed run in place and then fails; the retry must start again from the
+    record as claimed, or the attempt looks recorded already and its outcome is dropped (then the reaper
+    would call the run lost)."""
+    from jobs.errors import StoreUnavailable
+
+    [run] = _create(runtime, "echo-background", 1)
+    claimed = runtime.lifecycle.claim(run.id, run.token, "w")[0]
+    failed = threading.Event()
+    finish_many = runtime.lifecycle.finish_many
+
+    def noting_failures(outcomes):
+        try:
+            return finish_many(outcomes)
+        except StoreUnavailable:
+            failed.set()
+            raise
+
+    monkeypatch.setattr(runtime.lifecycle, "finish_many", noting_failures)
+    redis_server.stop()
+    try:
+        recorder = Recorder(runtime.lifecycle, runtime.broker).start()
+        recorder.submit(FinishedAttempt(claimed, run.token, Result("ok", value={"done": 1})))
+        assert failed.wait(30), "the recorder never tried while Redis was down"
+    finally:
+        redis_server.start()
+    recorder.stop(timeout_s=60)
+    after = runtime.store.get(run.id)
+    assert after.status == "succeeded" and after.result == {"done": 1}
+    assert [a.outcome for a in after.attempts] == ["succeeded"]
+
+
 def test_a_worker_claims_each_fetched_batch_and_releases_what_it_hands_back(runtime, settings):
     """The worker's side of the hooks: one step claims the batch; handing messages back queues their runs again."""
     import dramatiq

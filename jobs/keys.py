@@ -66,6 +66,11 @@ class Keys:
     def cancel(self, run_id: str) -> str:
         return f"{self.ns}:run:{run_id}:cancel"
 
+    def lost(self, run_id: str, token: str) -> str:
+        """Set when the attempt holding ``token`` was given up for lost, so that its worker, if it was only
+        stalled, stops it rather than run it beside the attempt that resumed the run."""
+        return f"{self.ns}:run:{run_id}:lost:{token}"
+
     def children(self, run_id: str) -> str:
         """Ids of the runs this run started (``context.spawn``), so cancelling it cancels them too."""
         return f"{self.ns}:run:{run_id}:children"

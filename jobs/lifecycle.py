@@ -33,6 +33,9 @@ from .writes import Writes
 
 #: The longest wait before a retry (``retries`` allow 7 days); a record asking for more waits this long.
 MAX_DELAY_S = 7 * 86400.0
+#: How long an attempt given up for lost stays marked, for its worker to see if it was only stalled (the
+#: longest time limit is a day).
+LOST_MARK_S = 2 * 86400
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,7 @@ class Lifecycle:
         def mutate(run: Run, pipe: Writes) -> Run:
             if run.status != "running" or run.worker != worker:
                 raise SkipWrite
+            pipe.set(self.store.keys.lost(run.id, run.token), 1, ex=LOST_MARK_S)  # a stalled worker stops it
             now = clock.now()
             attempt = run.attempts[-1]
             attempt.finished_at = clock.iso(now)

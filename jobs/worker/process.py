@@ -148,7 +148,7 @@ class WorkerProcess:
             self._busy[thread] = (function.name, time.monotonic())
             try:
                 result = self.pool.run(
-                    task, limit, cancelled=lambda: self._cancel_requested(run_id), memory_limit=function.memory_limit
+                    task, limit, cancelled=lambda: self._must_stop(run_id, token), memory_limit=function.memory_limit
                 )
             finally:
                 del self._busy[thread]
@@ -218,12 +218,17 @@ class WorkerProcess:
         except BackburnerError:
             return None
 
-    def _cancel_requested(self, run_id: str) -> bool:
+    def _must_stop(self, run_id: str, token: str) -> bool:
+        """Whether a running attempt must be stopped: its run was cancelled, or the attempt was given up for lost
+        while this worker stalled (and resumed elsewhere: it must not run beside the new attempt)."""
         assert self.runtime is not None
         try:
-            return self.runtime.store.cancel_requested(run_id)
-        except Exception:
+            why = self.runtime.store.attempt_stop(run_id, token)
+        except Exception:  # Redis unavailable: the attempt goes on
             return False
+        if why == "lost":
+            log.warning("run %s: this attempt was given up for lost while the worker stalled; stopping it", run_id)
+        return why is not None
 
     def stop(self, timeout_s: float | None = None) -> None:
         """Let running attempts finish (up to ``timeout_s``), then stop children and heartbeats."""

@@ -45,6 +45,32 @@ def test_sigkilled_worker_run_resumes_on_another_worker(client, start_worker, ru
     assert run["result"] == {"attempt": 2}
 
 
+def test_a_stalled_workers_attempt_given_up_for_lost_is_stopped_when_it_wakes(client, start_worker, runtime, tmp_path):
+    """A worker that stalls (SIGSTOP here; a long GC pause or a frozen VM elsewhere) is given up for lost and its
+    run resumed; when it wakes, its old attempt must stop rather than run beside the new one."""
+    import signal
+
+    start_worker()
+    gate = tmp_path / "gate"
+    run_id = client.post("/.netlify/functions/wait-background", json={"until": str(gate)}).headers["x-nf-request-id"]
+    started = tmp_path / "gate.started"
+    wait_for(started.exists, message="attempt 1 to start")
+    child_pid = int(started.read_text())
+    started.unlink()
+    worker = runtime.store.get(run_id).worker
+    worker_pid = int(worker.split(":")[-2])  # worker ids are host:pid:random
+    os.kill(worker_pid, signal.SIGSTOP)
+    try:
+        assert runtime.lifecycle.lose(run_id, worker, "stopped heartbeating") is not None  # as a reaper would
+    finally:
+        os.kill(worker_pid, signal.SIGCONT)
+    wait_for(lambda: not _alive(child_pid), timeout=10, message="the woken worker to stop the lost attempt")
+    wait_for(started.exists, timeout=60, message="the run to resume")
+    gate.write_text("go")
+    run = wait_for(lambda: (r := status(client, run_id))["status"] == "succeeded" and r, message="success")
+    assert [a["outcome"] for a in run["attempts"]] == ["lost", "succeeded"]
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -114,6 +114,7 @@ class Context:
             self.log.setLevel(logging.DEBUG)
         self.log.propagate = False
         self.checkpoint = Checkpoint(self._redis, keys.checkpoint(self.run_id))
+        self._progress_failed = False
         #: ``context.artifacts.write(name, data)``; None for synchronous invocations (no run keeps files).
         self.artifacts: ArtifactWriter | None = None
         if info.artifacts_url is not None:
@@ -132,12 +133,23 @@ class Context:
             "message": json.dumps(message),
             "t": time.time(),
         }
-        self._redis.hset(self._keys.progress(self.run_id), mapping=fields)  # type: ignore[arg-type]
+        try:
+            self._redis.hset(self._keys.progress(self.run_id), mapping=fields)  # type: ignore[arg-type]
+        except redis.RedisError as exc:  # progress is for people watching: never fail the work over it
+            if not self._progress_failed:
+                self._progress_failed = True
+                self.log.warning("progress not saved, Redis is unavailable (%s); the attempt goes on", exc)
 
     @property
     def cancelled(self) -> bool:
-        """True once someone asked to cancel the run; long loops can stop early and cleanly."""
-        return bool(self._redis is not None and self._redis.exists(self._keys.cancel(self.run_id)))
+        """True once someone asked to cancel the run; long loops can stop early and cleanly. False while
+        Redis cannot be asked (a cancel still reaches the attempt through its worker, which kills it)."""
+        if self._redis is None:
+            return False
+        try:
+            return bool(self._redis.exists(self._keys.cancel(self.run_id)))
+        except redis.RedisError:
+            return False
 
     @property
     def redis(self) -> redis.Redis | None:

@@ -267,6 +267,26 @@ def test_children_spawned_after_the_parent_was_cancelled_are_cancelled_too(runti
     assert [runtime.store.get(run_id).status for run_id in ids] == ["cancelled", "cancelled"]
 
 
+def test_progress_and_cancelled_do_not_fail_the_work_while_redis_is_unreachable() -> None:
+    """Progress is for people watching, and ``cancelled`` can only say no: neither may fail the attempt."""
+    import logging
+
+    from jobs.execution.context import Context
+    from jobs.execution.task import attempt_context
+    from tests.support.servers import free_port
+
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    context = Context(attempt_context("echo-background", "R1", 60, namespace="nowhere", redis_url=nowhere))
+    said: list[str] = []
+    keep = logging.Handler()
+    keep.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    context.log.addHandler(keep)
+    context.progress(1, 10, "first")
+    context.progress(2, 10, "second")
+    assert context.cancelled is False
+    assert sum("progress not saved" in line for line in said) == 1  # said once, not on every call
+
+
 def test_terminal_hooks_fire_once_per_run(runtime):
     """Three failed attempts route the failure exactly once (hooks run in the final transaction)."""
     calls: list[str] = []

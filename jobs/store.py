@@ -377,10 +377,12 @@ class RunStore:
     def cancel_requested(self, run_id: str) -> bool:
         return bool(self.client.exists(self.keys.cancel(run_id)))
 
-    def attempt_stop(self, run_id: str, token: str) -> str | None:
+    def attempt_stop(self, run_id: str, token: str, client: redis.Redis | None = None) -> str | None:
         """Why the attempt holding ``token`` must stop now: ``"cancelled"``, ``"lost"`` (given up for lost
-        while its worker stalled; the run resumed elsewhere), or None. One round trip."""
-        cancelled, lost = self.client.mget(self.keys.cancel(run_id), self.keys.lost(run_id, token))
+        while its worker stalled; the run resumed elsewhere), or None. One round trip, through ``client``
+        if given."""
+        reader = client if client is not None else self.client
+        cancelled, lost = reader.mget(self.keys.cancel(run_id), self.keys.lost(run_id, token))
         return "lost" if lost is not None else "cancelled" if cancelled is not None else None
 
     def logs(self, run_id: str, start: int = 0) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ Code elsewhere uses Dramatiq's public API only (actors, ``Message.decode``, ``Cu
 pyproject.toml: before widening the range, run those tests against the new version.
 """
 
-from .connection import connect, connect_async, wait_for_redis
+from .connection import connect, connect_async, connect_quick, wait_for_redis
 from .dramatiq_internals import (
     ACTOR,
     QUEUE,
@@ -30,6 +30,7 @@ __all__ = [
     "build_worker",
     "connect",
     "connect_async",
+    "connect_quick",
     "new_message_id",
     "redis_message_id",
     "wait_for_redis",

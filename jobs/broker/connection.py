@@ -9,7 +9,7 @@ from typing import Any
 import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from ..errors import ConfigError
@@ -44,6 +44,18 @@ def _options() -> dict[str, Any]:
 
 def connect(settings: Settings, url: str | None = None) -> redis.Redis:
     return redis.Redis.from_url(url or _url(settings), **_options())
+
+
+def connect_quick(settings: Settings) -> redis.Redis:
+    """A client that gives up after a second, for reads that must not hold up a deadline (the watch over a
+    running attempt: a Redis that hangs must not stretch the attempt's time limit by the usual 10 s)."""
+    quick = {
+        "socket_timeout": 1,
+        "socket_connect_timeout": 1,
+        "health_check_interval": 0,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    return redis.Redis.from_url(_url(settings), **{**_options(), **quick})  # no retries: they nest on connect
 
 
 def connect_async(settings: Settings) -> redis.asyncio.Redis:

@@ -13,10 +13,11 @@ from dataclasses import replace
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.middleware import CurrentMessage
 
 from ..artifacts.stores import store_url
-from ..broker import ACTOR, QUEUE, build_worker, connect, redis_message_id, wait_for_redis
+from ..broker import ACTOR, QUEUE, build_worker, connect, connect_quick, redis_message_id, wait_for_redis
 from ..delivery.destinations import check_secret
 from ..delivery.outbox import Deliverer
 from ..errors import BackburnerError, ConfigError, RunUnreadable
@@ -54,6 +55,8 @@ class WorkerProcess:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.runtime: Runtime | None = None
         self.pool: ChildPool | None = None
+        #: Reads the stop marks of running attempts, with a short timeout (``connect_quick``).
+        self._watch: redis.Redis | None = None
         self.worker: dramatiq.Worker | None = None
         self.reaper: Reaper | None = None
         self.deliverer: Deliverer | None = None
@@ -82,6 +85,7 @@ class WorkerProcess:
             raise ConfigError(str(exc)) from None
         size = self.settings.pool_size or self.threads
         self.pool = ChildPool(size, max_runs=self.settings.child_max_runs, containment=containment).start()
+        self._watch = connect_quick(self.settings)
         dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=runtime.broker)(self.execute)
         runtime.broker.fetched = self._claim_fetched
         runtime.broker.returned = self._release_returned
@@ -223,7 +227,7 @@ class WorkerProcess:
         while this worker stalled (and resumed elsewhere: it must not run beside the new attempt)."""
         assert self.runtime is not None
         try:
-            why = self.runtime.store.attempt_stop(run_id, token)
+            why = self.runtime.store.attempt_stop(run_id, token, self._watch)
         except Exception:  # Redis unavailable: the attempt goes on
             return False
         if why == "lost":
@@ -244,6 +248,8 @@ class WorkerProcess:
             self.deliverer.stop()
         if self.pool is not None:
             self.pool.close()
+        if self._watch is not None:
+            self._watch.close()
         if self.runtime is not None:
             self.runtime.close()
 

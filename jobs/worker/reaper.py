@@ -15,6 +15,10 @@ worker at a time (a short Redis lock) sweeps the active runs and:
 
 Due delayed runs are queued at their time by every worker's timer (``jobs.worker.timer``).
 
+Heartbeats that stopped because Redis went away (or hung, or this worker stalled) say nothing about the
+workers: after such a gap the reaper passes judgment on no worker until ``worker_timeout`` has gone by
+with Redis answering, so that live workers heartbeat again and recorders write what they held.
+
 The same periodic loop drives retention (``jobs.worker.retention``), which has its own slower cadence
 and lock. Heartbeats have a thread of their own, so a long sweep never makes a live worker look dead.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from datetime import timedelta
 
 import redis
@@ -55,6 +60,10 @@ class Reaper:
         self.worker_id = worker_id
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        #: When Redis last came back after a gap (monotonic); no worker is judged until worker_timeout after.
+        #: A starting worker has just reached Redis: it judges at once, as a replacement for a dead one should.
+        self._settled_at = time.monotonic() - settings.worker_timeout
+        self._last_beat = time.monotonic()
 
     def start(self) -> None:
         self.heartbeat()
@@ -83,6 +92,19 @@ class Reaper:
                 self.heartbeat()
             except redis.RedisError as exc:
                 log.warning("heartbeat: Redis unavailable: %s", exc)
+                continue
+            now = time.monotonic()
+            if now - self._last_beat > self._gap_s():  # Redis was away or hung, or this worker stalled
+                self._settled_at = now
+            self._last_beat = now
+
+    def _gap_s(self) -> float:
+        """A pause between heartbeats longer than this means they could not be written meanwhile."""
+        return 2 * self.settings.heartbeat_interval + 1.0
+
+    def _settled(self) -> bool:
+        """Whether Redis has answered long enough for heartbeats to say who is alive."""
+        return time.monotonic() - self._settled_at >= self.settings.worker_timeout
 
     def _loop(self) -> None:
         """Sweep every ``reap_interval`` (one worker at a time), and give retention its turn."""
@@ -102,6 +124,7 @@ class Reaper:
 
     def sweep(self) -> int:
         """Look at every active run that may need it; return how many were resumed or re-dispatched."""
+        began = time.monotonic()
         now_ms = clock.now_ms()
         cutoff = now_ms - int(self.settings.worker_timeout * 1000)
         alive = {text(member) for member in self.client.zrangebyscore(self.keys.workers, cutoff, "+inf")}
@@ -113,6 +136,8 @@ class Reaper:
         for start in range(0, len(ids), SWEEP_BATCH):
             batch = ids[start : start + SWEEP_BATCH]
             raws = self.client.mget([self.keys.run(run_id) for run_id in batch])
+            if time.monotonic() - began > self._gap_s():  # these reads waited on a Redis that hung
+                self._settled_at = time.monotonic()
             # An unreadable record (another version's, or corrupted) is logged and passed over, never the sweep.
             found = [readable(raw, run_id) for run_id, raw in zip(batch, raws, strict=True) if raw is not None]
             runs = [run for run in found if run is not None]
@@ -135,7 +160,7 @@ class Reaper:
     def _reap(self, run: Run, alive: set[str], present: set[str]) -> bool:
         timeout = timedelta(seconds=self.settings.worker_timeout)
         now = clock.now()
-        if run.status == "running" and run.worker:
+        if run.status == "running" and run.worker and self._settled():
             started = clock.parse_iso(run.attempts[-1].started_at)
             overdue = now > started + timedelta(seconds=run.time_limit_s) + timeout
             if run.worker not in alive or overdue:

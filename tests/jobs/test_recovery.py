@@ -8,6 +8,24 @@ import pytest
 from tests.support.attempts import finish
 from tests.support.procs import wait_for
 from tests.support.redis import RedisServer
+from tests.support.sites import FUNCTIONS, TOML, make_site
+
+PID_SLEEP = """
+    import json, os, time
+    def handler(event, context):
+        path = json.loads(event["body"])["pid"]
+        with open(path + ".tmp", "w") as out:
+            out.write(str(os.getpid()))
+        os.replace(path + ".tmp", path)
+        time.sleep(300)
+"""
+
+
+@pytest.fixture
+def site(tmp_path):
+    """The usual test site, plus a function that says its pid and then outlives its 2 s time limit."""
+    table = '\n[backburner.functions."pid-sleep-background"]\n  time_limit = "2s"\n  retries = []\n'
+    return make_site(tmp_path / "site", {**FUNCTIONS, "pid-sleep-background": PID_SLEEP}, TOML + table)
 
 
 @pytest.fixture
@@ -69,6 +87,31 @@ def test_a_stalled_workers_attempt_given_up_for_lost_is_stopped_when_it_wakes(cl
     gate.write_text("go")
     run = wait_for(lambda: (r := status(client, run_id))["status"] == "succeeded" and r, message="success")
     assert [a["outcome"] for a in run["attempts"]] == ["lost", "succeeded"]
+
+
+def test_a_hung_redis_does_not_stretch_an_attempts_time_limit(client, redis_server, start_worker, runtime, tmp_path):
+    """The watch over a running attempt asks Redis whether to stop it; a Redis that hangs (SIGSTOP here)
+    must not hold the time limit's kill back by the usual 10 s socket timeout."""
+    import signal
+
+    start_worker()
+    pid_file = tmp_path / "pid"
+    run_id = client.post("/.netlify/functions/pid-sleep-background", json={"pid": str(pid_file)}).headers[
+        "x-nf-request-id"
+    ]
+    wait_for(pid_file.exists, message="the attempt to start")
+    child = int(pid_file.read_text())
+    assert redis_server.process is not None
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        wait_for(lambda: not _alive(child), timeout=30, message="the attempt to be killed at its time limit")
+        late = time.monotonic() - started
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    assert late < 5, f"killed {late:.1f} s after Redis hung, for a 2 s time limit"
+    run = wait_for(lambda: (r := status(client, run_id))["status"] == "failed" and r, message="the failure")
+    assert run["error"]["type"] == "TimeLimitExceeded"
 
 
 def _alive(pid: int) -> bool:
@@ -177,6 +220,24 @@ def test_the_reaper_gives_queued_runs_whose_message_vanished_a_new_one(runtime):
     assert resumed.status == "queued" and resumed.token != lost.token
     assert runtime.client.hexists(bodies, resumed.message_id)
     assert runtime.store.get(kept.id).token == kept.token
+
+
+def test_after_a_gap_in_heartbeats_the_reaper_judges_no_worker_until_they_could_heartbeat_again(runtime):
+    """Heartbeats that stopped because Redis was away say nothing about the workers; a run whose worker has not
+    heartbeated since is left alone until ``worker_timeout`` has passed with Redis answering."""
+    import time as clock_time
+
+    from jobs.lifecycle import new_run
+    from jobs.worker.reaper import Reaper
+
+    run, _ = runtime.store.create(new_run(runtime.site.get("echo-background"), "api"), {})
+    runtime.lifecycle.claim(run.id, run.token, "a-worker-that-never-heartbeated")
+    reaper = Reaper(runtime.settings, runtime.lifecycle, "reaper-test")
+    reaper._settled_at = clock_time.monotonic()  # Redis just came back (what _beat and sweep note after a gap)
+    assert reaper.sweep() == 0 and runtime.store.get(run.id).status == "running"
+    reaper._settled_at -= runtime.settings.worker_timeout  # worker_timeout later, with Redis answering
+    assert reaper.sweep() == 1
+    assert runtime.store.get(run.id).attempts[-1].outcome == "lost"
 
 
 def test_a_sweep_reads_only_the_active_runs_it_may_have_to_act_on(runtime):

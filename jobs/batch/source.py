@@ -9,6 +9,7 @@ temporary file (Parquet needs random access), never held in memory.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -160,7 +161,7 @@ def _csv(location: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
     delimiter = options.delimiter or ("\t" if ".tsv" in location.lower() else ",")
     types = dict(options.column_types or {})
     for pass_ in (1, 2):
-        with open_input(location, seekable=False) as stream:
+        with open_input(location, seekable=False) as stream, _first_block(location):
             reader = pacsv.open_csv(
                 stream,
                 read_options=pacsv.ReadOptions(block_size=options.block_size),
@@ -183,13 +184,26 @@ def _jsonl(location: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
     types = (options.column_types or {}).items()
     schema = pa.schema([(name, pa.type_for_alias(t) if isinstance(t, str) else t) for name, t in types])
     with open_input(location, seekable=False) as stream:
-        reader = pajson.open_json(
-            stream,
-            read_options=pajson.ReadOptions(block_size=options.block_size),
-            parse_options=pajson.ParseOptions(explicit_schema=schema if len(schema) else None),
-        )
+        with _first_block(location):
+            reader = pajson.open_json(
+                stream,
+                read_options=pajson.ReadOptions(block_size=options.block_size),
+                parse_options=pajson.ParseOptions(explicit_schema=schema if len(schema) else None),
+            )
         for batch in _typed(reader, location):
             yield batch.select(list(options.columns)) if options.columns else batch
+
+
+@contextlib.contextmanager
+def _first_block(location: str) -> Iterator[None]:
+    """Opening a reader parses the file's first block: its errors name the file too, as later blocks' do."""
+    try:
+        yield
+    except pa.ArrowInvalid as exc:
+        raise BatchError(
+            f"{location}: {exc}. The first block does not parse as given: check column_types (e.g. "
+            "{'amount': 'float64'} or {'code': 'string'}) and that the file is what its name says."
+        ) from exc
 
 
 def _typed(reader: Any, location: str) -> Iterator[pa.RecordBatch]:

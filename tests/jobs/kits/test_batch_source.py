@@ -98,6 +98,18 @@ def test_a_type_that_changes_after_the_first_block_names_the_fix(tmp_path):
     assert tables[0].column("code").to_pylist()[-1] == "A17"
 
 
+def test_types_the_first_block_does_not_fit_name_the_file(tmp_path):
+    """Opening a reader parses its first block; an error there names the file and the fix, as later ones do."""
+    path = tmp_path / "prices.csv"
+    path.write_text("id,price\n1,0.5\n2,1.25\n")
+    with pytest.raises(BatchError, match=r"prices\.csv: .*column_types"):
+        list(chunks([str(path)], 100, ReadOptions(column_types={"price": "int64"})))
+    lines = tmp_path / "prices.jsonl"
+    lines.write_text('{"id": 1, "price": "cheap"}\n')
+    with pytest.raises(BatchError, match=r"prices\.jsonl: .*column_types"):
+        list(chunks([str(lines)], 100, ReadOptions(column_types={"price": "float64"})))
+
+
 def test_s3_objects_and_prefixes(s3_endpoint, s3_bucket, frame, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     client = s3_client(s3_endpoint)

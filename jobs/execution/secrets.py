@@ -29,7 +29,8 @@ SECRET_VARIABLES = (*HIDDEN_VARIABLES, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOK
 MIN_SECRET_CHARS = 4
 
 _PATTERNS = (
-    (re.compile(r"(?i)(bearer\s+)[^\s'\"\\]+"), r"\1" + REDACTED),
+    # A token starts as RFC 6750's b64token does: "Bearer = ..." in a hint is no token, and stays readable.
+    (re.compile(r"(?i)(bearer\s+)(?=[A-Za-z0-9._~+/-])[^\s'\"\\]+"), r"\1" + REDACTED),
     (re.compile(r"whsec_[A-Za-z0-9+/=_-]+"), "whsec_" + REDACTED),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
     (re.compile(r"(?i)((?:x-amz-signature|x-amz-security-token|signature)=)[^&\s'\"\\]+"), r"\1" + REDACTED),

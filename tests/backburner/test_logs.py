@@ -60,6 +60,12 @@ def test_secrets_are_redacted(text, leak):
     assert leak not in RedactingFormatter("%(message)s", secrets).format(record(text))
 
 
+def test_text_that_only_looks_like_a_bearer_token_stays_readable():
+    hint = "auth must be {bearer = ...}, {basic = [user, password]} or {header = {Name = value}}"
+    assert redact(hint, []) == hint
+    assert "abc.def" not in redact("Authorization: bearer   abc.def", [])
+
+
 def test_every_line_of_a_real_api_process_is_json_without_the_token(site, env):
     port = free_port()
     environment = {**os.environ, **env, "BACKBURNER_LOG_FORMAT": "json", "BACKBURNER_API_TOKEN": TOKEN}

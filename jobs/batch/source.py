@@ -219,13 +219,25 @@ def _typed(reader: Any, location: str) -> Iterator[pa.RecordBatch]:
 def _sql(source: SQL, chunk_rows: int) -> Iterator[pa.Table]:
     import pandas as pd
     import sqlalchemy as sa
+    from sqlalchemy.exc import SQLAlchemyError
 
-    engine = sa.create_engine(source.url)
+    try:
+        shown = sa.make_url(source.url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError) as exc:
+        raise BatchError(f"SQL source: not a database URL ({exc})") from None
+    try:
+        engine = sa.create_engine(source.url)
+    except (SQLAlchemyError, ImportError) as exc:  # a driver that is not installed, say
+        raise BatchError(f"SQL source {shown}: cannot open the database: {exc}") from exc
     try:
         with engine.connect().execution_options(stream_results=True, max_row_buffer=chunk_rows) as conn:
             frames = pd.read_sql_query(sa.text(source.query), conn, params=dict(source.params), chunksize=chunk_rows)
             for frame in frames:
                 yield pa.Table.from_pandas(frame, preserve_index=False)
+    except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ else exc
+        detail = str(getattr(cause, "orig", None) or cause).splitlines()[0]
+        raise BatchError(f"SQL source {shown}: query failed: {detail}\n  query: {source.query.strip()[:500]}") from exc
     finally:
         engine.dispose()
 

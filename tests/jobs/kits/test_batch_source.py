@@ -135,6 +135,18 @@ def test_sql_query_in_chunks(tmp_path):
     assert [t.num_rows for t in tables] == [1000, 745]
 
 
+def test_sql_sources_that_cannot_be_read_say_which_and_why(tmp_path):
+    path = tmp_path / "db.sqlite"
+    sqlite3.connect(path).close()
+    with pytest.raises(BatchError, match=r"SQL source sqlite:///.*db\.sqlite: query failed: no such table: nope"):
+        list(chunks(SQL("SELECT * FROM nope", f"sqlite:///{path}"), 100, ReadOptions()))
+    with pytest.raises(BatchError, match="not a database URL"):
+        list(chunks(SQL("SELECT 1", "not a url"), 100, ReadOptions()))
+    with pytest.raises(BatchError, match=r"SQL source postgresql\+psycopg://u:\*\*\*@db-host/x") as caught:
+        list(chunks(SQL("SELECT 1", "postgresql+psycopg://u:secret@db-host/x"), 100, ReadOptions()))
+    assert "secret" not in str(caught.value)  # a missing driver (or, with one, an unknown host): named, hidden
+
+
 def test_fan_out_plans_file_groups_or_row_ranges():
     files = [f"f{n}.csv" for n in range(5)]
     slices = plan(files, 2, lambda f: 0)

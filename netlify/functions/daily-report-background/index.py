@@ -37,6 +37,8 @@ def report_day(payload, context):
 
 def handler(event, context):
     payload = json.loads(event.get("body") or "{}")
+    if not isinstance(payload, dict):
+        raise NonRetriable(f'the payload must be a JSON object like {{"day": "2026-03-01"}}, not {payload!r:.60}')
     day = report_day(payload, context)
     if payload.get("db"):
         source = payload["db"].split("@")[-1]
@@ -48,7 +50,10 @@ def handler(event, context):
         source = "sample data"
         sales = sales_between(day - timedelta(days=2 * WINDOW_DAYS - 1), day)
     context.log.info("read %d rows from %s for %s", len(sales), source, day)
-    sales = load(sales)
+    try:
+        sales = load(sales)
+    except ValueError as exc:  # not sales data: retrying reads the same
+        raise NonRetriable(f"{source}: {exc}") from None
     if not (sales["date"].dt.date == day).any():
         first, last = sales["date"].min(), sales["date"].max()
         covers = f"it covers {first:%Y-%m-%d} to {last:%Y-%m-%d}" if len(sales) else "it is empty"

@@ -12,10 +12,28 @@ from reports import Report
 WINDOW_DAYS = 30
 
 
+#: The columns the report reads (one row per order line).
+COLUMNS = ("order_id", "date", "region", "product", "category", "units", "unit_price", "revenue")
+
+
 def load(frame: pd.DataFrame) -> pd.DataFrame:
-    """Types the report relies on, whatever the source (CSV text, Parquet, SQL rows)."""
-    numbers = {column: pd.to_numeric(frame[column]) for column in ("units", "unit_price", "revenue")}
-    return frame.assign(date=pd.to_datetime(frame["date"]).dt.normalize(), **numbers)  # other columns not copied
+    """Types the report relies on, whatever the source (CSV text, Parquet, SQL rows); ValueError naming the
+    column when the data is not sales data."""
+    missing = [column for column in COLUMNS if column not in frame.columns]
+    if missing:
+        has = ", ".join(map(str, frame.columns)) or "no columns"
+        raise ValueError(f"the data lacks the column(s) {', '.join(missing)} (it has {has})")
+    numbers = {}
+    for column in ("units", "unit_price", "revenue"):
+        try:
+            numbers[column] = pd.to_numeric(frame[column])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"column {column!r} must hold numbers ({exc})") from None
+    try:
+        dates = pd.to_datetime(frame["date"]).dt.normalize()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"column 'date' must hold dates ({exc})") from None
+    return frame.assign(date=dates, **numbers)  # other columns not copied
 
 
 @dataclass

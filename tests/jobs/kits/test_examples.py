@@ -83,6 +83,19 @@ def test_a_day_without_data_fails_at_once_saying_so(client, worker, tmp_path):
     assert "covers 2026-01-01 to 2026-03-31" in missing["error"]["message"]
 
 
+def test_data_that_is_not_sales_data_fails_at_once_naming_what_is_wrong(client, worker, tmp_path):
+    source = tmp_path / "orders.csv"
+    sample_sales("2026-02-01", "2026-02-28").drop(columns=["units"]).to_csv(source, index=False)
+    cases = [
+        ({"source": str(source), "day": "2026-02-28"}, "orders.csv: the data lacks the column(s) units"),
+        ([1, 2], "the payload must be a JSON object"),
+    ]
+    for payload, words in cases:
+        run = run_via_api(client, "daily-report-background", payload)  # type: ignore[arg-type]
+        assert run["status"] == "failed" and run["attempt"] == 1, run  # NonRetriable: the same data fails again
+        assert run["error"]["type"] == "NonRetriable" and words in run["error"]["message"]
+
+
 def test_a_schedule_tick_builds_the_report_of_its_day_and_a_backfill_builds_a_week(client, worker):
     week = client.post(
         "/api/schedules/daily-report-background/backfill", json={"from": "2026-02-01", "to": "2026-02-08"}

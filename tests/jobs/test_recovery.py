@@ -10,22 +10,14 @@ from tests.support.procs import wait_for
 from tests.support.redis import RedisServer
 from tests.support.sites import FUNCTIONS, TOML, make_site
 
-PID_SLEEP = """
-    import json, os, time
-    def handler(event, context):
-        path = json.loads(event["body"])["pid"]
-        with open(path + ".tmp", "w") as out:
-            out.write(str(os.getpid()))
-        os.replace(path + ".tmp", path)
-        time.sleep(300)
-"""
-
 
 @pytest.fixture
 def site(tmp_path):
-    """The usual test site, plus a function that says its pid and then outlives its 2 s time limit."""
-    table = '\n[backburner.functions."pid-sleep-background"]\n  time_limit = "2s"\n  retries = []\n'
-    return make_site(tmp_path / "site", {**FUNCTIONS, "pid-sleep-background": PID_SLEEP}, TOML + table)
+    """The usual test site, plus wait-background's code under a 2 s time limit (it outlives it)."""
+    table = '\n[backburner.functions."short-wait-background"]\n  time_limit = "2s"\n  retries = []\n'
+    return make_site(
+        tmp_path / "site", {**FUNCTIONS, "short-wait-background": FUNCTIONS["wait-background"]}, TOML + table
+    )
 
 
 @pytest.fixture
@@ -39,14 +31,20 @@ def status(client, run_id):
     return client.get(f"/api/runs/{run_id}").json()
 
 
+def start_waiting(client, tmp_path, function="wait-background"):
+    """Start a run of wait-background's code: its id, the gate file that lets it finish, the file its next
+    attempt writes its pid to, and the pid of the attempt now running."""
+    gate, started = tmp_path / "gate", tmp_path / "gate.started"
+    run_id = client.post(f"/.netlify/functions/{function}", json={"until": str(gate)}).headers["x-nf-request-id"]
+    wait_for(started.exists, message=f"{function}'s attempt to start")
+    pid = int(started.read_text())
+    started.unlink()
+    return run_id, gate, started, pid
+
+
 def test_sigkilled_worker_run_resumes_on_another_worker(client, start_worker, runtime, tmp_path):
     first = start_worker()
-    gate = tmp_path / "gate"
-    run_id = client.post("/.netlify/functions/wait-background", json={"until": str(gate)}).headers["x-nf-request-id"]
-    started = tmp_path / "gate.started"
-    wait_for(started.exists, message="first attempt to start")
-    child_pid = int(started.read_text())
-    started.unlink()
+    run_id, gate, started, child_pid = start_waiting(client, tmp_path)
 
     first.kill()
     killed_at = time.monotonic()
@@ -69,12 +67,7 @@ def test_a_stalled_workers_attempt_given_up_for_lost_is_stopped_when_it_wakes(cl
     import signal
 
     start_worker()
-    gate = tmp_path / "gate"
-    run_id = client.post("/.netlify/functions/wait-background", json={"until": str(gate)}).headers["x-nf-request-id"]
-    started = tmp_path / "gate.started"
-    wait_for(started.exists, message="attempt 1 to start")
-    child_pid = int(started.read_text())
-    started.unlink()
+    run_id, gate, started, child_pid = start_waiting(client, tmp_path)
     worker = runtime.store.get(run_id).worker
     worker_pid = int(worker.split(":")[-2])  # worker ids are host:pid:random
     os.kill(worker_pid, signal.SIGSTOP)
@@ -95,12 +88,7 @@ def test_a_hung_redis_does_not_stretch_an_attempts_time_limit(client, redis_serv
     import signal
 
     start_worker()
-    pid_file = tmp_path / "pid"
-    run_id = client.post("/.netlify/functions/pid-sleep-background", json={"pid": str(pid_file)}).headers[
-        "x-nf-request-id"
-    ]
-    wait_for(pid_file.exists, message="the attempt to start")
-    child = int(pid_file.read_text())
+    run_id, _, _, child = start_waiting(client, tmp_path, "short-wait-background")  # its gate never opens
     assert redis_server.process is not None
     os.kill(redis_server.process.pid, signal.SIGSTOP)
     try:
@@ -139,9 +127,7 @@ def test_outcome_is_recorded_after_redis_crashes_during_an_attempt(
     client, redis_server, start_worker, runtime, tmp_path
 ):
     start_worker()
-    gate = tmp_path / "gate"
-    run_id = client.post("/.netlify/functions/wait-background", json={"until": str(gate)}).headers["x-nf-request-id"]
-    wait_for((tmp_path / "gate.started").exists, message="attempt 1")
+    run_id, gate, _, _ = start_waiting(client, tmp_path)
     redis_server.restart(kill=True)
     gate.write_text("go")
     run = wait_for(

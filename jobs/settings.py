@@ -140,6 +140,13 @@ class Settings(BaseSettings):
                     raise ValueError(f"{exc} (e.g. '5s,30s,2m,10m')") from None
         return value
 
+    @property
+    def fence_after(self) -> float:
+        """Seconds without a heartbeat landing after which a worker pauses its running attempts
+        (``WorkerProcess._held``): short of ``worker_timeout`` by enough to cover the watch's cadence and
+        modest clock skew between hosts."""
+        return self.worker_timeout - min(5.0, self.worker_timeout / 3)
+
     @cached_property
     def data_path(self) -> Path:
         return (self.data_dir or self.site / ".backburner").resolve()

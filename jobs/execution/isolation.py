@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import multiprocessing
 import os
 import pickle
@@ -37,6 +38,8 @@ from .child import child_main, size_text, sizes_over
 from .containment import WATCH_INTERVAL_S, Watchdog
 from .secrets import scrub_environ
 from .task import Task
+
+log = logging.getLogger("backburner.worker")
 
 #: Bytes a result message may carry beyond ``max_result`` (the list of artifacts written).
 _ENVELOPE_BYTES = 1 << 20
@@ -198,11 +201,17 @@ class ChildPool:
         task: Task,
         timeout_s: float,
         *,
-        cancelled: Callable[[], bool] | None = None,
+        cancelled: Callable[[], bool | None] | None = None,
+        held: Callable[[], bool] | None = None,
         poll_s: float = 0.25,
         memory_limit: int | None = None,
     ) -> Result:
-        """Run ``task`` in a child; kill it at ``timeout_s``, past ``memory_limit`` bytes, or when ``cancelled()``."""
+        """Run ``task`` in a child; kill it at ``timeout_s``, past ``memory_limit`` bytes, or when ``cancelled()``.
+
+        While ``held()`` is true (its worker has lost touch with Redis) the child and everything it started are
+        paused, and ``cancelled`` is not asked; they go on once ``held()`` is false and ``cancelled()`` answers a
+        definite False (None: it could not tell). The time limit counts the pause.
+        """
         started = time.monotonic()
         deadline = started + timeout_s
         child = self._acquire()
@@ -218,6 +227,7 @@ class ChildPool:
         watch = memory_limit is not None and not self.containment.enforced
         step = min(poll_s, WATCH_INTERVAL_S) if watch else poll_s
         next_cancel_check, peak = started + poll_s, 0
+        paused: list[int] | None = None  # the pids held while the worker cannot reach Redis
 
         def failed(kind: ResultKind, **error: Any) -> Result:
             oom = self.containment.oom_peak(child.pid) if kind == "crash" else None  # read before the cgroup goes
@@ -249,6 +259,8 @@ class ChildPool:
                     kind, payload = pickle.loads(child.conn.recv_bytes())
                 except (EOFError, OSError):
                     return failed("crash")
+                if paused is not None:  # it answered before the pause: the answer stands, the child serves on
+                    proctree.continue_tree(paused)
                 self._release(child)
                 duration = time.monotonic() - started
                 if kind != "ok":
@@ -260,10 +272,29 @@ class ChildPool:
                 if memory_limit is not None and used > memory_limit:
                     self._discard(child, kill=True)
                     return failed_memory(peak)
-            if cancelled is not None and now >= next_cancel_check:
+            if (cancelled is not None or held is not None) and now >= next_cancel_check:
                 next_cancel_check = now + poll_s
-                if cancelled():
+                if held is not None and held():
+                    if paused is None:
+                        paused = proctree.stop_tree(child.pid)
+                        log.warning(
+                            "run %s attempt %d: paused while its worker cannot reach Redis, so that it never runs"
+                            " beside an attempt resumed elsewhere",
+                            task.context.run_id,
+                            task.context.attempt,
+                        )
+                    continue
+                stop = cancelled() if cancelled is not None else False
+                if stop:
                     return failed("cancelled", type="Cancelled", message="the run was cancelled")
+                if paused is not None and stop is False:
+                    proctree.continue_tree(paused)
+                    paused = None
+                    log.warning(
+                        "run %s attempt %d: going on, its worker reaches Redis again",
+                        task.context.run_id,
+                        task.context.attempt,
+                    )
 
     def _ok(self, task: Task, payload: str, duration: float) -> Result:
         """The child's answer, checked again here: the child runs the user's code, which could have sent anything."""

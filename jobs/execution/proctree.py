@@ -134,11 +134,11 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-def kill_tree(pid: int, *, include_root: bool = True) -> list[int]:
-    """SIGKILL everything below ``pid`` (and ``pid`` itself with ``include_root``); return the pids signalled.
+def stop_tree(pid: int, *, include_root: bool = True) -> list[int]:
+    """SIGSTOP everything below ``pid`` (and ``pid`` itself with ``include_root``); return the pids stopped.
 
-    The tree is stopped first (SIGSTOP cannot be caught), looking again until nothing new appears, so a
-    process cannot fork its way out while it is being killed.
+    SIGSTOP cannot be caught; the tree is looked at again until nothing new appears, so a process cannot
+    fork its way out while it is being stopped.
     """
     found: list[int] = [pid] if include_root else []
     for item in found:
@@ -150,6 +150,21 @@ def kill_tree(pid: int, *, include_root: bool = True) -> list[int]:
         for item in new:
             _signal(item, signal.SIGSTOP)
         found.extend(new)
+    return found
+
+
+def continue_tree(pids: list[int]) -> None:
+    """SIGCONT what ``stop_tree`` stopped, parents first."""
+    for item in pids:
+        _signal(item, signal.SIGCONT)
+
+
+def kill_tree(pid: int, *, include_root: bool = True) -> list[int]:
+    """SIGKILL everything below ``pid`` (and ``pid`` itself with ``include_root``); return the pids signalled.
+
+    The tree is stopped first (``stop_tree``), so a process cannot fork its way out while it is being killed.
+    """
+    found = stop_tree(pid, include_root=include_root)
     for item in found:
         _signal(item, signal.SIGKILL)
     if include_root:

@@ -152,7 +152,11 @@ class WorkerProcess:
             self._busy[thread] = (function.name, time.monotonic())
             try:
                 result = self.pool.run(
-                    task, limit, cancelled=lambda: self._must_stop(run_id, token), memory_limit=function.memory_limit
+                    task,
+                    limit,
+                    cancelled=lambda: self._must_stop(run_id, token),
+                    held=self._held,
+                    memory_limit=function.memory_limit,
                 )
             finally:
                 del self._busy[thread]
@@ -222,17 +226,29 @@ class WorkerProcess:
         except BackburnerError:
             return None
 
-    def _must_stop(self, run_id: str, token: str) -> bool:
+    def _must_stop(self, run_id: str, token: str) -> bool | None:
         """Whether a running attempt must be stopped: its run was cancelled, or the attempt was given up for lost
-        while this worker stalled (and resumed elsewhere: it must not run beside the new attempt)."""
+        while this worker stalled or was cut off (and resumed elsewhere: it must not run beside the new attempt).
+        None when Redis cannot say."""
         assert self.runtime is not None
         try:
             why = self.runtime.store.attempt_stop(run_id, token, self._watch)
-        except Exception:  # Redis unavailable: the attempt goes on
-            return False
+        except Exception:  # Redis unavailable: the attempt goes on (or stays paused, see _held)
+            return None
         if why == "lost":
             log.warning("run %s: this attempt was given up for lost while the worker stalled; stopping it", run_id)
         return why is not None
+
+    def _held(self) -> bool:
+        """Whether running attempts must pause: this worker's heartbeats have not landed for so long that other
+        workers may soon give it up for lost and resume its runs.
+
+        A worker cut off from Redis cannot tell a partition (the others will resume its runs) from Redis being
+        down for everyone (nobody will): pausing is right for both. Its attempts stop short of ever running
+        beside their resumed selves, and once heartbeats land again an attempt whose run was not given up goes
+        on, so an outage costs no attempt. The pause comes at ``Settings.fence_after``, short of ``worker_timeout``.
+        """
+        return self.reaper is not None and self.reaper.silent_for() >= self.settings.fence_after
 
     def stop(self, timeout_s: float | None = None) -> None:
         """Let running attempts finish (up to ``timeout_s``), then stop children and heartbeats."""

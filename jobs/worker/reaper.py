@@ -64,6 +64,8 @@ class Reaper:
         #: A starting worker has just reached Redis: it judges at once, as a replacement for a dead one should.
         self._settled_at = time.monotonic() - settings.worker_timeout
         self._last_beat = time.monotonic()
+        #: When the last heartbeat that landed was sent (monotonic): other workers count from its score.
+        self._beat_sent = time.monotonic()
 
     def start(self) -> None:
         self.heartbeat()
@@ -84,7 +86,14 @@ class Reaper:
             self.client.zrem(self.keys.workers, self.worker_id)
 
     def heartbeat(self) -> None:
+        sent = time.monotonic()
         self.client.zadd(self.keys.workers, {self.worker_id: clock.now_ms()})
+        self._beat_sent = sent
+
+    def silent_for(self) -> float:
+        """Seconds since the last heartbeat that landed was sent: other workers give this one up for lost, and
+        resume its runs, once this reaches ``worker_timeout`` by their clocks."""
+        return time.monotonic() - self._beat_sent
 
     def _beat(self) -> None:
         while not self._stop.wait(self.settings.heartbeat_interval):

@@ -16,7 +16,7 @@ import pytest
 from jobs.execution import containment
 from jobs.execution.isolation import ChildPool
 from jobs.execution.task import Task, attempt_context
-from tests.support.procs import wait_for
+from tests.support.procs import alive, wait_for
 
 SOURCE = """
 import json, math, os, signal, subprocess, sys, time
@@ -98,14 +98,6 @@ def fn(tmp_path_factory) -> Path:
 def task(fn: Path, environment: tuple[tuple[str, str], ...] = (), max_result: int | None = None, **event) -> Task:
     context = attempt_context("f", "r1", 30, namespace="t", max_result=max_result)
     return Task("f", str(fn), event, context, environment)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def pid_in(path: Path) -> int:

@@ -10,6 +10,7 @@ import pytest
 
 from jobs.execution.isolation import ChildPool
 from jobs.execution.task import Task, attempt_context
+from tests.support.procs import state, wait_for
 
 SOURCE = """
 import ctypes, json, os, time
@@ -33,6 +34,17 @@ def handler(event, context):
         print("to stdout")
     if mode == "unserializable":
         return {"when": object()}
+    if mode == "gate":  # says its pid and its subprocess's, then waits for the gate file
+        import subprocess
+        sub = subprocess.Popen(["sleep", "600"])
+        with open(event["path"] + ".tmp", "w") as out:
+            out.write(f"{os.getpid()} {sub.pid}")
+        os.replace(event["path"] + ".tmp", event["path"] + ".pids")
+        while not os.path.exists(event["path"]):
+            time.sleep(0.02)
+        sub.kill()
+        sub.wait()
+        return {"gate": True}
     return {"pid": os.getpid(), "attempt": context.attempt,
             "remaining": context.get_remaining_time_in_millis()}
 """
@@ -124,6 +136,43 @@ def test_cancel_kills_a_running_child(pool, fn):
     asked = time.monotonic() + 0.3
     result = pool.run(task(fn, "sleep"), 30, cancelled=lambda: time.monotonic() > asked)
     assert result.kind == "cancelled"
+
+
+def test_a_held_attempt_is_paused_with_its_subprocesses_and_goes_on_only_on_a_definite_no(pool, fn, tmp_path):
+    """``held`` (the worker cannot reach Redis) pauses the whole tree; the attempt goes on only once the worker
+    is no longer held and ``cancelled`` says a definite False, not None (it could not ask)."""
+    import threading
+
+    gate = tmp_path / "gate"
+    phase, asked = ["running"], [0]
+
+    def cancelled() -> bool | None:
+        asked[0] += 1
+        return None if phase[0] == "unknown" else False
+
+    work = Task(
+        "f", str(fn / "f.py"), {"mode": "gate", "path": str(gate)}, attempt_context("f", "r1", 30, namespace="t")
+    )
+    results = []
+    thread = threading.Thread(
+        target=lambda: results.append(
+            pool.run(work, 30, cancelled=cancelled, held=lambda: phase[0] == "held", poll_s=0.02)
+        )
+    )
+    thread.start()
+    pids_file = Path(f"{gate}.pids")
+    wait_for(pids_file.exists, message="the attempt to start")
+    pids = [int(pid) for pid in pids_file.read_text().split()]
+    phase[0] = "held"
+    wait_for(lambda: all(state(pid) == "T" for pid in pids), message="the child and its subprocess to pause")
+    phase[0], seen = "unknown", asked[0]
+    wait_for(lambda: asked[0] >= seen + 5, message="the watch to ask again")
+    assert [state(pid) for pid in pids] == ["T", "T"], "went on without a definite answer"
+    phase[0] = "go"
+    wait_for(lambda: all(state(pid) not in ("T", "") for pid in pids), message="the attempt to go on")
+    gate.write_text("open")
+    thread.join(30)
+    assert results[0].kind == "ok" and results[0].value == {"gate": True}
 
 
 def test_a_child_that_died_while_idle_is_replaced_not_reported_as_a_crash(fn):

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from tests.support.attempts import finish
-from tests.support.procs import wait_for
+from tests.support.partition import Relay
+from tests.support.procs import alive, state, wait_for
 from tests.support.redis import RedisServer
 from tests.support.sites import FUNCTIONS, TOML, make_site
 
@@ -48,7 +49,7 @@ def test_sigkilled_worker_run_resumes_on_another_worker(client, start_worker, ru
 
     first.kill()
     killed_at = time.monotonic()
-    wait_for(lambda: not _alive(child_pid), timeout=10, message="the killed worker's child to die with it")
+    wait_for(lambda: not alive(child_pid), timeout=10, message="the killed worker's child to die with it")
     start_worker()
     wait_for(started.exists, timeout=60, message="the run to resume on the second worker")
     gate.write_text("go")
@@ -75,7 +76,7 @@ def test_a_stalled_workers_attempt_given_up_for_lost_is_stopped_when_it_wakes(cl
         assert runtime.lifecycle.lose(run_id, worker, "stopped heartbeating") is not None  # as a reaper would
     finally:
         os.kill(worker_pid, signal.SIGCONT)
-    wait_for(lambda: not _alive(child_pid), timeout=10, message="the woken worker to stop the lost attempt")
+    wait_for(lambda: not alive(child_pid), timeout=10, message="the woken worker to stop the lost attempt")
     wait_for(started.exists, timeout=60, message="the run to resume")
     gate.write_text("go")
     run = wait_for(lambda: (r := status(client, run_id))["status"] == "succeeded" and r, message="success")
@@ -93,7 +94,7 @@ def test_a_hung_redis_does_not_stretch_an_attempts_time_limit(client, redis_serv
     os.kill(redis_server.process.pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        wait_for(lambda: not _alive(child), timeout=30, message="the attempt to be killed at its time limit")
+        wait_for(lambda: not alive(child), timeout=30, message="the attempt to be killed at its time limit")
         late = time.monotonic() - started
     finally:
         os.kill(redis_server.process.pid, signal.SIGCONT)
@@ -102,17 +103,47 @@ def test_a_hung_redis_does_not_stretch_an_attempts_time_limit(client, redis_serv
     assert run["error"]["type"] == "TimeLimitExceeded"
 
 
-def _alive(pid: int) -> bool:
+def test_a_worker_cut_off_from_redis_pauses_its_attempt_before_the_run_resumes_elsewhere(
+    client, redis_server, start_worker, runtime, tmp_path
+):
+    """A network partition between one worker and Redis: the other workers give it up for lost after
+    worker_timeout and resume its run. Its attempt must be paused by then, so that the two never run side by
+    side, and stopped once the partition heals."""
+    with Relay(redis_server.port) as relay:
+        start_worker(extra_env={"REDIS_URL": relay.through(redis_server.url)})
+        run_id, gate, started, child = start_waiting(client, tmp_path)
+        relay.cut()
+        start_worker()  # one that still reaches Redis
+        wait_for(started.exists, timeout=30, message="the run to resume on the other worker")
+        assert state(child) == "T", "the cut-off worker's attempt ran on beside the resumed one"
+        relay.heal()
+        wait_for(lambda: not alive(child), timeout=30, message="the cut-off worker to stop its attempt")
+    gate.write_text("go")
+    run = wait_for(lambda: (r := status(client, run_id))["status"] == "succeeded" and r, message="success")
+    assert [a["outcome"] for a in run["attempts"]] == ["lost", "succeeded"]
+
+
+def test_an_attempt_paused_while_redis_was_away_goes_on_when_it_is_back(
+    client, redis_server, start_worker, runtime, tmp_path
+):
+    """Redis hung for everyone (SIGSTOP here): a worker cannot tell that from a partition, so its attempt
+    pauses; but no worker could give it up meanwhile, so the attempt goes on once Redis is back, and the outage
+    costs no attempt."""
+    import signal
+
+    start_worker()
+    run_id, gate, _, child = start_waiting(client, tmp_path)
+    assert redis_server.process is not None
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purpose; so is a process reaped between the two looks.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
+        wait_for(lambda: state(child) == "T", timeout=30, message="the attempt to pause")
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    wait_for(lambda: state(child) != "T", timeout=30, message="the attempt to go on")
+    gate.write_text("go")
+    run = wait_for(lambda: (r := status(client, run_id))["status"] == "succeeded" and r, message="success")
+    assert [a["outcome"] for a in run["attempts"]] == ["succeeded"]
+    assert run["result"] == {"attempt": 1}
 
 
 def test_run_accepted_then_redis_crash_still_runs(client, redis_server, start_worker, runtime):

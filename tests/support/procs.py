@@ -29,6 +29,20 @@ def wait_for(
         time.sleep(interval)
 
 
+def state(pid: int) -> str:
+    """A process's state letter from /proc (R running, S sleeping, T stopped, Z zombie); "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return ""
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, or a process reaped between two looks, counts as dead)."""
+    return state(pid) not in ("", "Z")
+
+
 class WorkerProc:
     """A `backburner worker` subprocess with its own environment."""
 

@@ -25,6 +25,10 @@ class BackburnerError(Exception):
 
     status = 500
     code = "internal"
+    #: Whether trying again could help. Raised in a handler, an error that says no fails the run at once
+    #: instead of spending its retries (``jobs.retry.steering``): a mistake in the call or its configuration
+    #: fails the same way every time.
+    retriable = True
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -39,6 +43,7 @@ class ConfigError(BackburnerError):
 
     status = 422
     code = "invalid_config"
+    retriable = False
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
         self.file = file
@@ -93,6 +98,7 @@ class InvalidInput(BackburnerError):
 
     status = 400
     code = "invalid_input"
+    retriable = False
 
 
 class RunNotFound(BackburnerError):

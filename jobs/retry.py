@@ -14,6 +14,11 @@ better: a payload that can never work should fail the run now, and an API that a
             raise RetryAfter(float(response.headers["retry-after"]), "rate limited")  # still counts as a try
 
 Both are recorded on the attempt like any other error (type, message, traceback).
+
+An exception whose ``retriable`` attribute is False fails the run at once too. Backburner's own errors use
+it: a mistake in a kit's call or configuration (an unknown sink, a template that does not render, a
+schema that does not fit, missing credentials) fails the same way every time, while what may pass (a
+source file not there yet, a database or S3 that did not answer) is retried on the schedule.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ class RetryAfter(Exception):
 
 def steering(exc: BaseException) -> dict[str, Any]:
     """What the attempt's error record says about retrying (empty for an ordinary exception)."""
-    if isinstance(exc, NonRetriable):
+    if isinstance(exc, NonRetriable) or getattr(exc, "retriable", True) is False:
         return {"retry": False}
     if isinstance(exc, RetryAfter):
         return {"retry_after_s": exc.seconds}

@@ -102,7 +102,7 @@ def to_parquet(df: pd.DataFrame) -> bytes:
     try:
         df.to_parquet(buf, engine="pyarrow", index=keeps_index(df))
     except (ValueError, TypeError, NotImplementedError, ImportError) as err:  # pyarrow errors subclass these
-        raise ReportError(f"cannot write Parquet: {err}") from err
+        raise ReportError(f"cannot write Parquet: {err}", retriable=False) from err
     return buf.getvalue()
 
 
@@ -123,6 +123,7 @@ def to_xlsx(tables: Sequence[tuple[str, pd.DataFrame]]) -> bytes:
                 f"{len(df):,} rows do not fit an Excel sheet ({EXCEL_MAX_ROWS:,} max); "
                 "aggregate the table or render without 'xlsx'",
                 source=title,
+                retriable=False,
             )
     book = Workbook(write_only=True)
     taken: set[str] = set()

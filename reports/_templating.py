@@ -39,7 +39,7 @@ def template_dirs(dirs: TemplateDirs) -> tuple[str, ...]:
     for entry in dirs:
         path = Path(entry).expanduser().resolve()
         if not path.is_dir():
-            raise ReportError("template folder does not exist", source=str(entry))
+            raise ReportError("template folder does not exist", source=str(entry), retriable=False)
         resolved.append(str(path))
     return tuple(resolved)
 
@@ -70,7 +70,9 @@ def render(name: str, dirs: tuple[str, ...], context: Mapping[str, Any]) -> str:
     try:
         return environment(dirs).get_template(name).render(context)
     except TemplateError as err:
-        raise ReportError(f"cannot render template: {err.message or err}", source=_where(name, err)) from err
+        raise ReportError(
+            f"cannot render template: {err.message or err}", source=_where(name, err), retriable=False
+        ) from err
 
 
 def _where(name: str, err: TemplateError) -> str:

@@ -89,22 +89,24 @@ def y_columns(df: pd.DataFrame, x: str | None, y: str | Sequence[str] | None, ki
     Called when the chart is declared so a typo fails at the author's line, naming the chart.
     """
     if kind not in CHART_KINDS:
-        raise ReportError(f"unknown chart kind {kind!r}; use one of {', '.join(CHART_KINDS)}")
+        raise ReportError(f"unknown chart kind {kind!r}; use one of {', '.join(CHART_KINDS)}", retriable=False)
     if x is not None and x not in df.columns:
-        raise ReportError(f"x column {x!r} not in frame (columns: {', '.join(map(str, df.columns))})")
+        raise ReportError(f"x column {x!r} not in frame (columns: {', '.join(map(str, df.columns))})", retriable=False)
     if y is None:
         ys = [c for c in df.columns if c != x and pd.api.types.is_numeric_dtype(df[c])]
     else:
         ys = [y] if isinstance(y, str) else list(y)
     if not ys:
-        raise ReportError("no numeric y column to plot; pass y=")
+        raise ReportError("no numeric y column to plot; pass y=", retriable=False)
     for col in ys:
         if col not in df.columns:
-            raise ReportError(f"y column {col!r} not in frame (columns: {', '.join(map(str, df.columns))})")
+            raise ReportError(
+                f"y column {col!r} not in frame (columns: {', '.join(map(str, df.columns))})", retriable=False
+            )
         if not pd.api.types.is_numeric_dtype(df[col]):
-            raise ReportError(f"y column {col!r} is not numeric (dtype {df[col].dtype})")
+            raise ReportError(f"y column {col!r} is not numeric (dtype {df[col].dtype})", retriable=False)
     if kind == "pie" and len(ys) != 1:
-        raise ReportError("a pie chart takes exactly one y column")
+        raise ReportError("a pie chart takes exactly one y column", retriable=False)
     return ys
 
 
@@ -137,7 +139,7 @@ def render(
     if max_points is None:
         max_points = MAX_SCATTER if kind == "scatter" else MAX_POINTS
     if max_points < 10:
-        raise ReportError(f"max_points must be at least 10, got {max_points}")
+        raise ReportError(f"max_points must be at least 10, got {max_points}", retriable=False)
     xs = _x_series(df, x)
     rc: dict[RcKeyType, Any] = {**_RC, "svg.hashsalt": f"backburner:{salt}"}
     with _LOCK, matplotlib.rc_context(rc):
@@ -254,9 +256,9 @@ def _bars(ax: Axes, df: pd.DataFrame, xs: pd.Series, ys: list[str], kind: str, m
 def _pie(ax: Axes, df: pd.DataFrame, xs: pd.Series, ys: list[str], kind: str, max_points: int) -> str | None:
     values = pd.Series(_floats(df, ys[0], None), index=[format_cell(v) for v in xs.tolist()]).fillna(0)
     if (values < 0).any():
-        raise ReportError(f"a pie chart cannot show negative values (column {ys[0]!r})")
+        raise ReportError(f"a pie chart cannot show negative values (column {ys[0]!r})", retriable=False)
     if values.sum() == 0:
-        raise ReportError(f"a pie chart needs a positive total (column {ys[0]!r})")
+        raise ReportError(f"a pie chart needs a positive total (column {ys[0]!r})", retriable=False)
     note = None
     if len(values) > MAX_SLICES:  # keep the largest slices, fold the long tail into "Other"
         top = values.sort_values(ascending=False)

@@ -142,14 +142,16 @@ class Report:
         and exported as leading columns.
         """
         if not isinstance(df, pd.DataFrame):
-            raise ReportError(f"expected a DataFrame, got {type(df).__name__}", source=title)
+            raise ReportError(f"expected a DataFrame, got {type(df).__name__}", source=title, retriable=False)
         if max_rows is not None and max_rows < 0:
-            raise ReportError("max_rows must be >= 0 or None", source=title)
+            raise ReportError("max_rows must be >= 0 or None", source=title, retriable=False)
         frame = df.copy(deep=False)  # copy-on-write: later edits by the author do not leak in
         shown = _export.flat(frame if max_rows is None else frame.head(max_rows))
         unknown = set(formats or {}) - set(map(str, shown.columns))
         if unknown:
-            raise ReportError(f"formats name unknown columns: {', '.join(sorted(unknown))}", source=title)
+            raise ReportError(
+                f"formats name unknown columns: {', '.join(sorted(unknown))}", source=title, retriable=False
+            )
         columns, rows = _format_rows(shown, formats or {})
         slug = unique_name(slugify(title), self._ids)
         self._sections.append(Table(title, slug, columns, rows, len(frame), caption, frame))
@@ -182,9 +184,9 @@ class Report:
                 df, x=x, y=y, kind=kind, x_label=x_label, y_label=y_label, max_points=max_points, salt=slug
             )
         except ReportError as err:
-            raise ReportError(err.message, source=title) from err
+            raise ReportError(err.message, source=title, retriable=err.retriable) from err
         except (ValueError, TypeError) as err:
-            raise ReportError(f"cannot draw a {kind} chart: {err}", source=title) from err
+            raise ReportError(f"cannot draw a {kind} chart: {err}", source=title, retriable=False) from err
         self._sections.append(ChartSection(title, slug, Markup(drawn.svg), drawn.note, caption))
         return self
 
@@ -226,7 +228,7 @@ class Report:
                 try:
                     files[f"{prefix}tables/{t.slug}.parquet"] = _export.to_parquet(t.frame)
                 except ReportError as err:
-                    raise ReportError(err.message, source=t.title) from err
+                    raise ReportError(err.message, source=t.title, retriable=err.retriable) from err
         if "xlsx" in wanted and tables:
             files[f"{prefix}report.xlsx"] = _export.to_xlsx([(t.title, t.frame) for t in tables])
         return files
@@ -277,10 +279,12 @@ def _check_formats(formats: Iterable[str]) -> set[str]:
     wanted = set(formats)
     unknown = wanted - set(FORMATS)
     if unknown:
-        raise ReportError(f"unknown format(s) {', '.join(sorted(unknown))}; use any of {', '.join(FORMATS)}")
+        raise ReportError(
+            f"unknown format(s) {', '.join(sorted(unknown))}; use any of {', '.join(FORMATS)}", retriable=False
+        )
     return wanted
 
 
 def _check_prefix(prefix: str) -> None:
     if prefix.startswith("/") or ".." in prefix.split("/"):
-        raise ReportError(f"prefix must be a relative path without '..', got {prefix!r}")
+        raise ReportError(f"prefix must be a relative path without '..', got {prefix!r}", retriable=False)

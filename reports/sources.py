@@ -40,7 +40,7 @@ def detect_format(name: str) -> tuple[TableFormat, str | None]:
     if fmt is None or (fmt == "parquet" and compression):
         found = "".join(suffixes) or "(no extension)"
         known = f"{', '.join(sorted(_SUFFIXES))}, optionally compressed ({', '.join(_COMPRESSION)})"
-        raise ReportError(f"unknown table format {found!r}; use {known}", source=name)
+        raise ReportError(f"unknown table format {found!r}; use {known}", source=name, retriable=False)
     return fmt, compression
 
 
@@ -93,8 +93,8 @@ def _s3_client() -> Any:
 def _s3_object(url: str) -> io.BytesIO:
     bucket, _, key = url.removeprefix("s3://").partition("/")
     if not bucket or not key:
-        raise ReportError("expected s3://bucket/key", source=url)
-    from botocore.exceptions import BotoCoreError, ClientError
+        raise ReportError("expected s3://bucket/key", source=url, retriable=False)
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
     try:
         client = _s3_client()
@@ -107,7 +107,15 @@ def _s3_object(url: str) -> io.BytesIO:
         code = err.response.get("Error", {}).get("Code", "")
         if code in {"NoSuchKey", "404", "NoSuchBucket"}:
             raise ReportError(f"no such object ({code})", source=url) from None
-        raise ReportError(f"cannot fetch from S3: {err}", source=url) from err
+        refused = code in {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+        raise ReportError(f"cannot fetch from S3: {err}", source=url, retriable=not refused) from err
+    except (NoCredentialsError, PartialCredentialsError):
+        raise ReportError(
+            "no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (plus AWS_SESSION_TOKEN for "
+            "temporary ones), or AWS_PROFILE, or give the host an instance/task role",
+            source=url,
+            retriable=False,
+        ) from None
     except BotoCoreError as err:
         raise ReportError(f"cannot fetch from S3: {err}", source=url) from err
 
@@ -137,11 +145,11 @@ def read_sql(
         try:
             shown = sa.make_url(url).render_as_string(hide_password=True)
         except (SQLAlchemyError, ValueError) as err:
-            raise ReportError(f"not a database URL: {err}", source=url.split("@")[-1]) from None
+            raise ReportError(f"not a database URL: {err}", source=url.split("@")[-1], retriable=False) from None
         try:
             engine = sa.create_engine(url)
         except (SQLAlchemyError, ImportError) as err:
-            raise ReportError(f"cannot open database: {err}", source=shown) from err
+            raise ReportError(f"cannot open database: {err}", source=shown, retriable=False) from err
     else:
         engine, shown = url, url.url.render_as_string(hide_password=True)
     try:

@@ -76,11 +76,13 @@ class Batch:
         read: ReadOptions | None = None,
     ) -> None:
         if sink not in EXTENSIONS:
-            raise BatchError(f"Unknown sink {sink!r}: use 'parquet', 'csv' or 'jsonl'.")
+            raise BatchError(f"Unknown sink {sink!r}: use 'parquet', 'csv' or 'jsonl'.", retriable=False)
         if partition_by and sink != "parquet":
-            raise BatchError("partition_by makes a Parquet dataset; use sink='parquet' (or drop partition_by).")
+            raise BatchError(
+                "partition_by makes a Parquet dataset; use sink='parquet' (or drop partition_by).", retriable=False
+            )
         if chunk_rows < 1:
-            raise BatchError(f"chunk_rows must be at least 1, got {chunk_rows}.")
+            raise BatchError(f"chunk_rows must be at least 1, got {chunk_rows}.", retriable=False)
         self.context = context
         self.source = source
         self.transform = transform
@@ -124,7 +126,9 @@ class Batch:
         if state["phase"] == "plan":
             source = self._resolve()
             if isinstance(source, SQL):
-                raise BatchError("A SQL source cannot be split into child runs; split the query yourself.")
+                raise BatchError(
+                    "A SQL source cannot be split into child runs; split the query yourself.", retriable=False
+                )
             slices = fanout.plan(source, children, lambda location: count_rows(location, self.read))
             rows = [s["rows"] for s in slices]
             total = None if None in rows else sum(rows)
@@ -194,12 +198,16 @@ class Batch:
                 frame, bad_rows = out
                 if len(bad_rows):
                     if "reason" not in bad_rows.columns:
-                        raise BatchError("The rejects your chunk function returned need a 'reason' column.")
+                        raise BatchError(
+                            "The rejects your chunk function returned need a 'reason' column.", retriable=False
+                        )
                     rejects.append(bad_rows)
             else:
                 frame = out
             if not isinstance(frame, pd.DataFrame):
-                raise BatchError(f"The chunk function returned {type(frame).__name__}; return a DataFrame.")
+                raise BatchError(
+                    f"The chunk function returned {type(frame).__name__}; return a DataFrame.", retriable=False
+                )
         if self.schema is not None:
             _check_columns(frame, self.schema)
         output = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
@@ -258,7 +266,9 @@ class Batch:
     def _writer(self) -> Any:
         writer = self.context.artifacts
         if writer is None:
-            raise BatchError("Batch output needs an artifact store: run the function in a worker (background).")
+            raise BatchError(
+                "Batch output needs an artifact store: run the function in a worker (background).", retriable=False
+            )
         return writer
 
     def _own_staging(self) -> Staging:
@@ -316,5 +326,6 @@ def _check_columns(frame: pd.DataFrame, schema: pa.Schema) -> None:
             parts.append(f"the schema names columns the chunk lacks ({', '.join(missing)})")
         raise BatchError(
             f"Batch schema: {'; '.join(parts)}. Give every output column a type, or drop or add columns in the "
-            "chunk function."
+            "chunk function.",
+            retriable=False,
         )

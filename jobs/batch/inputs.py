@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .errors import BatchError
+
 COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 
 
@@ -26,10 +28,37 @@ def _split_s3(url: str) -> tuple[str, str]:
     return bucket, key
 
 
+@contextlib.contextmanager
+def _s3_errors(location: str) -> Iterator[None]:
+    """botocore's errors reading a source, as BatchErrors that name it and what to do; only what may pass (an
+    object not there yet, S3 not answering) is worth a retry."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+
+    try:
+        yield
+    except (NoCredentialsError, PartialCredentialsError):
+        raise BatchError(
+            f"Source {location}: no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (plus "
+            "AWS_SESSION_TOKEN for temporary ones), or AWS_PROFILE, or give the host an instance/task role.",
+            retriable=False,
+        ) from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        if code in {"404", "NoSuchKey", "NotFound"}:
+            raise BatchError(f"Source {location} does not exist.") from None
+        refused = code in {"403", "AccessDenied", "NoSuchBucket", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+        message = f"{code} {error.get('Message', '')}".strip()
+        raise BatchError(f"Source {location}: S3 refused to read it: {message}", retriable=not refused) from exc
+    except BotoCoreError as exc:
+        raise BatchError(f"Source {location}: could not read it from S3: {exc}") from exc
+
+
 def s3_list(url: str, known: Callable[[str], bool]) -> list[str]:
     bucket, prefix = _split_s3(url)
-    pages = _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+    with _s3_errors(url):
+        pages = _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
     return [f"s3://{bucket}/{key}" for key in sorted(keys) if known(key)]
 
 
@@ -42,6 +71,14 @@ def open_input(location: str, *, seekable: bool) -> Iterator[Any]:
         with pa.input_stream(location, compression="detect") if not seekable else pa.memory_map(location) as f:
             yield f
         return
+    with _s3_errors(location), _open_s3(location, seekable=seekable) as f:
+        yield f
+
+
+@contextlib.contextmanager
+def _open_s3(location: str, *, seekable: bool) -> Iterator[Any]:
+    import pyarrow as pa
+
     bucket, key = _split_s3(location)
     client = _s3()
     if seekable:

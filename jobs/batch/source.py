@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from ..errors import BackburnerError
+from .errors import BatchError
 from .inputs import COMPRESSED, open_input, s3_list
 
 Format = Literal["csv", "jsonl", "parquet"]
@@ -31,13 +31,6 @@ _FORMATS: dict[str, Format] = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-
-
-class BatchError(BackburnerError):
-    """A source, sink or chunk function the batch kit cannot work with; the message says what to change."""
-
-    status = 400
-    code = "batch_error"
 
 
 @dataclass(frozen=True)
@@ -75,7 +68,7 @@ def file_format(location: str) -> Format:
         name = name.removesuffix(suffix)
     fmt = _FORMATS.get(Path(name).suffix)
     if fmt is None:
-        raise BatchError(f"Cannot tell the format of {location!r}: name it .csv, .jsonl or .parquet.")
+        raise BatchError(f"Cannot tell the format of {location!r}: name it .csv, .jsonl or .parquet.", retriable=False)
     return fmt
 
 
@@ -202,7 +195,8 @@ def _first_block(location: str) -> Iterator[None]:
     except pa.ArrowInvalid as exc:
         raise BatchError(
             f"{location}: {exc}. The first block does not parse as given: check column_types (e.g. "
-            "{'amount': 'float64'} or {'code': 'string'}) and that the file is what its name says."
+            "{'amount': 'float64'} or {'code': 'string'}) and that the file is what its name says.",
+            retriable=False,
         ) from exc
 
 
@@ -212,7 +206,8 @@ def _typed(reader: Any, location: str) -> Iterator[pa.RecordBatch]:
     except pa.ArrowInvalid as exc:
         raise BatchError(
             f"{location}: {exc}. Types are inferred from the first block of the file; name the column's type "
-            "in column_types (e.g. {'amount': 'float64'} or {'code': 'string'})."
+            "in column_types (e.g. {'amount': 'float64'} or {'code': 'string'}).",
+            retriable=False,
         ) from exc
 
 
@@ -224,11 +219,11 @@ def _sql(source: SQL, chunk_rows: int) -> Iterator[pa.Table]:
     try:
         shown = sa.make_url(source.url).render_as_string(hide_password=True)
     except (SQLAlchemyError, ValueError) as exc:
-        raise BatchError(f"SQL source: not a database URL ({exc})") from None
+        raise BatchError(f"SQL source: not a database URL ({exc})", retriable=False) from None
     try:
         engine = sa.create_engine(source.url)
     except (SQLAlchemyError, ImportError) as exc:  # a driver that is not installed, say
-        raise BatchError(f"SQL source {shown}: cannot open the database: {exc}") from exc
+        raise BatchError(f"SQL source {shown}: cannot open the database: {exc}", retriable=False) from exc
     try:
         with engine.connect().execution_options(stream_results=True, max_row_buffer=chunk_rows) as conn:
             frames = pd.read_sql_query(sa.text(source.query), conn, params=dict(source.params), chunksize=chunk_rows)
@@ -247,7 +242,7 @@ def chunks(
 ) -> Iterator[pa.Table]:
     """Rows ``start`` to ``stop`` of the source (its files one after another), in tables of ``chunk_rows``."""
     if chunk_rows < 1:
-        raise BatchError(f"chunk_rows must be at least 1, got {chunk_rows}.")
+        raise BatchError(f"chunk_rows must be at least 1, got {chunk_rows}.", retriable=False)
     pending: list[pa.Table] = []
     held = 0
     position = 0  # rows of the source passed so far

@@ -88,3 +88,17 @@ def test_a_slice_that_failed_for_good_is_started_again_by_the_parents_retry(clie
     output = download_parts(client, parent)
     assert sorted(output["id"]) == list(range(ROWS))  # the failed child's staged chunk was replaced, not added
     assert output.loc[output["id"] >= 2500, "run"].unique().tolist() == [final[1]]
+
+
+def test_a_batch_call_that_cannot_work_fails_at_once_and_a_missing_source_is_retried(client, worker, tmp_path):
+    """A mistake in the call fails the same way every time, so the run fails on its first attempt; a source
+    file that is not there yet may still come, so that is retried on the function's schedule."""
+    mistake = {"source": str(tmp_path / "in.csv"), "chunk_rows": 0, "crash_after": 99}
+    run = finished(client, trigger(client, "kit-crash-background", mistake))
+    assert run["status"] == "failed"
+    assert [a["outcome"] for a in run["attempts"]] == ["failed"]
+    assert run["error"]["type"] == "BatchError" and "chunk_rows must be at least 1" in run["error"]["message"]
+    missing = {"source": str(tmp_path / "later.csv"), "chunk_rows": 100, "crash_after": 99}
+    run = finished(client, trigger(client, "kit-crash-background", missing))
+    assert [a["outcome"] for a in run["attempts"]] == ["failed", "failed"]
+    assert "later.csv' does not exist" in run["error"]["message"]

@@ -11,7 +11,8 @@ import pytest
 
 from jobs.batch.fanout import plan
 from jobs.batch.source import SQL, BatchError, ReadOptions, chunks, count_rows, resolve
-from tests.support.s3 import s3_client
+from jobs.retry import steering
+from tests.support.s3 import no_credentials_env, patched_env, s3_client
 
 ROWS = 10_007
 
@@ -122,6 +123,28 @@ def test_s3_objects_and_prefixes(s3_endpoint, s3_bucket, frame, monkeypatch, tmp
     tables = list(chunks(files, 2500, ReadOptions()))  # type: ignore[arg-type]
     assert ids(tables) == list(range(ROWS))
     assert count_rows(f"s3://{s3_bucket}/in/b.parquet", ReadOptions()) == ROWS - 6000
+
+
+def test_s3_sources_without_credentials_or_objects_say_which_and_whether_a_retry_helps(
+    s3_endpoint, s3_bucket, frame, monkeypatch
+):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    missing = f"s3://{s3_bucket}/in/later.csv"
+    with pytest.raises(BatchError, match=f"Source {missing} does not exist") as found:
+        list(chunks([missing], 100, ReadOptions()))
+    assert found.value.retriable  # it may yet be uploaded
+    s3_client(s3_endpoint).put_object(Bucket=s3_bucket, Key="in/a.csv", Body=frame.to_csv(index=False).encode())
+    with patched_env(no_credentials_env()):
+        for attempt in (
+            lambda: resolve(f"s3://{s3_bucket}/in/"),
+            lambda: list(chunks([f"s3://{s3_bucket}/in/a.csv"], 100, ReadOptions())),
+        ):
+            with pytest.raises(
+                BatchError, match=f"Source s3://{s3_bucket}/in/.*: no usable AWS credentials: set AWS_ACCESS_KEY_ID"
+            ) as found:
+                attempt()
+            assert found.value.retriable is False
+            assert steering(found.value) == {"retry": False}
 
 
 def test_sql_query_in_chunks(tmp_path):

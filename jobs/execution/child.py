@@ -29,7 +29,7 @@ from typing import Any
 from ..retry import steering
 from . import proctree
 from .context import Context
-from .output import LogStream
+from .output import CLOSE_WAIT_S, LogStream
 from .secrets import Redactor, redactor, scrub_environ, secrets_from_environment, url_password
 from .task import Task
 
@@ -164,7 +164,7 @@ def invoke(task: Task) -> tuple[str, Any]:
             with contextlib.suppress(Exception):
                 stream.flush()
         sys.stdout, sys.stderr = stdout, stderr
-        context.run_log.close()
+        context.run_log.close(wait_s=CLOSE_WAIT_S)
 
 
 async def _await(value: Any) -> Any:

@@ -32,6 +32,8 @@ LOG_LINES_CAP = 5000
 LOG_LINE_CHARS = 4096
 #: How often buffered lines are sent; a live view is about this much behind.
 FLUSH_INTERVAL_S = 0.1
+#: How long the end of an attempt waits for its last lines to reach Redis before it answers anyway.
+CLOSE_WAIT_S = 0.5
 
 #: Lines written together: when, which stream, which level, the lines.
 Group = tuple[float, str, str, list[str]]
@@ -195,9 +197,25 @@ class RunLog:
         head = f'{{"t":{t!r},"attempt":{self._attempt},{where},"line":'
         return [f"{head}{_json_string(line[:LOG_LINE_CHARS])}}}" for line in lines]
 
-    def close(self) -> None:
-        """Send what is left and stop taking lines (the end of the attempt)."""
-        self.flush()
+    def close(self, wait_s: float | None = None) -> None:
+        """Send what is left and stop taking lines (the end of the attempt).
+
+        With ``wait_s``, wait at most that long for the send: the attempt's answer waits for it, and a Redis that
+        hangs must not hold that answer past the time limit. The lines still go if Redis answers within the
+        client's socket timeout.
+        """
+        if wait_s is None:
+            self.flush()
+        else:
+            deadline = time.monotonic() + wait_s
+            idle = self._send_lock.acquire(timeout=wait_s)  # not idle: the flusher's own send is stuck
+            if idle:
+                self._send_lock.release()
+            if not idle or self._count or self._skipped or self._dropped:
+                # Sent from a thread of its own, which may outlive the wait: the lines go once Redis answers.
+                sender = threading.Thread(target=self.flush, name="backburner-log-close", daemon=True)
+                sender.start()
+                sender.join(max(0.0, deadline - time.monotonic()))
         self._closed = True
         if self._client is not None:
             _flusher().remove(self)

@@ -11,14 +11,25 @@ from tests.support.procs import alive, state, wait_for
 from tests.support.redis import RedisServer
 from tests.support.sites import FUNCTIONS, TOML, make_site
 
+LAST_WORDS = FUNCTIONS["wait-background"].replace(
+    '            return {"attempt"', '            print("last words")\n            return {"attempt"'
+)
+
 
 @pytest.fixture
 def site(tmp_path):
-    """The usual test site, plus wait-background's code under a 2 s time limit (it outlives it)."""
-    table = '\n[backburner.functions."short-wait-background"]\n  time_limit = "2s"\n  retries = []\n'
-    return make_site(
-        tmp_path / "site", {**FUNCTIONS, "short-wait-background": FUNCTIONS["wait-background"]}, TOML + table
+    """The usual test site, plus wait-background's code under a 2 s time limit (it outlives it), and again
+    under a 4 s one, printing a line once its gate opens."""
+    tables = (
+        '\n[backburner.functions."short-wait-background"]\n  time_limit = "2s"\n  retries = []\n'
+        '\n[backburner.functions."last-words-background"]\n  time_limit = "4s"\n  retries = []\n'
     )
+    functions = {
+        **FUNCTIONS,
+        "short-wait-background": FUNCTIONS["wait-background"],
+        "last-words-background": LAST_WORDS,
+    }
+    return make_site(tmp_path / "site", functions, TOML + tables)
 
 
 @pytest.fixture
@@ -101,6 +112,33 @@ def test_a_hung_redis_does_not_stretch_an_attempts_time_limit(client, redis_serv
     assert late < 5, f"killed {late:.1f} s after Redis hung, for a 2 s time limit"
     run = wait_for(lambda: (r := status(client, run_id))["status"] == "failed" and r, message="the failure")
     assert run["error"]["type"] == "TimeLimitExceeded"
+
+
+def test_a_hung_redis_does_not_hold_a_finished_attempts_answer_past_its_time_limit(
+    client, redis_server, start_worker, runtime, tmp_path
+):
+    """The end of an attempt sends its last log lines; a Redis that hangs just then must not keep the handler's
+    answer from the worker until the time limit kills it (TimeLimitExceeded for work that was done). The lines
+    still arrive once Redis answers. (A long worker_timeout keeps the pause for a silent worker out of it.)"""
+    import re
+    import signal
+
+    output = tmp_path / "worker.log"
+    start_worker(output=output, extra_env={"BACKBURNER_WORKER_TIMEOUT": "10"})
+    run_id, gate, _, _ = start_waiting(client, tmp_path, "last-words-background")
+    assert redis_server.process is not None
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        gate.write_text("go")
+        pattern = rf"run {run_id} attempt 1 of last-words-background: (\w+)"
+        ended = wait_for(lambda: re.search(pattern, output.read_text()), timeout=30, message="the attempt's end")
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    assert ended.group(1) == "ok"
+    run = wait_for(lambda: (r := status(client, run_id))["status"] == "succeeded" and r, message="success")
+    assert run["result"] == {"attempt": 1}
+    lines = lambda: [entry["line"] for entry in client.get(f"/api/runs/{run_id}/logs").json()["lines"]]  # noqa: E731
+    wait_for(lambda: "last words" in lines(), timeout=15, message="the last line to arrive")
 
 
 def test_a_worker_cut_off_from_redis_pauses_its_attempt_before_the_run_resumes_elsewhere(

@@ -143,8 +143,9 @@ class Settings(BaseSettings):
     @property
     def fence_after(self) -> float:
         """Seconds without a heartbeat landing after which a worker pauses its running attempts
-        (``WorkerProcess._held``): short of ``worker_timeout`` by enough to cover the watch's cadence and
-        modest clock skew between hosts."""
+        (``WorkerProcess._held``): short of ``worker_timeout`` by enough to cover the watch's cadence (0.25 s),
+        a watch read held by a dead link for its 1 s timeout, and modest clock skew between hosts. A
+        ``worker_timeout`` under about 4 s leaves less than that (tests compress it to 2 s)."""
         return self.worker_timeout - min(5.0, self.worker_timeout / 3)
 
     @cached_property

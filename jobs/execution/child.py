@@ -28,12 +28,15 @@ from typing import Any
 
 from ..retry import steering
 from . import proctree
+from .capture import Capture
 from .context import Context
 from .output import CLOSE_WAIT_S, LogStream
 from .secrets import Redactor, redactor, scrub_environ, secrets_from_environment, url_password
 from .task import Task
 
 _modules: dict[str, tuple[float, ModuleType]] = {}
+#: This child's file descriptors 1 and 2, captured for the attempt running (set up by ``child_main``).
+_capture: list[Capture] = []
 
 
 def _load(function: str, path: str) -> ModuleType:
@@ -143,6 +146,8 @@ def invoke(task: Task) -> tuple[str, Any]:
     context = Context(task.context, redactor=redacting, echo={"stdout": stdout, "stderr": stderr})
     sys.stdout = LogStream(context.run_log, "stdout")
     sys.stderr = LogStream(context.run_log, "stderr")
+    for capture in _capture:
+        capture.attach(context.run_log, redacting)
     try:
         with _environment(task.environment):
             module = _load(task.function, task.path)
@@ -164,6 +169,8 @@ def invoke(task: Task) -> tuple[str, Any]:
             with contextlib.suppress(Exception):
                 stream.flush()
         sys.stdout, sys.stderr = stdout, stderr
+        for capture in _capture:
+            capture.detach()
         context.run_log.close(wait_s=CLOSE_WAIT_S)
 
 
@@ -228,6 +235,9 @@ def _reap_leftovers() -> None:
 def child_main(conn: Connection) -> None:
     """Serve attempts until the parent closes the pipe or sends ``None``."""
     contain()
+    capture = Capture()
+    _capture.append(capture)
+    sys.stdout, sys.stderr = capture.real["stdout"], capture.real["stderr"]  # what attempts' lines echo to
     while True:
         try:
             task = pickle.loads(conn.recv_bytes())

@@ -30,6 +30,9 @@ from .secrets import Redactor
 #: Log lines kept per run (oldest dropped first) and the longest line kept, in characters.
 LOG_LINES_CAP = 5000
 LOG_LINE_CHARS = 4096
+#: What a line keeps until it is redacted and cut to ``LOG_LINE_CHARS``: a secret that straddles the cut is
+#: still found whole, so none of it shows.
+_KEPT_CHARS = 2 * LOG_LINE_CHARS
 #: How often buffered lines are sent; a live view is about this much behind.
 FLUSH_INTERVAL_S = 0.1
 #: How long the end of an attempt waits for its last lines to reach Redis before it answers anyway.
@@ -165,9 +168,13 @@ class RunLog:
             if stream in self._echo:
                 chunks.setdefault(stream, []).extend(lines)
         for stream, lines in chunks.items():
-            text = "\n".join(lines) + "\n"
+            text = "\n".join(lines)
+            if self._redactor is not None:
+                text = self._redactor(text)
+            if len(text) > LOG_LINE_CHARS:  # cut as the run log cuts them, once redacted
+                text = "\n".join(line[:LOG_LINE_CHARS] for line in text.split("\n"))
             try:
-                self._echo[stream].write(self._redactor(text) if self._redactor is not None else text)
+                self._echo[stream].write(text + "\n")
                 self._echo[stream].flush()
             except (OSError, ValueError):  # the worker's own stream is gone: the run log still has them
                 self._echo.pop(stream)
@@ -298,14 +305,14 @@ class LogStream(io.TextIOBase):
             lines = [self._partial]
             self._partial = ""
         elif "\n" not in text:
-            if len(self._partial) < LOG_LINE_CHARS:
-                self._partial += text[: LOG_LINE_CHARS - len(self._partial)]
+            if len(self._partial) < _KEPT_CHARS:
+                self._partial += text[: _KEPT_CHARS - len(self._partial)]
             return len(text)
         else:
             lines = text.split("\n")
-            if len(text) > LOG_LINE_CHARS:  # a long line is kept cut, not whole, until it is sent
-                lines = [line[:LOG_LINE_CHARS] for line in lines]
-            lines[0] = (self._partial + lines[0])[:LOG_LINE_CHARS]
+            if len(text) > _KEPT_CHARS:  # a long line is kept cut, not whole, until it is sent
+                lines = [line[:_KEPT_CHARS] for line in lines]
+            lines[0] = (self._partial + lines[0])[:_KEPT_CHARS]
             self._partial = lines.pop()
         self._log.write_lines(lines, self._name)
         return len(text)

@@ -27,7 +27,7 @@ SECRETS = {
 
 FUNCTIONS = {
     "secrets-background": """
-        import json, os, urllib.parse
+        import json, os, subprocess, sys, urllib.parse
         def handler(event, context):
             secret = os.environ["AWS_SECRET_ACCESS_KEY"]
             print(secret)
@@ -35,6 +35,12 @@ FUNCTIONS = {
             print(repr(secret))
             print(urllib.parse.quote(secret, safe=""))
             context.log.info("signing with %s", secret)
+            print("A" * 4090 + secret)  # straddles the 4,096-character cut
+            os.system('printf "from a shell %s\\n" "$AWS_SECRET_ACCESS_KEY"')  # below sys.stdout: fds 1 and 2
+            subprocess.run(["sh", "-c", 'printf "from stderr %s\\n" "$AWS_SECRET_ACCESS_KEY" >&2'], check=True)
+            os.write(1, f"written raw {secret}\\n".encode())
+            sys.__stdout__.write(f"through sys.__stdout__ {secret}\\n")
+            sys.__stdout__.flush()
             with open("/proc/self/environ", "rb") as environ:
                 raw = environ.read()
             return {
@@ -139,11 +145,14 @@ def test_handlers_never_see_backburners_secrets_and_their_logs_never_show_one(cl
         "greeting": "hello",  # the function's environment table
         "debug": "true",
     }
-    lines = client.get(f"/api/runs/{run['id']}/logs").json()["lines"]
-    assert len(lines) == 5 and all("[redacted]" in line["line"] for line in lines)
+    lines = [line["line"] for line in client.get(f"/api/runs/{run['id']}/logs").json()["lines"]]
+    assert len(lines) == 10 and all("[redacted]" in line for line in lines if not line.startswith("AAAA")), lines
+    assert [line[4090:] for line in lines if line.startswith("AAAA")] == ["[redac"]  # cut once redacted
+    for said in ("from a shell", "from stderr", "written raw", "through sys.__stdout__"):
+        assert f"{said} [redacted]" in lines, said  # a subprocess's and raw writes are captured as prints are
     stored = b"".join(runtime.client.lrange(runtime.store.keys.logs(run["id"]), 0, -1)).decode()
     text = output.read_text()
-    for form in forms(AWS_SECRET):
+    for form in [*forms(AWS_SECRET), AWS_SECRET[:6]]:
         assert form not in stored and form not in text, form
     assert "containment: " in text and "subreaper" in text  # the worker's start line says how it contains
 

@@ -1,0 +1,89 @@
+"""What an attempt writes below Python's ``sys.stdout`` reaches its run's log too, redacted.
+
+``output.LogStream`` stands in for ``sys.stdout`` and ``sys.stderr``, but a subprocess, ``os.write(1, ...)``,
+``sys.__stdout__`` or a C library writes to file descriptors 1 and 2 themselves. So a child points those at
+pipes once, when it starts, and a thread of its own reads them into the current attempt's log; the end of an
+attempt drains what is left before the log closes. What arrives between attempts (a leftover process, before
+it is killed) goes on to the worker's own output, redacted as the last attempt's lines were.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import select
+import sys
+import threading
+from typing import TextIO
+
+from .output import LogStream, RunLog
+from .secrets import Redactor
+
+_STREAMS = ((1, "stdout"), (2, "stderr"))
+
+
+class Capture:
+    """File descriptors 1 and 2 of this process, captured; ``real`` holds the streams they were."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._names: dict[int, str] = {}
+        self._decoders = {name: codecs.getincrementaldecoder("utf-8")("replace") for _, name in _STREAMS}
+        self._sinks: dict[str, LogStream] | None = None
+        self._redactor: Redactor | None = None
+        self.real: dict[str, TextIO] = {}
+        for fd, name in _STREAMS:
+            with_python = sys.stdout if fd == 1 else sys.stderr
+            if with_python is not None:
+                with_python.flush()
+            real = os.dup(fd)
+            read, write = os.pipe()
+            os.dup2(write, fd)
+            os.close(write)
+            os.set_blocking(read, False)
+            self._names[read] = name
+            self.real[name] = open(real, "w", encoding="utf-8", errors="backslashreplace", buffering=1)  # noqa: SIM115
+        threading.Thread(target=self._pump, name="backburner-capture", daemon=True).start()
+
+    def attach(self, log: RunLog, redactor: Redactor) -> None:
+        """From now on, lines go to ``log`` (an attempt starts)."""
+        with self._lock:
+            self._sinks = {name: LogStream(log, name) for _, name in _STREAMS}
+            self._redactor = redactor
+
+    def detach(self) -> None:
+        """Everything written so far goes to the attempt's log, the last unfinished line too (it ends)."""
+        with self._lock:
+            for fd in self._names:
+                self._read(fd)
+            for sink in (self._sinks or {}).values():
+                sink.flush()
+            self._sinks = None
+
+    def _pump(self) -> None:
+        poller = select.poll()
+        for fd in self._names:
+            poller.register(fd, select.POLLIN)
+        while True:
+            for fd, _ in poller.poll():
+                with self._lock:
+                    self._read(fd)
+
+    def _read(self, fd: int) -> None:
+        name = self._names[fd]
+        while True:
+            try:
+                data = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            text = self._decoders[name].decode(data)
+            if self._sinks is not None:
+                self._sinks[name].write(text)
+                continue
+            try:
+                self.real[name].write(self._redactor(text) if self._redactor is not None else text)
+                self.real[name].flush()
+            except (OSError, ValueError):  # the worker's own stream is gone
+                pass

@@ -167,6 +167,12 @@ def missing_step(body: Any, path: str | None) -> str | None:
     return None
 
 
+def _origin(url: httpx.URL) -> str:
+    """Scheme, host and port, as a browser's same-origin rule compares them."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return f"{url.scheme}://{url.host}:{port}"
+
+
 async def fetch_source(
     client: httpx.AsyncClient,
     source: Any,
@@ -179,6 +185,7 @@ async def fetch_source(
     result = SourceResult(source.name)
     started = time.monotonic()
     url: httpx.URL | None = source.first_url()
+    home = _origin(url) if url is not None else ""
     seen: set[str] = set()
     try:
         while url is not None and result.pages < source.max_pages and str(url) not in seen:
@@ -192,7 +199,14 @@ async def fetch_source(
             items = dig(page.body, source.items)
             records = items if isinstance(items, list) else [] if items is None else [items]
             result.records.extend(records)
-            url = source.paginate.next_url(page, records, url) if source.paginate is not None else None
+            following = source.paginate.next_url(page, records, url) if source.paginate is not None else None
+            if following is not None and _origin(following) != home:
+                # The source's headers carry its credentials: a page elsewhere (named by the answer) must not get them.
+                raise SourceError(
+                    f"{url}: the next page is on {_origin(following)}, not on the source's own {home}; pagination "
+                    "stays on the source's origin, so that its credentials go nowhere else"
+                )
+            url = following
     except SourceError as exc:
         result.error = str(exc)
     finally:

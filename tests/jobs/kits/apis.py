@@ -10,6 +10,7 @@
     /slow                 answers after ``slow_s`` (cut short when the server stops)
     /gate                 a barrier: answers once ``gate`` requests wait together (or after ``gate_timeout``)
     /auth                 200 only with the expected Authorization / X-Api-Key header, else 401
+    /elsewhere            one record, and a next page on ``elsewhere`` (Link, or a cursor URL with ?as=cursor)
 
 Every request is recorded (path, query, headers, status) so tests assert on what was sent.
 """
@@ -44,6 +45,8 @@ class Api:
         self._generation = 0
         self._arrived = 0
         self.expected_auth: dict[str, str] = {}
+        #: Where /elsewhere's next page is (another server: another origin).
+        self.elsewhere = ""
         self.seen: list[Seen] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -117,6 +120,10 @@ class Api:
                 ):
                     self._arrived -= 1
             return 200, {}, [{"id": "G"}]
+        if path == "/elsewhere":
+            if query.get("as") == "cursor":
+                return 200, {}, {"data": [{"id": "H"}], "next": f"{self.elsewhere}/link"}
+            return 200, {"link": f'<{self.elsewhere}/link>; rel="next"'}, [{"id": "H"}]
         if path == "/auth":
             ok = all(headers.get(k.lower()) == v for k, v in self.expected_auth.items())
             return (200, {}, [{"id": "A"}]) if ok else (401, {}, {"error": "unauthorised"})

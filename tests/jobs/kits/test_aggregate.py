@@ -65,6 +65,32 @@ def test_three_kinds_of_pagination_are_followed_to_the_end(api):
     assert frame["source"].value_counts().to_dict() == {"link": 12, "pages": 9, "cursor": 6}
 
 
+def test_pagination_never_takes_a_sources_credentials_to_another_origin(api):
+    """An answer names the next page; one on another host (or port, or scheme) would get the source's headers,
+    its credentials, so the source fails instead, naming both origins."""
+    with Api() as other:
+        api.elsewhere = other.url
+        result = collect(
+            [
+                quick("link", f"{api.url}/elsewhere", paginate=LinkHeader(), auth=Bearer("t0ken-for-api-only")),
+                quick(
+                    "cursor",
+                    f"{api.url}/elsewhere?as=cursor",
+                    paginate=Cursor(None, "next"),
+                    items="data",
+                    auth=Header("X-Api-Key", "k3y-for-api-only"),
+                ),  # fmt: skip
+            ],
+            cache=False,
+            on_error="continue",
+        )
+        assert other.seen == []
+    for name in ("link", "cursor"):
+        error = result.results[name].error or ""
+        assert f"the next page is on {other.url}, not on the source's own {api.url};" in error, error
+        assert ids(result, name) == ["H"] and result.results[name].pages == 1
+
+
 def test_page_number_stops_on_a_short_page_when_the_size_is_known(api):
     result = collect([quick("pages", f"{api.url}/pages", paginate=PageNumber(size=5, size_param="n"))], cache=False)
     assert len(result.results["pages"].records) == 3

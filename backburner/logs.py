@@ -112,6 +112,9 @@ def configure(level: str = "INFO", *, service: str | None = None, fmt: str | Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request's full URL at INFO; a webhook or API URL's query may hold a credential.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
     # Everything else a process would write to stderr goes through the same handler, so each line has the
     # chosen format: Python's warnings, and exceptions nobody caught (in the main thread or another one).
     logging.captureWarnings(True)

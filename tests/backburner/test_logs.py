@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from backburner.logs import JsonFormatter, RedactingFormatter, redact, secrets_from_environment
+from tests.support.http import WebhookReceiver
 from tests.support.procs import wait_for
 from tests.support.servers import free_port
 
@@ -130,6 +131,27 @@ def test_a_secret_is_redacted_in_every_encoding_in_both_formats(text):
 def test_backburner_secrets_by_name_are_found_in_the_environment():
     env = {"BACKBURNER_SESSION_KEY": "session-key-0123", "BACKBURNER_SITE": "/srv/site-path", "OTHER": "plain-value"}
     assert secrets_from_environment(env) == ["session-key-0123"]
+
+
+def test_requests_made_with_httpx_leave_no_url_in_the_logs():
+    """httpx logs each request's URL at INFO; a webhook URL's query may hold a credential."""
+    script = """
+import logging, sys, httpx
+from backburner.logs import configure
+configure("INFO", service="worker")
+httpx.post(sys.argv[1], json={})
+logging.getLogger("backburner.test").info("still logging")
+"""
+    with WebhookReceiver() as receiver:
+        done = subprocess.run(
+            [sys.executable, "-c", script, f"{receiver.url}?token=Qu3ryT0kenSecret"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert len(receiver.wait_for(1)) == 1
+    assert done.returncode == 0, done.stderr
+    assert "still logging" in done.stderr and "Qu3ryT0kenSecret" not in done.stderr, done.stderr
 
 
 def test_json_lines_carry_no_terminal_colours():

@@ -141,7 +141,8 @@ def _environment_secrets() -> list[str]:
 
 def invoke(task: Task) -> tuple[str, Any]:
     """Run one attempt; returns ``("ok", '{"result": ..., "artifacts": [...]}')`` or ``("error", {...})``."""
-    redacting = redactor((*_environment_secrets(), *url_password(task.context.redis_url)))
+    function_secrets = secrets_from_environment(dict(task.environment)) if task.environment else []
+    redacting = redactor((*_environment_secrets(), *function_secrets, *url_password(task.context.redis_url)))
     stdout, stderr = sys.stdout, sys.stderr
     context = Context(task.context, redactor=redacting, echo={"stdout": stdout, "stderr": stderr})
     sys.stdout = LogStream(context.run_log, "stdout")

@@ -27,6 +27,13 @@ _HIDDEN_NAME = re.compile(r"^BACKBURNER_\w*(?:TOKEN|SECRET|PASSWORD|PASSWD|SESSI
 SECRET_VARIABLES = (*HIDDEN_VARIABLES, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 #: Values shorter than this are not worth hiding (and would redact half of every line).
 MIN_SECRET_CHARS = 4
+#: Any other variable whose name says it holds a secret (the user's own, e.g. ``UPSTREAM_TOKEN`` or a function's
+#: ``DB_PASSWORD``): its value is redacted too, if it is this long (shorter ones are flags and modes, not secrets).
+_SECRET_NAME = re.compile(
+    r"TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE|(?:^|_)(?:API_?)?KEY(?:$|_)|(?:^|_)AUTH(?:$|_)",
+    re.IGNORECASE,
+)
+MIN_NAMED_SECRET_CHARS = 8
 
 _PATTERNS = (
     # A token starts as RFC 6750's b64token does: "Bearer = ..." in a hint is no token, and stays readable.
@@ -55,13 +62,17 @@ def scrub_environ() -> dict[str, str]:
 
 
 def secrets_from_environment(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values worth hiding: the secret settings, Backburner's own secrets, and the password in REDIS_URL."""
+    """Values worth hiding: the secret settings, Backburner's own secrets, the password in REDIS_URL, and the
+    value of any variable whose name says it is a token, secret, password, key or credential."""
     env = os.environ if environ is None else environ
-    # A prefix test first: the pattern is only worth matching against BACKBURNER_ names (once per attempt).
+    # A prefix test first: the pattern is only worth matching against BACKBURNER_ names.
     found = [
         value
         for name, value in env.items()
         if name in SECRET_VARIABLES or (name[:11].upper() == "BACKBURNER_" and hidden(name))
+    ]
+    found += [
+        value for name, value in env.items() if len(value) >= MIN_NAMED_SECRET_CHARS and _SECRET_NAME.search(name)
     ]
     for name in ("REDIS_URL", "BACKBURNER_REDIS_URL"):
         found += url_password(env.get(name, ""))

@@ -41,6 +41,7 @@ FUNCTIONS = {
             os.write(1, f"written raw {secret}\\n".encode())
             sys.__stdout__.write(f"through sys.__stdout__ {secret}\\n")
             sys.__stdout__.flush()
+            print("the worker's", os.environ["UPSTREAM_TOKEN"], "and the function's", os.environ["DB_PASSWORD"])
             with open("/proc/self/environ", "rb") as environ:
                 raw = environ.read()
             return {
@@ -85,7 +86,7 @@ FUNCTIONS = {
 
 TOML = """
 [backburner.functions."secrets-background"]
-  environment = { GREETING = "hello", DEBUG = true }
+  environment = { GREETING = "hello", DEBUG = true, DB_PASSWORD = "fn-Passw0rd-value" }
 
 [backburner.functions."telltale-background"]
   retries = []
@@ -134,7 +135,7 @@ def forms(secret: str) -> list[str]:
 
 def test_handlers_never_see_backburners_secrets_and_their_logs_never_show_one(client, start_worker, runtime, tmp_path):
     output = tmp_path / "worker.log"
-    start_worker(output=output, extra_env=SECRETS)
+    start_worker(output=output, extra_env={**SECRETS, "UPSTREAM_TOKEN": "upstream-T0ken-value"})
     run = finished(client, trigger(client, "secrets-background"))
     assert run["status"] == "succeeded", run["error"]
     assert run["result"] == {
@@ -146,13 +147,14 @@ def test_handlers_never_see_backburners_secrets_and_their_logs_never_show_one(cl
         "debug": "true",
     }
     lines = [line["line"] for line in client.get(f"/api/runs/{run['id']}/logs").json()["lines"]]
-    assert len(lines) == 10 and all("[redacted]" in line for line in lines if not line.startswith("AAAA")), lines
+    assert len(lines) == 11 and all("[redacted]" in line for line in lines if not line.startswith("AAAA")), lines
+    assert "the worker's [redacted] and the function's [redacted]" in lines  # secrets by their variables' names
     assert [line[4090:] for line in lines if line.startswith("AAAA")] == ["[redac"]  # cut once redacted
     for said in ("from a shell", "from stderr", "written raw", "through sys.__stdout__"):
         assert f"{said} [redacted]" in lines, said  # a subprocess's and raw writes are captured as prints are
     stored = b"".join(runtime.client.lrange(runtime.store.keys.logs(run["id"]), 0, -1)).decode()
     text = output.read_text()
-    for form in [*forms(AWS_SECRET), AWS_SECRET[:6]]:
+    for form in [*forms(AWS_SECRET), AWS_SECRET[:6], "upstream-T0ken-value", "fn-Passw0rd-value"]:
         assert form not in stored and form not in text, form
     assert "containment: " in text and "subreaper" in text  # the worker's start line says how it contains
 

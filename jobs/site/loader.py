@@ -297,6 +297,8 @@ class Loader:
             return {}
         if not _values.defines_handler(tree):
             self.report(path, None, "handler", "defines no handler; add def handler(event, context): ...")
+        elif (problem := _values.handler_call_problem(tree)) is not None:
+            self.report(path, problem[0], "handler", problem[1])
         node = _values.config_node(tree)
         if node is None:
             return {}

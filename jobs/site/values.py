@@ -315,6 +315,32 @@ def defines_handler(tree: ast.Module) -> bool:
     return False
 
 
+def handler_call_problem(tree: ast.Module) -> tuple[int, str] | None:
+    """Where and why a top-level ``def handler`` cannot be called as ``handler(event, context)`` (None: it can,
+    or it is not a plain def)."""
+    found: ast.stmt | None = None
+    for node in tree.body:  # the last binding is the one that counts
+        if _binds_handler(node):
+            found = node
+    if not isinstance(found, ast.FunctionDef | ast.AsyncFunctionDef) or found.decorator_list:
+        return None  # bound some other way, or wrapped: its signature is not what is called
+    args = found.args
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    required = len(positional) - len(args.defaults)
+    keyword_only = [a.arg for a, default in zip(args.kwonlyargs, args.kw_defaults, strict=True) if default is None]
+    shown = f"handler({', '.join(positional)})"
+    if len(positional) < 2 and args.vararg is None:
+        return found.lineno, f"{shown} cannot take (event, context); define def handler(event, context): ..."
+    if required > 2:
+        return found.lineno, f"{shown} needs {required} arguments, but is called with (event, context)"
+    if keyword_only:
+        return (
+            found.lineno,
+            f"handler needs keyword argument(s) {', '.join(keyword_only)}, but is called with (event, context)",
+        )
+    return None
+
+
 def key_lines(node: ast.expr) -> dict[Any, int]:
     """The line of each constant key of a dict display, for pointing at one inline value."""
     if not isinstance(node, ast.Dict):

@@ -65,6 +65,38 @@ def test_a_function_file_without_a_handler_is_a_problem(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("import json\n\ndef handler(event):\n    pass\n", "handler(event) cannot take (event, context)"),
+        ("def handler(event, context, extra):\n    pass\n", "needs 3 arguments"),
+        ("async def handler(event, context, *, mode):\n    pass\n", "needs keyword argument(s) mode"),
+    ],
+)
+def test_a_handler_that_cannot_be_called_with_event_and_context_is_a_problem_naming_its_line(
+    tmp_path: Path, source: str, said: str
+) -> None:
+    make_site(tmp_path, files=functions("wrong-background.py", text=source))
+    problem = only_problem(tmp_path)
+    assert (problem.file, problem.key) == ("netlify/functions/wrong-background.py", "handler")
+    assert problem.line == next(n for n, line in enumerate(source.split("\n"), 1) if "def handler" in line)
+    assert said in problem.message
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def handler(event, context=None): pass",
+        "def handler(*args): pass",
+        "@wrapped\ndef handler(request): pass",
+        "def handler(request): pass\nhandler = adapt(handler)",
+    ],
+)
+def test_handlers_that_take_event_and_context_or_are_wrapped_are_fine(tmp_path: Path, source: str) -> None:
+    make_site(tmp_path, files=functions("fine-background.py", text=source))
+    assert load_site(tmp_path).get("fine-background").name == "fine-background"
+
+
+@pytest.mark.parametrize(
     ("source", "defines"),
     [
         ("def handler(event, context): pass", True),

@@ -7,6 +7,7 @@ synchronous one is run in a warm child process under its limit and its response 
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +27,7 @@ from .listeners import FunctionRoute
 from .sessions import COOKIE
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+log = logging.getLogger("backburner.api")
 
 
 async def invoke(request: Request) -> Response:
@@ -92,10 +94,15 @@ async def _run_sync(request: Request, function: Function, event: dict[str, Any],
     result = await run_in_threadpool(pool.run, task, limit, memory_limit=function.memory_limit)
     headers = {"x-nf-request-id": request_id}
     if result.kind == "timeout":
-        return error_response(504, "function_timeout", (result.error or {}).get("message", "timed out"), headers)
+        message = (result.error or {}).get("message", "timed out")
+        log.warning("%s (request %s): %s", function.name, request_id, message)
+        return error_response(504, "function_timeout", message, headers)
     if not result.ok:
         error = result.error or {}
         message = f"{function.name} failed: {error.get('type')}: {error.get('message')}"
+        # A synchronous call keeps no run: its log is the one place its traceback (redacted in the child) shows.
+        trace = str(error.get("traceback") or "").rstrip()
+        log.warning("%s (request %s)%s", message, request_id, f"\n{trace}" if trace else "")
         return error_response(502, "function_error", message, headers)
     return _to_response(function, result.value, headers)
 

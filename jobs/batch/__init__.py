@@ -265,7 +265,7 @@ class Batch:
 
     def _writer(self) -> Any:
         writer = self.context.artifacts
-        if writer is None:
+        if not writer:  # a synchronous invocation: no run keeps files
             raise BatchError(
                 "Batch output needs an artifact store: run the function in a worker (background).", retriable=False
             )

@@ -39,8 +39,22 @@ _modules: dict[str, tuple[float, ModuleType]] = {}
 _capture: list[Capture] = []
 
 
+#: The modules imported from function folders (a function's own helpers), by name: folder, file, mtime.
+_siblings: dict[str, tuple[str, str, float]] = {}
+#: Function folders this child put on ``sys.path``, and the modules ``sys.modules`` held at the last look.
+_folders: set[str] = set()
+_known_modules: set[str] = set()
+
+
 def _load(function: str, path: str) -> ModuleType:
-    """Import the function's file, again only when it changed (so `dev` picks up edits)."""
+    """Import the function's file, again only when it or a module beside it changed (so `dev` picks up edits).
+
+    Modules beside the function's file import as in Lambda (its folder leads ``sys.path``). A warm child serves
+    many functions, so they are the function's own: another function's ``helper.py`` (from another folder)
+    is never the one this one imports, and an edited helper is imported afresh, with the functions using it.
+    """
+    folder = str(Path(path).parent)
+    _own_siblings(folder)
     mtime = os.stat(path).st_mtime
     cached = _modules.get(path)
     if cached and cached[0] == mtime:
@@ -50,13 +64,47 @@ def _load(function: str, path: str) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
-    folder = str(Path(path).parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)  # sibling modules of the function import as in Lambda
     sys.modules[name] = module
     spec.loader.exec_module(module)
     _modules[path] = (mtime, module)
     return module
+
+
+def _note_siblings() -> None:
+    """Note the modules an attempt imported from function folders, and their files' mtimes (at its end)."""
+    if len(sys.modules) == len(_known_modules):  # nothing imported (nor forgotten) since the last look
+        return
+    for name in [name for name in sys.modules if name not in _known_modules]:
+        file = getattr(sys.modules[name], "__file__", None)
+        if file and not name.startswith("netlify_function_"):
+            owner = max((f for f in _folders if file.startswith(f + os.sep)), key=len, default=None)
+            if owner is not None:
+                _siblings[name] = (owner, file, _mtime(file))
+    _known_modules.clear()
+    _known_modules.update(sys.modules)
+
+
+def _own_siblings(folder: str) -> None:
+    """Put ``folder`` first on ``sys.path`` (and no other function's folder on it), and forget the modules
+    imported from another function folder or changed since, with the function modules that imported them."""
+    stale = {owner for owner, file, mtime in _siblings.values() if owner != folder or _mtime(file) != mtime}
+    if stale:
+        gone = [name for name, (owner, _, _) in _siblings.items() if owner in stale]
+        gone += [_modules.pop(path)[1].__name__ for path in list(_modules) if str(Path(path).parent) in stale]
+        for name in gone:
+            sys.modules.pop(name, None)
+            _siblings.pop(name, None)
+            _known_modules.discard(name)  # imported again, it is noted again
+    if not sys.path or sys.path[0] != folder:
+        sys.path[:] = [folder, *(entry for entry in sys.path if entry != folder and entry not in _folders)]
+        _folders.add(folder)
+
+
+def _mtime(file: str) -> float:
+    try:
+        return os.stat(file).st_mtime
+    except OSError:
+        return -1.0
 
 
 def _error(exc: BaseException, redactor: Redactor) -> dict[str, Any]:
@@ -161,7 +209,7 @@ def invoke(task: Task) -> tuple[str, Any]:
         text, problem = encode_result(task.function, value, task.context.max_result)
         if problem is not None:
             return "error", problem
-        written = context.artifacts.written if context.artifacts is not None else []
+        written = list(context.artifacts.written)
         return "ok", f'{{"result": {text}, "artifacts": {json.dumps(written)}}}'
     except BaseException as exc:  # the handler's failure is data for the parent, never our crash
         return "error", _error(exc, redacting)
@@ -170,6 +218,7 @@ def invoke(task: Task) -> tuple[str, Any]:
             with contextlib.suppress(Exception):
                 stream.flush()
         sys.stdout, sys.stderr = stdout, stderr
+        _note_siblings()
         for capture in _capture:
             capture.detach()
         context.run_log.close(wait_s=CLOSE_WAIT_S)

@@ -15,6 +15,7 @@ from typing import Any
 import redis
 
 from ..artifacts.writer import ArtifactWriter
+from ..errors import ConfigError
 from ..keys import Keys
 from .output import LOG_LINE_CHARS, LOG_LINES_CAP, RunLog
 from .secrets import Redactor
@@ -46,6 +47,25 @@ class _RunLogHandler(logging.Handler):
             self._log.write(self.format(record), level=record.levelname)
         except Exception:  # a log line must never fail the run
             self.handleError(record)
+
+
+class NoArtifacts:
+    """``context.artifacts`` of a synchronous invocation: false, and writing to it says how to keep files."""
+
+    written: tuple[dict[str, Any], ...] = ()
+
+    def __init__(self, function: str) -> None:
+        self.function = function
+
+    def __bool__(self) -> bool:
+        return False
+
+    def write(self, name: str, data: Any, content_type: str | None = None) -> dict[str, Any]:
+        raise ConfigError(
+            f"{self.function} is a synchronous function: its calls make no run, so no artifact store keeps "
+            f'{name!r}. Name it {self.function}-background (or set "background": True in its config) to write '
+            "artifacts, or return the data in the response."
+        )
 
 
 class Checkpoint:
@@ -115,8 +135,9 @@ class Context:
         self.log.propagate = False
         self.checkpoint = Checkpoint(self._redis, keys.checkpoint(self.run_id))
         self._progress_failed = False
-        #: ``context.artifacts.write(name, data)``; None for synchronous invocations (no run keeps files).
-        self.artifacts: ArtifactWriter | None = None
+        #: ``context.artifacts.write(name, data)``; a synchronous invocation makes no run to keep files, and its
+        #: ``NoArtifacts`` says so when written to.
+        self.artifacts: ArtifactWriter | NoArtifacts = NoArtifacts(self.function_name)
         if info.artifacts_url is not None:
             self.artifacts = ArtifactWriter(info.artifacts_url, self.function_name, self.run_id)
 

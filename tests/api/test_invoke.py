@@ -87,7 +87,7 @@ def test_redis_down_gives_503_not_500(settings, site):
         assert response.headers["retry-after"]
 
 
-def test_invalid_sync_response_is_502_with_netlify_message(tmp_path, settings):
+def test_invalid_sync_response_is_502_with_netlify_message(tmp_path, settings, caplog):
     from tests.support.sites import make_site
 
     site = make_site(
@@ -95,16 +95,25 @@ def test_invalid_sync_response_is_502_with_netlify_message(tmp_path, settings):
         {
             "bad": "def handler(event, context):\n    return {'body': 'no status'}\n",
             "boom": "def handler(event, context):\n    raise ValueError('nope')\n",
+            "keeper": "def handler(event, context):\n    context.artifacts.write('a.csv', 'a\\n')\n",
         },
     )
     with TestClient(create_app(settings.model_copy(update={"site": site})), base_url="http://localhost") as client:
         response = client.get("/.netlify/functions/bad")
         assert response.status_code == 502
         assert "numerical statusCode" in response.json()["error"]["message"]
-        response = client.get("/.netlify/functions/boom")
+        with caplog.at_level("WARNING", logger="backburner.api"):
+            response = client.get("/.netlify/functions/boom")
         assert response.status_code == 502
         assert response.json()["error"]["message"] == "boom failed: ValueError: nope"
         assert "Traceback" not in response.text
+        # The caller sees the error; the API's log has its traceback, the one place a synchronous call keeps it.
+        logged = [r.getMessage() for r in caplog.records if r.name == "backburner.api"]
+        assert any("boom failed: ValueError: nope" in m and 'boom.py", line 2, in handler' in m for m in logged), logged
+        response = client.get("/.netlify/functions/keeper")
+        assert response.status_code == 502
+        message = response.json()["error"]["message"]
+        assert "keeper is a synchronous function" in message and "keeper-background" in message, message
 
 
 def test_trigger_through_the_management_api(client):

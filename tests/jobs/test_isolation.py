@@ -175,6 +175,40 @@ def test_a_held_attempt_is_paused_with_its_subprocesses_and_goes_on_only_on_a_de
     assert results[0].kind == "ok" and results[0].value == {"gate": True}
 
 
+def test_modules_beside_a_function_are_its_own_in_a_child_that_serves_several(tmp_path):
+    """Two folder functions each import their own ``helper``; one warm child serves both in turn, and an edit
+    of a helper counts from the next attempt (a copied example must never run its original's helper)."""
+    import os
+
+    for name, value in (("one", "first"), ("two", "second")):
+        (tmp_path / name).mkdir()
+        source = "import helper\ndef handler(event, context):\n    return {'value': helper.VALUE, 'pid': %s}\n"
+        (tmp_path / name / "index.py").write_text(source % "__import__('os').getpid()")
+        (tmp_path / name / "helper.py").write_text(f"VALUE = {value!r}\n")
+    (tmp_path / "flat.py").write_text(
+        "import helper\ndef handler(event, context):\n    return {'value': helper.VALUE}\n"
+    )
+    (tmp_path / "helper.py").write_text("VALUE = 'flat'\n")
+
+    def call(path):
+        work = Task(path.stem, str(path), {}, attempt_context(path.stem, "r1", 30, namespace="t"))
+        return pool.run(work, 30).value
+
+    pool = ChildPool(1).start()
+    try:
+        one, two, flat = tmp_path / "one" / "index.py", tmp_path / "two" / "index.py", tmp_path / "flat.py"
+        seen = [call(one), call(two), call(flat), call(one)]
+        assert [v["value"] for v in seen] == ["first", "second", "flat", "first"]
+        assert len({v["pid"] for v in seen if "pid" in v}) == 1  # one child served them all
+        helper = tmp_path / "one" / "helper.py"
+        helper.write_text("VALUE = 'edited'\n")
+        os.utime(helper, (helper.stat().st_atime, helper.stat().st_mtime + 5))  # a later mtime, whatever the clock
+        assert call(one)["value"] == "edited"
+        assert call(two)["value"] == "second"
+    finally:
+        pool.close()
+
+
 def test_a_child_that_died_while_idle_is_replaced_not_reported_as_a_crash(fn):
     pool = ChildPool(1).start()
     try:

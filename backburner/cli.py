@@ -71,9 +71,9 @@ def _dashboard_options(command: Any) -> Any:
 @main.command()
 @site_option
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8888, show_default=True, type=int)
+@click.option("--port", default=8888, show_default=True, type=click.IntRange(1, 65535))
 @_dashboard_options
-@click.option("--threads", default=4, show_default=True, help="Worker threads.")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(min=1), help="Worker threads.")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -122,7 +122,7 @@ def dev(
 @main.command()
 @site_option
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8888, show_default=True, type=int)
+@click.option("--port", default=8888, show_default=True, type=click.IntRange(1, 65535))
 @_dashboard_options
 def api(site: Path | None, host: str, port: int, dashboard_port: int | None, dashboard_host: str | None) -> None:
     """Serve the HTTP API: Netlify invocation URLs, management API, dashboard (/) and /metrics.
@@ -151,8 +151,8 @@ def api(site: Path | None, host: str, port: int, dashboard_port: int | None, das
 
 @main.command()
 @site_option
-@click.option("--processes", default=1, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1))
 def worker(site: Path | None, processes: int, threads: int) -> None:
     """Run worker processes that execute background and scheduled runs.
 

@@ -278,8 +278,11 @@ def download(run_id: str, name: str, output: str | None, url: str | None) -> Non
         def advance(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
-        if run_id.startswith("latest:"):
-            saved = client.latest_artifact(run_id.removeprefix("latest:"), name, output, progress=advance)
-        else:
-            saved = client.download(run_id, name, output, progress=advance)
+        try:
+            if run_id.startswith("latest:"):
+                saved = client.latest_artifact(run_id.removeprefix("latest:"), name, output, progress=advance)
+            else:
+                saved = client.download(run_id, name, output, progress=advance)
+        except OSError as exc:  # where it was to be saved: a missing folder, a file where a folder should be
+            raise click.ClickException(f"cannot save {name} to {output or '.'}: {exc.strerror or exc}") from None
     console.print(f"saved {saved}")

@@ -34,9 +34,14 @@ class NonRetriable(Exception):
 
 
 class RetryAfter(Exception):
-    """Retry after ``seconds`` instead of the function's next delay (if it has attempts left)."""
+    """Retry after ``seconds`` (a number, or a duration as netlify.toml writes it: ``"90s"``, ``"5m"``) instead of
+    the function's next delay (if it has attempts left)."""
 
-    def __init__(self, seconds: float, message: str = "") -> None:
+    def __init__(self, seconds: float | str, message: str = "") -> None:
+        if isinstance(seconds, str):
+            from .site.durations import parse_duration  # only for a string: the child never loads the site
+
+            seconds = parse_duration(seconds)
         super().__init__(message or f"retry after {seconds:g} s")
         self.seconds = min(max(0.0, float(seconds)), MAX_RETRY_AFTER_S)
 

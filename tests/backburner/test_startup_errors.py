@@ -103,6 +103,23 @@ def test_dev_refuses_a_port_in_use_before_starting_anything(site, tmp_path):
     assert not (data / "redis").exists()  # nothing was started
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("dev", "--port", "99999"),
+        ("dev", "--port", "-5"),
+        ("api", "--port", "70000"),
+        ("dev", "--threads", "0"),
+        ("worker", "--processes", "0"),
+        ("worker", "--threads", "-1"),
+    ],
+)
+def test_numbers_out_of_range_are_usage_errors_naming_the_option(site, tmp_path, args):
+    done = start(*args, "--site", str(site), env={"BACKBURNER_DATA_DIR": str(tmp_path / "data")})
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"Invalid value for '{args[1]}'" in done.stderr, done.stderr
+
+
 def test_the_api_refuses_a_port_in_use_in_one_line_for_either_listener(site, redis_server):
     env = {"REDIS_URL": redis_server.url, "BACKBURNER_API_TOKEN": "t" * 20}
     with socket.socket() as busy:

@@ -14,6 +14,10 @@ def test_a_handlers_own_steering():
     assert steering(NonRetriable("bad payload")) == {"retry": False}
     assert steering(RetryAfter(90, "rate limited")) == {"retry_after_s": 90.0}
     assert steering(RuntimeError("flaky")) == {}
+    assert steering(RetryAfter("90s")) == {"retry_after_s": 90.0}  # durations as netlify.toml writes them
+    assert RetryAfter("2m").seconds == 120.0 and RetryAfter("3d").seconds == 86_400.0  # at most a day
+    with pytest.raises(ValueError, match="'soon' is not a duration; use seconds or a string like '90s'"):
+        RetryAfter("soon")
 
 
 def test_mistakes_in_a_call_or_its_configuration_are_not_retried_and_what_may_pass_is(tmp_path):

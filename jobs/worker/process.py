@@ -162,7 +162,12 @@ class WorkerProcess:
                 del self._busy[thread]
             self._learn(function.name, result.duration_s)
             result = replace(result, artifact_store=store)
-        log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
+        if result.ok:
+            log.info("run %s attempt %d of %s: %s", run.id, run.attempt, run.function, result.kind)
+        else:  # what failed, in a line (redacted in the child); the run's record has the rest
+            error = result.error or {}
+            said = f"{error.get('type')}: {str(error.get('message'))[:300]}"
+            log.info("run %s attempt %d of %s: %s: %s", run.id, run.attempt, run.function, result.kind, said)
         self.recorder.submit(FinishedAttempt(run, token, result), message)
 
     def _claim_fetched(self, data: list[Any]) -> None:

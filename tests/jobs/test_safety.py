@@ -162,6 +162,10 @@ def test_handlers_never_see_backburners_secrets_and_their_logs_never_show_one(cl
     assert failed["status"] == "failed" and "[redacted]" in failed["error"]["message"]
     shown = json.dumps(failed["error"])
     assert not [form for form in forms(AWS_SECRET) if form in shown or form in failed["error"]["traceback"]]
+    # The worker's line for the attempt says what failed, redacted as the run's record is.
+    said = wait_for(lambda: [line for line in output.read_text().splitlines() if failed["id"] in line], message="it")
+    assert "attempt 1 of telltale-background: error: ValueError: cannot sign with '[redacted]'" in said[0], said
+    assert not [form for form in forms(AWS_SECRET) if form in output.read_text()]
 
 
 def test_an_attempt_over_its_memory_limit_fails_naming_the_limit_and_the_worker_carries_on(client, worker):

@@ -5,13 +5,20 @@ Which day: ``{"day": "2026-03-01"}`` in the payload; else the day the schedule's
 ``scheduled_for``, UTC), so a backfill of February builds February's reports; else today (UTC). The report
 of a given day is then at ``GET /api/functions/daily-report-background/latest/artifacts/2026-03-01/report.html``.
 
-Where the data comes from: generated sample sales that cover whatever period is asked for (the same numbers
-every time), or ``{"source": "s3://bucket/sales.parquet"}`` (CSV, Parquet or JSON Lines, local or S3), or
-``{"db": "sqlite:///sales.db", "query": "SELECT * FROM sales"}`` (any SQLAlchemy URL). A day the data has no
-sales for fails the run at once (NonRetriable: retrying cannot add data), saying which days the data covers.
+Where the data comes from is the function's environment, never the payload: its URL is public, and a caller
+must not choose what the worker reads. ``SALES_DB`` (any SQLAlchemy URL) with ``SALES_QUERY`` (default
+``SELECT * FROM sales``), else ``SALES_SOURCE`` (CSV, Parquet or JSON Lines, local or S3), else generated sample
+sales that cover whatever period is asked for (the same numbers every time). Set them in netlify.toml::
+
+    [backburner.functions."daily-report-background"]
+      environment = { SALES_SOURCE = "s3://bucket/sales.parquet" }
+
+A day the data has no sales for fails the run at once (NonRetriable: retrying cannot add data), saying which
+days the data covers.
 """
 
 import json
+import os
 from datetime import UTC, date, datetime, timedelta
 
 from sales_report import WINDOW_DAYS, build, load
@@ -39,12 +46,17 @@ def handler(event, context):
     payload = json.loads(event.get("body") or "{}")
     if not isinstance(payload, dict):
         raise NonRetriable(f'the payload must be a JSON object like {{"day": "2026-03-01"}}, not {payload!r:.60}')
+    if named := sorted({"source", "db", "query"} & set(payload)):
+        raise NonRetriable(
+            f"the payload names {', '.join(named)}, but where the data comes from is set in the function's "
+            "environment (SALES_SOURCE, or SALES_DB and SALES_QUERY), never by a caller; the payload picks the day"
+        )
     day = report_day(payload, context)
-    if payload.get("db"):
-        source = payload["db"].split("@")[-1]
-        sales = read_sql(payload.get("query", "SELECT * FROM sales"), payload["db"])
-    elif payload.get("source"):
-        source = payload["source"]
+    if os.environ.get("SALES_DB"):
+        source = os.environ["SALES_DB"].split("@")[-1]
+        sales = read_sql(os.environ.get("SALES_QUERY", "SELECT * FROM sales"), os.environ["SALES_DB"])
+    elif os.environ.get("SALES_SOURCE"):
+        source = os.environ["SALES_SOURCE"]
         sales = read_table(source)
     else:  # this day and the two 30-day windows the report compares
         source = "sample data"

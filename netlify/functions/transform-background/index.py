@@ -4,16 +4,20 @@ Rows are read in chunks (memory stays bounded however big the file is) and each 
 retry resumes where the failed attempt stopped. Broken rows go to rejects.jsonl with the reason; the run's
 result counts rows in, out and rejected. Output: output/country=DE/part-....parquet and so on.
 
-Payload (all optional): {"source": "s3://bucket/orders/" or a path, "chunk_rows": 500, "children": 4}.
-With "children", the file is split over that many child runs that every worker can take, and this run
-merges their output when they are done.
+The source is ``ORDERS_SOURCE`` from the function's environment (``s3://bucket/orders/`` or a path; default
+data/orders.csv beside this file), never the payload: the function's URL is public, and a caller must not
+choose what the worker reads. Payload (all optional): {"chunk_rows": 500, "children": 4}. With "children", the
+file is split over that many child runs that every worker can take, and this run merges their output when
+they are done.
 """
 
 import json
+import os
 
 import pandas as pd
 
 from jobs.batch import Batch, ReadOptions
+from jobs.retry import NonRetriable
 
 COLUMNS = ["order_id", "ordered_at", "customer_email", "country", "amount", "currency"]
 COUNTRIES = {"DE", "FR", "NL", "ES", "IT", "PL"}
@@ -41,9 +45,16 @@ def normalise(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def handler(event, context):
     payload = json.loads(event.get("body") or "{}")
+    if not isinstance(payload, dict):
+        raise NonRetriable(f'the payload must be a JSON object like {{"children": 4}}, not {payload!r:.60}')
+    if "source" in payload:
+        raise NonRetriable(
+            "the payload names a source, but the source is set in the function's environment (ORDERS_SOURCE), "
+            "never by a caller"
+        )
     batch = Batch(
         context,
-        payload.get("source", "data/orders.csv"),
+        os.environ.get("ORDERS_SOURCE", "data/orders.csv"),
         normalise,
         sink="parquet",
         partition_by=["country"],

@@ -30,6 +30,14 @@ def sample_sales(first: str, last: str) -> pd.DataFrame:
     return sales_between(date.fromisoformat(first), date.fromisoformat(last))
 
 
+def worker_with(start_worker, runtime, **environment: str) -> None:
+    """A worker whose functions see ``environment`` (where the examples read their data from)."""
+    from tests.support.procs import wait_for
+
+    start_worker(extra_env=environment)
+    wait_for(lambda: runtime.client.zcard(runtime.store.keys.workers), timeout=30, message="worker heartbeat")
+
+
 def run_via_api(client, name: str, payload: dict) -> dict:
     response = client.post(f"/api/functions/{name}/runs", json=payload)
     assert response.status_code == 202, response.text
@@ -66,11 +74,13 @@ def test_daily_report_for_any_day_with_xlsx(client, worker):
     assert again["result"] == result  # generated deterministically
 
 
-def test_a_day_without_data_fails_at_once_saying_so(client, worker, tmp_path):
+def test_a_day_without_data_fails_at_once_saying_so(client, start_worker, runtime, tmp_path):
     db = tmp_path / "sales.db"
     with sqlite3.connect(db) as conn:
         sample_sales("2026-01-01", "2026-03-31").to_sql("sales", conn, index=False)
-    payload = {"db": f"sqlite:///{db}", "query": "SELECT * FROM sales WHERE region = 'East'", "day": "2026-02-28"}
+    query = "SELECT * FROM sales WHERE region = 'East'"
+    worker_with(start_worker, runtime, SALES_DB=f"sqlite:///{db}", SALES_QUERY=query)
+    payload = {"day": "2026-02-28"}
     run = run_via_api(client, "daily-report-background", payload)
     assert run["status"] == "succeeded", run["error"]
     assert list(run["result"]["regions"]) == ["East"] and run["result"]["period"] == ["2026-01-30", "2026-02-28"]
@@ -83,12 +93,15 @@ def test_a_day_without_data_fails_at_once_saying_so(client, worker, tmp_path):
     assert "covers 2026-01-01 to 2026-03-31" in missing["error"]["message"]
 
 
-def test_data_that_is_not_sales_data_fails_at_once_naming_what_is_wrong(client, worker, tmp_path):
+def test_data_that_is_not_sales_data_fails_at_once_naming_what_is_wrong(client, start_worker, runtime, tmp_path):
     source = tmp_path / "orders.csv"
     sample_sales("2026-02-01", "2026-02-28").drop(columns=["units"]).to_csv(source, index=False)
+    worker_with(start_worker, runtime, SALES_SOURCE=str(source))
     cases = [
-        ({"source": str(source), "day": "2026-02-28"}, "orders.csv: the data lacks the column(s) units"),
+        ({"day": "2026-02-28"}, "orders.csv: the data lacks the column(s) units"),
         ([1, 2], "the payload must be a JSON object"),
+        # The function's URL is public: no caller chooses what the worker reads.
+        ({"db": "sqlite://", "query": "VACUUM INTO '/tmp/x.db'"}, "the payload names db, query, but where the data"),
     ]
     for payload, words in cases:
         run = run_via_api(client, "daily-report-background", payload)  # type: ignore[arg-type]
@@ -144,6 +157,11 @@ def test_transform_normalises_into_partitioned_parquet_with_rejects(client, work
     kept = set(output["order_id"].str.lower())
     rejected = {json.loads(line)["order_id"] for line in rejects}
     assert kept.isdisjoint(rejected) and len(kept) + len(rejects) == 2000
+
+    # The function's URL is public: no caller chooses what the worker reads (its environment does).
+    refused = run_via_api(client, "transform-background", {"source": "/etc/passwd"})
+    assert refused["status"] == "failed" and refused["attempt"] == 1 and refused["error"]["type"] == "NonRetriable"
+    assert "the source is set in the function's environment (ORDERS_SOURCE)" in refused["error"]["message"]
 
 
 def test_transform_fan_out_gives_the_same_output(client, start_worker, runtime):

@@ -96,6 +96,7 @@ class Loader:
             shown = ".".join(setting)
             message = f"folder {self.show(directory)!r} does not exist; create it or fix {shown}"
             self.report_toml(setting, shown, message)
+        self.schedules_without_function(netlify, functions, directory)
         publish, root_file = folders.publish(base), self.root / CONFIG_FILE
         routes = self.routes(functions, publish)
         declared = _schedules.declared(self.data, self.config_file, functions, self.report_schedule)
@@ -202,6 +203,10 @@ class Loader:
             if isinstance(value, dict):
                 prefix = ("functions", key)
                 values = {k: v for k, v in value.items() if not self.reject_backburner_key(prefix, k, key)}
+                for typo in [k for k in values if k not in NETLIFY_KEYS]:  # Netlify may know others: only typos
+                    if guess := _values.did_you_mean(typo, NETLIFY_KEYS):
+                        self.report_toml((*prefix, typo), f'functions."{key}".{typo}', f"unknown key '{typo}'{guess}")
+                        del values[typo]
                 if "path" in values and self.own_path(prefix, key):
                     del values["path"]
                 layers.append((key, self.checked(values, self.toml_where(prefix, key))))
@@ -217,6 +222,21 @@ class Loader:
                 )
                 self.report_toml(("functions", key), f"functions.{key}", message)
         return [("*", self.checked(everyone, self.toml_where(("functions",), None))), *layers]
+
+    def schedules_without_function(
+        self, netlify: list[tuple[str, dict[str, Any]]], functions: Mapping[str, Function], directory: Path
+    ) -> None:
+        """A schedule in ``[functions."name"]`` for a name that is a typo of a function's would never fire.
+
+        A name like no function's is fine: Netlify deploys functions Backburner does not run (JavaScript ones).
+        """
+        for pattern, values in netlify:
+            exact = pattern != "*" and not _toml.is_glob(pattern)
+            if "schedule" in values and exact and pattern not in functions:
+                guess = _values.did_you_mean(pattern, functions)
+                if guess:
+                    message = f"no function '{pattern}' in {self.show(directory)} for this schedule to run{guess}"
+                    self.report_toml(("functions", pattern, "schedule"), f'functions."{pattern}".schedule', message)
 
     def own_path(self, table: tuple[str, ...], pattern: str) -> bool:
         """Remember where ``[functions."name"] path`` is written; True (a problem) for tables of many functions."""
@@ -245,6 +265,10 @@ class Loader:
         """Site settings, and the ``[backburner]`` / ``[backburner.functions."pattern"]`` layers."""
         table = self.table("backburner")
         settings = {key: value for key, value in table.items() if key not in ("functions", "schedules")}
+        for key in [key for key in settings if key not in BACKBURNER_KEYS]:  # others are the site's own settings
+            if guess := _values.did_you_mean(key, BACKBURNER_KEYS):  # but a typo of a key would be ignored
+                message = f"unknown key '{key}'{guess}; known keys are {', '.join(BACKBURNER_KEYS)}"
+                self.report_toml(("backburner", key), f"backburner.{key}", message)
         everyone = {key: value for key, value in settings.items() if key in BACKBURNER_KEYS}
         layers = [("*", self.checked(everyone, self.toml_where(("backburner",), None)))]
         for pattern, values in self.table("backburner", "functions").items():
@@ -255,7 +279,8 @@ class Loader:
                 continue
             for key in [key for key in values if key not in BACKBURNER_KEYS]:
                 hint = _values.misplaced_hint(key, pattern) or f"known keys are {', '.join(BACKBURNER_KEYS)}"
-                self.report_toml((*prefix, key), f"{shown}.{key}", f"unknown key '{key}'; {hint}")
+                message = f"unknown key '{key}'{_values.did_you_mean(key, BACKBURNER_KEYS)}; {hint}"
+                self.report_toml((*prefix, key), f"{shown}.{key}", message)
             known = {key: value for key, value in values.items() if key in BACKBURNER_KEYS}
             layers.append((pattern, self.checked(known, self.toml_where(prefix, pattern))))
         return settings, layers

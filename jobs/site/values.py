@@ -8,8 +8,9 @@ Each check returns the value Backburner uses, or raises ValueError saying what i
 from __future__ import annotations
 
 import ast
+import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -259,6 +260,12 @@ def value_error(key: str, value: Any, who: str) -> str | None:
         return str(error)
     why = cron_error(value) if key == "schedule" else None
     return f"{why} (schedule of {who})" if why else None
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'schedule'?)`` for a likely typo of one of ``known``, else nothing."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def misplaced_hint(key: str, pattern: str) -> str | None:

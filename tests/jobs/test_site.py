@@ -517,9 +517,36 @@ def test_bad_backburner_value_is_a_problem_with_file_line_and_key(
 def test_bad_global_backburner_value_points_at_the_backburner_table(tmp_path: Path) -> None:
     make_site(tmp_path, '[backburner]\nredis_prefix = "bb"\novelap = 1\noverlap = "maybe"\n')
 
-    problem = only_problem(tmp_path)
+    _, problems = check_site(tmp_path)
 
-    assert (problem.line, problem.key) == (4, "backburner.overlap")
+    # A key of the site's own (redis_prefix) is kept; one a letter off a Backburner key is a typo that says so.
+    assert [(p.line, p.key) for p in problems] == [(3, "backburner.ovelap"), (4, "backburner.overlap")]
+    assert "unknown key 'ovelap' (did you mean 'overlap'?)" in problems[0].message
+
+
+def test_typos_of_known_keys_and_of_a_functions_name_are_problems_that_say_what_was_meant(tmp_path: Path) -> None:
+    toml = (
+        '[backburner]\ntme_limit = "1m"\n'
+        '[functions."greet-background"]\nshedule = "@hourly"\nnode_bundler = "esbuild"\nfuture_key = 1\n'
+        '[functions."greet-backgroud"]\nschedule = "@hourly"\n'
+        '[functions."js-only"]\nschedule = "@daily"\n'  # a function Netlify runs and Backburner does not
+        '[backburner.functions."greet-background"]\ntimelimit = "1m"\n'
+    )
+    make_site(tmp_path, toml, functions("greet-background.py"))
+
+    _, problems = check_site(tmp_path)
+
+    meant = "no function 'greet-backgroud' in netlify/functions for this schedule to run"
+    assert [(p.line, p.key, p.message.split(";")[0]) for p in problems] == [
+        (2, "backburner.tme_limit", "unknown key 'tme_limit' (did you mean 'time_limit'?)"),
+        (4, 'functions."greet-background".shedule', "unknown key 'shedule' (did you mean 'schedule'?)"),
+        (8, 'functions."greet-backgroud".schedule', f"{meant} (did you mean 'greet-background'?)"),
+        (
+            12,
+            'backburner.functions."greet-background".timelimit',
+            "unknown key 'timelimit' (did you mean 'time_limit'?)",
+        ),
+    ]
 
 
 @pytest.mark.parametrize(

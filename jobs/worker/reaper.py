@@ -112,8 +112,15 @@ class Reaper:
         return 2 * self.settings.heartbeat_interval + 1.0
 
     def _settled(self) -> bool:
-        """Whether Redis has answered long enough for heartbeats to say who is alive."""
-        return time.monotonic() - self._settled_at >= self.settings.worker_timeout
+        """Whether Redis has answered long enough for heartbeats to say who is alive.
+
+        This worker's own heartbeats not landing lately (Redis away, or back but not yet written to) starts the
+        wait afresh: a sweep right after Redis restarts would find every worker's heartbeat stale.
+        """
+        now = time.monotonic()
+        if now - self._last_beat > self._gap_s():
+            self._settled_at = now
+        return now - self._settled_at >= self.settings.worker_timeout
 
     def _loop(self) -> None:
         """Sweep every ``reap_interval`` (one worker at a time), and give retention its turn."""
@@ -137,6 +144,7 @@ class Reaper:
         now_ms = clock.now_ms()
         cutoff = now_ms - int(self.settings.worker_timeout * 1000)
         alive = {text(member) for member in self.client.zrangebyscore(self.keys.workers, cutoff, "+inf")}
+        alive.add(self.worker_id)  # it is sweeping: whatever its heartbeat's score says, it is alive
         self.client.zremrangebyscore(self.keys.workers, "-inf", cutoff - 86_400_000)
         acted = 0
         # Queued runs younger than the worker timeout and retries not yet past their grace need no look.

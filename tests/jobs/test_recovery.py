@@ -186,6 +186,26 @@ def test_an_attempt_paused_while_redis_was_away_goes_on_when_it_is_back(
     assert run["result"] == {"attempt": 1}
 
 
+def test_an_attempt_paused_while_redis_was_down_and_restarted_costs_no_attempt(
+    client, redis_server, start_worker, runtime, tmp_path
+):
+    """Redis killed (-9) and started again on its append-only file after more than worker_timeout: every
+    heartbeat in it is then stale, and no sweep (by the attempt's own worker included) may take that for a
+    death before heartbeats could land again."""
+    start_worker()
+    run_id, gate, _, child = start_waiting(client, tmp_path)
+    redis_server.stop(kill=True)
+    down_at = time.monotonic()
+    wait_for(lambda: state(child) == "T", timeout=30, message="the attempt to pause")
+    # The outage itself is what is under test: it must outlast worker_timeout (2 s here) before Redis returns.
+    wait_for(lambda: time.monotonic() - down_at > 3.0, timeout=10, message="the outage to outlast worker_timeout")
+    redis_server.start()
+    wait_for(lambda: state(child) not in ("T", ""), timeout=30, message="the attempt to go on")
+    gate.write_text("go")
+    run = wait_for(lambda: (r := status(client, run_id))["status"] == "succeeded" and r, message="success")
+    assert [a["outcome"] for a in run["attempts"]] == ["succeeded"]
+
+
 def test_run_accepted_then_redis_crash_still_runs(client, redis_server, start_worker, runtime):
     run_id = client.post("/.netlify/functions/echo-background", json={"durable": True}).headers["x-nf-request-id"]
     redis_server.restart(kill=True)  # SIGKILL: only what reached the append-only file survives

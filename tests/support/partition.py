@@ -48,7 +48,9 @@ class Relay:
 
     def heal(self) -> None:
         with self._lock:
-            for sock in self._cut:
+            for sock in self._cut:  # shutdown first: a pump blocked in recv() would keep a closed socket open
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
             self._cut = []

@@ -33,6 +33,8 @@ def _shown(name: bytes) -> str:
 
 def check_head(scope: Scope) -> tuple[int, str, str] | None:
     """``(status, code, message)`` when the request line or headers are over a limit, else None."""
+    if not scope["path"].startswith("/"):  # "OPTIONS *" and other targets that are not a path
+        return 400, "bad_request", f"The request target {scope['path'][:40]!r} is not a path; send one starting with /."
     url = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string") or b"")
     if url > URL_BYTES:
         return 414, "url_too_long", f"The URL is {url} bytes; at most {URL_BYTES} bytes (8 KB) are accepted."

@@ -79,6 +79,12 @@ def test_oversized_headers_and_urls_are_refused_as_json_and_nothing_is_stored(de
         dev_api.port, b"POST " + ECHO.encode() + b" HTTP/1.1\r\nHost: localhost\r\nX-Huge: " + b"h" * (1 << 20)
     )
     assert status == 431 and error_of(body)["code"] == "headers_too_large"
+    # A request target that is not a path ("OPTIONS *" asks about the server as a whole) is a clear 400.
+    for method in (b"OPTIONS", b"GET", b"POST"):
+        status, _, body = raw_request(
+            dev_api.port, method + b" * HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        assert status == 400 and "is not a path" in error_of(body)["message"], (method, status, body)
     status, _, body = raw_request(dev_api.port, b"GET /api/runs?q=" + b"q" * 200_000 + b" HTTP/1.1\r\n")
     assert status == 414 and error_of(body)["code"] == "url_too_long"
     assert footprint(redis_client, namespace) == before  # nothing stored for any of them

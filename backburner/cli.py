@@ -71,7 +71,7 @@ def _dashboard_options(command: Any) -> Any:
 @main.command()
 @site_option
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8888, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=8888, show_default=True, type=click.IntRange(0, 65535))
 @_dashboard_options
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(min=1), help="Worker threads.")
 @click.option(
@@ -122,7 +122,7 @@ def dev(
 @main.command()
 @site_option
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8888, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=8888, show_default=True, type=click.IntRange(0, 65535))
 @_dashboard_options
 def api(site: Path | None, host: str, port: int, dashboard_port: int | None, dashboard_host: str | None) -> None:
     """Serve the HTTP API: Netlify invocation URLs, management API, dashboard (/) and /metrics.

@@ -63,7 +63,10 @@ def client_options(command: F) -> F:
 
 def connect(url: str | None) -> Client:
     """The API client for a command's ``--url`` (else BACKBURNER_URL), with BACKBURNER_API_TOKEN."""
-    return Client(url)
+    try:
+        return Client(url)
+    except ValueError as exc:  # a URL or token that cannot work: say which, in one line
+        raise click.ClickException(str(exc)) from None
 
 
 def api_errors(command: F) -> F:

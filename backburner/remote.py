@@ -46,7 +46,10 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> st
         raise click.BadParameter(
             f"{value!r} is neither an ISO 8601 time (2026-11-28T09:00:00Z) nor a duration (90m, 2h, 7d)."
         ) from None
-    return (datetime.now(UTC) - timedelta(seconds=ago)).isoformat()
+    try:
+        return (datetime.now(UTC) - timedelta(seconds=ago)).isoformat()
+    except OverflowError:
+        raise click.BadParameter(f"{value!r} ago is before the year 1.") from None
 
 
 def _data(data: str | None) -> str | None:

@@ -41,7 +41,7 @@ COLUMNS = (
 @click.group(invoke_without_command=True)
 @site_option
 @click.option("--from", "start", default=None, help="ISO-8601 start (default: now).")
-@click.option("--count", default=5, show_default=True, type=int)
+@click.option("--count", default=5, show_default=True, type=click.IntRange(0, 100_000))
 @json_option
 @url_option
 @click.pass_context
@@ -69,7 +69,12 @@ def schedules(
 
     settings = settings_for(site)
     loaded = check_or_exit(settings.site)
-    moment = clock.parse_iso(start) if start else datetime.now(UTC)
+    try:
+        moment = clock.parse_iso(start) if start else datetime.now(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise click.BadParameter(
+            f"{start!r} is not an ISO 8601 time like 2026-01-01T00:00:00Z ({exc})", param_hint="--from"
+        ) from None
     specs = [_file(spec) for spec in loaded.schedules]
     remote, paused = _remote(settings, url, loaded)
     taken = {spec["name"] for spec in specs}
@@ -77,7 +82,10 @@ def schedules(
     listing = []
     for spec in specs:
         cron = parse_cron(spec["schedule"], spec["timezone"])
-        runs = [clock.iso(t).replace(".000Z", "Z") for t in cron.next_runs(moment, count)]
+        try:
+            runs = [clock.iso(t).replace(".000Z", "Z") for t in cron.next_runs(moment, count)]
+        except OverflowError:  # ticks past the year 9999, which no date can hold
+            raise click.BadParameter(f"{start!r} leaves no room for fire times after it", param_hint="--from") from None
         listing.append({**spec, "paused": paused.get(spec["name"], False), "next_runs": runs})
     if as_json:
         keys = ("name", "function", "schedule", "timezone", "paused", "next_runs", "source")
@@ -105,9 +113,10 @@ def _remote(settings: Any, url: str | None, site: Any) -> tuple[list[dict[str, A
     try:
         with Client(url, timeout=2.0) as api:
             listed = api.schedules()
-    except ApiError as exc:
+    except (ApiError, ValueError) as exc:  # ValueError: --url or the token cannot work
+        said = exc.message if isinstance(exc, ApiError) else f"{exc}."
         console.print(
-            f"[yellow]warning[/] {escape(exc.message)} Showing netlify.toml's schedules only, as not paused "
+            f"[yellow]warning[/] {escape(said)} Showing netlify.toml's schedules only, as not paused "
             "(set REDIS_URL, or --url for a running API, to see all)."
         )
         return [], {}

@@ -38,11 +38,22 @@ UNSET: Any = object()
 
 
 def base_url(url: str | None) -> str:
-    return (url or os.environ.get("BACKBURNER_URL") or DEFAULT_URL).rstrip("/")
+    """The API's URL (else BACKBURNER_URL, else dev's); ValueError naming it when it is not an http(s) URL."""
+    found = (url or os.environ.get("BACKBURNER_URL") or DEFAULT_URL).rstrip("/")
+    try:
+        parsed = httpx.URL(found)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"{found!r} is not a URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"{found!r} is not an http(s) URL like http://127.0.0.1:8888")
+    return found
 
 
 def auth_headers(token: str | None) -> dict[str, str]:
+    """The Authorization header; ValueError (never showing the token) when it cannot travel in one."""
     token = token if token is not None else os.environ.get("BACKBURNER_API_TOKEN")
+    if token and not (token.isascii() and token.isprintable()):
+        raise ValueError("the API token must be printable ASCII: it travels in an HTTP header")
     return {"authorization": f"Bearer {token}"} if token else {}
 
 

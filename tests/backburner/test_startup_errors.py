@@ -14,6 +14,8 @@ import pytest
 from tests.support.sites import FUNCTIONS, TOML, make_site
 
 SERVICES = ("dev", "api", "worker", "scheduler")
+#: The repository's example site, whose schedules have fire times to compute.
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -118,6 +120,26 @@ def test_numbers_out_of_range_are_usage_errors_naming_the_option(site, tmp_path,
     done = start(*args, "--site", str(site), env={"BACKBURNER_DATA_DIR": str(tmp_path / "data")})
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert f"Invalid value for '{args[1]}'" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (("runs", "--since", "999999d"), {}, "'999999d' ago is before the year 1"),
+        (("replay", "--failed", "--until", "99999999999d"), {}, "ago is before the year 1"),
+        (("schedules", "--count", "-1"), {}, "-1 is not in the range 0<=x<=100000"),
+        (("schedules", "--from", "garbage"), {}, "'garbage' is not an ISO 8601 time"),
+        (("schedules", "--site", str(REPO), "--from", "9999-12-31T23:59:59Z"), {}, "leaves no room for fire times"),
+        (("runs", "--url", "http://[::1"), {}, "'http://[::1' is not a URL"),
+        (("runs", "--url", "ftp://example.com"), {}, "is not an http(s) URL"),
+        (("runs",), {"BACKBURNER_API_TOKEN": "tok\u00e9n-xxxxxxxxxxxxxxxx"}, "the API token must be printable ASCII"),
+    ],
+)
+def test_client_commands_refuse_what_cannot_work_in_one_line(site, args, env, said):
+    done = start(*args, env={"BACKBURNER_SITE": str(site), "BACKBURNER_URL": "http://127.0.0.1:9", **env})
+    assert done.returncode in (1, 2) and "Traceback" not in done.stderr, done.stderr
+    assert said in done.stderr, done.stderr
+    assert "tok\u00e9n" not in done.stderr  # a token is never shown
 
 
 def test_the_api_refuses_a_port_in_use_in_one_line_for_either_listener(site, redis_server):

@@ -22,10 +22,10 @@ from jobs.errors import InvalidInput
 from jobs.runs import ArtifactRef, Run
 from jobs.site import NAME_PATTERN
 
-from .deps import Authorized, RunId, RuntimeDep
+from .deps import Authorized, RunId, RuntimeDep, SingleValued
 from .errors import responses
 
-router = APIRouter(prefix="/api", tags=["artifacts"], dependencies=[Authorized], responses=responses(404))
+router = APIRouter(prefix="/api", tags=["artifacts"], dependencies=[Authorized, SingleValued], responses=responses(404))
 
 #: Presigned links in download redirects are for the client following the redirect now, not for sharing.
 REDIRECT_EXPIRY_S = 300

@@ -81,5 +81,16 @@ def _run_id(
     return run_id
 
 
+async def single_valued(request: Request) -> None:
+    """Every query parameter of the management API takes one value; given twice, FastAPI would keep the last and
+    let an invalid first one pass unseen (``limit=abc&limit=1``)."""
+    params = request.query_params
+    for key in params:
+        if len(given := params.getlist(key)) > 1:
+            raise HTTPException(400, f"Query parameter {key!r} is given {len(given)} times; give it once.")
+
+
 RunId = Annotated[str, Depends(_run_id)]
+#: The management API's routers: the token (or a dashboard session) first, then one value per query parameter.
 Authorized = Depends(require_token)
+SingleValued = Depends(single_valued)

@@ -77,11 +77,23 @@ def _validation_message(exc: RequestValidationError) -> str:
     for error in exc.errors():
         where = ".".join(str(item) for item in error.get("loc", ()) if item != "body")
         message = str(error.get("msg"))
+        if error.get("type") == "missing" and not where:
+            message = "the body is missing: send a JSON object"
         pattern = (error.get("ctx") or {}).get("pattern")
         if error.get("type") == "string_pattern_mismatch" and pattern in _PATTERNS:
             message = f"{str(error.get('input'))[:60]!r} {_PATTERNS[pattern]}."
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts) or "invalid request"
+
+
+def _broken_json(exc: RequestValidationError) -> str | None:
+    """What is wrong with a body that does not parse as JSON, where (FastAPI says only "JSON decode error")."""
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            loc = tuple(error.get("loc", ()))
+            at = f" (at character {loc[1]})" if len(loc) > 1 and isinstance(loc[1], int) else ""
+            return f"The body is not valid JSON: {(error.get('ctx') or {}).get('error', 'it does not parse')}{at}."
+    return None
 
 
 def _not_json(request: Request, exc: RequestValidationError) -> str | None:
@@ -132,6 +144,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if (broken := _broken_json(exc)) is not None:  # not JSON at all: 400, as for a function's payload
+            return error_response(400, "invalid_input", broken)
         return error_response(422, "invalid_request", _not_json(request, exc) or _validation_message(exc))
 
     @app.exception_handler(HTTPException)

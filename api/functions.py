@@ -11,11 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from jobs.delivery.outbox import disabled_endpoints, enable_endpoints
 from jobs.site import Function
 
-from .deps import Authorized, RuntimeDep
+from .deps import Authorized, RuntimeDep, SingleValued
 from .errors import responses
 from .schemas import FunctionView, WebhooksEnabled, answer
 
-router = APIRouter(prefix="/api", tags=["functions"], dependencies=[Authorized], responses=responses())
+router = APIRouter(prefix="/api", tags=["functions"], dependencies=[Authorized, SingleValued], responses=responses())
 
 
 def describe(function: Function, next_runs: int = 3, *, artifacts: str | None = None) -> dict[str, Any]:

@@ -20,12 +20,12 @@ from jobs.site import NAME_PATTERN
 
 from . import streams
 from .body import parse_json, parse_time, read_body
-from .deps import Authorized, RunId, RuntimeDep
+from .deps import Authorized, RunId, RuntimeDep, SingleValued
 from .errors import responses
 from .idempotency import request_idempotency
 from .schemas import DATE_TIME, DURATION, LINE_NUMBER, SSE_EVENT, BulkReplayed, RunLogs, RunPage, RunView, answer
 
-router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized], responses=responses(404))
+router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized, SingleValued], responses=responses(404))
 
 StatusFilter = Status
 TriggerFilter = Trigger

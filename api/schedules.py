@@ -26,11 +26,13 @@ from jobs.site.cron import parse_cron
 from jobs.site.model import ScheduleSpec
 
 from .body import parse_time
-from .deps import Authorized, RuntimeDep
+from .deps import Authorized, RuntimeDep, SingleValued
 from .errors import responses
 from .schemas import DATE_TIME, Backfilled, RunView, ScheduleView, Skip, answer
 
-router = APIRouter(prefix="/api/schedules", tags=["schedules"], dependencies=[Authorized], responses=responses(404))
+router = APIRouter(
+    prefix="/api/schedules", tags=["schedules"], dependencies=[Authorized, SingleValued], responses=responses(404)
+)
 
 
 class NewSchedule(BaseModel):

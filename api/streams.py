@@ -35,11 +35,11 @@ from jobs.errors import InvalidInput, RunNotFound
 from jobs.log_tail import LogTail
 from jobs.runtime import Runtime
 
-from .deps import Authorized, RunId, RuntimeDep
+from .deps import Authorized, RunId, RuntimeDep, SingleValued
 from .errors import responses
 from .schemas import LINE_NUMBER, SSE_EVENT
 
-router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized], responses=responses(404))
+router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized, SingleValued], responses=responses(404))
 
 #: Seconds between polls of Redis while nothing new arrives.
 POLL_S = 0.25

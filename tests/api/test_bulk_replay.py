@@ -77,6 +77,18 @@ def test_bulk_replay_refuses_bad_filters(client: TestClient) -> None:
     assert as_form.status_code == 422
     assert "content-type: application/json" in as_form.json()["error"]["message"]
     assert "application/x-www-form-urlencoded" in as_form.json()["error"]["message"]
+    json_type = {"content-type": "application/json"}
+    broken = client.post("/api/runs/replay", content=b"{", headers=json_type)  # not JSON at all: 400, saying where
+    assert broken.status_code == 400 and broken.json()["error"]["message"] == (
+        "The body is not valid JSON: Expecting property name enclosed in double quotes (at character 1)."
+    )
+    missing = client.post("/api/runs/replay", headers=json_type)
+    for path in ("/api/runs?limit=abc&limit=1", "/api/schedules?count=abc&count=1", "/api/runs?status=x&status=failed"):
+        twice = client.get(path)  # FastAPI would keep the last value and never see the bad first one
+        assert twice.status_code == 400 and "is given 2 times; give it once" in twice.json()["error"]["message"], path
+    assert (
+        missing.status_code == 422 and missing.json()["error"]["message"] == "the body is missing: send a JSON object"
+    )
 
 
 def test_other_methods_on_the_bulk_replay_path_are_405(client: TestClient) -> None:

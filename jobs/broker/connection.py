@@ -46,12 +46,12 @@ def connect(settings: Settings, url: str | None = None) -> redis.Redis:
     return redis.Redis.from_url(url or _url(settings), **_options())
 
 
-def connect_quick(settings: Settings) -> redis.Redis:
-    """A client that gives up after a second, for reads that must not hold up a deadline (the watch over a
+def connect_quick(settings: Settings, timeout_s: float = 1.0) -> redis.Redis:
+    """A client that gives up after ``timeout_s``, for reads that must not hold up a deadline (the watch over a
     running attempt: a Redis that hangs must not stretch the attempt's time limit by the usual 10 s)."""
     quick = {
-        "socket_timeout": 1,
-        "socket_connect_timeout": 1,
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
         "health_check_interval": 0,
         "retry": Retry(NoBackoff(), 0),
     }

@@ -85,7 +85,9 @@ class WorkerProcess:
             raise ConfigError(str(exc)) from None
         size = self.settings.pool_size or self.threads
         self.pool = ChildPool(size, max_runs=self.settings.child_max_runs, containment=containment).start()
-        self._watch = connect_quick(self.settings)
+        # A watch read held by a dead link must end well before the pause is due (Settings.fence_after).
+        margin = self.settings.worker_timeout - self.settings.fence_after
+        self._watch = connect_quick(self.settings, timeout_s=min(1.0, max(0.1, margin / 3)))
         dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=runtime.broker)(self.execute)
         runtime.broker.fetched = self._claim_fetched
         runtime.broker.returned = self._release_returned
@@ -236,6 +238,8 @@ class WorkerProcess:
         while this worker stalled or was cut off (and resumed elsewhere: it must not run beside the new attempt).
         None when Redis cannot say."""
         assert self.runtime is not None
+        if self._held():  # no read while cut off: it would only hold up the pause
+            return None
         try:
             why = self.runtime.store.attempt_stop(run_id, token, self._watch)
         except Exception:  # Redis unavailable: the attempt goes on (or stays paused, see _held)

@@ -146,14 +146,13 @@ def test_a_worker_cut_off_from_redis_pauses_its_attempt_before_the_run_resumes_e
 ):
     """A network partition between one worker and Redis: the other workers give it up for lost after
     worker_timeout and resume its run. Its attempt must be paused by then, so that the two never run side by
-    side, and stopped once the partition heals. (worker_timeout is 4 s here: the pause comes a third of it
-    early, which must also cover a watch read that the cut holds for its 1 s timeout.)"""
-    timing = {"BACKBURNER_WORKER_TIMEOUT": "4"}
+    side, and stopped once the partition heals. (worker_timeout is 2 s here, so the pause comes 0.67 s early:
+    a watch read that the cut holds must end well within that.)"""
     with Relay(redis_server.port) as relay:
-        start_worker(extra_env={"REDIS_URL": relay.through(redis_server.url), **timing})
+        start_worker(extra_env={"REDIS_URL": relay.through(redis_server.url)})
         run_id, gate, started, child = start_waiting(client, tmp_path)
         relay.cut()
-        start_worker(extra_env=timing)  # one that still reaches Redis
+        start_worker()  # one that still reaches Redis
         wait_for(started.exists, timeout=30, message="the run to resume on the other worker")
         assert state(child) == "T", "the cut-off worker's attempt ran on beside the resumed one"
         relay.heal()

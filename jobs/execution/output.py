@@ -295,6 +295,11 @@ class LogStream(io.TextIOBase):
         self._name = name
         self._partial = ""
 
+    def start(self, log: RunLog) -> None:
+        """Write to ``log`` from now on, from the start of a line (a stream kept for attempt after attempt)."""
+        self._log = log
+        self._partial = ""
+
     def writable(self) -> bool:
         return True
 

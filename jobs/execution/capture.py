@@ -10,6 +10,7 @@ it is killed) goes on to the worker's own output, redacted as the last attempt's
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import select
 import sys
@@ -33,6 +34,8 @@ class Capture:
         self._streams: dict[str, LogStream] = {}  # reused attempt after attempt (a LogStream costs ~2 us to make)
         self._redactor: Redactor | None = None
         self._ready = select.poll()  # which pipes hold something, in one call and without an exception per pipe
+        #: Pipes whose every write end closed (a handler that closed fd 1 and its copies): no more to read.
+        self._ended: set[int] = set()
         self.real: dict[str, TextIO] = {}
         for fd, name in _STREAMS:
             with_python = sys.stdout if fd == 1 else sys.stderr
@@ -64,18 +67,23 @@ class Capture:
         with self._lock:
             for fd, _ in self._ready.poll(0):
                 self._read(fd)
+                if fd in self._ended:
+                    self._ready.unregister(fd)
             for sink in (self._sinks or {}).values():
                 sink.flush()
             self._sinks = None
 
     def _pump(self) -> None:
-        poller = select.poll()
+        poller = select.poll()  # its own: a poll object serves one thread at a time
         for fd in self._names:
             poller.register(fd, select.POLLIN)
         while True:
             for fd, _ in poller.poll():
-                with self._lock:
+                # A line that cannot be kept must not stop the capture: the pipe would fill and block the writer.
+                with self._lock, contextlib.suppress(Exception):
                     self._read(fd)
+                if fd in self._ended:
+                    poller.unregister(fd)  # else poll() would answer at once, for ever
 
     def _read(self, fd: int) -> None:
         name = self._names[fd]
@@ -85,6 +93,7 @@ class Capture:
             except BlockingIOError:
                 return
             if not data:
+                self._ended.add(fd)
                 return
             text = self._decoders[name].decode(data)
             if self._sinks is not None:

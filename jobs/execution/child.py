@@ -73,14 +73,15 @@ def _note_siblings() -> None:
     """Note the modules an attempt imported from function folders, and their files' mtimes (at its end)."""
     if len(sys.modules) == len(_known_modules):  # nothing imported (nor forgotten) since the last look
         return
-    for name in [name for name in sys.modules if name not in _known_modules]:
-        file = getattr(sys.modules[name], "__file__", None)
-        if file and not name.startswith("netlify_function_"):
+    names = list(sys.modules)  # a copy in one step: a thread the handler left may be importing meanwhile
+    for name in [name for name in names if name not in _known_modules]:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if isinstance(file, str) and not name.startswith("netlify_function_"):
             owner = max((f for f in _folders if file.startswith(f + os.sep)), key=len, default=None)
             if owner is not None:
                 _siblings[name] = (owner, file, _mtime(file))
     _known_modules.clear()
-    _known_modules.update(sys.modules)
+    _known_modules.update(names)
 
 
 def _own_siblings(folder: str) -> None:

@@ -34,6 +34,11 @@ def handler(event, context):
         print("to stdout")
     if mode == "unserializable":
         return {"when": object()}
+    if mode == "nap":
+        time.sleep(1)
+    if mode == "close-fds":  # what a daemonising handler might do
+        os.close(1)
+        os.close(2)
     if mode == "gate":  # says its pid and its subprocess's, then waits for the gate file
         import subprocess
         sub = subprocess.Popen(["sleep", "600"])
@@ -205,6 +210,26 @@ def test_modules_beside_a_function_are_its_own_in_a_child_that_serves_several(tm
         os.utime(helper, (helper.stat().st_atime, helper.stat().st_mtime + 5))  # a later mtime, whatever the clock
         assert call(one)["value"] == "edited"
         assert call(two)["value"] == "second"
+    finally:
+        pool.close()
+
+
+def test_a_handler_that_closes_its_stdout_and_stderr_leaves_a_child_that_serves_on_idle(fn):
+    """The capture of file descriptors 1 and 2 sees their pipes end; it must stop watching them, not spin."""
+    pool = ChildPool(1).start()
+    try:
+        assert pool.run(task(fn, "close-fds"), 5).kind == "ok"
+        pid = pool.run(task(fn), 5).value["pid"]
+
+        def cpu_ticks() -> int:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])  # utime + stime
+
+        before = cpu_ticks()
+        assert pool.run(task(fn, "nap"), 5).value["pid"] == pid  # a second of sleep: the child should idle
+        spent = (cpu_ticks() - before) / os.sysconf("SC_CLK_TCK")
+        assert spent < 0.3, f"the child spun: {spent:.2f} s of CPU in a one-second sleep"
     finally:
         pool.close()
 

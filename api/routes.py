@@ -35,7 +35,7 @@ async def routed(scope: Scope, receive: Receive, send: Send) -> None:
     if found.function is None:
         if is_dashboard_path(scope):
             raise HTTPException(404, f"The dashboard has its own listener: open it on port {listen.dashboard_port}.")
-        raise HTTPException(404, found.message or "Not Found")
+        raise HTTPException(404, (found.message or "Not Found") + request.app.state.runtime.sites.stale_note())
     if request.method not in METHODS:
         raise HTTPException(405, f"{request.method} is not a method functions answer ({', '.join(METHODS)}).")
     scope["path_params"] = {"name": found.function}

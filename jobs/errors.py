@@ -62,9 +62,9 @@ class FunctionNotFound(BackburnerError):
     status = 404
     code = "function_not_found"
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, note: str = "") -> None:
         self.name = name
-        super().__init__(f"No function named {name!r} in this site.")
+        super().__init__(f"No function named {name!r} in this site.{note}")
 
 
 class ScheduleNotFound(BackburnerError):

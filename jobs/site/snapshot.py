@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FunctionNotFound
 from . import load_site
 from .model import CONFIG_FILE, Function, Site
 
@@ -86,8 +86,21 @@ class SiteSnapshot:
         return self._site
 
     def function(self, name: str) -> Function:
-        """The function called ``name``; raises FunctionNotFound (the API answers 404)."""
-        return self.site.get(name)
+        """The function called ``name``; raises FunctionNotFound (the API answers 404), saying so when the files
+        on disk do not load (a function added with the edit that broke them is not served yet)."""
+        try:
+            return self.site.get(name)
+        except FunctionNotFound as exc:
+            if self.error is None:
+                raise
+            raise FunctionNotFound(name, note=self.stale_note()) from exc
+
+    def stale_note(self) -> str:
+        """What a 404 adds while the files on disk do not load: why, and that the last good site is served."""
+        if self.error is None:
+            return ""
+        first = self.error.message.splitlines()[0]
+        return f" The site's latest edit does not load ({first}), so the last version that did is served."
 
     def lookup(self, name: str) -> Function | None:
         """The function called ``name``, or None when the site no longer has it."""

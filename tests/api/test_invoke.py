@@ -116,6 +116,30 @@ def test_invalid_sync_response_is_502_with_netlify_message(tmp_path, settings, c
         assert "keeper is a synchronous function" in message and "keeper-background" in message, message
 
 
+def test_a_function_added_with_an_edit_that_does_not_load_gets_a_404_that_says_why(tmp_path, settings):
+    """The site in force stays the last one that loaded; a 404 for a function that came with the broken edit
+    says so, instead of only "No function named"."""
+    from tests.support.procs import wait_for
+    from tests.support.sites import make_site
+
+    site = make_site(tmp_path / "s", {"real": "def handler(event, context):\n    return {'statusCode': 200}\n"})
+    with TestClient(create_app(settings.model_copy(update={"site": site})), base_url="http://localhost") as client:
+        assert client.get("/.netlify/functions/real").status_code == 200
+        folder = site / "netlify" / "functions"
+        (folder / "fresh.py").write_text("def handler(event, context):\n    return {'statusCode': 200}\n")
+        (folder / "broken.py").write_text("def handler(event, context)\n    pass\n")
+
+        def said(url: str) -> str:
+            return client.get(url).json()["error"]["message"]
+
+        message = wait_for(lambda: "does not load" in (m := said("/.netlify/functions/fresh")) and m, timeout=10)
+        assert "No function named 'fresh'" in message and "broken.py:1" in message, message
+        assert "the last version that did is served" in message
+        answer = client.post("/api/functions/fresh/runs", json={})
+        assert answer.status_code == 404 and "broken.py:1" in answer.json()["error"]["message"]
+        assert client.get("/.netlify/functions/real").status_code == 200  # the site in force still serves
+
+
 def test_trigger_through_the_management_api(client):
     response = client.post("/api/functions/echo-background/runs", json={"k": "v"})
     assert response.status_code == 202

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,12 +49,19 @@ def parse_json(body: bytes, what: str = "The payload") -> Any:
         raise InvalidInput(f"{what} is not UTF-8 text: byte {exc.start} is {body[exc.start]:#04x}.") from None
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # only then can it be too deep
         _check_depth(text, what)
+    if text.startswith("\ufeff"):  # json.loads would advise Python's "utf-8-sig", meaningless to a caller
+        raise InvalidInput(f"{what} starts with a byte-order mark (EF BB BF): send JSON without one.")
     try:
         return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
-    except (ValueError, RecursionError) as exc:  # a number too long to convert, say
+    except ValueError as exc:  # Python's own limit, whose message advises a Python setting
+        if "digits" in str(exc):
+            limit = sys.get_int_max_str_digits()
+            raise InvalidInput(f"{what} holds a number with more than {limit} digits; send it as a string.") from None
         raise InvalidInput(f"{what} is not usable JSON: {exc}.") from None
+    except RecursionError:
+        raise InvalidInput(f"{what} is nested too deeply.") from None
 
 
 def parse_time(value: str, name: str) -> datetime:

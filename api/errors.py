@@ -115,10 +115,7 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     for pattern, has_parameters, methods in _operations(app):
         if pattern.fullmatch(path):
             (templated if has_parameters else fixed).update(methods)
-    allowed = fixed or templated
-    if "GET" in allowed:
-        allowed.add("HEAD")
-    return sorted(allowed)
+    return sorted(fixed or templated)  # no HEAD: the management API's routes answer GET only (a HEAD is a 405)
 
 
 def _operations(app: FastAPI) -> list[tuple[re.Pattern[str], bool, set[str]]]:

@@ -120,6 +120,11 @@ class Readiness(threading.Thread):
         self.lines = lines
         self.where = where or f"{url}/ (the dashboard; no login in dev)"
         self.ready = threading.Event()
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Stop waiting (dev is going away before it was ready)."""
+        self._stopped.set()
 
     def _status(self) -> str | None:
         """None when ready, else what is missing. (http.client, not httpx: its requests are not logged.)"""
@@ -149,7 +154,8 @@ class Readiness(threading.Thread):
             if time.monotonic() >= note_at:
                 say(f"still starting after {time.monotonic() - self.started:.0f} s: {missing}")
                 note_at = time.monotonic() + 2 * PATIENCE_S
-            time.sleep(0.2)
+            if self._stopped.wait(0.2):
+                return
         self.ready.set()
         elapsed = time.monotonic() - self.started
         say(f"Ready in {elapsed:.1f} s: {self.where}", ready_s=round(elapsed, 2))

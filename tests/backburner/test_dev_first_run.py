@@ -211,9 +211,14 @@ def test_readiness_says_what_it_still_waits_for(monkeypatch):
     monkeypatch.setattr(devmode, "PATIENCE_S", 0.0)
     waiting = devmode.Readiness(f"http://127.0.0.1:{free_port()}", time.monotonic(), ["after"])
     waiting.start()
-    wait_for(lambda: said, timeout=10, message="a note")
-    assert re.fullmatch(r"still starting after \d+ s: the API does not answer yet", said[0])
-    assert not waiting.ready.is_set()
+    try:
+        wait_for(lambda: said, timeout=10, message="a note")
+        assert re.fullmatch(r"still starting after \d+ s: the API does not answer yet", said[0])
+        assert not waiting.ready.is_set()
+    finally:
+        waiting.stop()  # else it goes on waiting, and saying so, for the rest of the session
+        waiting.join(5)
+    assert not waiting.is_alive()
 
 
 def test_dev_allows_loopback_receivers_but_private_and_link_local_still_need_the_allow_list():

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
+from starlette.convertors import Convertor, register_url_convertor
 
 from jobs.artifacts import MAX_NAME_BYTES, ArtifactNotFound, attachment, validate_name
 from jobs.artifacts.s3 import S3Store
@@ -62,6 +63,21 @@ def _serve(runtime: Any, run: Run, ref: ArtifactRef, redirect: bool | None) -> R
     return StreamingResponse(chunks, media_type=ref.content_type, headers=headers)
 
 
+class _AnyPath(Convertor[str]):
+    """Starlette's ``path`` convertor, newlines included: its ``.*`` stops at one, so a name holding a newline
+    matched no route and got a 404 instead of ``validate_name``'s 400 that says why."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", _AnyPath())
+
 #: An artifact name as the OpenAPI document states it: no control characters or backslashes, at most 1 KB. The
 #: other rules (no '..', '.' or empty segments, not absolute) are checked by ``validate_name``: 400 with the rule.
 ArtifactName = Annotated[
@@ -78,7 +94,7 @@ _FILE: dict[int | str, dict[str, Any]] = {
 
 
 @router.get(
-    "/runs/{run_id}/artifacts/{name:path}",
+    "/runs/{run_id}/artifacts/{name:anypath}",
     summary="Download one artifact of a run",
     operation_id="download_artifact",
     response_class=Response,
@@ -96,7 +112,7 @@ def download(
 
 
 @router.get(
-    "/functions/{function}/latest/artifacts/{name:path}",
+    "/functions/{function}/latest/artifacts/{name:anypath}",
     summary="Download an artifact of the function's newest successful run that has it",
     operation_id="latest_artifact",
     response_class=Response,

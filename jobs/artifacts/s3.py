@@ -45,6 +45,22 @@ def s3_client(endpoint: str | None = None, **config: Any) -> Any:
     return boto3.session.Session().client("s3", endpoint_url=endpoint, config=options)
 
 
+#: How to give boto3 credentials: said by every S3 error about missing ones (artifact store, batch sources).
+CREDENTIALS_FIX = (
+    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (plus AWS_SESSION_TOKEN for temporary ones), or AWS_PROFILE, "
+    "or give the host an instance/task role"
+)
+#: The error codes S3 (and its look-alikes) answer for an object or key that is not there.
+MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def client_error(exc: ClientError) -> tuple[str, str]:
+    """A ClientError's code, and its code and message as one line for people."""
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    return code, f"{code} {error.get('Message', '')}".strip()
+
+
 class _Counting(io.RawIOBase):
     """A non-seekable read-through wrapper that counts bytes, so a stream's size is known after upload."""
 
@@ -117,17 +133,13 @@ class S3Store(ArtifactStore):
             yield
         except (NoCredentialsError, PartialCredentialsError):
             raise ConfigError(
-                f"No usable AWS credentials for the artifact store {self.url}: set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY (plus AWS_SESSION_TOKEN for temporary ones), or AWS_PROFILE, "
-                "or give the host an instance/task role."
+                f"No usable AWS credentials for the artifact store {self.url}: {CREDENTIALS_FIX}."
             ) from None
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            if code in {"404", "NoSuchKey", "NotFound"}:
+            code, message = client_error(exc)
+            if code in MISSING_CODES:
                 raise ArtifactNotFound(f"No artifact {key!r} in {self.url}.") from None
-            hint = " (create the bucket first)" if code == "NoSuchBucket" else ""
-            message = f"{code} {error.get('Message', '')}".strip() + hint
+            message += " (create the bucket first)" if code == "NoSuchBucket" else ""
             raise DeliveryError(f"S3 store {self._where()} refused to {action} {key!r}: {message}") from exc
         except (BotoCoreError, S3UploadFailedError) as exc:
             raise DeliveryError(f"S3 store {self._where()} could not {action} {key!r}: {exc}") from exc

@@ -34,21 +34,17 @@ def _s3_errors(location: str) -> Iterator[None]:
     object not there yet, S3 not answering) is worth a retry."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
+    from ..artifacts.s3 import CREDENTIALS_FIX, MISSING_CODES, client_error  # boto3 is loaded by now anyway
+
     try:
         yield
     except (NoCredentialsError, PartialCredentialsError):
-        raise BatchError(
-            f"Source {location}: no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (plus "
-            "AWS_SESSION_TOKEN for temporary ones), or AWS_PROFILE, or give the host an instance/task role.",
-            retriable=False,
-        ) from None
+        raise BatchError(f"Source {location}: no usable AWS credentials: {CREDENTIALS_FIX}.", retriable=False) from None
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        if code in {"404", "NoSuchKey", "NotFound"}:
+        code, message = client_error(exc)
+        if code in MISSING_CODES:
             raise BatchError(f"Source {location} does not exist.") from None
         refused = code in {"403", "AccessDenied", "NoSuchBucket", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
-        message = f"{code} {error.get('Message', '')}".strip()
         raise BatchError(f"Source {location}: S3 refused to read it: {message}", retriable=not refused) from exc
     except BotoCoreError as exc:
         raise BatchError(f"Source {location}: could not read it from S3: {exc}") from exc

@@ -47,11 +47,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from itertools import islice
 from types import MappingProxyType
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
 from ..errors import ScheduleError
+from .zones import zone
 
 MACROS: Mapping[str, str] = MappingProxyType(
     {
@@ -190,14 +190,10 @@ def _compile(expression: str, seconds: bool) -> str:
 
 
 def _zone(name: str) -> tzinfo:
-    if name == "UTC":
-        return UTC  # needs no tz database, and maps local time to UTC trivially
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise _Bad(
-            f'unknown time zone "{name}"; use an IANA name such as "UTC", "Europe/Berlin" or "America/New_York"'
-        ) from None
+        return zone(name)
+    except ValueError as bad:
+        raise _Bad(str(bad)) from None
 
 
 def _aware_utc(moment: datetime) -> datetime:

@@ -13,13 +13,13 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ScheduleError
 from ..execution.secrets import hidden
 from .durations import parse_duration
 from .routes import compile_pattern
 from .sizes import format_size, parse_size
+from .zones import zone
 
 BACKBURNER_KEYS = (
     "time_limit",
@@ -145,10 +145,7 @@ def _artifacts(value: Any) -> str:
 
 
 def _timezone(value: Any) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
-        raise ValueError(f"unknown time zone {value!r}; use an IANA name like 'Europe/Paris' or 'UTC'") from None
+    zone(value)
     return str(value)
 
 

@@ -474,6 +474,7 @@ def test_durations_and_every_backburner_key(tmp_path: Path) -> None:
         ("retries", '["99999999d"]', "at most 7d"),
         ("retries", '["1m", "0s"]', "more than 0"),
         ("timezone", '"Mars/Olympus_Mons"', "unknown time zone"),
+        ("timezone", '"right/Europe/Paris"', "is not a place's zone"),
         ("overlap", '"never"', "'skip', 'queue', 'allow'"),
         ("catchup", '"some"', "'latest', 'none', 'all'"),
         ("catchup_window", '"-5m"', "not a duration"),

@@ -89,6 +89,7 @@ def test_bad_schedules_are_refused_with_the_reason(client: TestClient) -> None:
     cases = [
         ({**base, "cron": "0 25 * * *"}, 400, "out of range"),
         ({**base, "timezone": "Mars/Base"}, 400, "unknown time zone"),
+        ({**base, "timezone": "localtime"}, 400, "is not a place's zone"),
         ({**base, "name": "no spaces"}, 400, "not a valid schedule name"),
         ({**base, "payload": {"next_run": "x"}}, 400, "cannot set 'next_run'"),
         ({**base, "function": "nope"}, 404, "No function named 'nope'"),

@@ -1,0 +1,27 @@
+"""Time zones a schedule may name: IANA places, read alike by every host (apart from croniter, so that a site
+loads without it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: Names the tz database holds that are not a place's zone: the host's own zone (each host would fire at its own
+#: time), a placeholder and the default rules; and the trees that repeat every zone, one of them with leap
+#: seconds (its clock runs 27 s apart from UTC).
+_NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})
+_NOT_PLACE_TREES = ("posix/", "right/")
+_USE = 'use an IANA name such as "UTC", "Europe/Berlin" or "America/New_York"'
+
+
+def zone(name: str) -> tzinfo:
+    """The time zone ``name`` names, or ValueError saying why no schedule may use it."""
+    if name == "UTC":
+        return UTC  # needs no tz database, and maps local time to UTC trivially
+    if isinstance(name, str) and (name in _NOT_PLACES or name.startswith(_NOT_PLACE_TREES)):
+        raise ValueError(f'time zone "{name}" is not a place\'s zone, and hosts may read it differently; {_USE}')
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        shown = f'"{name}"' if isinstance(name, str) else repr(name)
+        raise ValueError(f"unknown time zone {shown}; {_USE}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from jobs.delivery.outbox import disabled_endpoints, enable_endpoints
@@ -57,6 +57,8 @@ def describe(function: Function, next_runs: int = 3, *, artifacts: str | None = 
 
 
 class Enable(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt "url" must not enable every URL
+
     url: str | None = None
 
 

@@ -127,6 +127,9 @@ def test_410_disables_the_endpoint_for_the_function(client, worker, runtime, hoo
     wrong = client.post("/api/functions/notify-background/webhooks/enable", json={"url": "https://elsewhere.example"})
     assert wrong.status_code == 409 and hook.url in wrong.json()["error"]["message"]
     assert client.post("/api/functions/no-such-function/webhooks/enable").status_code == 404
+    misspelt = client.post("/api/functions/notify-background/webhooks/enable", json={"URL": hook.url})
+    assert misspelt.status_code == 422 and "URL" in misspelt.json()["error"]["message"]
+    assert runtime.client.sismember(runtime.store.keys.webhooks_gone("notify-background"), hook.url)
     enabled = client.post("/api/functions/notify-background/webhooks/enable")
     assert enabled.json() == {"function": "notify-background", "enabled": [hook.url]}
     hook.configure(status=200)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.markup import escape
 
+from api import paths
 from jobs.site import Site
-from jobs.site.routes import Rule, function_in
+from jobs.site.routes import Pattern, Rule, function_in
 
 from .options import console
 
@@ -18,6 +21,11 @@ def _line(label: str, where: str, width: int, text: str) -> str:
     return f"  [{style}]{label:<10}[/] {escape(where.ljust(width))}  {escape(text)}"
 
 
+def _print_notes(notes: list[str], width: int) -> None:
+    for note in dict.fromkeys(notes):
+        console.print(f"  {'':<10} {'':<{width}}  [yellow]{escape(note)}[/]")
+
+
 def _text(rule: Rule, site: Site) -> str:
     if rule.target is None:
         return f"{rule.describe()}: {rule.note}"
@@ -27,19 +35,32 @@ def _text(rule: Rule, site: Site) -> str:
     return rule.describe()
 
 
+def _never(matches: Callable[[str], object]) -> list[str]:
+    """Why a pattern never reaches some of the paths it names: Backburner's own endpoints answer them first."""
+    notes = []
+    if api := paths.covered(matches, paths.API):
+        notes.append(f"never reaches {', '.join(api)} or below: Backburner's own endpoints answer there")
+    if dashboard := paths.covered(matches, paths.DASHBOARD):
+        notes.append(f"never reaches the dashboard's {', '.join(dashboard)} while it shares the API's port")
+    return notes
+
+
 def print_routes(site: Site) -> None:
     """One line per rule in the order they are tried, then each function's own paths."""
     table = site.routes
     if table.empty and not table.notes:
         return
-    owners: dict[str, list[str]] = {}
-    for route in table.routes:
-        owners.setdefault(route.function, []).append(route.pattern.source)
-    width = max([len(rule.where) for rule in table.rules] + [len(name) for name in owners] + [0])
+    width = max([len(rule.where) for rule in table.rules] + [len(route.function) for route in table.routes] + [0])
     console.print(f"routes ({ORDER}):")
+    patterns: dict[str, list[Pattern]] = {}
+    for route in table.routes:
+        patterns.setdefault(route.function, []).append(route.pattern)
     for rule in table.rules:
         console.print(_line("served" if rule.target else "not served", rule.where, width, _text(rule, site)))
-    for name, paths in sorted(owners.items()):
-        console.print(_line("path", name, width, ", ".join(paths)))
+        if rule.target and rule.pattern:
+            _print_notes(_never(rule.pattern.match), width)
+    for name, own in sorted(patterns.items()):
+        console.print(_line("path", name, width, ", ".join(pattern.source for pattern in own)))
+        _print_notes([note for pattern in own for note in _never(pattern.match)], width)
     for note in table.notes:
         console.print(f"[yellow]warning[/] {escape(note)}")

@@ -200,3 +200,19 @@ def test_a_new_redirects_file_applies_within_two_seconds(client, site):
         interval=0.1,
         message="the new _redirects rule to apply",
     )
+
+
+def test_every_path_backburner_answers_is_in_api_paths(client):
+    """`backburner check` warns with api.paths where a rule or own path never reaches: it must list them all."""
+    from api import docs
+    from api.dashboard import actions, auth, pages
+    from api.paths import API, DASHBOARD
+
+    def listed(path: str, prefixes: tuple[str, ...]) -> bool:
+        return any(path == p or (p != "/" and path.startswith(p + "/")) for p in prefixes)
+
+    documented = [*client.get("/openapi.json").json()["paths"], *(route.path for route in docs.router.routes)]
+    documented += [path for path in (getattr(route, "path", None) for route in client.app.routes) if path]
+    assert len(documented) > 20 and [path for path in documented if not listed(path, API + ("/static",))] == []
+    dashboard = [route.path for module in (actions, auth, pages) for route in module.router.routes]
+    assert len(dashboard) > 10 and [path for path in dashboard if not listed(path, DASHBOARD)] == []

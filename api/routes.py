@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocketClose
+from starlette.websockets import WebSocket, WebSocketClose
 
 from .invoke import METHODS, invoke
 from .listeners import is_dashboard_path, listener
@@ -21,8 +22,8 @@ from .listeners import is_dashboard_path, listener
 
 async def routed(scope: Scope, receive: Receive, send: Send) -> None:
     """The router's default app: run the function a route names, else a JSON 404 saying why."""
-    if scope["type"] != "http":
-        await WebSocketClose()(scope, receive, send)
+    if scope["type"] == "websocket":
+        await _refuse_websocket(scope, receive, send)
         return
     request = Request(scope, receive)
     listen = request.app.state.listen
@@ -43,3 +44,14 @@ async def routed(scope: Scope, receive: Receive, send: Send) -> None:
         scope["backburner.route"] = found.route.pattern.source
     response = await invoke(Request(scope, receive))
     await response(scope, receive, send)
+
+
+async def _refuse_websocket(scope: Scope, receive: Receive, send: Send) -> None:
+    """Backburner serves no WebSocket: say so in a JSON 404 where the server can answer a handshake with one
+    (uvicorn can), else close it (the server answers 403)."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await WebSocketClose()(scope, receive, send)
+        return
+    message = "Backburner serves no WebSocket; follow a run with GET /api/runs/{id}/events (Server-Sent Events)."
+    body = {"error": {"code": "not_found", "message": message}}
+    await WebSocket(scope, receive, send).send_denial_response(JSONResponse(body, status_code=404))

@@ -216,3 +216,17 @@ def test_every_path_backburner_answers_is_in_api_paths(client):
     assert len(documented) > 20 and [path for path in documented if not listed(path, API + ("/static",))] == []
     dashboard = [route.path for module in (actions, auth, pages) for route in module.router.routes]
     assert len(dashboard) > 10 and [path for path in dashboard if not listed(path, DASHBOARD)] == []
+
+
+@pytest.mark.parametrize("path", ["/api/runs", "/anything", "/.netlify/functions/echo"])
+def test_a_websocket_handshake_gets_a_json_404_saying_none_is_served(client, path):
+    from starlette.testclient import WebSocketDenialResponse
+
+    with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect(path):
+        pass
+
+    assert denied.value.status_code == 404
+    assert denied.value.json()["error"] == {
+        "code": "not_found",
+        "message": "Backburner serves no WebSocket; follow a run with GET /api/runs/{id}/events (Server-Sent Events).",
+    }

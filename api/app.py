@@ -21,6 +21,7 @@ from jobs.settings import Settings, load_settings
 from jobs.wiring import open_runtime
 
 from . import artifacts, dashboard, docs, errors, functions, health, invoke, metrics, routes, runs, schedules, streams
+from .head import HeadAsGet
 from .hosts import DevGuard, HostAllowList, is_loopback
 from .limits import RequestLimits
 from .listeners import Listen, ListenerSplit
@@ -135,7 +136,8 @@ def create_app(
     app.include_router(docs.router)
     dashboard.install(app)
     app.router.default = routes.routed  # only what no endpoint above answers: the site's rewrites and paths
-    # The last added runs first: size limits, then dev's Host/Origin checks, then the listener split.
+    # The last added runs first: size limits, then dev's Host/Origin checks, then the listener split, then HEAD.
+    app.add_middleware(HeadAsGet)
     if listen.split:
         app.add_middleware(ListenerSplit, listen=listen)
     if settings.dev:

@@ -115,7 +115,10 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     for pattern, has_parameters, methods in _operations(app):
         if pattern.fullmatch(path):
             (templated if has_parameters else fixed).update(methods)
-    return sorted(fixed or templated)  # no HEAD: the management API's routes answer GET only (a HEAD is a 405)
+    allowed = fixed or templated
+    if "GET" in allowed:
+        allowed.add("HEAD")  # api.head answers it as the GET
+    return sorted(allowed)
 
 
 def _operations(app: FastAPI) -> list[tuple[re.Pattern[str], bool, set[str]]]:

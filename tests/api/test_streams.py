@@ -145,3 +145,18 @@ def test_a_long_stream_closes_without_end_and_resumes_where_it_stopped(runtime, 
     runtime.lifecycle.cancel(run.id)
     resumed = list(parse(client.get(f"/api/runs/{run.id}/events", headers={"Last-Event-ID": "0"}).text.splitlines()))
     assert [(e.event, e.id) for e in resumed] == [("line", "1"), ("run", None), ("end", None)]
+
+
+def test_head_answers_as_get_without_the_body_even_on_a_stream(api, worker):
+    run_id = trigger(api, "chatty-background", {"n": 3, "pause": 5})
+    wait_for(lambda: httpx.get(f"{api.url}/api/runs/{run_id}").json()["status"] == "running", message="running")
+
+    stream = httpx.head(f"{api.url}/api/runs/{run_id}/events", timeout=5)  # the GET would stream for 15 s
+    assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
+    assert stream.content == b""
+    run = httpx.head(f"{api.url}/api/runs/{run_id}")
+    assert run.status_code == 200 and run.content == b"" and int(run.headers["content-length"]) > 100
+    assert httpx.head(f"{api.url}/healthz").status_code == 200
+    missing = httpx.head(f"{api.url}/api/runs/{run_id[:-1]}0")
+    assert missing.status_code in (400, 404) and missing.content == b""
+    assert httpx.post(f"{api.url}/api/runs/{run_id}/cancel").status_code == 200

@@ -6,11 +6,14 @@ apart by the local port a request came in on (``api.listeners``).
 The app checks the exact header and URL limits (``api.limits``), but only once uvicorn has buffered the
 whole request head, and uvicorn's httptools parser buffers any amount. So the server's protocol also stops
 reading a head at ``HEAD_CAP`` bytes and answers 431 (414 while still in the URL) at once: one connection can
-never make the API hold more than that (plus one read) of a request head.
+never make the API hold more than that (plus one read) of a request head. Nor can it take longer than
+``head_timeout`` to send one (uvicorn times out only idle kept-alive connections): a head still incomplete
+then gets 408, and a connection that sent nothing is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -25,8 +28,9 @@ HEAD_CAP = 64 * 1024
 URL_CAP = 8 * 1024
 
 
-def _protocol() -> Any:
-    """httptools (uvicorn's default) with a bounded request head; h11 (bounded by uvicorn) when it is missing."""
+def _protocol(head_timeout: float) -> Any:
+    """httptools (uvicorn's default) with a bounded request head, in size and time; h11 (bounded in size by
+    uvicorn) when it is missing."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:
@@ -36,6 +40,41 @@ def _protocol() -> Any:
         _head_bytes = 0
         _in_head = True
         _refused = False
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            if self._head_timer is None:  # a kept-alive connection's next request
+                self._arm()
+
+        def _arm(self) -> None:
+            self._head_timer = self.loop.call_later(head_timeout, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _too_slow(self) -> None:
+            self._head_timer = None
+            if self._refused or self.transport.is_closing():
+                return
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._arm()  # a pipelined head behind an answer still being sent: judged once that is done
+            elif self._head_bytes == 0:
+                self._refused = True
+                self.transport.close()  # nothing sent: nothing to answer
+            else:
+                message = f"The request line and headers did not arrive within {head_timeout:g} s."
+                self._answer(408, "Request Timeout", "request_timeout", message)
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
@@ -49,6 +88,7 @@ def _protocol() -> Any:
 
         def on_headers_complete(self) -> None:
             self._in_head = False
+            self._disarm()
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
@@ -95,7 +135,7 @@ def serve_api(settings: Any, host: str, port: int, dashboard_host: str | None, d
         "log_level": "info",
         "access_log": False,
         "log_config": None,
-        "http": _protocol(),
+        "http": _protocol(settings.head_timeout),
         "h11_max_incomplete_event_size": HEAD_CAP,
     }
     # One socket per listener, bound here so that a port in use is one line, and the same options for

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     #: More host names `dev` answers to besides its bound address, localhost, 127.0.0.1 and [::1]
     #: (comma-separated; the Host check keeps web pages from reaching `dev` through DNS rebinding).
     allowed_hosts: str = ""
+    #: Seconds a connection may take to send a request's line and headers (from connecting, or from the first
+    #: byte of a request on a kept-alive one): slower ones get 408 and are closed, so connections that
+    #: trickle a head (slowloris) cannot pile up.
+    head_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     #: How a worker holds its attempts (memory, processes): ``auto`` uses cgroup v2 where the host delegates
     #: the worker a cgroup, else the watchdog; ``cgroup`` refuses to start without it; ``watchdog`` never tries.
     containment: Literal["auto", "cgroup", "watchdog"] = "auto"

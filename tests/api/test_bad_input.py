@@ -6,6 +6,9 @@ namespace in Redis is byte for byte what it was: nothing is stored for a refused
 
 from __future__ import annotations
 
+import json
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -225,3 +228,48 @@ def test_without_the_token_bad_input_is_401_first_and_never_5xx(site, env, tmp_p
         assert {key: value for key, value in after.items() if b":authfail:" not in key} == before
     finally:
         proc.stop()
+
+
+def test_a_request_head_sent_too_slowly_gets_408_and_the_connection_is_closed(site, env, tmp_path):
+    """A trickled head (slowloris) or a silent connection is let go after BACKBURNER_HEAD_TIMEOUT; a slow body,
+    a long answer and an idle kept-alive connection are not what it limits."""
+    proc = ApiProc(site, {**env, "BACKBURNER_HEAD_TIMEOUT": "0.5"}, log=tmp_path / "api.log").start()
+    try:
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")  # and never the blank line
+            answer = read_until_closed(sock)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 ") and b"connection: close" in head
+        assert json.loads(body)["error"] == {
+            "code": "request_timeout",
+            "message": "The request line and headers did not arrive within 0.5 s.",
+        }
+
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
+            assert read_until_closed(sock) == b""  # sent nothing: closed, nothing to answer
+
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:  # kept alive
+            sock.sendall(request("GET", "/healthz").replace(b"Connection: close", b"Connection: keep-alive"))
+            first = b""
+            while not first.endswith(b'{"status":"ok"}'):
+                first += sock.recv(65536)
+            assert first.startswith(b"HTTP/1.1 200 ")
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # the next request's head, trickled
+            assert read_until_closed(sock).startswith(b"HTTP/1.1 408 ")
+
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
+            head_only = request("POST", TRIGGER, JSON, body=b'{"slow": true}')[: -len(b'{"slow": true}')]
+            sock.sendall(head_only)  # a whole head, then a body that takes longer than the head timeout
+            time.sleep(1.0)  # the slowness under test, not a wait for an event
+            sock.sendall(b'{"slow": true}')
+            assert read_until_closed(sock).startswith(b"HTTP/1.1 202 ")
+        assert "Traceback" not in proc.log.read_text()
+    finally:
+        proc.stop()
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)

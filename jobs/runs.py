@@ -57,6 +57,11 @@ def is_run_id(value: str) -> bool:
 RESULT_INLINE_BYTES = 2048
 
 
+def json_bytes(text: str) -> int:
+    """Bytes of JSON text as stored and served (UTF-8): what ``max_result`` and ``result_size`` count."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 def new_id() -> str:
     """A ULID: 26 characters that sort by creation time, so ids double as a time index.
 
@@ -207,8 +212,8 @@ class Run(BaseModel):
         """The JSON to store, and the result's JSON when it is too big to keep in it (stored beside it)."""
         if self.result is None:  # none, or kept apart already (records read back carry none)
             return self.model_dump_json(), None
-        encoded = json.dumps(self.result)
-        self.result_size = len(encoded)
+        encoded = json.dumps(self.result, ensure_ascii=False, separators=(",", ":"))
+        self.result_size = json_bytes(encoded)
         if self.result_size <= RESULT_INLINE_BYTES:
             return self.model_dump_json(), None
         return self.model_dump_json(exclude={"result"}), encoded

@@ -26,6 +26,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from ..retry import steering
+from ..runs import json_bytes
 from . import proctree
 from .capture import Capture
 from .context import Context
@@ -139,7 +140,7 @@ def sizes_over(size: float, limit: int) -> tuple[str, str]:
 def encode_result(function: str, value: Any, max_result: int | None) -> tuple[str | None, dict[str, Any] | None]:
     """The result as JSON text, or why it cannot be kept (an error that is not retried: it would fail again)."""
     try:
-        text = json.dumps(value, allow_nan=False)
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError) as exc:
         why = "NaN or infinity" if isinstance(exc, ValueError) else str(exc)
         message = (
@@ -147,8 +148,8 @@ def encode_result(function: str, value: Any, max_result: int | None) -> tuple[st
             "numbers, booleans or None (no sets, bytes, NaN or objects)"
         )
         return None, {"type": "InvalidResult", "message": message, "traceback": None, "retry": False}
-    if max_result is not None and len(text) > max_result:  # ASCII JSON: characters are bytes
-        size, limit = sizes_over(len(text), max_result)
+    if max_result is not None and (size_b := json_bytes(text)) > max_result:
+        size, limit = sizes_over(size_b, max_result)
         message = (
             f"{function} returned {size} of JSON, over its max_result of {limit}; "
             "write big outputs with context.artifacts.write() and return a reference to them"

@@ -68,6 +68,10 @@ FUNCTIONS = {
         def handler(event, context):
             return "x" * (10 * 1024)
     """,
+    "euro-background": """
+        def handler(event, context):
+            return "€" * 1000
+    """,
     "set-background": """
         def handler(event, context):
             return {"ids": {1, 2, 3}}
@@ -96,6 +100,9 @@ TOML = """
   retries = []
 
 [backburner.functions."big-background"]
+  max_result = "4KB"
+
+[backburner.functions."euro-background"]
   max_result = "4KB"
 
 [backburner.functions."set-background"]
@@ -190,10 +197,20 @@ def test_a_result_too_big_or_not_json_fails_the_run_at_once(client, worker, name
     assert run["error"]["type"] == error_type and says in run["error"]["message"]
 
 
+def test_a_results_size_is_its_bytes_as_served_not_its_ascii_escaped_json(client, worker):
+    run = finished(client, trigger(client, "euro-background"))  # 3,002 bytes of UTF-8 JSON; 6,002 escaped
+    assert run["status"] == "succeeded", run["error"]
+    assert run["result"] == "€" * 1000 and run["result_size"] == len(
+        json.dumps("€" * 1000, ensure_ascii=False).encode()
+    )
+    [listed] = client.get("/api/runs", params={"function": "euro-background"}).json()["runs"]
+    assert listed["result"] is None and listed["result_size"] == 3002
+
+
 def test_listings_carry_a_big_results_size_and_only_the_run_carries_it(client, worker, runtime):
     run_id = trigger(client, "large-background")
     run = finished(client, run_id)
-    size = len(json.dumps(run["result"]))
+    size = len(json.dumps(run["result"], separators=(",", ":")))
     assert run["status"] == "succeeded" and len(run["result"]["rows"]) == 10000 and run["result_size"] == size
     listing = client.get("/api/runs", params={"function": "large-background"})
     [listed] = listing.json()["runs"]

@@ -14,9 +14,9 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import AfterValidator, BaseModel, Field, create_model
 
 from .errors import RunUnreadable
 
@@ -121,10 +121,26 @@ class Idempotency:
     fingerprint: str = ""
 
 
+def storable(text: str) -> str:
+    """``text`` with any lone surrogate (``"\\ud800"``, which has no UTF-8) written as its escape, so a record
+    holding it can be stored and served: a handler's exception or progress message may carry one."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
+
+
+#: Text that comes from a handler (an exception, a progress message): made storable on the way in.
+UserText = Annotated[str, AfterValidator(storable)]
+
+
 class ErrorInfo(BaseModel):
-    type: str
-    message: str
-    traceback: str | None = None
+    type: UserText
+    message: UserText
+    traceback: UserText | None = None
 
 
 class AttemptInfo(BaseModel):
@@ -141,7 +157,7 @@ class AttemptInfo(BaseModel):
 class Progress(BaseModel):
     done: float | None = None
     total: float | None = None
-    message: str | None = None
+    message: UserText | None = None
 
     @classmethod
     def from_hash(cls, fields: dict[bytes, bytes]) -> Progress:

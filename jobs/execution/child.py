@@ -141,8 +141,13 @@ def encode_result(function: str, value: Any, max_result: int | None) -> tuple[st
     """The result as JSON text, or why it cannot be kept (an error that is not retried: it would fail again)."""
     try:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        if not text.isascii():
+            text.encode()  # a lone surrogate ("\ud800") has no UTF-8: no record could hold it
     except (TypeError, ValueError, RecursionError) as exc:
-        why = "NaN or infinity" if isinstance(exc, ValueError) else str(exc)
+        if isinstance(exc, UnicodeEncodeError):
+            why = "a string holds a lone surrogate, which is not text"
+        else:
+            why = "NaN or infinity" if isinstance(exc, ValueError) else str(exc)
         message = (
             f"{function} returned a result that is not JSON ({why}); return dicts, lists, strings, finite "
             "numbers, booleans or None (no sets, bytes, NaN or objects)"

@@ -25,6 +25,7 @@ from typing import Any
 
 import redis
 
+from ..runs import storable
 from .secrets import Redactor
 
 #: Log lines kept per run (oldest dropped first) and the longest line kept, in characters.
@@ -202,7 +203,7 @@ class RunLog:
             lines = [self._redactor(line) for line in lines]
         where = f'"stream":{_json_string(stream)},"level":{_json_string(level)}'
         head = f'{{"t":{t!r},"attempt":{self._attempt},{where},"line":'
-        return [f"{head}{_json_string(line[:LOG_LINE_CHARS])}}}" for line in lines]
+        return [f"{head}{_json_string(storable(line[:LOG_LINE_CHARS]))}}}" for line in lines]
 
     def close(self, wait_s: float | None = None) -> None:
         """Send what is left and stop taking lines (the end of the attempt).

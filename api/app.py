@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import redis
 from fastapi import FastAPI
 
-from jobs.broker import connect_async
+from jobs.broker import connect_async, connect_quick
 from jobs.errors import ConfigError
 from jobs.execution.isolation import ChildPool
 from jobs.runtime import Runtime
@@ -96,6 +96,7 @@ def create_app(
         aclient = connect_async(app.state.runtime.settings)
         app.state.runtime.store.use_async(aclient)
         app.state.aclient = aclient
+        app.state.ready_redis = connect_quick(app.state.runtime.settings, health.READY_TIMEOUT_S)
         try:
             app.state.sessions = await open_sessions(app)
         except redis.RedisError:  # serve anyway (503s until Redis is back); sessions are made on first use
@@ -111,6 +112,7 @@ def create_app(
         finally:
             app.state.sync_pool.close()
             await aclient.aclose()
+            app.state.ready_redis.close()
             if runtime is None:
                 app.state.runtime.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from jobs import clock
@@ -13,6 +13,9 @@ from .deps import RuntimeDep
 from .schemas import Health, Readiness, answer
 
 router = APIRouter(tags=["health"])
+
+#: How long readiness waits for Redis before answering 503 (probes time out in seconds: Kubernetes's in 1).
+READY_TIMEOUT_S = 2.0
 
 
 @router.get(
@@ -36,12 +39,13 @@ def healthz() -> dict[str, str]:
         503: answer(Readiness, "Redis does not answer, or no worker is alive"),
     },
 )
-def readyz(runtime: RuntimeDep) -> Any:
+def readyz(runtime: RuntimeDep, request: Request) -> Any:
     settings = runtime.settings
+    client = request.app.state.ready_redis  # gives up quickly: a probe wants its answer, not a write's 10 s
     try:
-        runtime.client.ping()
+        client.ping()
         cutoff = clock.now_ms() - int(settings.worker_timeout * 1000)
-        workers = int(runtime.client.zcount(runtime.store.keys.workers, cutoff, "+inf"))
+        workers = int(client.zcount(runtime.store.keys.workers, cutoff, "+inf"))
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "redis": str(exc), "workers": 0}, status_code=503)
     body = {"status": "ok" if workers else "no_workers", "redis": "ok", "workers": workers}

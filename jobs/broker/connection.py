@@ -28,16 +28,16 @@ def _options() -> dict[str, Any]:
     """Client options shared by the sync and asyncio clients.
 
     Explicit timeouts, and two quick retries of a command whose connection failed (a pooled connection
-    left stale by a Redis restart). Timeouts are not retried. A retried script call could enqueue a
-    message twice; that is harmless, because a message whose fencing token is no longer current is
-    skipped by the worker.
+    left stale by a Redis restart). Timeouts are not retried (redis-py's ``Retry`` would, by default: a hung
+    Redis would hold every call three times 10 s). A retried script call could enqueue a message twice;
+    that is harmless, because a message whose fencing token is no longer current is skipped by the worker.
     """
     return {
         "socket_timeout": 10,
         "socket_connect_timeout": 5,
         "health_check_interval": 30,
         "max_connections": 256,
-        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(redis.ConnectionError,)),
         "retry_on_error": [redis.ConnectionError],
     }
 
@@ -61,7 +61,7 @@ def connect_quick(settings: Settings, timeout_s: float = 1.0) -> redis.Redis:
 def connect_async(settings: Settings) -> redis.asyncio.Redis:
     """The asyncio twin of ``connect``, for the API's hot path."""
     options = _options()
-    options["retry"] = AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+    options["retry"] = AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(redis.ConnectionError,))
     return redis.asyncio.Redis.from_url(_url(settings), **options)
 
 

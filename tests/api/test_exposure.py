@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -440,3 +442,22 @@ def test_docs_are_served_from_the_package_with_a_strict_policy(dev_api):
     assert httpx.get(dev_api.url + "/api/docs/..%2F..%2Fetc%2Fpasswd").status_code == 404
     assert httpx.get(dev_api.url + "/api/docs/redoc.standalone.js").status_code == 404
     assert is_run_id("01ARZ3NDEKTSV4RRFFQ69G5FAV")
+
+
+def test_a_hung_redis_gets_callers_a_503_after_one_timeout_and_probes_theirs_at_once(site, env, redis_server, tmp_path):
+    """Redis that stops answering (SIGSTOP: a partition or a frozen host looks the same) is not retried on the
+    same socket timeout again and again: a write's caller gets 503 after one (10 s), a readiness probe at 2 s."""
+    proc = start(site, {**env, "BACKBURNER_DEV": "1"}, tmp_path)
+    try:
+        assert httpx.get(f"{proc.url}/readyz").json()["redis"] == "ok"
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        try:
+            probe = httpx.get(f"{proc.url}/readyz", timeout=6)  # 2 s; three times 10 s before
+            assert probe.status_code == 503 and probe.json()["status"] == "unavailable"
+            sent = httpx.post(f"{proc.url}/api/functions/echo-background/runs", json={}, timeout=25)  # not 30 s
+            assert sent.status_code == 503 and sent.json()["error"]["code"] == "store_unavailable"
+        finally:
+            os.kill(redis_server.process.pid, signal.SIGCONT)
+        assert httpx.post(f"{proc.url}/api/functions/echo-background/runs", json={}, timeout=25).status_code == 202
+    finally:
+        proc.stop()

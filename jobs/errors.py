@@ -157,6 +157,14 @@ class StoreUnavailable(BackburnerError):
     code = "store_unavailable"
 
 
+class NotLeader(BackburnerError):
+    """Raised when a scheduler's write reaches Redis after it lost the leader lease (a partition or a pause held
+    it): the write is dropped, and the leader that took over carries on from Redis."""
+
+    status = 409
+    code = "not_leader"
+
+
 class DeliveryError(BackburnerError):
     """Raised when an artifact store or webhook endpoint does not accept a delivery."""
 

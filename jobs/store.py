@@ -14,7 +14,7 @@ import redis.asyncio
 
 from . import clock
 from .broker import RunBroker, new_message_id
-from .errors import BackburnerError, IdempotencyConflict, RunNotFound, StoreUnavailable
+from .errors import BackburnerError, IdempotencyConflict, NotLeader, RunNotFound, StoreUnavailable
 from .keys import Keys, text
 from .runs import ACTIVE, TICK_TRIGGERS, Idempotency, Progress, Run, parse_run, readable
 from .scripts import CAS_MANY_SCRIPT, CAS_SCRIPT, CREATE_SCRIPT
@@ -35,6 +35,15 @@ def translate_errors(action: str) -> Iterator[None]:
         raise
     except redis.RedisError as exc:
         raise StoreUnavailable(f"Redis is unavailable ({action}): {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A write that lands only while ``holder`` is the value of key ``lease`` (the scheduler's leader lease): one
+    sent before a partition and delivered after another scheduler took over is dropped, never applied late."""
+
+    lease: str
+    holder: str
 
 
 @dataclass(eq=False)
@@ -84,16 +93,25 @@ class RunStore:
 
     # -- creation ------------------------------------------------------------------------------
 
-    def create(self, run: Run, event: dict[str, Any], *, idempotency: Idempotency | None = None) -> tuple[Run, bool]:
+    def create(
+        self, run: Run, event: dict[str, Any], *, idempotency: Idempotency | None = None, fence: Fence | None = None
+    ) -> tuple[Run, bool]:
         """Store the run, its event and its message in one atomic step (one script call).
 
         Returns ``(run, True)``, or ``(existing run, False)`` when the idempotency key was used within
         its window for the same request. Raises IdempotencyConflict when it was used for a different
-        request (another fingerprint), StoreUnavailable if Redis cannot take it.
+        request (another fingerprint), NotLeader when ``fence`` no longer holds (nothing is written),
+        StoreUnavailable if Redis cannot take it.
         """
         keys, args = self._create_call(run, event, idempotency)
+        if fence is not None:
+            keys.append(fence.lease)
+            args.append(fence.holder)
         with translate_errors("creating a run"):
-            created = self._existing(text(self._create(keys=keys, args=args)), run, idempotency)
+            reply = text(self._create(keys=keys, args=args))
+            if reply == "":
+                raise NotLeader(f"run for {run.schedule or run.function} not created: this scheduler lost the lead")
+            created = self._existing(reply, run, idempotency)
         if created is not None:
             return self.get(created), False
         return run, True

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from jobs.errors import NotLeader
 from jobs.runtime import Runtime
 from jobs.schedules.state import ScheduleState, ScheduleStatus, SkipReason
 from jobs.schedules.ticks import active_previous, create_tick_run, existing_tick_run
+from jobs.store import Fence
 
 from .catchup import plan_ticks
 from .schedules import Schedule
@@ -57,13 +59,15 @@ class Engine:
         schedules: Sequence[Schedule],
         *,
         is_leader: Callable[[], bool] = lambda: True,
+        fence: Fence | None = None,
         grace_s: float | None = None,
     ) -> None:
         self.runtime = runtime
         self.schedules = list(schedules)
         self.is_leader = is_leader
+        self.fence = fence
         self.grace_s = runtime.settings.schedule_grace if grace_s is None else grace_s
-        self.state = ScheduleState(runtime.client, runtime.store.keys)
+        self.state = ScheduleState(runtime.client, runtime.store.keys, fence)
 
     def next_wakeup(self, after: datetime) -> datetime:
         """The earliest tick of any schedule after ``after``, but no later than ``POLL_S`` after it."""
@@ -72,14 +76,19 @@ class Engine:
 
     def tick(self, now: datetime) -> list[Outcome]:
         """Handle every schedule's ticks up to ``now``; nothing unless this scheduler leads."""
-        if not self.schedules or not self.is_leader():
+        schedules = self.schedules  # one list for the whole tick: an edit of the schedules replaces it meanwhile
+        if not schedules or not self.is_leader():
             return []
-        statuses = self.state.load([schedule.name for schedule in self.schedules])
+        statuses = self.state.load([schedule.name for schedule in schedules])
         outcomes: list[Outcome] = []
-        for schedule in self.schedules:
+        for schedule in schedules:
             if not self.is_leader():  # lost the lease mid-way: the new leader carries on from Redis
                 break
-            outcomes.extend(self._tick_one(schedule, statuses[schedule.name], now))
+            try:
+                outcomes.extend(self._tick_one(schedule, statuses[schedule.name], now))
+            except NotLeader as lost:  # a write landed after the lead passed on: dropped, as is the rest
+                log.warning("%s; the new leader carries on from Redis", lost.message)
+                break
         for outcome in outcomes:
             level = logging.INFO if outcome.action in ("fired", "queued") else logging.WARNING
             if outcome.action != "duplicate":
@@ -87,15 +96,15 @@ class Engine:
         return outcomes
 
     def _tick_one(self, schedule: Schedule, status: ScheduleStatus, now: datetime) -> list[Outcome]:
-        name, function = schedule.name, schedule.function
+        name, function, api = schedule.name, schedule.function, schedule.spec.source == "api"
         if status.handled_until is None:
-            self.state.start(name, now)
+            self.state.start(name, now, api=api)
             return []
         if status.paused:
             return []  # resume moves handled_until to the resume time, so nothing is caught up
         outcomes: list[Outcome] = []
         if status.pending is not None and active_previous(self.runtime.store, status) is None:
-            self.state.set_pending(name, None)
+            self.state.set_pending(name, None, api=api)
             outcomes.append(self._fire(schedule, status.pending))
             status = self.state.get(name)
         plan = plan_ticks(
@@ -107,17 +116,17 @@ class Engine:
             now=now,
         )
         if plan.missed:
-            self.state.record_skips(name, plan.missed, "missed")
+            self.state.record_skips(name, plan.missed, "missed", api=api)
             outcomes.extend(Outcome(name, tick, "missed") for tick in plan.missed)
         for tick in plan.fire:
             outcomes.append(self._handle(schedule, tick))
         if plan.until is not None:
-            self.state.advance(name, plan.until)
+            self.state.advance(name, plan.until, api=api)
         return outcomes
 
     def _handle(self, schedule: Schedule, tick: datetime) -> Outcome:
         """One due tick: already fired elsewhere, blocked by the overlap policy, or fired now."""
-        name, overlap = schedule.name, schedule.function.overlap
+        name, overlap, api = schedule.name, schedule.function.overlap, schedule.spec.source == "api"
         existing = existing_tick_run(self.runtime.store, name, schedule.function.name, tick)
         if existing is not None:  # a previous leader fired it before it could move handled_until
             return Outcome(name, tick, "duplicate", existing)
@@ -126,17 +135,17 @@ class Engine:
             previous = active_previous(self.runtime.store, status)
             if previous is not None:
                 if overlap == "queue" and status.pending is None:
-                    self.state.set_pending(name, tick)
+                    self.state.set_pending(name, tick, api=api)
                     return Outcome(name, tick, "queued", previous.id)
                 reason: SkipReason = "queue-full" if overlap == "queue" else "overlap"
-                self.state.record_skips(name, [tick], reason, previous.id)
+                self.state.record_skips(name, [tick], reason, previous.id, api=api)
                 return Outcome(name, tick, "skipped", previous.id)
         return self._fire(schedule, tick)
 
     def _fire(self, schedule: Schedule, tick: datetime) -> Outcome:
         next_run = schedule.cron.next_after(tick)
         run, created = create_tick_run(
-            self.runtime.store, schedule.name, schedule.function, tick, next_run, schedule.payload
+            self.runtime.store, schedule.name, schedule.function, tick, next_run, schedule.payload, fence=self.fence
         )
-        self.state.fired(schedule.name, tick, run.id)
+        self.state.fired(schedule.name, tick, run.id, api=schedule.spec.source == "api")
         return Outcome(schedule.name, tick, "fired" if created else "duplicate", run.id)

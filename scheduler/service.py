@@ -12,6 +12,7 @@ from jobs.errors import ConfigError, StoreUnavailable
 from jobs.runtime import Runtime
 from jobs.schedules.registry import Schedules
 from jobs.settings import Settings
+from jobs.store import Fence
 from jobs.wiring import open_runtime
 
 from .driver import Driver
@@ -33,7 +34,7 @@ def build(runtime: Runtime, settings: Settings) -> tuple[list[Schedule], Driver]
         api = []
     schedules = load_schedules(runtime.site, settings.test_schedules, api)
     lease = Lease(runtime.client, runtime.store.keys.scheduler_lease, settings.scheduler_lease_ttl)
-    engine = Engine(runtime, schedules, is_leader=lease.held)
+    engine = Engine(runtime, schedules, is_leader=lease.held, fence=Fence(lease.key, lease.holder))
     watcher = ScheduleWatcher(runtime.sites, schedules, registry=registry, test_schedules=settings.test_schedules)
     return schedules, Driver(engine, lease, watcher)
 

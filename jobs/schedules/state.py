@@ -9,6 +9,12 @@ new leader carries on exactly where the old one stopped. One hash per schedule:
     last_run       id of the newest scheduled run (ticks and "run now"); overlap checks look at it
     pending        overlap = "queue": the one tick waiting for the previous run to end
     skipped        how many ticks did not run (overlap or missed), with the newest in a capped list
+
+The scheduler's writes (``start``, ``advance``, ``fired``, ``set_pending``, ``record_skips``) are fenced by its
+leader lease (``schedule_write.lua``): one that reaches Redis after the lead passed on is dropped (NotLeader),
+so a leader cut off mid-tick cannot move the state back in time or record a tick the new leader fired as
+missed. They never move ``handled_until`` or ``last_fired`` back, and never write the state of a schedule
+created through the API that was deleted meanwhile.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from typing import Any, Literal
 import redis
 
 from .. import clock
+from ..errors import NotLeader
 from ..keys import Keys, text
-from ..store import translate_errors
+from ..scripts import lua
+from ..store import Fence, translate_errors
 
 #: Skipped ticks kept per schedule for inspection (the count covers all of them).
 SKIP_HISTORY = 100
@@ -67,9 +75,11 @@ def _status(name: str, raw: dict[Any, Any]) -> ScheduleStatus:
 class ScheduleState:
     """Reads and writes schedule state; every method is one round trip (a pipeline where needed)."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, fence: Fence | None = None) -> None:
         self.client = client
         self.keys = keys
+        self.fence = fence
+        self._write_script = client.register_script(lua("schedule_write"))
 
     def get(self, name: str) -> ScheduleStatus:
         return self.load([name])[name]
@@ -94,38 +104,43 @@ class ScheduleState:
         with translate_errors("resuming a schedule"):
             self.client.hset(self.keys.schedule(name), mapping={"paused": "0", "handled_until": clock.iso(now)})
 
-    def start(self, name: str, now: datetime) -> None:
-        """A schedule seen for the first time starts at ``now`` (no runs for the time before it existed)."""
-        with translate_errors("starting a schedule"):
-            self.client.hsetnx(self.keys.schedule(name), "handled_until", clock.iso(now))
+    def start(self, name: str, now: datetime, *, api: bool = False) -> None:
+        """A schedule seen for the first time starts at ``now`` (no runs for the time before it existed).
+        ``api``: the schedule was created through the API (its state is written only while it exists)."""
+        self._write(name, api, "starting a schedule", setnx={"handled_until": clock.iso(now)})
 
     def keys_of(self, name: str) -> list[str]:
         """Every key of one schedule's state (removed with a schedule created through the API)."""
         return [self.keys.schedule(name), self.keys.schedule_skips(name), self.keys.schedule_ticks(name)]
 
-    def advance(self, name: str, until: datetime) -> None:
-        with translate_errors("advancing a schedule"):
-            self.client.hset(self.keys.schedule(name), "handled_until", clock.iso(until))
+    def advance(self, name: str, until: datetime, *, api: bool = False) -> None:
+        self._write(name, api, "advancing a schedule", forward={"handled_until": clock.iso(until)})
 
-    def fired(self, name: str, tick: datetime, run_id: str) -> None:
+    def fired(self, name: str, tick: datetime, run_id: str, *, api: bool = False) -> None:
         """The run for ``tick`` exists (created now, or earlier by another scheduler)."""
-        with translate_errors("recording a fired tick"):
-            self.client.hset(self.keys.schedule(name), mapping={"last_fired": clock.iso(tick), "last_run": run_id})
+        self._write(
+            name, api, "recording a fired tick", forward={"last_fired": clock.iso(tick)}, with_={"last_run": run_id}
+        )
 
     def ran_now(self, name: str, run_id: str) -> None:
         """A manual "run now" run: the next tick's overlap check must see it."""
         with translate_errors("recording a manual run"):
             self.client.hset(self.keys.schedule(name), "last_run", run_id)
 
-    def set_pending(self, name: str, tick: datetime | None) -> None:
-        with translate_errors("queueing a tick"):
-            if tick is None:
-                self.client.hdel(self.keys.schedule(name), "pending")
-            else:
-                self.client.hset(self.keys.schedule(name), "pending", clock.iso(tick))
+    def set_pending(self, name: str, tick: datetime | None, *, api: bool = False) -> None:
+        if tick is None:
+            self._write(name, api, "queueing a tick", delete=["pending"])
+        else:
+            self._write(name, api, "queueing a tick", set_={"pending": clock.iso(tick)})
 
     def record_skips(
-        self, name: str, ticks: Iterable[datetime], reason: SkipReason, blocking_run: str | None = None
+        self,
+        name: str,
+        ticks: Iterable[datetime],
+        reason: SkipReason,
+        blocking_run: str | None = None,
+        *,
+        api: bool = False,
     ) -> int:
         """Count ticks that will never run, and keep the newest ones (with why) for inspection."""
         ticks = sorted(ticks)
@@ -135,13 +150,36 @@ class ScheduleState:
             json.dumps({"tick": clock.iso(tick), "reason": reason, "blocking_run": blocking_run})
             for tick in ticks[-SKIP_HISTORY:]
         ]
-        with translate_errors("recording skipped ticks"), self.client.pipeline() as pipe:
-            pipe.hincrby(self.keys.schedule(name), "skipped", len(ticks))
-            pipe.hset(self.keys.schedule(name), "last_skipped", clock.iso(ticks[-1]))
-            pipe.lpush(self.keys.schedule_skips(name), *entries)
-            pipe.ltrim(self.keys.schedule_skips(name), 0, SKIP_HISTORY - 1)
-            pipe.execute()
+        skips = {"count": len(ticks), "last": clock.iso(ticks[-1]), "entries": entries, "cap": SKIP_HISTORY}
+        self._write(name, api, "recording skipped ticks", skips=skips)
         return len(ticks)
+
+    def _write(
+        self,
+        name: str,
+        api: bool,
+        doing: str,
+        *,
+        setnx: dict[str, str] | None = None,
+        forward: dict[str, str] | None = None,
+        with_: dict[str, str] | None = None,
+        set_: dict[str, str] | None = None,
+        delete: list[str] | None = None,
+        skips: dict[str, Any] | None = None,
+    ) -> None:
+        """One ``schedule_write.lua`` call; raises NotLeader when the fence no longer holds."""
+        plan = {"setnx": setnx, "forward": forward, "with": with_, "set": set_, "del": delete, "skips": skips}
+        keys = [
+            self.keys.schedule(name),
+            self.keys.schedule_skips(name),
+            self.fence.lease if self.fence else "",
+            self.keys.api_schedules if api else "",
+        ]
+        args = [self.fence.holder if self.fence else "", name, json.dumps({k: v for k, v in plan.items() if v})]
+        with translate_errors(doing):
+            written = self._write_script(keys=keys, args=args)
+        if written == 0:
+            raise NotLeader(f"schedule {name!r}: {doing} dropped, this scheduler lost the lead")
 
     def skips(self, name: str, limit: int = SKIP_HISTORY) -> list[dict[str, Any]]:
         """The newest skipped ticks, newest first: ``{"tick", "reason", "blocking_run"}``."""

@@ -22,7 +22,7 @@ from ..lifecycle import new_run
 from ..runs import ACTIVE, Idempotency, Run
 from ..site import Function
 from ..site.cron import Cron
-from ..store import RunStore, translate_errors
+from ..store import Fence, RunStore, translate_errors
 from .state import ScheduleState, ScheduleStatus
 
 SCHEDULE_HEADERS = {"x-nf-event": "schedule", "user-agent": "Netlify Clockwork"}
@@ -91,10 +91,13 @@ def create_tick_run(
     tick: datetime,
     next_run: datetime,
     payload: Mapping[str, Any] | None = None,
+    *,
+    fence: Fence | None = None,
 ) -> tuple[Run, bool]:
-    """The run for ``tick``; ``(existing run, False)`` if another scheduler already made it."""
+    """The run for ``tick``; ``(existing run, False)`` if another scheduler already made it. With ``fence``,
+    only while it holds (NotLeader otherwise)."""
     run, event, key = tick_run(function, schedule, tick, next_run, payload)
-    return store.create(run, event, idempotency=key)
+    return store.create(run, event, idempotency=key, fence=fence)
 
 
 def active_previous(store: RunStore, status: ScheduleStatus) -> Run | None:

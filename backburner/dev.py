@@ -240,9 +240,10 @@ def run(
         f"  data      {shown(settings.data_path)} (Redis, artifacts; move it with --data-dir)",
         "  stop      Ctrl-C",
     ]
-    ready = None
+    login = "log in with BACKBURNER_API_TOKEN" if settings.api_token else "no login in dev"  # a token set is asked for
+    ready = f"{url}/ (the dashboard; {login})"
     if dashboard is not None:
-        ready = f"{url} (functions and the API); the dashboard on {api_url(*dashboard)}/ (no login in dev)"
+        ready = f"{url} (functions and the API); the dashboard on {api_url(*dashboard)}/ ({login})"
     Readiness(url, started, banner, where=ready).start()
     try:
         code = supervisor.run()

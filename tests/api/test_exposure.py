@@ -461,3 +461,18 @@ def test_a_hung_redis_gets_callers_a_503_after_one_timeout_and_probes_theirs_at_
         assert httpx.post(f"{proc.url}/api/functions/echo-background/runs", json={}, timeout=25).status_code == 202
     finally:
         proc.stop()
+
+
+def test_dev_with_a_token_says_the_dashboard_asks_for_it(site, env, tmp_path):
+    proc = start(site, {**env, "BACKBURNER_API_TOKEN": TOKEN}, tmp_path, command="dev")
+    try:
+        assert proc.log is not None
+        ready = wait_for(
+            lambda: [line for line in proc.log.read_text().splitlines() if line.startswith("Ready in ")],
+            timeout=60,
+            message="dev to say it is ready",
+        )
+        assert ready[0].endswith(f"{proc.url}/ (the dashboard; log in with BACKBURNER_API_TOKEN)"), ready
+        assert httpx.get(proc.url + "/", follow_redirects=False).status_code == 303  # to the login page
+    finally:
+        proc.stop()

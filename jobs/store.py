@@ -18,7 +18,7 @@ from .errors import BackburnerError, IdempotencyConflict, NotLeader, RunNotFound
 from .keys import Keys, text
 from .runs import ACTIVE, TICK_TRIGGERS, Idempotency, Progress, Run, parse_run, readable
 from .scripts import CAS_MANY_SCRIPT, CAS_SCRIPT, CREATE_SCRIPT
-from .writes import Writes
+from .writes import Fence, Writes
 
 T = TypeVar("T")
 #: At most this many compare-and-sets in one script call, so a big batch (a backfill's promotions) does not hold
@@ -35,15 +35,6 @@ def translate_errors(action: str) -> Iterator[None]:
         raise
     except redis.RedisError as exc:
         raise StoreUnavailable(f"Redis is unavailable ({action}): {exc}") from exc
-
-
-@dataclass(frozen=True)
-class Fence:
-    """A write that lands only while ``holder`` is the value of key ``lease`` (the scheduler's leader lease): one
-    sent before a partition and delivered after another scheduler took over is dropped, never applied late."""
-
-    lease: str
-    holder: str
 
 
 @dataclass(eq=False)

@@ -1,13 +1,24 @@
 """``Writes``: what a mutation or a hook gets as ``pipe``, the writes that commit atomically with a run's change
-(``jobs.store.RunStore.update`` runs them inside its compare-and-set script)."""
+(``jobs.store.RunStore.update`` runs them inside its compare-and-set script); ``Fence``: a condition a write
+lands under."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic_core import PydanticSerializationError, to_json
 from redis.commands import CoreCommands
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A write that lands only while ``holder`` is the value of key ``lease`` (the scheduler's leader lease): one
+    sent before a partition and delivered after another scheduler took over is dropped, never applied late."""
+
+    lease: str
+    holder: str
 
 
 class Writes(CoreCommands):

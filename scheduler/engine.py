@@ -27,7 +27,7 @@ from jobs.errors import NotLeader
 from jobs.runtime import Runtime
 from jobs.schedules.state import ScheduleState, ScheduleStatus, SkipReason
 from jobs.schedules.ticks import active_previous, create_tick_run, existing_tick_run
-from jobs.store import Fence
+from jobs.writes import Fence
 
 from .catchup import plan_ticks
 from .schedules import Schedule

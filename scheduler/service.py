@@ -12,8 +12,8 @@ from jobs.errors import ConfigError, StoreUnavailable
 from jobs.runtime import Runtime
 from jobs.schedules.registry import Schedules
 from jobs.settings import Settings
-from jobs.store import Fence
 from jobs.wiring import open_runtime
+from jobs.writes import Fence
 
 from .driver import Driver
 from .engine import Engine

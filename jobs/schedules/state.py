@@ -31,7 +31,8 @@ from .. import clock
 from ..errors import NotLeader
 from ..keys import Keys, text
 from ..scripts import lua
-from ..store import Fence, translate_errors
+from ..store import translate_errors
+from ..writes import Fence
 
 #: Skipped ticks kept per schedule for inspection (the count covers all of them).
 SKIP_HISTORY = 100

@@ -22,7 +22,8 @@ from ..lifecycle import new_run
 from ..runs import ACTIVE, Idempotency, Run
 from ..site import Function
 from ..site.cron import Cron
-from ..store import Fence, RunStore, translate_errors
+from ..store import RunStore, translate_errors
+from ..writes import Fence
 from .state import ScheduleState, ScheduleStatus
 
 SCHEDULE_HEADERS = {"x-nf-event": "schedule", "user-agent": "Netlify Clockwork"}

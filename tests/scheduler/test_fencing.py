@@ -8,7 +8,7 @@ from collections.abc import Callable
 from jobs import clock
 from jobs.runtime import Runtime
 from jobs.schedules.state import ScheduleState
-from jobs.store import Fence
+from jobs.writes import Fence
 from scheduler.engine import Engine
 from tests.scheduler.conftest import at
 

@@ -264,3 +264,24 @@ def test_nothing_else_in_the_project_relies_on_dramatiq_internals():
         if word in path.read_text(encoding="utf-8")
     ]
     assert not found, f"Dramatiq internals used outside {seam.relative_to(root)}: {found}"
+
+
+def test_a_hung_redis_is_a_connection_error_to_dramatiqs_consumer(runtime, redis_server):
+    """Dramatiq's consumer thread logs a ConnectionError in one line and reconnects; anything else it logs as an
+    "unexpected error" with a traceback. A fetch from a Redis that stopped answering times out: the same one line."""
+    import os
+    import signal
+
+    from dramatiq.errors import ConnectionClosed
+
+    from jobs.broker import connect_quick
+
+    quick = connect_quick(runtime.settings, 0.3)
+    consumer = build_broker(runtime.settings, quick).consume(QUEUE, prefetch=2, timeout=100)
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(ConnectionClosed):
+            next(consumer)
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+        quick.close()

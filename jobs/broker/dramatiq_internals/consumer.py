@@ -107,7 +107,7 @@ class _BusyAwareConsumer(_RedisConsumer):
                 return None
         try:
             self.message_cache = self.broker.do_fetch(self.queue_name, free)
-        except redis.ConnectionError as exc:
+        except (redis.ConnectionError, redis.TimeoutError) as exc:  # a hung Redis too: one line, not a traceback
             raise ConnectionClosed(exc) from None
         if not self.message_cache:  # an empty queue: wait for its nudge, polling only as a safety net
             self._poll_at = time.monotonic() + IDLE_POLL_S

@@ -14,7 +14,7 @@ import redis.asyncio
 
 from . import clock
 from .broker import RunBroker, new_message_id
-from .errors import BackburnerError, IdempotencyConflict, NotLeader, RunNotFound, StoreUnavailable
+from .errors import BackburnerError, IdempotencyConflict, NotLeader, RunNotFound, ScheduleNotFound, StoreUnavailable
 from .keys import Keys, text
 from .runs import ACTIVE, TICK_TRIGGERS, Idempotency, Progress, Run, parse_run, readable
 from .scripts import CAS_MANY_SCRIPT, CAS_SCRIPT, CREATE_SCRIPT
@@ -89,19 +89,20 @@ class RunStore:
     ) -> tuple[Run, bool]:
         """Store the run, its event and its message in one atomic step (one script call).
 
-        Returns ``(run, True)``, or ``(existing run, False)`` when the idempotency key was used within
-        its window for the same request. Raises IdempotencyConflict when it was used for a different
-        request (another fingerprint), NotLeader when ``fence`` no longer holds (nothing is written),
-        StoreUnavailable if Redis cannot take it.
+        Returns ``(run, True)``, or ``(existing run, False)`` when the idempotency key was used within its window
+        for the same request. Raises IdempotencyConflict when it was used for a different request (another
+        fingerprint), NotLeader or ScheduleNotFound when ``fence`` fails, StoreUnavailable if Redis is away.
         """
         keys, args = self._create_call(run, event, idempotency)
         if fence is not None:
-            keys.append(fence.lease)
-            args.append(fence.holder)
+            keys += [fence.lease, fence.within[0] if fence.within else ""]
+            args += [fence.holder, fence.within[1] if fence.within else ""]
         with translate_errors("creating a run"):
             reply = text(self._create(keys=keys, args=args))
             if reply == "":
                 raise NotLeader(f"run for {run.schedule or run.function} not created: this scheduler lost the lead")
+            if reply == "-":
+                raise ScheduleNotFound(run.schedule or "")
             created = self._existing(reply, run, idempotency)
         if created is not None:
             return self.get(created), False

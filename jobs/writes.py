@@ -15,10 +15,12 @@ from redis.commands import CoreCommands
 @dataclass(frozen=True)
 class Fence:
     """A write that lands only while ``holder`` is the value of key ``lease`` (the scheduler's leader lease): one
-    sent before a partition and delivered after another scheduler took over is dropped, never applied late."""
+    sent before a partition and delivered after another scheduler took over is dropped, never applied late.
+    With ``within`` (a hash and a field), only while the field is there too (a schedule not deleted meanwhile)."""
 
-    lease: str
-    holder: str
+    lease: str = ""
+    holder: str = ""
+    within: tuple[str, str] | None = None
 
 
 class Writes(CoreCommands):

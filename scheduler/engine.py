@@ -17,13 +17,14 @@ Overlap, when the previous scheduled run is still queued, running or retrying:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from jobs.errors import NotLeader
+from jobs.errors import NotLeader, ScheduleNotFound
 from jobs.runtime import Runtime
 from jobs.schedules.state import ScheduleState, ScheduleStatus, SkipReason
 from jobs.schedules.ticks import active_previous, create_tick_run, existing_tick_run
@@ -85,27 +86,26 @@ class Engine:
             if not self.is_leader():  # lost the lease mid-way: the new leader carries on from Redis
                 break
             try:
-                outcomes.extend(self._tick_one(schedule, statuses[schedule.name], now))
+                self._tick_one(schedule, statuses[schedule.name], now, outcomes)
             except NotLeader as lost:  # a write landed after the lead passed on: dropped, as is the rest
                 log.warning("%s; the new leader carries on from Redis", lost.message)
                 break
-        for outcome in outcomes:
-            level = logging.INFO if outcome.action in ("fired", "queued") else logging.WARNING
-            if outcome.action != "duplicate":
-                log.log(level, "%s %s tick %s (run %s)", outcome.schedule, outcome.action, outcome.tick, outcome.run_id)
+            except ScheduleNotFound:  # deleted through the API since this tick began: nothing more to do for it
+                log.info("schedule %r was deleted; its tick is dropped", schedule.name)
         return outcomes
 
-    def _tick_one(self, schedule: Schedule, status: ScheduleStatus, now: datetime) -> list[Outcome]:
+    def _tick_one(self, schedule: Schedule, status: ScheduleStatus, now: datetime, outcomes: list[Outcome]) -> None:
+        """Add what happened to each due tick of ``schedule`` to ``outcomes``, logging each at once (a failure
+        later in the tick must not hide a run already made)."""
         name, function, api = schedule.name, schedule.function, schedule.spec.source == "api"
         if status.handled_until is None:
             self.state.start(name, now, api=api)
-            return []
+            return
         if status.paused:
-            return []  # resume moves handled_until to the resume time, so nothing is caught up
-        outcomes: list[Outcome] = []
+            return  # resume moves handled_until to the resume time, so nothing is caught up
         if status.pending is not None and active_previous(self.runtime.store, status) is None:
             self.state.set_pending(name, None, api=api)
-            outcomes.append(self._fire(schedule, status.pending))
+            _said(outcomes, self._fire(schedule, status.pending))
             status = self.state.get(name)
         plan = plan_ticks(
             schedule.cron,
@@ -117,12 +117,12 @@ class Engine:
         )
         if plan.missed:
             self.state.record_skips(name, plan.missed, "missed", api=api)
-            outcomes.extend(Outcome(name, tick, "missed") for tick in plan.missed)
+            for tick in plan.missed:
+                _said(outcomes, Outcome(name, tick, "missed"))
         for tick in plan.fire:
-            outcomes.append(self._handle(schedule, tick))
+            _said(outcomes, self._handle(schedule, tick))
         if plan.until is not None:
             self.state.advance(name, plan.until, api=api)
-        return outcomes
 
     def _handle(self, schedule: Schedule, tick: datetime) -> Outcome:
         """One due tick: already fired elsewhere, blocked by the overlap policy, or fired now."""
@@ -144,8 +144,20 @@ class Engine:
 
     def _fire(self, schedule: Schedule, tick: datetime) -> Outcome:
         next_run = schedule.cron.next_after(tick)
+        api = schedule.spec.source == "api"
+        fence = self.fence or Fence()
+        if api:  # and only while it exists: a DELETE answered 204 gets no run after it
+            fence = dataclasses.replace(fence, within=(self.runtime.store.keys.api_schedules, schedule.name))
         run, created = create_tick_run(
-            self.runtime.store, schedule.name, schedule.function, tick, next_run, schedule.payload, fence=self.fence
+            self.runtime.store, schedule.name, schedule.function, tick, next_run, schedule.payload, fence=fence
         )
-        self.state.fired(schedule.name, tick, run.id, api=schedule.spec.source == "api")
+        self.state.fired(schedule.name, tick, run.id, api=api)
         return Outcome(schedule.name, tick, "fired" if created else "duplicate", run.id)
+
+
+def _said(outcomes: list[Outcome], outcome: Outcome) -> None:
+    """Add ``outcome`` to the tick's list and log it as it happens."""
+    outcomes.append(outcome)
+    if outcome.action != "duplicate":
+        level = logging.INFO if outcome.action in ("fired", "queued") else logging.WARNING
+        log.log(level, "%s %s tick %s (run %s)", outcome.schedule, outcome.action, outcome.tick, outcome.run_id)

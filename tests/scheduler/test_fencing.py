@@ -3,6 +3,7 @@ its writes delivered after another scheduler took over; they are dropped, and th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from jobs import clock
@@ -85,3 +86,16 @@ def test_schedules_replaced_during_a_tick_are_taken_up_at_the_next(
 
     engine.is_leader = leads_while_an_edit_lands
     assert [o.action for o in engine.tick(at("2026-03-02T10:05:30"))] == ["fired"]  # no KeyError for "berlin"
+
+
+def test_a_schedule_deleted_during_its_tick_gets_no_run(runtime: Runtime, make_engine: Callable[..., Engine]) -> None:
+    """DELETE /api/schedules/NAME answered 204 just as the leader fired the tick: no run may follow it."""
+    keys = runtime.store.keys
+    engine = make_engine("tick", "*/5 * * * *", catchup="all", overlap="allow")
+    [schedule] = engine.schedules
+    engine.schedules = [dataclasses.replace(schedule, spec=dataclasses.replace(schedule.spec, source="api"))]
+    runtime.client.hset(keys.api_schedules, "tick", "{}")
+    engine.tick(at("2026-03-02T10:00:30"))
+    runtime.client.hdel(keys.api_schedules, "tick")  # deleted; this engine has not seen it yet
+    assert engine.tick(at("2026-03-02T10:05:30")) == []
+    assert runs_of(runtime, "tick") == [] and runtime.client.exists(keys.schedule_ticks("tick")) == 0

@@ -104,8 +104,8 @@ class Engine:
         if status.paused:
             return  # resume moves handled_until to the resume time, so nothing is caught up
         if status.pending is not None and active_previous(self.runtime.store, status) is None:
+            _said(outcomes, self._fire(schedule, status.pending))  # then cleared: a failed fire keeps it waiting
             self.state.set_pending(name, None, api=api)
-            _said(outcomes, self._fire(schedule, status.pending))
             status = self.state.get(name)
         plan = plan_ticks(
             schedule.cron,

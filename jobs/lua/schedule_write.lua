@@ -11,7 +11,6 @@
 -- ARGV[3]  the write, as JSON, any of:
 --   setnx    {field: value}    set where absent
 --   forward  {field: ISO}      set where absent or not later (ISO 8601 UTC, one width: text order is time order)
---   with     {field: value}    set only if every "forward" field was set
 --   set      {field: value}
 --   del      [field]
 --   skips    {"count", "last" (ISO, forward), "entries" (newest last), "cap"}
@@ -24,17 +23,11 @@ local state, write = KEYS[1], cjson.decode(ARGV[3])
 
 local function forward(field, value)
     local current = redis.call("HGET", state, field)
-    if current and current > value then return false end
-    redis.call("HSET", state, field, value)
-    return true
+    if not current or current <= value then redis.call("HSET", state, field, value) end
 end
 
 for field, value in pairs(write.setnx or {}) do redis.call("HSETNX", state, field, value) end
-local moved = true
-for field, value in pairs(write.forward or {}) do moved = forward(field, value) and moved end
-if moved then
-    for field, value in pairs(write.with or {}) do redis.call("HSET", state, field, value) end
-end
+for field, value in pairs(write.forward or {}) do forward(field, value) end
 for field, value in pairs(write.set or {}) do redis.call("HSET", state, field, value) end
 for _, field in ipairs(write.del or {}) do redis.call("HDEL", state, field) end
 local skips = write.skips

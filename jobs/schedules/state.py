@@ -118,9 +118,10 @@ class ScheduleState:
         self._write(name, api, "advancing a schedule", forward={"handled_until": clock.iso(until)})
 
     def fired(self, name: str, tick: datetime, run_id: str, *, api: bool = False) -> None:
-        """The run for ``tick`` exists (created now, or earlier by another scheduler)."""
+        """The run for ``tick`` exists (created now, or earlier by another scheduler). ``last_run`` names it even
+        when an older tick fires late (a queued one): overlap looks at the newest run made, not the newest tick."""
         self._write(
-            name, api, "recording a fired tick", forward={"last_fired": clock.iso(tick)}, with_={"last_run": run_id}
+            name, api, "recording a fired tick", forward={"last_fired": clock.iso(tick)}, set_={"last_run": run_id}
         )
 
     def ran_now(self, name: str, run_id: str) -> None:
@@ -163,13 +164,12 @@ class ScheduleState:
         *,
         setnx: dict[str, str] | None = None,
         forward: dict[str, str] | None = None,
-        with_: dict[str, str] | None = None,
         set_: dict[str, str] | None = None,
         delete: list[str] | None = None,
         skips: dict[str, Any] | None = None,
     ) -> None:
         """One ``schedule_write.lua`` call; raises NotLeader when the fence no longer holds."""
-        plan = {"setnx": setnx, "forward": forward, "with": with_, "set": set_, "del": delete, "skips": skips}
+        plan = {"setnx": setnx, "forward": forward, "set": set_, "del": delete, "skips": skips}
         keys = [
             self.keys.schedule(name),
             self.keys.schedule_skips(name),

@@ -51,13 +51,13 @@ def test_a_schedules_state_never_moves_back_in_time(runtime: Runtime) -> None:
     state = ScheduleState(runtime.client, runtime.store.keys)
     state.advance("tick", at("2026-03-02T10:10"))
     state.advance("tick", at("2026-03-02T10:05"))  # a late write from a leader that was cut off
-    state.fired("tick", at("2026-03-02T10:10"), "run-new")
-    state.fired("tick", at("2026-03-02T10:05"), "run-old")
+    state.fired("tick", at("2026-03-02T10:10"), "run-1010")
+    state.fired("tick", at("2026-03-02T10:05"), "run-1005")  # a queued tick fired late: its run is the newest
     state.record_skips("tick", [at("2026-03-02T10:15")], "overlap")
     state.record_skips("tick", [at("2026-03-02T10:00")], "missed")
     status = state.get("tick")
     assert status.handled_until == at("2026-03-02T10:10") and status.last_fired == at("2026-03-02T10:10")
-    assert status.last_run == "run-new" and status.last_skipped == at("2026-03-02T10:15") and status.skipped == 2
+    assert status.last_run == "run-1005" and status.last_skipped == at("2026-03-02T10:15") and status.skipped == 2
 
 
 def test_the_state_of_a_schedule_deleted_meanwhile_is_not_written_again(runtime: Runtime) -> None:

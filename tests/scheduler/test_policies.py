@@ -152,3 +152,31 @@ def test_the_handled_mark_moves_only_when_needed(make_engine: Callable[..., Engi
     assert behind.fire == [] and behind.until == now  # fell behind the window: jump to now, once
     current = plan_ticks(daily, catchup="latest", window_s=3600, grace_s=10, handled_until=now, now=now)
     assert current.until is None  # nothing due, nothing to write
+
+
+def test_a_queued_tick_that_fires_after_a_newer_one_is_what_the_next_overlap_check_sees(
+    runtime: Runtime, make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10:10 waits behind 10:05's run; that run ends just as the 10:15 tick is handled, so 10:15 fires first and
+    10:10 after it. The next tick must then see 10:10's run (the newest made), not 10:15's, however old its tick."""
+    import scheduler.engine as engine_module
+
+    engine = make_engine("tick", "*/5 * * * *", catchup="all", overlap="queue")
+    engine.tick(at("2026-03-02T10:00:30"))
+    [first] = engine.tick(at("2026-03-02T10:05:30"))
+    assert [o.action for o in engine.tick(at("2026-03-02T10:10:30"))] == ["queued"]
+    looked_up = engine_module.existing_tick_run
+
+    def first_run_ends_now(*args: object, **kwargs: object) -> str | None:  # the worker finishes it at this moment
+        if runtime.store.get(first.run_id).status == "queued":
+            runtime.lifecycle.cancel(first.run_id)
+        return looked_up(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_module, "existing_tick_run", first_run_ends_now)
+    [newer] = [o for o in engine.tick(at("2026-03-02T10:15:30")) if o.action == "fired"]
+    monkeypatch.undo()
+    runtime.lifecycle.cancel(newer.run_id)
+    [older] = engine.tick(at("2026-03-02T10:16:00"))  # the queued 10:10 fires now
+    assert older.action == "fired" and older.tick == at("2026-03-02T10:10")
+    assert state(runtime).get("tick").last_run == older.run_id
+    assert [o.action for o in engine.tick(at("2026-03-02T10:20:30"))] == ["queued"]  # 10:10's run is still queued

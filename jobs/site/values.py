@@ -145,7 +145,7 @@ def _artifacts(value: Any) -> str:
 
 
 def _timezone(value: Any) -> str:
-    zone(value)
+    zone(value, strict=True)
     return str(value)
 
 

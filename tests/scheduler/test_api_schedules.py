@@ -274,3 +274,16 @@ def test_malformed_schedule_requests_are_4xx_json(client: TestClient, runtime: R
         assert 400 <= answer.status_code < 500, (path, body[:60], answer.status_code, answer.text[:200])
         assert answer.json()["error"]["code"], answer.text
     assert runtime.client.hlen(runtime.store.keys.api_schedules) == 0
+
+
+def test_a_schedule_stored_with_a_zone_now_refused_still_lists_and_runs(client: TestClient, runtime: Runtime) -> None:
+    """Schedules created through the API before zones had to be places (``localtime``) keep working after an
+    upgrade; only new ones are refused."""
+    record = {"name": "legacy", "function": "report-background", "cron": "0 7 * * *", "timezone": "localtime"}
+    runtime.client.hset(runtime.store.keys.api_schedules, "legacy", json.dumps({**record, "payload": {}}))
+    listed = client.get("/api/schedules")
+    assert listed.status_code == 200 and "legacy" in {item["name"] for item in listed.json()}
+    assert client.post("/api/schedules/legacy/pause").status_code == 200
+    assert client.post("/api/schedules/legacy/trigger").status_code == 202
+    refused = client.post("/api/schedules", json={**record, "name": "fresh"})
+    assert refused.status_code == 400 and "is not a place's zone" in refused.json()["error"]["message"]

@@ -2,24 +2,31 @@
 
 HTTP wants a HEAD answered wherever a GET is (RFC 9110, 9.3.2), and monitors and ``curl -I`` rely on it;
 FastAPI's routes answer only the methods they name. A function's URL and the site's routes are left alone:
-there a HEAD reaches the function as a HEAD.
+there a HEAD reaches the function as a HEAD, even on a path below one of Backburner's own.
 """
 
 from __future__ import annotations
 
 import contextlib
 
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from . import paths
 
 
 class _Sent(Exception):
     """The head is sent: what the GET would stream after it (Server-Sent Events, an artifact) is not made."""
 
 
-def _own(path: str) -> bool:
-    return any(path == own or path.startswith(own + "/") for own in paths.API if own != "/.netlify/functions")
+def _answered_as_get(scope: Scope) -> bool:
+    """Whether one of the app's own routes answers this path's GET, none of them its HEAD (a function's URL does:
+    a function gets its HEAD as such, as does whatever the site's routes reach)."""
+    as_get = {**scope, "method": "GET"}
+    found = False
+    for route in scope["app"].router.routes:
+        if route.matches(scope)[0] == Match.FULL:
+            return False
+        found = found or route.matches(as_get)[0] == Match.FULL
+    return found
 
 
 class HeadAsGet:
@@ -29,7 +36,7 @@ class HeadAsGet:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD" or not _own(scope["path"]):
+        if scope["type"] != "http" or scope["method"] != "HEAD" or not _answered_as_get(scope):
             await self.app(scope, receive, send)
             return
         sent = False

@@ -1,11 +1,11 @@
-"""Backburner's own paths. The router asks the site's routes only when none of these answered, so a rewrite
-rule or a function's ``path`` never reaches them; ``backburner check`` says so where one would."""
+"""Backburner's own paths. The router asks the site's routes only when none of its endpoints answered, so a
+rewrite rule or a function's ``path`` never reaches those; ``backburner check`` says so where one covers them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-#: The management API, its documents and the health endpoints (each with everything below it).
+#: The management API, its documents and the health endpoints (each a prefix its endpoints live under).
 API = (
     "/.netlify/functions",
     "/api/functions",

@@ -36,12 +36,13 @@ def _text(rule: Rule, site: Site) -> str:
 
 
 def _never(matches: Callable[[str], object]) -> list[str]:
-    """Why a pattern never reaches some of the paths it names: Backburner's own endpoints answer them first."""
+    """Which of Backburner's own endpoints answer before a pattern that covers their paths (a path below them that
+    no endpoint answers still reaches it)."""
     notes = []
     if api := paths.covered(matches, paths.API):
-        notes.append(f"never reaches {', '.join(api)} or below: Backburner's own endpoints answer there")
+        notes.append(f"Backburner's own endpoints at {', '.join(api)} answer before it")
     if dashboard := paths.covered(matches, paths.DASHBOARD):
-        notes.append(f"never reaches the dashboard's {', '.join(dashboard)} while it shares the API's port")
+        notes.append(f"the dashboard's pages at {', '.join(dashboard)} answer before it while on the API's port")
     return notes
 
 

@@ -50,6 +50,11 @@ OWN = {
         def handler(event, context):
             return {"statusCode": 201, "body": json.dumps({"own": event["path"], "route": event.get("route")})}
     """,
+    "verb": """
+        config = {"path": ["/api/runs/:a/:b/*", "/healthz/*"]}
+        def handler(event, context):
+            return {"statusCode": 200, "headers": {"x-method": event["httpMethod"]}}
+    """,
     "own-background": """
         config = {"path": "/queue/*"}
         def handler(event, context):
@@ -230,3 +235,12 @@ def test_a_websocket_handshake_gets_a_json_404_saying_none_is_served(client, pat
         "code": "not_found",
         "message": "Backburner serves no WebSocket; follow a run with GET /api/runs/{id}/events (Server-Sent Events).",
     }
+
+
+def test_head_below_an_own_path_that_no_endpoint_answers_reaches_the_site_as_head(client):
+    """HEAD is answered as GET only where one of Backburner's own endpoints answers the GET; elsewhere (here the
+    catch-all rule onto `echo`) the function gets the HEAD itself."""
+    for path in ("/healthz/x", "/api/runs/a/b/c"):
+        head = client.head(path)
+        assert head.status_code == 200 and head.headers["x-method"] == "HEAD", path
+    assert client.head("/healthz").status_code == 200 and client.head("/healthz").content == b""

@@ -41,6 +41,7 @@ def _protocol(head_timeout: float) -> Any:
         _in_head = True
         _refused = False
         _head_timer: asyncio.TimerHandle | None = None
+        _begun = False  # a request's first byte arrived (its head may still be incomplete)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -52,6 +53,7 @@ def _protocol(head_timeout: float) -> Any:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            self._begun = True
             if self._head_timer is None:  # a kept-alive connection's next request
                 self._arm()
 
@@ -69,7 +71,7 @@ def _protocol(head_timeout: float) -> Any:
                 return
             if self.cycle is not None and not self.cycle.response_complete:
                 self._arm()  # a pipelined head behind an answer still being sent: judged once that is done
-            elif self._head_bytes == 0:
+            elif not self._begun:
                 self._refused = True
                 self.transport.close()  # nothing sent: nothing to answer
             else:
@@ -93,7 +95,7 @@ def _protocol(head_timeout: float) -> Any:
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
-            self._in_head, self._head_bytes = True, 0
+            self._in_head, self._head_bytes, self._begun = True, 0, False
 
         def _refuse(self) -> None:
             in_url = not getattr(self, "headers", None) and len(getattr(self, "url", b"")) > URL_CAP

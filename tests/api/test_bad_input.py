@@ -257,6 +257,12 @@ def test_a_request_head_sent_too_slowly_gets_408_and_the_connection_is_closed(si
             sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # the next request's head, trickled
             assert read_until_closed(sock).startswith(b"HTTP/1.1 408 ")
 
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:  # pipelined in one packet
+            whole = request("GET", "/healthz").replace(b"Connection: close", b"Connection: keep-alive")
+            sock.sendall(whole + b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")  # the second head never ends
+            both = read_until_closed(sock)
+            assert both.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 408 Request Timeout" in both
+
         with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
             head_only = request("POST", TRIGGER, JSON, body=b'{"slow": true}')[: -len(b'{"slow": true}')]
             sock.sendall(head_only)  # a whole head, then a body that takes longer than the head timeout

@@ -26,7 +26,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from ..retry import steering
-from ..runs import json_bytes
+from ..runs import json_bytes, storable
 from . import proctree
 from .capture import Capture
 from .context import Context
@@ -113,10 +113,10 @@ def _error(exc: BaseException, redactor: Redactor) -> dict[str, Any]:
     tb = exc.__traceback__
     if tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next  # our own `invoke` frame is noise in the user's traceback
-    return {
-        "type": type(exc).__name__,
-        "message": redactor(str(exc)),
-        "traceback": redactor("".join(traceback.format_exception(type(exc), exc, tb, limit=30))),
+    return {  # storable: a lone surrogate in the text would fail the JSON answer of a synchronous call
+        "type": storable(type(exc).__name__),
+        "message": storable(redactor(str(exc))),
+        "traceback": storable(redactor("".join(traceback.format_exception(type(exc), exc, tb, limit=30)))),
         **steering(exc),
     }
 

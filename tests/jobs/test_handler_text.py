@@ -15,11 +15,12 @@ FUNCTIONS = {
     "prints-background": 'def handler(event, context):\n    print("line \\ud800 x")\n    return 1\n',
     "returns-background": 'def handler(event, context):\n    return {"\\ud800": 1}\n',
 }
+SYNC = {"raises": 'def handler(event, context):\n    raise ValueError("bad \\ud800 thing")\n'}
 
 
 @pytest.fixture
 def site(site: Path) -> Path:
-    for name, source in FUNCTIONS.items():
+    for name, source in {**FUNCTIONS, **SYNC}.items():
         (site / "netlify" / "functions" / f"{name}.py").write_text(source)
     with (site / "netlify.toml").open("a") as toml:
         toml.write('\n[backburner.functions."raises-background"]\n  retries = []\n')
@@ -41,3 +42,9 @@ def test_a_lone_surrogate_from_a_handler_is_stored_as_its_escape(client, worker)
     returned = finished(client, runs["returns-background"], timeout=30)
     assert returned["status"] == "failed" and "a lone surrogate" in returned["error"]["message"]
     assert client.get("/api/runs", params={"limit": 10}).status_code == 200
+
+
+def test_a_synchronous_function_raising_with_a_lone_surrogate_gets_its_502(client):
+    answer = client.post("/.netlify/functions/raises")
+    assert answer.status_code == 502
+    assert answer.json()["error"]["message"] == "raises failed: ValueError: bad \\ud800 thing"

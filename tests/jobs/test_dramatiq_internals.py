@@ -277,11 +277,18 @@ def test_a_hung_redis_is_a_connection_error_to_dramatiqs_consumer(runtime, redis
     from jobs.broker import connect_quick
 
     quick = connect_quick(runtime.settings, 0.3)
+    runtime.store.create(new_run(runtime.site.get("echo-background"), "api"), {})
     consumer = build_broker(runtime.settings, quick).consume(QUEUE, prefetch=2, timeout=100)
+    fetched = next(consumer)
     os.kill(redis_server.process.pid, signal.SIGSTOP)
     try:
         with pytest.raises(ConnectionClosed):
-            next(consumer)
+            for _ in range(100):  # the consumer may first linger for its busy thread (None), then fetch
+                next(consumer)
+        with pytest.raises(ConnectionClosed):  # and so are its acks, nacks and hand-backs
+            consumer.nack(fetched)
+        with pytest.raises(ConnectionClosed):
+            consumer.ack(fetched)
     finally:
         os.kill(redis_server.process.pid, signal.SIGCONT)
         quick.close()

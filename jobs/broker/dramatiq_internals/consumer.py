@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import redis
@@ -105,10 +107,11 @@ class _BusyAwareConsumer(_RedisConsumer):
             nudged = self._nudges.wait(slice_s) if self._nudges is not None else self._freed.wait(slice_s)
             if not nudged:
                 return None
-        try:
-            self.message_cache = self.broker.do_fetch(self.queue_name, free)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:  # a hung Redis too: one line, not a traceback
-            raise ConnectionClosed(exc) from None
+        with _timeout_is_connection_error():
+            try:
+                self.message_cache = self.broker.do_fetch(self.queue_name, free)
+            except redis.ConnectionError as exc:
+                raise ConnectionClosed(exc) from None
         if not self.message_cache:  # an empty queue: wait for its nudge, polling only as a safety net
             self._poll_at = time.monotonic() + IDLE_POLL_S
             return None
@@ -180,7 +183,8 @@ class _BusyAwareConsumer(_RedisConsumer):
         messages = list(messages)
         if messages and self.queue_name == QUEUE and self.broker.returned is not None:
             self.broker.returned(messages)
-        super().requeue(messages)
+        with _timeout_is_connection_error():
+            super().requeue(messages)
 
     def close(self) -> None:
         """Hand back fetched messages that were never given to a thread, so their runs do not wait for the
@@ -201,13 +205,15 @@ class _BusyAwareConsumer(_RedisConsumer):
             if getattr(message, "acked_with_run", False):
                 self.queued_message_ids.discard(message.message_id)
             else:
-                super().ack(message)
+                with _timeout_is_connection_error():
+                    super().ack(message)
         finally:
             self._wake()
 
     def nack(self, message: Any) -> None:
         try:
-            super().nack(message)
+            with _timeout_is_connection_error():
+                super().nack(message)
         finally:
             self._wake()
 
@@ -216,3 +222,13 @@ class _BusyAwareConsumer(_RedisConsumer):
         waiting = self._waiting_for
         if waiting == "any" or (waiting == "all" and self.outstanding_message_count <= self._low):
             self._freed.set()
+
+
+@contextlib.contextmanager
+def _timeout_is_connection_error() -> Iterator[None]:
+    """Dramatiq's consumer thread logs a ConnectionError in one line and reconnects, anything else as an
+    "unexpected error" with its traceback; Redis that stopped answering (a timeout, not retried) is the former."""
+    try:
+        yield
+    except redis.TimeoutError as exc:
+        raise ConnectionClosed(exc) from None

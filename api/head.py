@@ -20,10 +20,10 @@ class _Sent(Exception):
 def _answered_as_get(scope: Scope) -> bool:
     """Whether one of the app's own routes answers this path's GET, none of them its HEAD (a function's URL does:
     a function gets its HEAD as such, as does whatever the site's routes reach)."""
-    as_get = {**scope, "method": "GET"}
+    as_head, as_get = dict(scope), {**scope, "method": "GET"}  # copies: a route may mark the scope it matched
     found = False
     for route in scope["app"].router.routes:
-        if route.matches(scope)[0] == Match.FULL:
+        if route.matches(as_head)[0] == Match.FULL:
             return False
         found = found or route.matches(as_get)[0] == Match.FULL
     return found

@@ -14,9 +14,9 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, Field, create_model
+from pydantic import BaseModel, Field, create_model
 
 from .errors import RunUnreadable
 
@@ -58,8 +58,9 @@ RESULT_INLINE_BYTES = 2048
 
 
 def json_bytes(text: str) -> int:
-    """Bytes of JSON text as stored and served (UTF-8): what ``max_result`` and ``result_size`` count."""
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    """Bytes of JSON text as stored and served (UTF-8): what ``max_result`` and ``result_size`` count.
+    UnicodeEncodeError for text no record can hold (a lone surrogate; the child refuses such a result)."""
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def new_id() -> str:
@@ -123,7 +124,8 @@ class Idempotency:
 
 def storable(text: str) -> str:
     """``text`` with any lone surrogate (``"\\ud800"``, which has no UTF-8) written as its escape, so a record
-    holding it can be stored and served: a handler's exception or progress message may carry one."""
+    holding it can be stored and served. The child applies it where it takes a handler's text (an exception,
+    a progress message, a printed line)."""
     if text.isascii():
         return text
     try:
@@ -133,14 +135,10 @@ def storable(text: str) -> str:
     return text
 
 
-#: Text that comes from a handler (an exception, a progress message): made storable on the way in.
-UserText = Annotated[str, AfterValidator(storable)]
-
-
 class ErrorInfo(BaseModel):
-    type: UserText
-    message: UserText
-    traceback: UserText | None = None
+    type: str
+    message: str
+    traceback: str | None = None
 
 
 class AttemptInfo(BaseModel):
@@ -157,7 +155,7 @@ class AttemptInfo(BaseModel):
 class Progress(BaseModel):
     done: float | None = None
     total: float | None = None
-    message: UserText | None = None
+    message: str | None = None
 
     @classmethod
     def from_hash(cls, fields: dict[bytes, bytes]) -> Progress:

@@ -17,7 +17,6 @@ Overlap, when the previous scheduled run is still queued, running or retrying:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -145,9 +144,7 @@ class Engine:
     def _fire(self, schedule: Schedule, tick: datetime) -> Outcome:
         next_run = schedule.cron.next_after(tick)
         api = schedule.spec.source == "api"
-        fence = self.fence or Fence()
-        if api:  # and only while it exists: a DELETE answered 204 gets no run after it
-            fence = dataclasses.replace(fence, within=(self.runtime.store.keys.api_schedules, schedule.name))
+        fence = self.state.fence_for(schedule.name, api)  # an API schedule deleted meanwhile gets no run either
         run, created = create_tick_run(
             self.runtime.store, schedule.name, schedule.function, tick, next_run, schedule.payload, fence=fence
         )

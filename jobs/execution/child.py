@@ -141,8 +141,7 @@ def encode_result(function: str, value: Any, max_result: int | None) -> tuple[st
     """The result as JSON text, or why it cannot be kept (an error that is not retried: it would fail again)."""
     try:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-        if not text.isascii():
-            text.encode()  # a lone surrogate ("\ud800") has no UTF-8: no record could hold it
+        size = json_bytes(text)  # UnicodeEncodeError for a lone surrogate ("\ud800"): no record could hold it
     except (TypeError, ValueError, RecursionError) as exc:
         if isinstance(exc, UnicodeEncodeError):
             why = "a string holds a lone surrogate, which is not text"
@@ -153,10 +152,10 @@ def encode_result(function: str, value: Any, max_result: int | None) -> tuple[st
             "numbers, booleans or None (no sets, bytes, NaN or objects)"
         )
         return None, {"type": "InvalidResult", "message": message, "traceback": None, "retry": False}
-    if max_result is not None and (size_b := json_bytes(text)) > max_result:
-        size, limit = sizes_over(size_b, max_result)
+    if max_result is not None and size > max_result:
+        shown, limit = sizes_over(size, max_result)
         message = (
-            f"{function} returned {size} of JSON, over its max_result of {limit}; "
+            f"{function} returned {shown} of JSON, over its max_result of {limit}; "
             "write big outputs with context.artifacts.write() and return a reference to them"
         )
         return None, {"type": "ResultTooLarge", "message": message, "traceback": None, "retry": False}
@@ -306,5 +305,6 @@ def child_main(conn: Connection) -> None:
         try:
             data = pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # an unpicklable error payload: send its text instead
-            data = pickle.dumps(("error", {"type": type(exc).__name__, "message": str(exc), "traceback": None}))
+            error = {"type": type(exc).__name__, "message": storable(str(exc)), "traceback": None}
+            data = pickle.dumps(("error", error))
         conn.send_bytes(data)

@@ -17,6 +17,7 @@ import redis
 from ..artifacts.writer import ArtifactWriter
 from ..errors import ConfigError
 from ..keys import Keys
+from ..runs import storable
 from .output import LOG_LINE_CHARS, LOG_LINES_CAP, RunLog
 from .secrets import Redactor
 from .task import AttemptContext
@@ -151,7 +152,7 @@ class Context:
         fields: dict[str | bytes, str | float] = {
             "done": json.dumps(done),
             "total": json.dumps(total),
-            "message": json.dumps(message),
+            "message": json.dumps(storable(message) if isinstance(message, str) else message),
             "t": time.time(),
         }
         try:

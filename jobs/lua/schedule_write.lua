@@ -7,7 +7,7 @@
 -- KEYS[3]  the leader lease, or "" for no fence
 -- KEYS[4]  the schedules created through the API (a hash by name), or "" for a schedule from a file
 -- ARGV[1]  the lease's holder (with KEYS[3])
--- ARGV[2]  the schedule's name (with KEYS[4]: it must still be there)
+-- ARGV[2]  the schedule's name in KEYS[4] (it must still be there)
 -- ARGV[3]  the write, as JSON, any of:
 --   setnx    {field: value}    set where absent
 --   forward  {field: ISO}      set where absent or not later (ISO 8601 UTC, one width: text order is time order)

@@ -19,6 +19,7 @@ created through the API that was deleted meanwhile.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -156,6 +157,12 @@ class ScheduleState:
         self._write(name, api, "recording skipped ticks", skips=skips)
         return len(ticks)
 
+    def fence_for(self, name: str, api: bool) -> Fence:
+        """What the scheduler's writes for schedule ``name`` (its state, its tick's run) land under: this
+        scheduler's lease, if fenced, and for a schedule created through the API, that it still exists."""
+        lease = self.fence or Fence()
+        return dataclasses.replace(lease, within=(self.keys.api_schedules, name)) if api else lease
+
     def _write(
         self,
         name: str,
@@ -170,13 +177,10 @@ class ScheduleState:
     ) -> None:
         """One ``schedule_write.lua`` call; raises NotLeader when the fence no longer holds."""
         plan = {"setnx": setnx, "forward": forward, "set": set_, "del": delete, "skips": skips}
-        keys = [
-            self.keys.schedule(name),
-            self.keys.schedule_skips(name),
-            self.fence.lease if self.fence else "",
-            self.keys.api_schedules if api else "",
-        ]
-        args = [self.fence.holder if self.fence else "", name, json.dumps({k: v for k, v in plan.items() if v})]
+        fence = self.fence_for(name, api)
+        hash_key, field = fence.within or ("", "")
+        keys = [self.keys.schedule(name), self.keys.schedule_skips(name), fence.lease, hash_key]
+        args = [fence.holder, field, json.dumps({k: v for k, v in plan.items() if v})]
         with translate_errors(doing):
             written = self._write_script(keys=keys, args=args)
         if written == 0:

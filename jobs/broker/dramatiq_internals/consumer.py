@@ -107,11 +107,8 @@ class _BusyAwareConsumer(_RedisConsumer):
             nudged = self._nudges.wait(slice_s) if self._nudges is not None else self._freed.wait(slice_s)
             if not nudged:
                 return None
-        with _timeout_is_connection_error():
-            try:
-                self.message_cache = self.broker.do_fetch(self.queue_name, free)
-            except redis.ConnectionError as exc:
-                raise ConnectionClosed(exc) from None
+        with _connection_closed():
+            self.message_cache = self.broker.do_fetch(self.queue_name, free)
         if not self.message_cache:  # an empty queue: wait for its nudge, polling only as a safety net
             self._poll_at = time.monotonic() + IDLE_POLL_S
             return None
@@ -183,7 +180,7 @@ class _BusyAwareConsumer(_RedisConsumer):
         messages = list(messages)
         if messages and self.queue_name == QUEUE and self.broker.returned is not None:
             self.broker.returned(messages)
-        with _timeout_is_connection_error():
+        with _connection_closed():
             super().requeue(messages)
 
     def close(self) -> None:
@@ -205,14 +202,14 @@ class _BusyAwareConsumer(_RedisConsumer):
             if getattr(message, "acked_with_run", False):
                 self.queued_message_ids.discard(message.message_id)
             else:
-                with _timeout_is_connection_error():
+                with _connection_closed():
                     super().ack(message)
         finally:
             self._wake()
 
     def nack(self, message: Any) -> None:
         try:
-            with _timeout_is_connection_error():
+            with _connection_closed():
                 super().nack(message)
         finally:
             self._wake()
@@ -225,10 +222,10 @@ class _BusyAwareConsumer(_RedisConsumer):
 
 
 @contextlib.contextmanager
-def _timeout_is_connection_error() -> Iterator[None]:
+def _connection_closed() -> Iterator[None]:
     """Dramatiq's consumer thread logs a ConnectionError in one line and reconnects, anything else as an
-    "unexpected error" with its traceback; Redis that stopped answering (a timeout, not retried) is the former."""
+    "unexpected error" with its traceback; Redis gone or not answering (a timeout is not retried) is the former."""
     try:
         yield
-    except redis.TimeoutError as exc:
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise ConnectionClosed(exc) from None

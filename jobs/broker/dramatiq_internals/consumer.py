@@ -191,7 +191,7 @@ class _BusyAwareConsumer(_RedisConsumer):
         leftover, self.message_cache = self.message_cache, []
         try:
             self.requeue(message for message in leftover if message is not None)
-        except redis.RedisError as exc:
+        except (redis.RedisError, ConnectionClosed) as exc:  # requeue says ConnectionClosed for Redis away
             # Left in this worker's ack set: Dramatiq puts them back once its heartbeat stops, and the
             # reaper resumes a claimed run that overstays its time limit.
             log.warning("could not hand back %d message(s): %s", len(leftover), exc)

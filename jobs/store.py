@@ -96,7 +96,7 @@ class RunStore:
         keys, args = self._create_call(run, event, idempotency)
         if fence is not None:
             keys += [fence.lease, fence.within[0] if fence.within else ""]
-            args += [fence.holder, fence.within[1] if fence.within else ""]
+            args += [fence.holder, fence.within[1] if fence.within else "", fence.revision]
         with translate_errors("creating a run"):
             reply = text(self._create(keys=keys, args=args))
             if reply == "":

@@ -96,7 +96,7 @@ class Engine:
     def _tick_one(self, schedule: Schedule, status: ScheduleStatus, now: datetime, outcomes: list[Outcome]) -> None:
         """Add what happened to each due tick of ``schedule`` to ``outcomes``, logging each at once (a failure
         later in the tick must not hide a run already made)."""
-        name, function, api = schedule.name, schedule.function, schedule.spec.source == "api"
+        name, function, api = schedule.name, schedule.function, schedule.revision
         if status.handled_until is None:
             self.state.start(name, now, api=api)
             return
@@ -125,7 +125,7 @@ class Engine:
 
     def _handle(self, schedule: Schedule, tick: datetime) -> Outcome:
         """One due tick: already fired elsewhere, blocked by the overlap policy, or fired now."""
-        name, overlap, api = schedule.name, schedule.function.overlap, schedule.spec.source == "api"
+        name, overlap, api = schedule.name, schedule.function.overlap, schedule.revision
         existing = existing_tick_run(self.runtime.store, name, schedule.function.name, tick)
         if existing is not None:  # a previous leader fired it before it could move handled_until
             return Outcome(name, tick, "duplicate", existing)
@@ -143,7 +143,7 @@ class Engine:
 
     def _fire(self, schedule: Schedule, tick: datetime) -> Outcome:
         next_run = schedule.cron.next_after(tick)
-        api = schedule.spec.source == "api"
+        api = schedule.revision
         fence = self.state.fence_for(schedule.name, api)  # an API schedule deleted meanwhile gets no run either
         run, created = create_tick_run(
             self.runtime.store, schedule.name, schedule.function, tick, next_run, schedule.payload, fence=fence

@@ -29,6 +29,12 @@ class Schedule:
         return self.spec.name
 
     @property
+    def revision(self) -> str | None:
+        """For a schedule created through the API, which creation of its name this is (the scheduler's writes
+        for it land only while that one exists); None for netlify.toml's."""
+        return self.spec.revision if self.spec.source == "api" else None
+
+    @property
     def payload(self) -> Mapping[str, object]:
         return self.spec.payload
 
@@ -77,7 +83,7 @@ def load_schedules(
             raise ScheduleError(f"schedule {spec.name!r}: {error.message}") from None
         assert function is not None
         if expression != spec.cron:
-            spec = ScheduleSpec(spec.name, spec.function, expression, spec.timezone, spec.payload, spec.source)
+            spec = dataclasses.replace(spec, cron=expression)
             if spec.name == function.name:
                 function = dataclasses.replace(function, schedule=expression)
         schedules.append(Schedule(spec, function, cron))

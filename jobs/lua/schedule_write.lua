@@ -14,11 +14,16 @@
 --   set      {field: value}
 --   del      [field]
 --   skips    {"count", "last" (ISO, forward), "entries" (newest last), "cap"}
+-- ARGV[4]  with KEYS[4]: the schedule's revision, or "" for any (it must still be this creation of the name)
 --
--- Returns 1 when written, 0 when the fence does not hold, 2 when the schedule is gone (nothing written).
+-- Returns 1 when written, 0 when the fence does not hold, 2 when the schedule is gone or was created anew
+-- (nothing written).
 
 if KEYS[3] ~= "" and redis.call("GET", KEYS[3]) ~= ARGV[1] then return 0 end
-if KEYS[4] ~= "" and redis.call("HEXISTS", KEYS[4], ARGV[2]) == 0 then return 2 end
+if KEYS[4] ~= "" then
+    local spec = redis.call("HGET", KEYS[4], ARGV[2])
+    if not spec or (ARGV[4] ~= "" and cjson.decode(spec).revision ~= ARGV[4]) then return 2 end
+end
 local state, write = KEYS[1], cjson.decode(ARGV[3])
 
 local function forward(field, value)

@@ -9,6 +9,7 @@ name the API already uses, the file's wins and the API's is left out until it is
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,13 @@ from .state import ScheduleState
 def _spec(raw: Any) -> ScheduleSpec:
     data = json.loads(raw)
     return ScheduleSpec(
-        data["name"], data["function"], data["cron"], data.get("timezone", "UTC"), data.get("payload") or {}, "api"
+        data["name"],
+        data["function"],
+        data["cron"],
+        data.get("timezone", "UTC"),
+        data.get("payload") or {},
+        "api",
+        data.get("revision", ""),  # none in schedules stored before revisions: those are fenced by name only
     )
 
 
@@ -109,10 +116,10 @@ class Schedules:
             raise PayloadTooLarge(f"The payload is {size} bytes; function {function!r} accepts at most {limit} bytes.")
         if any(spec.name == name for spec in site.schedules):
             raise Conflict(f"Schedule {name!r} is defined in netlify.toml; choose another name.")
-        spec = ScheduleSpec(name, function, cron, timezone, body, "api")
+        spec = ScheduleSpec(name, function, cron, timezone, body, "api", uuid.uuid4().hex)
         record = json.dumps(
             {"name": name, "function": function, "cron": cron, "timezone": timezone, "payload": body,
-             "created_at": clock.iso(now)}
+             "created_at": clock.iso(now), "revision": spec.revision}
         )  # fmt: skip
         state = ScheduleState(self.client, self.keys)
 

@@ -106,19 +106,20 @@ class ScheduleState:
         with translate_errors("resuming a schedule"):
             self.client.hset(self.keys.schedule(name), mapping={"paused": "0", "handled_until": clock.iso(now)})
 
-    def start(self, name: str, now: datetime, *, api: bool = False) -> None:
+    def start(self, name: str, now: datetime, *, api: str | None = None) -> None:
         """A schedule seen for the first time starts at ``now`` (no runs for the time before it existed).
-        ``api``: the schedule was created through the API (its state is written only while it exists)."""
+        ``api``, for a schedule created through the API, is its revision: its state is written only while
+        that schedule exists (not deleted, nor deleted and created anew)."""
         self._write(name, api, "starting a schedule", setnx={"handled_until": clock.iso(now)})
 
     def keys_of(self, name: str) -> list[str]:
         """Every key of one schedule's state (removed with a schedule created through the API)."""
         return [self.keys.schedule(name), self.keys.schedule_skips(name), self.keys.schedule_ticks(name)]
 
-    def advance(self, name: str, until: datetime, *, api: bool = False) -> None:
+    def advance(self, name: str, until: datetime, *, api: str | None = None) -> None:
         self._write(name, api, "advancing a schedule", forward={"handled_until": clock.iso(until)})
 
-    def fired(self, name: str, tick: datetime, run_id: str, *, api: bool = False) -> None:
+    def fired(self, name: str, tick: datetime, run_id: str, *, api: str | None = None) -> None:
         """The run for ``tick`` exists (created now, or earlier by another scheduler). ``last_run`` names it even
         when an older tick fires late (a queued one): overlap looks at the newest run made, not the newest tick."""
         self._write(
@@ -130,7 +131,7 @@ class ScheduleState:
         with translate_errors("recording a manual run"):
             self.client.hset(self.keys.schedule(name), "last_run", run_id)
 
-    def set_pending(self, name: str, tick: datetime | None, *, api: bool = False) -> None:
+    def set_pending(self, name: str, tick: datetime | None, *, api: str | None = None) -> None:
         if tick is None:
             self._write(name, api, "queueing a tick", delete=["pending"])
         else:
@@ -143,7 +144,7 @@ class ScheduleState:
         reason: SkipReason,
         blocking_run: str | None = None,
         *,
-        api: bool = False,
+        api: str | None = None,
     ) -> int:
         """Count ticks that will never run, and keep the newest ones (with why) for inspection."""
         ticks = sorted(ticks)
@@ -157,16 +158,19 @@ class ScheduleState:
         self._write(name, api, "recording skipped ticks", skips=skips)
         return len(ticks)
 
-    def fence_for(self, name: str, api: bool) -> Fence:
+    def fence_for(self, name: str, api: str | None) -> Fence:
         """What the scheduler's writes for schedule ``name`` (its state, its tick's run) land under: this
-        scheduler's lease, if fenced, and for a schedule created through the API, that it still exists."""
+        scheduler's lease, if fenced, and for a schedule created through the API (``api``: its revision), that
+        this creation of it still exists."""
         lease = self.fence or Fence()
-        return dataclasses.replace(lease, within=(self.keys.api_schedules, name)) if api else lease
+        if api is None:
+            return lease
+        return dataclasses.replace(lease, within=(self.keys.api_schedules, name), revision=api)
 
     def _write(
         self,
         name: str,
-        api: bool,
+        api: str | None,
         doing: str,
         *,
         setnx: dict[str, str] | None = None,
@@ -180,7 +184,7 @@ class ScheduleState:
         fence = self.fence_for(name, api)
         hash_key, field = fence.within or ("", "")
         keys = [self.keys.schedule(name), self.keys.schedule_skips(name), fence.lease, hash_key]
-        args = [fence.holder, field, json.dumps({k: v for k, v in plan.items() if v})]
+        args = [fence.holder, field, json.dumps({k: v for k, v in plan.items() if v}), fence.revision]
         with translate_errors(doing):
             written = self._write_script(keys=keys, args=args)
         if written == 0:

@@ -109,6 +109,7 @@ class ScheduleSpec:
     timezone: str = "UTC"
     payload: Mapping[str, Any] = field(default_factory=dict, hash=False)
     source: Literal["file", "api"] = "file"
+    revision: str = ""  # an API schedule's creation: a schedule deleted and created anew under its name is another
 
 
 @dataclass(frozen=True)

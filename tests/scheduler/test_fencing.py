@@ -4,18 +4,25 @@ its writes delivered after another scheduler took over; they are dropped, and th
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 
 from jobs import clock
 from jobs.runtime import Runtime
+from jobs.schedules.registry import Schedules
 from jobs.schedules.state import ScheduleState
 from jobs.writes import Fence
 from scheduler.engine import Engine
+from scheduler.schedules import load_schedules
 from tests.scheduler.conftest import at
 
 
 def stored(runtime: Runtime, name: str) -> dict[bytes, bytes]:
     return runtime.client.hgetall(runtime.store.keys.schedule(name))
+
+
+def body(runtime: Runtime, run_id: str | None) -> object:
+    return json.loads(runtime.store.event(run_id or "")["body"])
 
 
 def runs_of(runtime: Runtime, function: str) -> list[str]:
@@ -64,12 +71,12 @@ def test_the_state_of_a_schedule_deleted_meanwhile_is_not_written_again(runtime:
     state = ScheduleState(runtime.client, runtime.store.keys)
     keys = runtime.store.keys
     runtime.client.hset(keys.api_schedules, "report-us", "{}")
-    state.start("report-us", clock.now(), api=True)
+    state.start("report-us", clock.now(), api="")
     assert runtime.client.exists(keys.schedule("report-us")) == 1
     runtime.client.hdel(keys.api_schedules, "report-us")
     runtime.client.delete(keys.schedule("report-us"))  # as DELETE /api/schedules/report-us does
-    state.start("report-us", clock.now(), api=True)  # a leader that had not seen the delete yet
-    state.advance("report-us", clock.now(), api=True)
+    state.start("report-us", clock.now(), api="")  # a leader that had not seen the delete yet
+    state.advance("report-us", clock.now(), api="")
     assert runtime.client.exists(keys.schedule("report-us")) == 0
 
 
@@ -99,3 +106,28 @@ def test_a_schedule_deleted_during_its_tick_gets_no_run(runtime: Runtime, make_e
     runtime.client.hdel(keys.api_schedules, "tick")  # deleted; this engine has not seen it yet
     assert engine.tick(at("2026-03-02T10:05:30")) == []
     assert runs_of(runtime, "tick") == [] and runtime.client.exists(keys.schedule_ticks("tick")) == 0
+
+
+def test_a_schedule_deleted_and_created_anew_during_its_tick_runs_only_its_new_definition(runtime: Runtime) -> None:
+    """DELETE then POST /api/schedules of the same name while the leader, which has not seen either yet, fires
+    the tick: the old definition makes no run and writes no state; the new one fires once the watcher has it."""
+    registry = Schedules(runtime.client, runtime.store.keys, lambda: runtime.site)
+
+    def engine() -> Engine:
+        api = [s for s in load_schedules(runtime.site, api=registry.from_api()) if s.name == "nightly"]
+        return Engine(runtime, api, grace_s=10.0)
+
+    registry.create("nightly", "plain", "*/5 * * * *", "UTC", {"v": 1}, at("2026-03-02T10:00:00"))
+    stale = engine()
+    [fired] = stale.tick(at("2026-03-02T10:05:30"))
+    assert body(runtime, fired.run_id) == {"v": 1, "next_run": "2026-03-02T10:10:00.000Z"}
+
+    registry.delete("nightly")
+    registry.create("nightly", "plain", "*/5 * * * *", "UTC", {"v": 2}, at("2026-03-02T10:06:00"))
+    state = stored(runtime, "nightly")
+    assert stale.tick(at("2026-03-02T10:10:30")) == []  # the old definition's 10:10
+    assert runs_of(runtime, "plain") == ["2026-03-02T10:05:00.000Z"] and stored(runtime, "nightly") == state
+
+    [fired] = engine().tick(at("2026-03-02T10:10:30"))
+    assert fired.action == "fired" and fired.tick == at("2026-03-02T10:10")
+    assert body(runtime, fired.run_id) == {"v": 2, "next_run": "2026-03-02T10:15:00.000Z"}

@@ -7,7 +7,8 @@ pending deliveries survive worker and API restarts.
 Claiming is one Lua script: it takes due ids and pushes their due time ``lease`` into the future, tagging
 each with the claimer's token. Two workers never send the same attempt at once, and a crashed worker's
 claim comes due again when the lease runs out (at-least-once). The outcome is recorded on the run
-(``deliveries``) in the same transaction that reschedules or removes the entry.
+(``deliveries``) in the same transaction that reschedules or removes the entry. An attempt made while Redis
+is away is recorded once it is back (within ``PATIENCE_S``), so its claim does not come due and send it again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +30,7 @@ import redis
 
 from .. import clock
 from ..artifacts.stores import linked_artifacts, run_store
-from ..errors import BackburnerError, Conflict, InvalidInput, RunNotFound
+from ..errors import BackburnerError, Conflict, InvalidInput, RunNotFound, StoreUnavailable
 from ..keys import Keys, text
 from ..metrics import count_delivery
 from ..runs import Run
@@ -41,6 +43,10 @@ from .webhooks import RETRY_SCHEDULE_S, deliver, generate_secret, next_delay
 from .webhooks import _display as display_url
 
 log = logging.getLogger("backburner.outbox")
+
+#: How long an attempt made waits for an unavailable Redis to be recorded, before its claim is left to come due
+#: (and the attempt to be made again, with the same ``webhook-id``).
+PATIENCE_S = 300.0
 
 
 @dataclass
@@ -199,7 +205,7 @@ class Deliverer:
                 record["next_attempt_at"] = clock.iso(datetime.fromtimestamp(due_ms / 1000, UTC))
         if record["outcome"] in ("gave_up", "disabled", "refused"):
             log.warning("run %s: webhook %s to %s: %s", entry.run_id, entry.id, record["url"], record["outcome"])
-        self._record(entry, record, n, due_ms, gone=record["outcome"] == "disabled")
+        self._record_patiently(entry, record, n, due_ms, gone=record["outcome"] == "disabled")
         return record
 
     def _attempt(self, entry: Entry, n: int) -> dict[str, Any]:
@@ -230,8 +236,40 @@ class Deliverer:
         outcome = "delivered" if attempt.ok else "disabled" if attempt.gone else None
         return {**attempt.to_dict(), "event": entry.event, "outcome": outcome, "next_attempt_at": None}
 
+    def _record_patiently(
+        self, entry: Entry, record: dict[str, Any], n: int, due_ms: int | None, *, gone: bool
+    ) -> None:
+        """``_record``, waiting out a Redis outage: the attempt was made, and a record that does not land lets
+        its claim come due and the attempt be made again."""
+        deadline = time.monotonic() + PATIENCE_S
+        delay = 0.1
+        while True:
+            try:
+                return self._record(entry, record, n, due_ms, gone=gone)
+            except (StoreUnavailable, redis.RedisError) as exc:
+                if delay == 0.1:
+                    log.warning(
+                        "run %s: webhook %s attempt %d was made; recording it waits for Redis (%s)",
+                        entry.run_id,
+                        entry.id,
+                        n,
+                        exc,
+                    )
+                if time.monotonic() > deadline or self._stop.wait(delay):
+                    log.error(
+                        "run %s: webhook %s attempt %d was made but could not be recorded (%s); it will be made "
+                        "again with the same webhook-id",
+                        entry.run_id,
+                        entry.id,
+                        n,
+                        exc,
+                    )
+                    return
+                delay = min(delay * 2, 5.0)
+
     def _record(self, entry: Entry, record: dict[str, Any], n: int, due_ms: int | None, *, gone: bool) -> None:
-        """Append the attempt to the run and reschedule or remove the entry, in one transaction."""
+        """Append the attempt to the run and reschedule or remove the entry, in one transaction (once: a try whose
+        answer was lost may have landed)."""
         owned = self.outbox.owns(entry.id, self.token)  # lost only if we overran the lease (then it was re-sent)
 
         def outbox_writes(pipe: Writes | redis.client.Pipeline) -> None:
@@ -243,6 +281,8 @@ class Deliverer:
                 self.outbox.reschedule(pipe, entry.id, n, due_ms)
 
         def mutate(run: Run, pipe: Writes) -> None:
+            if record in run.deliveries:  # an earlier try landed, its answer did not
+                return
             run.deliveries.append(record)
             outbox_writes(pipe)
             count_delivery(pipe, self.keys, entry.function, record["outcome"])

@@ -3,7 +3,7 @@
 A ``WebhookReceiver`` is a ``ThreadingHTTPServer`` in a thread on a free 127.0.0.1 port. It records every
 request and lets a test wait for the Nth one on a Condition (no sleeping to synchronise). Its behaviour is
 configurable: fail the first N requests, always answer a status (410, a 302 redirect...), add Retry-After,
-answer slowly, or go down and come back on the same port.
+answer slowly or only when the test says so, or go down and come back on the same port.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class Behaviour:
     retry_after: str | None = None  # sent with failures (and with ``status`` when it is not 2xx)
     location: str | None = None  # sent with 3xx answers
     delay_s: float = 0.0  # wait this long before answering (cut short when the server stops)
+    hold: threading.Event | None = None  # answer only once this is set (or the server stops)
     body: bytes = b"ok"
 
 
@@ -126,6 +127,9 @@ class WebhookReceiver:
         plan = self.behaviour
         if plan.delay_s and self._stopping.wait(plan.delay_s):
             return  # stopping: drop the connection unanswered
+        while plan.hold is not None and not plan.hold.wait(0.05):
+            if self._stopping.is_set():
+                return
         status = plan.fail_status if number <= plan.fail_first else plan.status
         with contextlib.suppress(OSError):  # the client may have given up (timed out) meanwhile
             handler.send_response(status)

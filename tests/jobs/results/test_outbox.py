@@ -4,22 +4,26 @@ signing secret; and the destinations check at start-up."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from standardwebhooks import Webhook
 
+from jobs import clock
 from jobs.delivery.destinations import check_secret
-from jobs.delivery.outbox import Deliverer, Entry, Outbox, enqueue
+from jobs.delivery.outbox import Deliverer, Entry, Outbox, _note, enqueue
 from jobs.delivery.webhooks import next_delay
 from jobs.errors import ConfigError
 from jobs.lifecycle import new_run
 from jobs.runs import Result
+from jobs.wiring import open_runtime
 from jobs.worker import WorkerProcess
 from tests.support.attempts import finish as record
 from tests.support.http import WebhookReceiver
 from tests.support.procs import wait_for
+from tests.support.redis import RedisServer
 
 FAIL = Result("error", error={"type": "ValueError", "message": "no"})
 
@@ -102,6 +106,46 @@ def test_a_run_removed_meanwhile_still_gets_its_event_sent(runtime, settings, ho
     [request] = hook.wait_for(1)
     assert Webhook(settings.webhook_secret).verify(request.body.decode(), request.headers)["data"]["id"] == run_id
     assert pending(runtime) == []
+
+
+def test_an_attempt_made_while_redis_went_away_is_recorded_once_it_is_back_and_not_made_again(
+    settings, hook: WebhookReceiver, tmp_path, caplog
+):
+    """Redis stops while the receiver holds its answer: the sent attempt is recorded when Redis is back (before,
+    its claim came due after the lease and the webhook went out a second time)."""
+    answer = threading.Event()
+    hook.configure(hold=answer)
+    with RedisServer(tmp_path / "redis") as server:
+        runtime = open_runtime(settings.model_copy(update={"redis_url": server.url}))
+        try:
+            run_id = finish(runtime, "notify-background", Result("ok", value={}))
+            with caplog.at_level(logging.WARNING, logger="backburner.outbox"), delivering(settings, runtime):
+                hook.wait_for(1)
+                server.stop()
+                answer.set()
+                wait_for(lambda: "recording it waits for Redis" in caplog.text, message="a record to find no Redis")
+                server.start()
+                wait_for(lambda: not pending(runtime), message="the attempt to be recorded")
+            [record] = runtime.store.get(run_id).deliveries
+            assert (record["attempt"], record["outcome"]) == (1, "delivered")
+            assert not runtime.client.exists(runtime.store.keys.outbox_entry(f"msg_{run_id}_0"))
+            assert len(hook.requests) == 1
+        finally:
+            runtime.close()
+
+
+def test_a_record_tried_again_after_its_answer_was_lost_is_kept_once(runtime, settings):
+    """A record whose reply was lost (a timeout after Redis ran it) is tried again: it must not land twice."""
+    run_id = finish(runtime, "notify-background", Result("ok", value={}))
+    deliverer = Deliverer(settings, runtime.store, runtime.sites.lookup, "t")
+    [entry_id] = deliverer.outbox.claim(1, 30, deliverer.token)
+    entry = deliverer.outbox.load(entry_id)
+    assert entry is not None
+    record = {**_note(entry, 1, "retrying", "HTTP 500"), "next_attempt_at": "2026-03-02T10:00:00.000Z"}
+    for _ in range(2):
+        deliverer._record(entry, record, 1, due_ms=clock.now_ms() + 60_000, gone=False)
+    assert runtime.store.get(run_id).deliveries == [record]
+    assert deliverer.outbox.load(entry_id).attempts == 1  # type: ignore[union-attr]
 
 
 def test_dev_generates_one_secret_keeps_it_in_redis_and_never_logs_it(runtime, settings, hook, caplog):

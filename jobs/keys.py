@@ -34,6 +34,7 @@ class Keys:
         self.delayed = f"{namespace}:index:delayed"
         #: Schedules created through the API: name -> JSON spec; and a counter bumped by every change of them.
         self.api_schedules = f"{namespace}:schedules:api"
+        self.api_schedule_revisions = f"{namespace}:schedules:api:revisions"  # name -> revision, read by fences
         self.schedules_version = f"{namespace}:schedules:version"
 
     def run(self, run_id: str) -> str:

@@ -17,7 +17,7 @@ class Fence:
     """A write that lands only while ``holder`` is the value of key ``lease`` (the scheduler's leader lease): one
     sent before a partition and delivered after another scheduler took over is dropped, never applied late.
     With ``within`` (a hash and a field), only while the field is there too (a schedule not deleted meanwhile),
-    and with ``revision``, only while the JSON there has that ``revision`` (not deleted and created anew)."""
+    and with ``revision``, only while the field's value is ``revision`` (not deleted and created anew)."""
 
     lease: str = ""
     holder: str = ""

@@ -17,18 +17,18 @@
 -- ARGV[11] the pub/sub channel that wakes idle consumers when the queue stops being empty (jobs.broker),
 --          or, for a delayed run, the one that wakes the workers' timers; "" for none
 -- KEYS[11..12], ARGV[12..14] (optional) a fence (jobs.writes.Fence): the run is created only while the lease
---          KEYS[11] holds ARGV[12] ("" for no lease), and field ARGV[13] is in hash KEYS[12] ("" for none), as JSON
---          whose "revision" is ARGV[14] ("" for any)
+--          KEYS[11] holds ARGV[12] ("" for no lease), and field ARGV[13] is in hash KEYS[12] ("" for none) with
+--          the value ARGV[14] ("" for any)
 --
 -- Returns the id of the run (this one), or what the idempotency key holds ("<run id>[ <fingerprint>]"); ""
--- when the lease is another's, "-" when the field is gone or holds another revision (nothing written either way).
+-- when the lease is another's, "-" when the field is gone or holds another value (nothing written either way).
 
 local run_key, event_key, runs, function_runs, active, idem, messages, queue, delayed, ticks = unpack(KEYS)
 local run_id, run_json, event_json, idem_ttl, message_id, message, look_at, fingerprint, due, tick, nudge = unpack(ARGV)
 if KEYS[11] and KEYS[11] ~= "" and redis.call("GET", KEYS[11]) ~= ARGV[12] then return "" end
 if KEYS[12] and KEYS[12] ~= "" then
-    local spec = redis.call("HGET", KEYS[12], ARGV[13])
-    if not spec or (ARGV[14] ~= "" and cjson.decode(spec).revision ~= ARGV[14]) then return "-" end
+    local value = redis.call("HGET", KEYS[12], ARGV[13])
+    if not value or (ARGV[14] ~= "" and value ~= ARGV[14]) then return "-" end
 end
 if idem ~= "" then
     local existing = redis.call("GET", idem)

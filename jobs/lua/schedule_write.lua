@@ -5,7 +5,8 @@
 -- KEYS[1]  the schedule's state hash
 -- KEYS[2]  its list of skipped ticks
 -- KEYS[3]  the leader lease, or "" for no fence
--- KEYS[4]  the schedules created through the API (a hash by name), or "" for a schedule from a file
+-- KEYS[4]  the revisions of the schedules created through the API (a hash by name; for one stored before
+--          revisions, the schedules themselves), or "" for a schedule from a file
 -- ARGV[1]  the lease's holder (with KEYS[3])
 -- ARGV[2]  the schedule's name in KEYS[4] (it must still be there)
 -- ARGV[3]  the write, as JSON, any of:
@@ -21,8 +22,8 @@
 
 if KEYS[3] ~= "" and redis.call("GET", KEYS[3]) ~= ARGV[1] then return 0 end
 if KEYS[4] ~= "" then
-    local spec = redis.call("HGET", KEYS[4], ARGV[2])
-    if not spec or (ARGV[4] ~= "" and cjson.decode(spec).revision ~= ARGV[4]) then return 2 end
+    local revision = redis.call("HGET", KEYS[4], ARGV[2])
+    if not revision or (ARGV[4] ~= "" and revision ~= ARGV[4]) then return 2 end
 end
 local state, write = KEYS[1], cjson.decode(ARGV[3])
 

@@ -128,6 +128,7 @@ class Schedules:
                 raise Conflict(f"Schedule {name!r} already exists; delete it first (DELETE /api/schedules/{name}).")
             pipe.multi()
             pipe.hset(self.keys.api_schedules, name, record)
+            pipe.hset(self.keys.api_schedule_revisions, name, spec.revision)
             pipe.delete(*state.keys_of(name))
             pipe.hset(self.keys.schedule(name), "handled_until", clock.iso(now))
             pipe.incr(self.keys.schedules_version)
@@ -146,6 +147,7 @@ class Schedules:
         state = ScheduleState(self.client, self.keys)
         with translate_errors("deleting a schedule"), self.client.pipeline() as pipe:
             pipe.hdel(self.keys.api_schedules, name)
+            pipe.hdel(self.keys.api_schedule_revisions, name)
             pipe.delete(*state.keys_of(name))
             pipe.incr(self.keys.schedules_version)
             removed = pipe.execute()[0]

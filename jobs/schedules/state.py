@@ -165,7 +165,9 @@ class ScheduleState:
         lease = self.fence or Fence()
         if api is None:
             return lease
-        return dataclasses.replace(lease, within=(self.keys.api_schedules, name), revision=api)
+        if not api:  # stored before revisions: that the name still exists
+            return dataclasses.replace(lease, within=(self.keys.api_schedules, name))
+        return dataclasses.replace(lease, within=(self.keys.api_schedule_revisions, name), revision=api)
 
     def _write(
         self,

@@ -8,7 +8,8 @@ Claiming is one Lua script: it takes due ids and pushes their due time ``lease``
 each with the claimer's token. Two workers never send the same attempt at once, and a crashed worker's
 claim comes due again when the lease runs out (at-least-once). The outcome is recorded on the run
 (``deliveries``) in the same transaction that reschedules or removes the entry. An attempt made while Redis
-is away is recorded once it is back (within ``PATIENCE_S``), so its claim does not come due and send it again.
+is away is recorded once it is back (within ``PATIENCE_S``); should its claim run out meanwhile, the same worker
+claims it again without sending it, but another worker may send it again (same ``webhook-id``).
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ class Deliverer:
         self._slots = max(1, settings.webhook_concurrency)
         self._busy = 0
         self._busy_lock = threading.Lock()
+        self._recording: set[str] = set()  # attempts made, their record waiting for Redis (under _busy_lock)
         self._pool = ThreadPoolExecutor(self._slots, thread_name_prefix="backburner-webhook")
         self._http = httpx.Client(follow_redirects=False, timeout=settings.webhook_timeout)
         self._secret: str | None = settings.webhook_secret
@@ -159,11 +161,15 @@ class Deliverer:
         with self._busy_lock:
             free = self._slots - self._busy
         ids = self.outbox.claim(free, self.lease_s, self.token)
+        sent = 0
         for entry_id in ids:
             with self._busy_lock:
+                if entry_id in self._recording:  # made already: its record, now owning the claim, will settle it
+                    continue
                 self._busy += 1
             self._pool.submit(self._send, entry_id)
-        return len(ids)
+            sent += 1
+        return sent
 
     def _send(self, entry_id: str) -> None:
         try:
@@ -240,37 +246,44 @@ class Deliverer:
         self, entry: Entry, record: dict[str, Any], n: int, due_ms: int | None, *, gone: bool
     ) -> None:
         """``_record``, waiting out a Redis outage: the attempt was made, and a record that does not land lets
-        its claim come due and the attempt be made again."""
+        its claim come due and the attempt be made again. Meanwhile ``pump`` does not send it again."""
         deadline = time.monotonic() + PATIENCE_S
         delay = 0.1
-        while True:
-            try:
-                return self._record(entry, record, n, due_ms, gone=gone)
-            except (StoreUnavailable, redis.RedisError) as exc:
-                if delay == 0.1:
-                    log.warning(
-                        "run %s: webhook %s attempt %d was made; recording it waits for Redis (%s)",
-                        entry.run_id,
-                        entry.id,
-                        n,
-                        exc,
-                    )
-                if time.monotonic() > deadline or self._stop.wait(delay):
-                    log.error(
-                        "run %s: webhook %s attempt %d was made but could not be recorded (%s); it will be made "
-                        "again with the same webhook-id",
-                        entry.run_id,
-                        entry.id,
-                        n,
-                        exc,
-                    )
-                    return
-                delay = min(delay * 2, 5.0)
+        with self._busy_lock:
+            self._recording.add(entry.id)
+        try:
+            while True:
+                try:
+                    return self._record(entry, record, n, due_ms, gone=gone)
+                except (StoreUnavailable, redis.RedisError) as exc:
+                    if delay == 0.1:
+                        log.warning(
+                            "run %s: webhook %s attempt %d was made; recording it waits for Redis (%s)",
+                            entry.run_id,
+                            entry.id,
+                            n,
+                            exc,
+                        )
+                    if time.monotonic() > deadline or self._stop.wait(delay):
+                        log.error(
+                            "run %s: webhook %s attempt %d was made but could not be recorded (%s); it will be "
+                            "made again with the same webhook-id",
+                            entry.run_id,
+                            entry.id,
+                            n,
+                            exc,
+                        )
+                        return
+                    delay = min(delay * 2, 5.0)
+        finally:
+            with self._busy_lock:
+                self._recording.discard(entry.id)
 
     def _record(self, entry: Entry, record: dict[str, Any], n: int, due_ms: int | None, *, gone: bool) -> None:
         """Append the attempt to the run and reschedule or remove the entry, in one transaction (once: a try whose
         answer was lost may have landed)."""
-        owned = self.outbox.owns(entry.id, self.token)  # lost only if we overran the lease (then it was re-sent)
+        # Lost only if another worker claimed it after our lease ran out (and sent it again).
+        owned = self.outbox.owns(entry.id, self.token)
 
         def outbox_writes(pipe: Writes | redis.client.Pipeline) -> None:
             if gone:

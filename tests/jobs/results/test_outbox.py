@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -131,6 +132,39 @@ def test_an_attempt_made_while_redis_went_away_is_recorded_once_it_is_back_and_n
             assert not runtime.client.exists(runtime.store.keys.outbox_entry(f"msg_{run_id}_0"))
             assert len(hook.requests) == 1
         finally:
+            runtime.close()
+
+
+def test_an_attempt_whose_claim_ran_out_while_redis_was_away_is_not_made_again_by_its_worker(
+    settings, hook: WebhookReceiver, tmp_path, caplog
+):
+    """Redis stays away longer than the claim's lease: when it is back the entry is due again, and the worker
+    that made the attempt claims it but does not send it; the waiting record settles it (before: sent twice)."""
+    answer = threading.Event()
+    hook.configure(hold=answer)
+    with RedisServer(tmp_path / "redis") as server:
+        runtime = open_runtime(settings.model_copy(update={"redis_url": server.url}))
+        deliverer = Deliverer(settings, runtime.store, runtime.sites.lookup, "t")  # pumped by the test only
+        deliverer.lease_s = 1.0
+        try:
+            run_id = finish(runtime, "notify-background", Result("ok", value={}))
+            with caplog.at_level(logging.WARNING, logger="backburner.outbox"):
+                assert deliverer.pump() == 1
+                hook.wait_for(1)
+                server.stop()
+                down_at = time.monotonic()
+                answer.set()
+                wait_for(lambda: "recording it waits for Redis" in caplog.text, message="a record to find no Redis")
+                # The outage itself is under test: it must outlast the claim's lease.
+                wait_for(lambda: time.monotonic() - down_at > 1.5, message="the outage to outlast the lease")
+                server.start()
+                assert deliverer.pump() == 0  # due again (the lease ran out), claimed, not sent
+                wait_for(lambda: not pending(runtime), message="the attempt to be recorded")
+            [record] = runtime.store.get(run_id).deliveries
+            assert (record["attempt"], record["outcome"]) == (1, "delivered")
+            assert len(hook.requests) == 1
+        finally:
+            deliverer.stop()
             runtime.close()
 
 

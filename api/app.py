@@ -6,6 +6,7 @@ Every request first passes the size limits (``api.limits``); in ``dev``, the Hos
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,8 @@ from .limits import RequestLimits
 from .listeners import Listen, ListenerSplit
 from .sessions import open_sessions
 from .throttle import AuthThrottle
+
+log = logging.getLogger("backburner.api")
 
 SYNC_POOL_SIZE = 4
 #: Shorter API tokens are refused at start-up (outside a loopback-only `dev`): they can be guessed.
@@ -99,7 +102,15 @@ def create_app(
         app.state.ready_redis = connect_quick(app.state.runtime.settings, health.READY_TIMEOUT_S)
         try:
             app.state.sessions = await open_sessions(app)
-        except redis.RedisError:  # serve anyway (503s until Redis is back); sessions are made on first use
+        except redis.RedisError as exc:  # serve anyway (503s until Redis is back); sessions are made on first use
+            where = aclient.connection_pool.connection_kwargs
+            log.warning(
+                "Redis at %s:%s does not answer (%s); serving anyway: what needs Redis answers 503 until it does "
+                "(GET /readyz tells when)",
+                where.get("host"),
+                where.get("port"),
+                exc,
+            )
             app.state.sessions = None
         app.state.throttle = AuthThrottle(
             aclient,

@@ -78,9 +78,13 @@ def test_idempotency_key_returns_the_same_run(client):
     assert len(runs) == 2
 
 
-def test_redis_down_gives_503_not_500(settings, site):
+def test_redis_down_gives_503_not_500_and_the_api_says_so_at_start(settings, site, caplog):
     down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    with TestClient(create_app(down), base_url="http://localhost") as client:
+    with (
+        caplog.at_level("WARNING", logger="backburner.api"),
+        TestClient(create_app(down), base_url="http://localhost") as client,
+    ):
+        assert "Redis at 127.0.0.1:1 does not answer" in caplog.text and "503" in caplog.text
         response = client.post("/.netlify/functions/echo-background", json={})
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "store_unavailable"

@@ -198,7 +198,8 @@ def run(
         shown_secret = "the dev secret" if json_logs() else f"{secret[:10]}..."
         signing = f"signed with {shown_secret} (kept in {where}; `backburner webhooks secret` prints it)"
     schedules = sum(1 for function in site.functions.values() if function.schedule)
-    say(f"Backburner dev: {settings.site.resolve()} ({len(site.functions)} functions, {schedules} schedules)")
+    counted = f"{_count(len(site.functions), 'function')}, {_count(schedules, 'schedule')}"
+    say(f"Backburner dev: {settings.site.resolve()} ({counted})")
     starting = f"  starting  the API on {url}, a worker ({threads} threads) and the scheduler ..."
     supervisor = Supervisor(env)
     server = None
@@ -253,3 +254,7 @@ def run(
     if supervisor.failure:
         report(f"dev stopped: {supervisor.failure}", command="dev")
     os._exit(code)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

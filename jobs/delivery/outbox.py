@@ -38,7 +38,7 @@ from ..runs import Run
 from ..scripts import OUTBOX_CLAIM_SCRIPT
 from ..settings import Settings
 from ..site import Function
-from ..store import RunStore, translate_errors
+from ..store import RunStore, SkipWrite, translate_errors
 from ..writes import Writes
 from .webhooks import RETRY_SCHEDULE_S, deliver, generate_secret, next_delay
 from .webhooks import _display as display_url
@@ -294,14 +294,16 @@ class Deliverer:
                 self.outbox.reschedule(pipe, entry.id, n, due_ms)
 
         def mutate(run: Run, pipe: Writes) -> None:
-            if record in run.deliveries:  # an earlier try landed, its answer did not
-                return
+            if record in run.deliveries:
+                raise SkipWrite
             run.deliveries.append(record)
             outbox_writes(pipe)
             count_delivery(pipe, self.keys, entry.function, record["outcome"])
 
         try:
             self.store.update(entry.run_id, mutate)
+        except SkipWrite:  # an earlier try landed, its answer did not
+            pass
         except RunNotFound:  # removed by retention meanwhile: nothing to record on
             with self.client.pipeline() as pipe:
                 outbox_writes(pipe)

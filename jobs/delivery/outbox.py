@@ -38,7 +38,7 @@ from ..runs import Run
 from ..scripts import OUTBOX_CLAIM_SCRIPT
 from ..settings import Settings
 from ..site import Function
-from ..store import RunStore, SkipWrite, translate_errors
+from ..store import RunStore, translate_errors
 from ..writes import Writes
 from .webhooks import RETRY_SCHEDULE_S, deliver, generate_secret, next_delay
 from .webhooks import _display as display_url
@@ -274,36 +274,36 @@ class Deliverer:
                             exc,
                         )
                         return
-                    delay = min(delay * 2, 5.0)
+                    delay = min(delay * 2, 1.0)  # as often as workers poll: once Redis is back, land first
         finally:
             with self._busy_lock:
                 self._recording.discard(entry.id)
 
     def _record(self, entry: Entry, record: dict[str, Any], n: int, due_ms: int | None, *, gone: bool) -> None:
-        """Append the attempt to the run and reschedule or remove the entry, in one transaction (once: a try whose
-        answer was lost may have landed)."""
-        # Lost only if another worker claimed it after our lease ran out (and sent it again).
+        """Append the attempt to the run and settle the entry (reschedule or remove it), in one transaction.
+
+        Safe to repeat: a try whose answer was lost may have landed, and the record is not appended twice; its
+        entry is settled again, as the worker may have claimed it anew meanwhile (its claim ran out)."""
+        # Not ours only if another worker claimed it after our claim ran out (and sent it again).
         owned = self.outbox.owns(entry.id, self.token)
+        delivered = record["outcome"] == "delivered"
 
         def outbox_writes(pipe: Writes | redis.client.Pipeline) -> None:
             if gone:
                 pipe.sadd(self.keys.webhooks_gone(entry.function), entry.url)
-            if owned and due_ms is None:
+            if delivered or (owned and due_ms is None):  # delivered: nothing is left to send, whoever holds it
                 self.outbox.complete(pipe, entry.id)
             elif owned and due_ms is not None:
                 self.outbox.reschedule(pipe, entry.id, n, due_ms)
 
         def mutate(run: Run, pipe: Writes) -> None:
-            if record in run.deliveries:
-                raise SkipWrite
-            run.deliveries.append(record)
+            if record not in run.deliveries:  # else an earlier try landed and its answer was lost
+                run.deliveries.append(record)
+                count_delivery(pipe, self.keys, entry.function, record["outcome"])
             outbox_writes(pipe)
-            count_delivery(pipe, self.keys, entry.function, record["outcome"])
 
         try:
             self.store.update(entry.run_id, mutate)
-        except SkipWrite:  # an earlier try landed, its answer did not
-            pass
         except RunNotFound:  # removed by retention meanwhile: nothing to record on
             with self.client.pipeline() as pipe:
                 outbox_writes(pipe)

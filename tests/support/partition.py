@@ -13,9 +13,10 @@ class Relay:
     connections hanging (nothing is refused or reset: the far side only times out), ``heal()`` drops the
     connections that were cut and lets new ones through again."""
 
-    def __init__(self, target: int) -> None:
+    def __init__(self, target: int, port: int = 0) -> None:
+        """``port``: listen there (a relay closed earlier, open again), else on a free port."""
         self.target = target
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(("127.0.0.1", port))
         self.port: int = self._listener.getsockname()[1]
         self._open = threading.Event()
         self._open.set()
@@ -34,6 +35,8 @@ class Relay:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self._closed = True
+        with contextlib.suppress(OSError):  # wakes the accepting thread, so the port is free when this returns
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self.heal()
         with self._lock:
@@ -66,6 +69,9 @@ class Relay:
 
     def _serve(self, conn: socket.socket) -> None:
         self._open.wait()  # during a cut the client's connection hangs here, unanswered
+        if self._closed:  # accepted as the relay closed
+            conn.close()
+            return
         try:
             upstream = socket.create_connection(("127.0.0.1", self.target))
         except OSError:

@@ -23,6 +23,7 @@ from jobs.wiring import open_runtime
 from jobs.worker import WorkerProcess
 from tests.support.attempts import finish as record
 from tests.support.http import WebhookReceiver
+from tests.support.partition import Relay
 from tests.support.procs import wait_for
 from tests.support.redis import RedisServer
 
@@ -166,6 +167,61 @@ def test_an_attempt_whose_claim_ran_out_while_redis_was_away_is_not_made_again_b
         finally:
             deliverer.stop()
             runtime.close()
+
+
+def test_a_delivered_attempt_recorded_after_another_worker_sent_it_again_settles_the_delivery(
+    runtime, settings, redis_server, hook: WebhookReceiver, caplog
+):
+    """Worker A, reaching Redis through a relay, loses it after sending an attempt (delivered); its claim runs
+    out, and worker B sends the attempt again and gets a 503. Once A reaches Redis again its record ends the
+    delivery (before: B's retries went on for hours)."""
+    answer = threading.Event()
+    hook.configure(hold=answer)
+    relay = Relay(redis_server.port).__enter__()
+    far = open_runtime(settings.model_copy(update={"redis_url": relay.through(settings.redis_url)}))
+    a = Deliverer(settings, far.store, far.sites.lookup, "a")  # both pumped by the test only
+    b = Deliverer(settings, runtime.store, runtime.sites.lookup, "b")
+    a.lease_s = 1.0
+    try:
+        run_id = finish(runtime, "notify-background", Result("ok", value={}))
+        with caplog.at_level(logging.WARNING, logger="backburner.outbox"):
+            assert a.pump() == 1
+            claimed_at = time.monotonic()
+            hook.wait_for(1)
+            relay.__exit__()  # A's connections are closed, new ones refused
+            answer.set()
+            wait_for(lambda: "recording it waits for Redis" in caplog.text, message="A's record to find no Redis")
+            hook.configure(status=503)  # A's answer (200) is in: the one B gets fails
+            wait_for(lambda: time.monotonic() - claimed_at > 1.5, message="A's claim to run out")
+            assert b.pump() == 1
+            wait_for(lambda: runtime.store.get(run_id).deliveries, message="B's attempt to be recorded")
+            assert pending(runtime)  # B's retry is due later
+            relay = Relay(redis_server.port, port=relay.port).__enter__()
+            wait_for(lambda: not pending(runtime), message="A's record to end the delivery")
+        outcomes = [record["outcome"] for record in runtime.store.get(run_id).deliveries]
+        assert outcomes == ["retrying", "delivered"] and len(hook.requests) == 2
+    finally:
+        a.stop()
+        b.stop()
+        far.close()
+        relay.__exit__()
+
+
+def test_a_retry_recorded_again_after_its_worker_claimed_it_anew_keeps_its_due_time(runtime, settings):
+    """A "retrying" record lands but its answer is lost; the entry comes due and its worker claims it again (the
+    claim pushes it a lease ahead) without sending it, then tries the record again: the retry stays due now."""
+    run_id = finish(runtime, "notify-background", Result("ok", value={}))
+    deliverer = Deliverer(settings, runtime.store, runtime.sites.lookup, "t")
+    [entry_id] = deliverer.outbox.claim(1, 30, deliverer.token)
+    entry = deliverer.outbox.load(entry_id)
+    assert entry is not None
+    record = {**_note(entry, 1, "retrying", "HTTP 500"), "next_attempt_at": "2026-03-02T10:00:00.000Z"}
+    due_ms = clock.now_ms()
+    deliverer._record(entry, record, 1, due_ms=due_ms, gone=False)  # landed; its answer was lost
+    assert deliverer.outbox.claim(1, 30, deliverer.token) == [entry_id]  # due, claimed anew: now 30 s ahead
+    deliverer._record(entry, record, 1, due_ms=due_ms, gone=False)  # the record, tried again
+    assert runtime.client.zscore(runtime.store.keys.outbox_due, entry_id) == due_ms
+    assert runtime.store.get(run_id).deliveries == [record]
 
 
 def test_a_record_tried_again_after_its_answer_was_lost_is_kept_once(runtime, settings):

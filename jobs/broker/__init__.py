@@ -1,6 +1,7 @@
 """Dramatiq on Redis: the broker every process builds, plus enqueueing and acking inside another atomic write.
 
-    connection.py          Redis clients (sync and asyncio) with explicit timeouts and retries; waiting for Redis
+    connection.py          Redis clients (sync and asyncio) with explicit timeouts and retries; waiting for Redis;
+                           saying once per outage that it is away (Outage)
     dramatiq_internals/    RunBroker and its consumer: every reliance on Dramatiq's private internals, listed
                            in its __init__ and checked by tests/jobs/test_dramatiq_internals.py
 
@@ -9,7 +10,7 @@ Code elsewhere uses Dramatiq's public API only (actors, ``Message.decode``, ``Cu
 pyproject.toml: before widening the range, run those tests against the new version.
 """
 
-from .connection import connect, connect_async, connect_quick, wait_for_redis
+from .connection import Outage, connect, connect_async, connect_quick, wait_for_redis
 from .dramatiq_internals import (
     ACTOR,
     QUEUE,
@@ -34,4 +35,5 @@ __all__ = [
     "new_message_id",
     "redis_message_id",
     "wait_for_redis",
+    "Outage",
 ]

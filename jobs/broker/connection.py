@@ -78,3 +78,23 @@ def wait_for_redis(client: redis.Redis, stop: threading.Event, log: logging.Logg
             stop.wait(delay)
             delay = min(delay * 2, 10.0)
     return False
+
+
+class Outage:
+    """For a loop that polls Redis: says once that Redis went away (the loop retries quietly meanwhile) and once
+    that it answers again, rather than a warning every poll for as long as the outage lasts."""
+
+    def __init__(self, log: logging.Logger, what: str) -> None:
+        self.log = log
+        self.what = what
+        self.down = False
+
+    def failed(self, exc: Exception, then: str = "retrying") -> None:
+        if not self.down:
+            self.log.warning("%s: Redis unavailable (%s); %s", self.what, exc, then)
+        self.down = True
+
+    def answered(self) -> None:
+        if self.down:
+            self.log.info("%s: Redis answers again", self.what)
+        self.down = False

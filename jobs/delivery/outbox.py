@@ -31,6 +31,7 @@ import redis
 
 from .. import clock
 from ..artifacts.stores import linked_artifacts, run_store
+from ..broker import Outage
 from ..errors import BackburnerError, Conflict, InvalidInput, RunNotFound, StoreUnavailable
 from ..keys import Keys, text
 from ..metrics import count_delivery
@@ -148,11 +149,13 @@ class Deliverer:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _loop(self) -> None:
+        outage = Outage(log, "outbox")
         while not self._stop.wait(self.settings.outbox_poll_interval):
             try:
                 self.pump()
+                outage.answered()
             except redis.RedisError as exc:
-                log.warning("outbox: Redis unavailable: %s", exc)
+                outage.failed(exc)
             except Exception:
                 log.exception("outbox: poll failed")
 

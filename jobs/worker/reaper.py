@@ -34,6 +34,7 @@ from datetime import timedelta
 import redis
 
 from .. import clock
+from ..broker import Outage
 from ..delayed import promote_ids
 from ..keys import text
 from ..lifecycle import Lifecycle
@@ -96,12 +97,14 @@ class Reaper:
         return time.monotonic() - self._beat_sent
 
     def _beat(self) -> None:
+        outage = Outage(log, "heartbeat")
         while not self._stop.wait(self.settings.heartbeat_interval):
             try:
                 self.heartbeat()
             except redis.RedisError as exc:
-                log.warning("heartbeat: Redis unavailable: %s", exc)
+                outage.failed(exc)
                 continue
+            outage.answered()
             now = time.monotonic()
             if now - self._last_beat > self._gap_s():  # Redis was away or hung, or this worker stalled
                 self._settled_at = now
@@ -124,7 +127,7 @@ class Reaper:
 
     def _loop(self) -> None:
         """Sweep every ``reap_interval`` (one worker at a time), and give retention its turn."""
-        first = True
+        first, outage = True, Outage(log, "reaper")
         while not self._stop.wait(0 if first else self.settings.reap_interval):
             first = False
             try:
@@ -133,8 +136,9 @@ class Reaper:
                     self.sweep()
                 if self.retention is not None:
                     self.retention.maybe_sweep()
+                outage.answered()
             except redis.RedisError as exc:
-                log.warning("reaper: Redis unavailable: %s", exc)
+                outage.failed(exc)
             except Exception:
                 log.exception("reaper sweep failed")
 

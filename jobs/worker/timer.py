@@ -19,7 +19,7 @@ import time
 import redis
 
 from .. import clock
-from ..broker import RunBroker
+from ..broker import Outage, RunBroker
 from ..broker.dramatiq_internals import PROMOTE_BATCH
 from ..broker.nudges import Nudges
 from ..delayed import promote_due
@@ -69,20 +69,16 @@ class Timer:
         return min(found) if found else None
 
     def _loop(self) -> None:
-        failing = False
+        outage = Outage(log, "delayed runs and retries")
         while not self._stop.is_set():
             wait_s = self.fallback_s
             try:
                 upcoming = self.due(clock.now_ms())
-                if failing:
-                    log.info("delayed runs and retries: Redis answers again")
-                failing = False
+                outage.answered()
                 if upcoming is not None:
                     wait_s = min(wait_s, max(0.0, (upcoming - clock.now_ms()) / 1000))
             except (StoreUnavailable, redis.RedisError) as exc:
-                if not failing:  # once per outage
-                    log.warning("delayed runs and retries: Redis unavailable (%s); queued once it is back", exc)
-                failing = True
+                outage.failed(exc, "queued once it is back")
             except Exception:
                 log.exception("queueing due delayed runs and retries failed")
             self._sleep(wait_s)

@@ -224,6 +224,24 @@ def test_a_retry_recorded_again_after_its_worker_claimed_it_anew_keeps_its_due_t
     assert runtime.store.get(run_id).deliveries == [record]
 
 
+def test_an_outage_is_logged_once_not_at_every_poll(settings, runtime, tmp_path, caplog):
+    quick = settings.model_copy(update={"outbox_poll_interval": 0.02})
+    with RedisServer(tmp_path / "redis") as server:
+        private = open_runtime(settings.model_copy(update={"redis_url": server.url}))
+        try:
+            with caplog.at_level(logging.INFO, logger="backburner.outbox"), delivering(quick, private):
+                server.stop()
+                down_at = time.monotonic()
+                wait_for(lambda: "Redis unavailable" in caplog.text, message="the outage to be noticed")
+                # What is under test is the polls made during the outage: it must last a few of them.
+                wait_for(lambda: time.monotonic() - down_at > 0.5, message="some 25 polls")
+                server.start()
+                wait_for(lambda: "outbox: Redis answers again" in caplog.text, message="the end of the outage")
+            assert caplog.text.count("Redis unavailable") == 1
+        finally:
+            private.close()
+
+
 def test_a_record_tried_again_after_its_answer_was_lost_is_kept_once(runtime, settings):
     """A record whose reply was lost (a timeout after Redis ran it) is tried again: it must not land twice."""
     run_id = finish(runtime, "notify-background", Result("ok", value={}))

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import redis
 
+from jobs.broker import Outage
 from jobs.scripts import lua
 
 log = logging.getLogger("backburner.scheduler")
@@ -54,6 +55,7 @@ class Lease:
         self._release = client.register_script(lua("release_lease", "scheduler"))
         self._lock = threading.Lock()
         self._valid_until = 0.0
+        self._outage = Outage(log, "scheduler lease")
 
     @property
     def renew_interval_s(self) -> float:
@@ -74,8 +76,9 @@ class Lease:
             )
         except redis.RedisError as error:
             # Keep the current trust window: it ends before the key can expire in Redis.
-            log.warning("scheduler lease: Redis error (%s); firing stops if it lasts", error)
+            self._outage.failed(error, "firing stops if it lasts")
             return self.held()
+        self._outage.answered()
         with self._lock:
             self._valid_until = sent + self.ttl_ms / 1000 * TRUST if ok else 0.0
         if ok and not was_leader:

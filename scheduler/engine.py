@@ -96,15 +96,15 @@ class Engine:
     def _tick_one(self, schedule: Schedule, status: ScheduleStatus, now: datetime, outcomes: list[Outcome]) -> None:
         """Add what happened to each due tick of ``schedule`` to ``outcomes``, logging each at once (a failure
         later in the tick must not hide a run already made)."""
-        name, function, api = schedule.name, schedule.function, schedule.revision
+        name, function, revision = schedule.name, schedule.function, schedule.revision
         if status.handled_until is None:
-            self.state.start(name, now, api=api)
+            self.state.start(name, now, revision=revision)
             return
         if status.paused:
             return  # resume moves handled_until to the resume time, so nothing is caught up
         if status.pending is not None and active_previous(self.runtime.store, status) is None:
             _said(outcomes, self._fire(schedule, status.pending))  # then cleared: a failed fire keeps it waiting
-            self.state.set_pending(name, None, api=api)
+            self.state.set_pending(name, None, revision=revision)
             status = self.state.get(name)
         plan = plan_ticks(
             schedule.cron,
@@ -115,17 +115,17 @@ class Engine:
             now=now,
         )
         if plan.missed:
-            self.state.record_skips(name, plan.missed, "missed", api=api)
+            self.state.record_skips(name, plan.missed, "missed", revision=revision)
             for tick in plan.missed:
                 _said(outcomes, Outcome(name, tick, "missed"))
         for tick in plan.fire:
             _said(outcomes, self._handle(schedule, tick))
         if plan.until is not None:
-            self.state.advance(name, plan.until, api=api)
+            self.state.advance(name, plan.until, revision=revision)
 
     def _handle(self, schedule: Schedule, tick: datetime) -> Outcome:
         """One due tick: already fired elsewhere, blocked by the overlap policy, or fired now."""
-        name, overlap, api = schedule.name, schedule.function.overlap, schedule.revision
+        name, overlap, revision = schedule.name, schedule.function.overlap, schedule.revision
         existing = existing_tick_run(self.runtime.store, name, schedule.function.name, tick)
         if existing is not None:  # a previous leader fired it before it could move handled_until
             return Outcome(name, tick, "duplicate", existing)
@@ -134,21 +134,21 @@ class Engine:
             previous = active_previous(self.runtime.store, status)
             if previous is not None:
                 if overlap == "queue" and status.pending is None:
-                    self.state.set_pending(name, tick, api=api)
+                    self.state.set_pending(name, tick, revision=revision)
                     return Outcome(name, tick, "queued", previous.id)
                 reason: SkipReason = "queue-full" if overlap == "queue" else "overlap"
-                self.state.record_skips(name, [tick], reason, previous.id, api=api)
+                self.state.record_skips(name, [tick], reason, previous.id, revision=revision)
                 return Outcome(name, tick, "skipped", previous.id)
         return self._fire(schedule, tick)
 
     def _fire(self, schedule: Schedule, tick: datetime) -> Outcome:
         next_run = schedule.cron.next_after(tick)
-        api = schedule.revision
-        fence = self.state.fence_for(schedule.name, api)  # an API schedule deleted meanwhile gets no run either
+        revision = schedule.revision
+        fence = self.state.fence_for(schedule.name, revision)  # an API schedule deleted meanwhile gets no run either
         run, created = create_tick_run(
             self.runtime.store, schedule.name, schedule.function, tick, next_run, schedule.payload, fence=fence
         )
-        self.state.fired(schedule.name, tick, run.id, api=api)
+        self.state.fired(schedule.name, tick, run.id, revision=revision)
         return Outcome(schedule.name, tick, "fired" if created else "duplicate", run.id)
 
 

@@ -106,24 +106,24 @@ class ScheduleState:
         with translate_errors("resuming a schedule"):
             self.client.hset(self.keys.schedule(name), mapping={"paused": "0", "handled_until": clock.iso(now)})
 
-    def start(self, name: str, now: datetime, *, api: str | None = None) -> None:
+    def start(self, name: str, now: datetime, *, revision: str | None = None) -> None:
         """A schedule seen for the first time starts at ``now`` (no runs for the time before it existed).
-        ``api``, for a schedule created through the API, is its revision: its state is written only while
-        that schedule exists (not deleted, nor deleted and created anew)."""
-        self._write(name, api, "starting a schedule", setnx={"handled_until": clock.iso(now)})
+        ``revision``, for a schedule created through the API: its state is written only while that schedule
+        exists (not deleted, nor deleted and created anew); None for netlify.toml's."""
+        self._write(name, revision, "starting a schedule", setnx={"handled_until": clock.iso(now)})
 
     def keys_of(self, name: str) -> list[str]:
         """Every key of one schedule's state (removed with a schedule created through the API)."""
         return [self.keys.schedule(name), self.keys.schedule_skips(name), self.keys.schedule_ticks(name)]
 
-    def advance(self, name: str, until: datetime, *, api: str | None = None) -> None:
-        self._write(name, api, "advancing a schedule", forward={"handled_until": clock.iso(until)})
+    def advance(self, name: str, until: datetime, *, revision: str | None = None) -> None:
+        self._write(name, revision, "advancing a schedule", forward={"handled_until": clock.iso(until)})
 
-    def fired(self, name: str, tick: datetime, run_id: str, *, api: str | None = None) -> None:
+    def fired(self, name: str, tick: datetime, run_id: str, *, revision: str | None = None) -> None:
         """The run for ``tick`` exists (created now, or earlier by another scheduler). ``last_run`` names it even
         when an older tick fires late (a queued one): overlap looks at the newest run made, not the newest tick."""
         self._write(
-            name, api, "recording a fired tick", forward={"last_fired": clock.iso(tick)}, set_={"last_run": run_id}
+            name, revision, "recording a fired tick", forward={"last_fired": clock.iso(tick)}, set_={"last_run": run_id}
         )
 
     def ran_now(self, name: str, run_id: str) -> None:
@@ -131,11 +131,11 @@ class ScheduleState:
         with translate_errors("recording a manual run"):
             self.client.hset(self.keys.schedule(name), "last_run", run_id)
 
-    def set_pending(self, name: str, tick: datetime | None, *, api: str | None = None) -> None:
+    def set_pending(self, name: str, tick: datetime | None, *, revision: str | None = None) -> None:
         if tick is None:
-            self._write(name, api, "queueing a tick", delete=["pending"])
+            self._write(name, revision, "queueing a tick", delete=["pending"])
         else:
-            self._write(name, api, "queueing a tick", set_={"pending": clock.iso(tick)})
+            self._write(name, revision, "queueing a tick", set_={"pending": clock.iso(tick)})
 
     def record_skips(
         self,
@@ -144,7 +144,7 @@ class ScheduleState:
         reason: SkipReason,
         blocking_run: str | None = None,
         *,
-        api: str | None = None,
+        revision: str | None = None,
     ) -> int:
         """Count ticks that will never run, and keep the newest ones (with why) for inspection."""
         ticks = sorted(ticks)
@@ -155,24 +155,24 @@ class ScheduleState:
             for tick in ticks[-SKIP_HISTORY:]
         ]
         skips = {"count": len(ticks), "last": clock.iso(ticks[-1]), "entries": entries, "cap": SKIP_HISTORY}
-        self._write(name, api, "recording skipped ticks", skips=skips)
+        self._write(name, revision, "recording skipped ticks", skips=skips)
         return len(ticks)
 
-    def fence_for(self, name: str, api: str | None) -> Fence:
+    def fence_for(self, name: str, revision: str | None) -> Fence:
         """What the scheduler's writes for schedule ``name`` (its state, its tick's run) land under: this
-        scheduler's lease, if fenced, and for a schedule created through the API (``api``: its revision), that
+        scheduler's lease, if fenced, and for a schedule created through the API (``revision`` not None), that
         this creation of it still exists."""
         lease = self.fence or Fence()
-        if api is None:
+        if revision is None:
             return lease
-        if not api:  # stored before revisions: that the name still exists
+        if not revision:  # stored before revisions: that the name still exists
             return dataclasses.replace(lease, within=(self.keys.api_schedules, name))
-        return dataclasses.replace(lease, within=(self.keys.api_schedule_revisions, name), revision=api)
+        return dataclasses.replace(lease, within=(self.keys.api_schedule_revisions, name), revision=revision)
 
     def _write(
         self,
         name: str,
-        api: str | None,
+        revision: str | None,
         doing: str,
         *,
         setnx: dict[str, str] | None = None,
@@ -183,7 +183,7 @@ class ScheduleState:
     ) -> None:
         """One ``schedule_write.lua`` call; raises NotLeader when the fence no longer holds."""
         plan = {"setnx": setnx, "forward": forward, "set": set_, "del": delete, "skips": skips}
-        fence = self.fence_for(name, api)
+        fence = self.fence_for(name, revision)
         hash_key, field = fence.within or ("", "")
         keys = [self.keys.schedule(name), self.keys.schedule_skips(name), fence.lease, hash_key]
         args = [fence.holder, field, json.dumps({k: v for k, v in plan.items() if v}), fence.revision]

@@ -71,12 +71,12 @@ def test_the_state_of_a_schedule_deleted_meanwhile_is_not_written_again(runtime:
     state = ScheduleState(runtime.client, runtime.store.keys)
     keys = runtime.store.keys
     runtime.client.hset(keys.api_schedules, "report-us", "{}")
-    state.start("report-us", clock.now(), api="")
+    state.start("report-us", clock.now(), revision="")
     assert runtime.client.exists(keys.schedule("report-us")) == 1
     runtime.client.hdel(keys.api_schedules, "report-us")
     runtime.client.delete(keys.schedule("report-us"))  # as DELETE /api/schedules/report-us does
-    state.start("report-us", clock.now(), api="")  # a leader that had not seen the delete yet
-    state.advance("report-us", clock.now(), api="")
+    state.start("report-us", clock.now(), revision="")  # a leader that had not seen the delete yet
+    state.advance("report-us", clock.now(), revision="")
     assert runtime.client.exists(keys.schedule("report-us")) == 0
 
 

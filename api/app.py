@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 import redis
 from fastapi import FastAPI
 
-from jobs.broker import connect_async, connect_quick
+from jobs.broker import address, connect_async, connect_quick
 from jobs.errors import ConfigError
 from jobs.execution.isolation import ChildPool
 from jobs.runtime import Runtime
@@ -103,12 +103,10 @@ def create_app(
         try:
             app.state.sessions = await open_sessions(app)
         except redis.RedisError as exc:  # serve anyway (503s until Redis is back); sessions are made on first use
-            where = aclient.connection_pool.connection_kwargs
             log.warning(
-                "Redis at %s:%s does not answer (%s); serving anyway: what needs Redis answers 503 until it does "
+                "Redis at %s does not answer (%s); serving anyway: what needs Redis answers 503 until it does "
                 "(GET /readyz tells when)",
-                where.get("host"),
-                where.get("port"),
+                address(aclient),
                 exc,
             )
             app.state.sessions = None

@@ -10,7 +10,7 @@ Code elsewhere uses Dramatiq's public API only (actors, ``Message.decode``, ``Cu
 pyproject.toml: before widening the range, run those tests against the new version.
 """
 
-from .connection import Outage, connect, connect_async, connect_quick, wait_for_redis
+from .connection import Outage, address, connect, connect_async, connect_quick, wait_for_redis
 from .dramatiq_internals import (
     ACTOR,
     QUEUE,
@@ -36,4 +36,5 @@ __all__ = [
     "redis_message_id",
     "wait_for_redis",
     "Outage",
+    "address",
 ]

@@ -65,6 +65,12 @@ def connect_async(settings: Settings) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(_url(settings), **options)
 
 
+def address(client: redis.Redis | redis.asyncio.Redis) -> str:
+    """Where ``client`` connects, ``host:port``, for messages (never the URL: it may hold the password)."""
+    kwargs = client.connection_pool.connection_kwargs
+    return f"{kwargs.get('host')}:{kwargs.get('port')}"
+
+
 def wait_for_redis(client: redis.Redis, stop: threading.Event, log: logging.Logger) -> bool:
     """Block until Redis answers (a process may start before its Redis); False if ``stop`` was set first."""
     delay = 0.5
@@ -73,8 +79,7 @@ def wait_for_redis(client: redis.Redis, stop: threading.Event, log: logging.Logg
             client.ping()
             return True
         except redis.RedisError as exc:
-            where = client.connection_pool.connection_kwargs
-            log.warning("Redis at %s:%s does not answer (%s); retrying", where.get("host"), where.get("port"), exc)
+            log.warning("Redis at %s does not answer (%s); retrying", address(client), exc)
             stop.wait(delay)
             delay = min(delay * 2, 10.0)
     return False

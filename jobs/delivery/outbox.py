@@ -252,21 +252,17 @@ class Deliverer:
         its claim come due and the attempt be made again. Meanwhile ``pump`` does not send it again."""
         deadline = time.monotonic() + PATIENCE_S
         delay = 0.1
+        outage = Outage(log, f"run {entry.run_id}: webhook {entry.id} attempt {n}")
         with self._busy_lock:
             self._recording.add(entry.id)
         try:
             while True:
                 try:
-                    return self._record(entry, record, n, due_ms, gone=gone)
+                    self._record(entry, record, n, due_ms, gone=gone)
+                    outage.answered()
+                    return
                 except (StoreUnavailable, redis.RedisError) as exc:
-                    if delay == 0.1:
-                        log.warning(
-                            "run %s: webhook %s attempt %d was made; recording it waits for Redis (%s)",
-                            entry.run_id,
-                            entry.id,
-                            n,
-                            exc,
-                        )
+                    outage.failed(exc, "it was made, and recording it waits for Redis")
                     if time.monotonic() > deadline or self._stop.wait(delay):
                         log.error(
                             "run %s: webhook %s attempt %d was made but could not be recorded (%s); it will be "

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
@@ -19,6 +20,7 @@ from jobs.delivery.webhooks import next_delay
 from jobs.errors import ConfigError
 from jobs.lifecycle import new_run
 from jobs.runs import Result
+from jobs.runtime import Runtime
 from jobs.wiring import open_runtime
 from jobs.worker import WorkerProcess
 from tests.support.attempts import finish as record
@@ -52,6 +54,28 @@ def delivering(settings, runtime, owner: str = "t") -> Iterator[Deliverer]:
         yield deliverer
     finally:
         deliverer.stop()
+
+
+@pytest.fixture
+def private(settings, tmp_path) -> Iterator[tuple[RedisServer, Runtime]]:
+    """A Redis of the test's own (the test stops and starts it), and a runtime on it."""
+    with RedisServer(tmp_path / "redis") as server:
+        runtime = open_runtime(settings.model_copy(update={"redis_url": server.url}))
+        try:
+            yield server, runtime
+        finally:
+            runtime.close()
+
+
+def claimed_retry(runtime, settings) -> tuple[str, Deliverer, Entry, dict[str, Any]]:
+    """A finished run, a Deliverer holding the claim of its delivery, the entry, and a failed attempt's record."""
+    run_id = finish(runtime, "notify-background", Result("ok", value={}))
+    deliverer = Deliverer(settings, runtime.store, runtime.sites.lookup, "t")
+    [entry_id] = deliverer.outbox.claim(1, 30, deliverer.token)
+    entry = deliverer.outbox.load(entry_id)
+    assert entry is not None
+    record = {**_note(entry, 1, "retrying", "HTTP 500"), "next_attempt_at": "2026-03-02T10:00:00.000Z"}
+    return run_id, deliverer, entry, record
 
 
 def test_the_final_transaction_queues_one_entry_per_url_of_the_outcome(runtime):
@@ -111,62 +135,56 @@ def test_a_run_removed_meanwhile_still_gets_its_event_sent(runtime, settings, ho
 
 
 def test_an_attempt_made_while_redis_went_away_is_recorded_once_it_is_back_and_not_made_again(
-    settings, hook: WebhookReceiver, tmp_path, caplog
+    settings, private, hook: WebhookReceiver, caplog
 ):
     """Redis stops while the receiver holds its answer: the sent attempt is recorded when Redis is back (before,
     its claim came due after the lease and the webhook went out a second time)."""
+    server, runtime = private
     answer = threading.Event()
     hook.configure(hold=answer)
-    with RedisServer(tmp_path / "redis") as server:
-        runtime = open_runtime(settings.model_copy(update={"redis_url": server.url}))
-        try:
-            run_id = finish(runtime, "notify-background", Result("ok", value={}))
-            with caplog.at_level(logging.WARNING, logger="backburner.outbox"), delivering(settings, runtime):
-                hook.wait_for(1)
-                server.stop()
-                answer.set()
-                wait_for(lambda: "recording it waits for Redis" in caplog.text, message="a record to find no Redis")
-                server.start()
-                wait_for(lambda: not pending(runtime), message="the attempt to be recorded")
-            [record] = runtime.store.get(run_id).deliveries
-            assert (record["attempt"], record["outcome"]) == (1, "delivered")
-            assert not runtime.client.exists(runtime.store.keys.outbox_entry(f"msg_{run_id}_0"))
-            assert len(hook.requests) == 1
-        finally:
-            runtime.close()
+    run_id = finish(runtime, "notify-background", Result("ok", value={}))
+    with caplog.at_level(logging.WARNING, logger="backburner.outbox"), delivering(settings, runtime):
+        hook.wait_for(1)
+        server.stop()
+        answer.set()
+        wait_for(lambda: "recording it waits for Redis" in caplog.text, message="a record to find no Redis")
+        server.start()
+        wait_for(lambda: not pending(runtime), message="the attempt to be recorded")
+    [record] = runtime.store.get(run_id).deliveries
+    assert (record["attempt"], record["outcome"]) == (1, "delivered")
+    assert not runtime.client.exists(runtime.store.keys.outbox_entry(f"msg_{run_id}_0"))
+    assert len(hook.requests) == 1
 
 
 def test_an_attempt_whose_claim_ran_out_while_redis_was_away_is_not_made_again_by_its_worker(
-    settings, hook: WebhookReceiver, tmp_path, caplog
+    settings, private, hook: WebhookReceiver, caplog
 ):
     """Redis stays away longer than the claim's lease: when it is back the entry is due again, and the worker
     that made the attempt claims it but does not send it; the waiting record settles it (before: sent twice)."""
+    server, runtime = private
     answer = threading.Event()
     hook.configure(hold=answer)
-    with RedisServer(tmp_path / "redis") as server:
-        runtime = open_runtime(settings.model_copy(update={"redis_url": server.url}))
-        deliverer = Deliverer(settings, runtime.store, runtime.sites.lookup, "t")  # pumped by the test only
-        deliverer.lease_s = 1.0
-        try:
-            run_id = finish(runtime, "notify-background", Result("ok", value={}))
-            with caplog.at_level(logging.WARNING, logger="backburner.outbox"):
-                assert deliverer.pump() == 1
-                hook.wait_for(1)
-                server.stop()
-                down_at = time.monotonic()
-                answer.set()
-                wait_for(lambda: "recording it waits for Redis" in caplog.text, message="a record to find no Redis")
-                # The outage itself is under test: it must outlast the claim's lease.
-                wait_for(lambda: time.monotonic() - down_at > 1.5, message="the outage to outlast the lease")
-                server.start()
-                assert deliverer.pump() == 0  # due again (the lease ran out), claimed, not sent
-                wait_for(lambda: not pending(runtime), message="the attempt to be recorded")
-            [record] = runtime.store.get(run_id).deliveries
-            assert (record["attempt"], record["outcome"]) == (1, "delivered")
-            assert len(hook.requests) == 1
-        finally:
-            deliverer.stop()
-            runtime.close()
+    deliverer = Deliverer(settings, runtime.store, runtime.sites.lookup, "t")  # pumped by the test only
+    deliverer.lease_s = 1.0
+    try:
+        run_id = finish(runtime, "notify-background", Result("ok", value={}))
+        with caplog.at_level(logging.WARNING, logger="backburner.outbox"):
+            assert deliverer.pump() == 1
+            hook.wait_for(1)
+            server.stop()
+            down_at = time.monotonic()
+            answer.set()
+            wait_for(lambda: "recording it waits for Redis" in caplog.text, message="a record to find no Redis")
+            # The outage itself is under test: it must outlast the claim's lease.
+            wait_for(lambda: time.monotonic() - down_at > 1.5, message="the outage to outlast the lease")
+            server.start()
+            assert deliverer.pump() == 0  # due again (the lease ran out), claimed, not sent
+            wait_for(lambda: not pending(runtime), message="the attempt to be recorded")
+        [record] = runtime.store.get(run_id).deliveries
+        assert (record["attempt"], record["outcome"]) == (1, "delivered")
+        assert len(hook.requests) == 1
+    finally:
+        deliverer.stop()
 
 
 def test_a_delivered_attempt_recorded_after_another_worker_sent_it_again_settles_the_delivery(
@@ -210,12 +228,8 @@ def test_a_delivered_attempt_recorded_after_another_worker_sent_it_again_settles
 def test_a_retry_recorded_again_after_its_worker_claimed_it_anew_keeps_its_due_time(runtime, settings):
     """A "retrying" record lands but its answer is lost; the entry comes due and its worker claims it again (the
     claim pushes it a lease ahead) without sending it, then tries the record again: the retry stays due now."""
-    run_id = finish(runtime, "notify-background", Result("ok", value={}))
-    deliverer = Deliverer(settings, runtime.store, runtime.sites.lookup, "t")
-    [entry_id] = deliverer.outbox.claim(1, 30, deliverer.token)
-    entry = deliverer.outbox.load(entry_id)
-    assert entry is not None
-    record = {**_note(entry, 1, "retrying", "HTTP 500"), "next_attempt_at": "2026-03-02T10:00:00.000Z"}
+    run_id, deliverer, entry, record = claimed_retry(runtime, settings)
+    entry_id = entry.id
     due_ms = clock.now_ms()
     deliverer._record(entry, record, 1, due_ms=due_ms, gone=False)  # landed; its answer was lost
     assert deliverer.outbox.claim(1, 30, deliverer.token) == [entry_id]  # due, claimed anew: now 30 s ahead
@@ -224,36 +238,27 @@ def test_a_retry_recorded_again_after_its_worker_claimed_it_anew_keeps_its_due_t
     assert runtime.store.get(run_id).deliveries == [record]
 
 
-def test_an_outage_is_logged_once_not_at_every_poll(settings, runtime, tmp_path, caplog):
+def test_an_outage_is_logged_once_not_at_every_poll(settings, private, caplog):
+    server, runtime = private
     quick = settings.model_copy(update={"outbox_poll_interval": 0.02})
-    with RedisServer(tmp_path / "redis") as server:
-        private = open_runtime(settings.model_copy(update={"redis_url": server.url}))
-        try:
-            with caplog.at_level(logging.INFO, logger="backburner.outbox"), delivering(quick, private):
-                server.stop()
-                down_at = time.monotonic()
-                wait_for(lambda: "Redis unavailable" in caplog.text, message="the outage to be noticed")
-                # What is under test is the polls made during the outage: it must last a few of them.
-                wait_for(lambda: time.monotonic() - down_at > 0.5, message="some 25 polls")
-                server.start()
-                wait_for(lambda: "outbox: Redis answers again" in caplog.text, message="the end of the outage")
-            assert caplog.text.count("Redis unavailable") == 1
-        finally:
-            private.close()
+    with caplog.at_level(logging.INFO, logger="backburner.outbox"), delivering(quick, runtime):
+        server.stop()
+        down_at = time.monotonic()
+        wait_for(lambda: "Redis unavailable" in caplog.text, message="the outage to be noticed")
+        # What is under test is the polls made during the outage: it must last a few of them.
+        wait_for(lambda: time.monotonic() - down_at > 0.5, message="some 25 polls")
+        server.start()
+        wait_for(lambda: "outbox: Redis answers again" in caplog.text, message="the end of the outage")
+    assert caplog.text.count("Redis unavailable") == 1
 
 
 def test_a_record_tried_again_after_its_answer_was_lost_is_kept_once(runtime, settings):
     """A record whose reply was lost (a timeout after Redis ran it) is tried again: it must not land twice."""
-    run_id = finish(runtime, "notify-background", Result("ok", value={}))
-    deliverer = Deliverer(settings, runtime.store, runtime.sites.lookup, "t")
-    [entry_id] = deliverer.outbox.claim(1, 30, deliverer.token)
-    entry = deliverer.outbox.load(entry_id)
-    assert entry is not None
-    record = {**_note(entry, 1, "retrying", "HTTP 500"), "next_attempt_at": "2026-03-02T10:00:00.000Z"}
+    run_id, deliverer, entry, record = claimed_retry(runtime, settings)
     for _ in range(2):
         deliverer._record(entry, record, 1, due_ms=clock.now_ms() + 60_000, gone=False)
     assert runtime.store.get(run_id).deliveries == [record]
-    assert deliverer.outbox.load(entry_id).attempts == 1  # type: ignore[union-attr]
+    assert deliverer.outbox.load(entry.id).attempts == 1  # type: ignore[union-attr]
 
 
 def test_dev_generates_one_secret_keeps_it_in_redis_and_never_logs_it(runtime, settings, hook, caplog):

@@ -4,7 +4,9 @@ lands under."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,9 +32,10 @@ class Writes(CoreCommands):
 
     Commands are queued through redis-py's own command methods (``pipe.hset(...)``, ``pipe.zadd(...)``) and
     run inside CAS_SCRIPT together with the new record, so they land exactly when the change does. Beyond
-    plain commands: ``take_slot`` (a concurrency slot that must be free for the write to happen), ``wake``
-    (give the next waiting run a message afterwards), ``fetched`` (the values of ``update``'s ``fetch`` keys,
-    read in the same step) and ``dispatches`` (the run's next messages, queued by ``RunStore.dispatch``).
+    plain commands: ``only_while`` (commands that land only while a hash field holds a value), ``take_slot``
+    (a concurrency slot that must be free for the write to happen), ``wake`` (give the next waiting run a
+    message afterwards), ``fetched`` (the values of ``update``'s ``fetch`` keys, read in the same step) and
+    ``dispatches`` (the run's next messages, queued by ``RunStore.dispatch``).
     """
 
     _event_dispatcher: Any = None  # declared abstract by redis-py's typing; never used here
@@ -53,6 +56,15 @@ class Writes(CoreCommands):
     def wake(self, waiting: str) -> None:
         """After the write, give the first run in list ``waiting`` that still waits a message."""
         self.waiting = waiting
+
+    @contextlib.contextmanager
+    def only_while(self, key: str, field: str, value: str) -> Iterator[None]:
+        """The commands queued inside apply only if hash ``key``'s ``field`` is ``value`` when the write lands
+        (a claim still held): checked in the same atomic step, where a read beforehand could be stale."""
+        at = len(self.commands)
+        self.commands.append(("@IF", key, field, value, 0))
+        yield
+        self.commands[at] = ("@IF", key, field, value, len(self.commands) - at - 1)
 
     def execute_command(self, *args: Any, **options: Any) -> Writes:
         self.commands.append(args)

@@ -14,6 +14,7 @@ claims it again without sending it, but another worker may send it again (same `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -93,8 +94,10 @@ class Outbox:
         data = json.loads(fields[b"data"])
         return Entry(**data, attempts=int(fields.get(b"attempts", 0)))
 
-    def owns(self, entry_id: str, token: str) -> bool:
-        return text(self.client.hget(self.keys.outbox_entry(entry_id), "claim") or b"") == token
+    def owns(self, entry_id: str, token: str, client: Any = None) -> bool:
+        """Whether ``token`` holds the entry's claim (read through ``client``, a watching pipeline, if given)."""
+        reader = self.client if client is None else client
+        return text(reader.hget(self.keys.outbox_entry(entry_id), "claim") or b"") == token
 
     def reschedule(self, pipe: Any, entry_id: str, attempts: int, due_ms: int) -> None:
         pipe.hset(self.keys.outbox_entry(entry_id), mapping={"attempts": attempts, "claim": ""})
@@ -282,31 +285,39 @@ class Deliverer:
         """Append the attempt to the run and settle the entry (reschedule or remove it), in one transaction.
 
         Safe to repeat: a try whose answer was lost may have landed, and the record is not appended twice; its
-        entry is settled again, as the worker may have claimed it anew meanwhile (its claim ran out)."""
-        # Not ours only if another worker claimed it after our claim ran out (and sent it again).
-        owned = self.outbox.owns(entry.id, self.token)
-        delivered = record["outcome"] == "delivered"
+        entry is settled again, as the worker may have claimed it anew meanwhile (its claim ran out). A retry is
+        settled only while the claim is still this worker's as the write lands: another worker that claimed the
+        entry after our claim ran out is sending it again, and settles it itself."""
+        key = self.keys.outbox_entry(entry.id)
 
-        def outbox_writes(pipe: Writes | redis.client.Pipeline) -> None:
+        def outbox_writes(pipe: Any, claim: contextlib.AbstractContextManager[Any] | None) -> None:
+            """``claim``: what makes writes land only while the claim is ours; None: it is not."""
             if gone:
                 pipe.sadd(self.keys.webhooks_gone(entry.function), entry.url)
-            if delivered or (owned and due_ms is None):  # delivered: nothing is left to send, whoever holds it
+            if record["outcome"] == "delivered":  # nothing is left to send, whoever holds it
                 self.outbox.complete(pipe, entry.id)
-            elif owned and due_ms is not None:
-                self.outbox.reschedule(pipe, entry.id, n, due_ms)
+            elif claim is not None:
+                with claim:
+                    if due_ms is None:
+                        self.outbox.complete(pipe, entry.id)
+                    else:
+                        self.outbox.reschedule(pipe, entry.id, n, due_ms)
 
         def mutate(run: Run, pipe: Writes) -> None:
             if record not in run.deliveries:  # else an earlier try landed and its answer was lost
                 run.deliveries.append(record)
                 count_delivery(pipe, self.keys, entry.function, record["outcome"])
-            outbox_writes(pipe)
+            outbox_writes(pipe, pipe.only_while(key, "claim", self.token))
+
+        def alone(pipe: Any) -> None:  # the entry is watched: the claim read below still holds when this lands
+            owned = self.outbox.owns(entry.id, self.token, client=pipe)
+            pipe.multi()
+            outbox_writes(pipe, contextlib.nullcontext() if owned else None)
 
         try:
             self.store.update(entry.run_id, mutate)
         except RunNotFound:  # removed by retention meanwhile: nothing to record on
-            with self.client.pipeline() as pipe:
-                outbox_writes(pipe)
-                pipe.execute()
+            self.client.transaction(alone, key)
 
 
 def event_payload(entry: Entry, settings: Settings, functions: Callable[[str], Function | None]) -> dict[str, Any]:

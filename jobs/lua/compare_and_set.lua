@@ -14,7 +14,8 @@
 --              of the wake-up message, with @run@ @token@ @id@ @now@ to fill in), now (ms)
 --   [10]       nudge: the pub/sub channel that wakes idle consumers, published when this write makes the
 --              runs queue stop being empty ("" for none)
---   [11]       the commands to apply with the write, each a list of words
+--   [11]       the commands to apply with the write, each a list of words; {"@IF", key, field, value, n}
+--              applies the next n commands only if hash key's field is value (jobs.writes.Writes.only_while)
 --              Or ARGV[3] is "" and the same come one argument each from ARGV[4]: the ten values, then how
 --              many commands, then each command as its word count and its words (for words that are not
 --              UTF-8, which JSON cannot carry).
@@ -50,8 +51,15 @@ if slots ~= "" and not redis.call("ZSCORE", slots, member) and redis.call("ZCARD
 end
 redis.call("SET", record_key, new)
 local queued = redis.call("LLEN", queue)
+local skip = 0
 for _, command in ipairs(commands) do
-    redis.call(unpack(command))
+    if skip > 0 then
+        skip = skip - 1
+    elseif command[1] == "@IF" then
+        if redis.call("HGET", command[2], command[3]) ~= command[4] then skip = tonumber(command[5]) end
+    else
+        redis.call(unpack(command))
+    end
 end
 while waiting ~= "" do
     local id = redis.call("LPOP", waiting)

@@ -301,6 +301,36 @@ def test_writes_that_commit_with_a_change_land_byte_for_byte(runtime):
     assert runtime.store.get(run.id).replay_of == "binary"
 
 
+@pytest.mark.parametrize("word", ["text", b"\xff raw"], ids=["json-plan", "one-argument-each"])
+def test_writes_only_while_a_hash_field_holds_a_value_land_only_then(runtime, word):
+    """``only_while``: the commands inside land with the change only if the field holds the value as the write
+    lands; the change and the commands outside land either way."""
+    (run,) = _create(runtime, "echo-background")
+    ns = runtime.settings.namespace
+    claim, landed, always = f"{ns}:t:claim", f"{ns}:t:landed", f"{ns}:t:always"
+    runtime.client.hset(claim, "claim", "mine")
+
+    def change(holder):
+        def mutate(current, pipe):
+            current.replay_of = holder
+            with pipe.only_while(claim, "claim", holder):
+                pipe.rpush(landed, holder)
+                pipe.rpush(landed, word)
+            pipe.rpush(always, holder)
+
+        return mutate
+
+    runtime.store.update(run.id, change("theirs"))
+    runtime.store.update(run.id, change("mine"))
+    runtime.client.hdel(claim, "claim")
+    runtime.store.update(run.id, change("mine, once the field is gone"))
+    assert runtime.client.lrange(landed, 0, -1) == [b"mine", word.encode() if isinstance(word, str) else word]
+    assert runtime.client.lrange(always, 0, -1) == [b"theirs", b"mine", b"mine, once the field is gone"]
+    assert runtime.store.get(run.id).replay_of == "mine, once the field is gone"
+    [answer] = runtime.store.update_many([(run.id, change("theirs"), runtime.store.get(run.id), ())])
+    assert answer is None and runtime.client.llen(landed) == 2  # batched writes check it too
+
+
 def test_a_batch_bigger_than_one_script_call_lands_each_write_with_its_own_answer(runtime):
     """update_many writes many compare-and-sets per script call (WRITES_PER_CALL at most): each write keeps
     its own keys, arguments (JSON plan or one word each) and answer, across calls and whatever their sizes."""

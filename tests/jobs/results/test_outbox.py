@@ -238,6 +238,43 @@ def test_a_retry_recorded_again_after_its_worker_claimed_it_anew_keeps_its_due_t
     assert runtime.store.get(run_id).deliveries == [record]
 
 
+def test_a_retry_recorded_just_after_another_worker_claimed_its_delivery_leaves_that_claim(
+    runtime, settings, monkeypatch
+):
+    """A's claim ran out (its record waited for Redis) and B claims the delivery in the instant between A looking
+    at its claim and A's "retrying" record landing. The record must not reschedule B's claim: B sends the
+    attempt, and a reschedule would bring it back for one more send."""
+    run_id, a, entry, record = claimed_retry(runtime, settings)
+    keys = runtime.store.keys
+    runtime.client.zadd(keys.outbox_due, {entry.id: clock.now_ms()})  # A's lease ran out
+    b = Outbox(runtime.client, keys)
+    assert b.claim(1, 30, "B") == [entry.id]
+    b_due = runtime.client.zscore(keys.outbox_due, entry.id)
+    monkeypatch.setattr(Outbox, "owns", lambda self, entry_id, token: True)  # what A read just before B claimed
+    a._record(entry, record, 1, due_ms=clock.now_ms() + 1000, gone=False)
+    assert runtime.store.get(run_id).deliveries == [record]  # A's attempt is recorded
+    assert runtime.client.hget(keys.outbox_entry(entry.id), "claim") == b"B"  # B's claim stands
+    assert runtime.client.zscore(keys.outbox_due, entry.id) == b_due
+
+
+def test_a_retry_of_a_run_removed_meanwhile_is_settled_only_under_its_claim(runtime, settings):
+    """Retention removed the run: the retry is still rescheduled while its worker holds the claim, and left to
+    the worker that claimed it since, if another did."""
+    run_id, a, entry, record = claimed_retry(runtime, settings)
+    keys = runtime.store.keys
+    runtime.client.delete(*keys.run_keys(run_id))
+    due = clock.now_ms() + 1000
+    a._record(entry, record, 1, due_ms=due, gone=False)
+    assert runtime.client.zscore(keys.outbox_due, entry.id) == due
+    assert runtime.client.hget(keys.outbox_entry(entry.id), "claim") == b""
+    runtime.client.zadd(keys.outbox_due, {entry.id: clock.now_ms()})  # due now, and B claims it
+    assert Outbox(runtime.client, keys).claim(1, 30, "B") == [entry.id]
+    b_due = runtime.client.zscore(keys.outbox_due, entry.id)
+    a._record(entry, record, 2, due_ms=clock.now_ms(), gone=False)
+    assert runtime.client.hget(keys.outbox_entry(entry.id), "claim") == b"B"
+    assert runtime.client.zscore(keys.outbox_due, entry.id) == b_due
+
+
 def test_an_outage_is_logged_once_not_at_every_poll(settings, private, caplog):
     server, runtime = private
     quick = settings.model_copy(update={"outbox_poll_interval": 0.02})

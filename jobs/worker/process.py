@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -265,12 +266,9 @@ class WorkerProcess:
             self.worker.stop(timeout=int((timeout_s if timeout_s is not None else 960) * 1000))
         if self.recorder is not None:
             self.recorder.stop()
-        if self.timer is not None:
-            self.timer.stop()
-        if self.reaper is not None:
-            self.reaper.stop()
-        if self.deliverer is not None:
-            self.deliverer.stop()
+        parts = [part for part in (self.timer, self.reaper, self.deliverer) if part is not None]
+        with ThreadPoolExecutor(max(1, len(parts))) as stopping:  # side by side: each may wait out a hung Redis
+            list(stopping.map(lambda part: part.stop(), parts))
         if self.pool is not None:
             self.pool.close()
         if self._watch is not None:

@@ -81,8 +81,11 @@ class Reaper:
 
     def stop(self) -> None:
         self._stop.set()
+        deadline = time.monotonic() + 5  # for both threads: each may be waiting out a hung Redis
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if self.silent_for() > self._gap_s():  # Redis has not answered lately: the entry ages out as a crash's would
+            return
         with contextlib.suppress(redis.RedisError):
             self.client.zrem(self.keys.workers, self.worker_id)
 

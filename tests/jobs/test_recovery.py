@@ -316,6 +316,29 @@ def test_after_a_gap_in_heartbeats_the_reaper_judges_no_worker_until_they_could_
     assert runtime.store.get(run.id).attempts[-1].outcome == "lost"
 
 
+def test_a_reaper_cut_off_from_redis_stops_within_one_join_limit(settings, redis_server, runtime):
+    """Stopping while every byte to Redis is held, both loops blocked in calls: they share one 5 s limit, and no
+    last write (taking this worker's heartbeat out) waits out a 10 s socket timeout; the heartbeat ages out
+    as a crashed worker's does. Before, this took 20 s, most of an orchestrator's 30 s grace period."""
+    from jobs.wiring import open_runtime
+    from jobs.worker.reaper import Reaper
+
+    with Relay(redis_server.port) as relay:
+        far = open_runtime(settings.model_copy(update={"redis_url": relay.through(settings.redis_url)}))
+        reaper = Reaper(far.settings, far.lifecycle, "cut-off")
+        try:
+            reaper.start()
+            relay.cut()
+            wait_for(lambda: reaper.silent_for() > reaper._gap_s(), message="heartbeats to stop landing")
+            started = time.monotonic()
+            reaper.stop()
+            took = time.monotonic() - started
+        finally:
+            far.close()
+    assert took < 8, f"stopped in {took:.1f} s"
+    assert runtime.client.zscore(runtime.store.keys.workers, "cut-off") is not None  # left to age out
+
+
 def test_a_sweep_reads_only_the_active_runs_it_may_have_to_act_on(runtime):
     """The active index is scored by when the reaper has a reason to look, so a backlog costs nothing."""
     from jobs import clock

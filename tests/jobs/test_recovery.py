@@ -319,7 +319,7 @@ def test_after_a_gap_in_heartbeats_the_reaper_judges_no_worker_until_they_could_
 def test_a_reaper_cut_off_from_redis_stops_within_one_join_limit(settings, redis_server, runtime):
     """Stopping while every byte to Redis is held, both loops blocked in calls: they share one 5 s limit, and no
     last write (taking this worker's heartbeat out) waits out a 10 s socket timeout; the heartbeat ages out
-    as a crashed worker's does. Before, this took 20 s, most of an orchestrator's 30 s grace period."""
+    as a crashed worker's does. Before, this took 18 s, most of an orchestrator's 30 s grace period."""
     from jobs.wiring import open_runtime
     from jobs.worker.reaper import Reaper
 

@@ -78,6 +78,21 @@ def claimed_retry(runtime, settings) -> tuple[str, Deliverer, Entry, dict[str, A
     return run_id, deliverer, entry, record
 
 
+def claimed_by_b(runtime, entry_id: str) -> float:
+    """The claim on ``entry_id`` runs out (it is due now) and worker B claims it; returns B's due time."""
+    keys = runtime.store.keys
+    runtime.client.zadd(keys.outbox_due, {entry_id: clock.now_ms()})
+    assert Outbox(runtime.client, keys).claim(1, 30, "B") == [entry_id]
+    return runtime.client.zscore(keys.outbox_due, entry_id)
+
+
+def held_by_b(runtime, entry_id: str, due: float) -> bool:
+    """B's claim stands: the entry is B's, and its due time is still the one B's claim gave it."""
+    keys = runtime.store.keys
+    fields = runtime.client.hget(keys.outbox_entry(entry_id), "claim"), runtime.client.zscore(keys.outbox_due, entry_id)
+    return fields == (b"B", due)
+
+
 def test_the_final_transaction_queues_one_entry_per_url_of_the_outcome(runtime):
     ok = finish(runtime, "notify-background", Result("ok", value={}))
     assert pending(runtime) == [f"msg_{ok}_0"]
@@ -245,16 +260,11 @@ def test_a_retry_recorded_just_after_another_worker_claimed_its_delivery_leaves_
     at its claim and A's "retrying" record landing. The record must not reschedule B's claim: B sends the
     attempt, and a reschedule would bring it back for one more send."""
     run_id, a, entry, record = claimed_retry(runtime, settings)
-    keys = runtime.store.keys
-    runtime.client.zadd(keys.outbox_due, {entry.id: clock.now_ms()})  # A's lease ran out
-    b = Outbox(runtime.client, keys)
-    assert b.claim(1, 30, "B") == [entry.id]
-    b_due = runtime.client.zscore(keys.outbox_due, entry.id)
+    b_due = claimed_by_b(runtime, entry.id)  # A's lease ran out
     monkeypatch.setattr(Outbox, "owns", lambda self, entry_id, token: True)  # what A read just before B claimed
     a._record(entry, record, 1, due_ms=clock.now_ms() + 1000, gone=False)
     assert runtime.store.get(run_id).deliveries == [record]  # A's attempt is recorded
-    assert runtime.client.hget(keys.outbox_entry(entry.id), "claim") == b"B"  # B's claim stands
-    assert runtime.client.zscore(keys.outbox_due, entry.id) == b_due
+    assert held_by_b(runtime, entry.id, b_due)
 
 
 def test_a_retry_of_a_run_removed_meanwhile_is_settled_only_under_its_claim(runtime, settings):
@@ -267,12 +277,9 @@ def test_a_retry_of_a_run_removed_meanwhile_is_settled_only_under_its_claim(runt
     a._record(entry, record, 1, due_ms=due, gone=False)
     assert runtime.client.zscore(keys.outbox_due, entry.id) == due
     assert runtime.client.hget(keys.outbox_entry(entry.id), "claim") == b""
-    runtime.client.zadd(keys.outbox_due, {entry.id: clock.now_ms()})  # due now, and B claims it
-    assert Outbox(runtime.client, keys).claim(1, 30, "B") == [entry.id]
-    b_due = runtime.client.zscore(keys.outbox_due, entry.id)
+    b_due = claimed_by_b(runtime, entry.id)
     a._record(entry, record, 2, due_ms=clock.now_ms(), gone=False)
-    assert runtime.client.hget(keys.outbox_entry(entry.id), "claim") == b"B"
-    assert runtime.client.zscore(keys.outbox_due, entry.id) == b_due
+    assert held_by_b(runtime, entry.id, b_due)
 
 
 def test_an_outage_is_logged_once_not_at_every_poll(settings, private, caplog):

@@ -6,6 +6,7 @@ Every request first passes the size limits (``api.limits``); in ``dev``, the Hos
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from contextlib import asynccontextmanager
 import redis
 from fastapi import FastAPI
 
-from jobs.broker import address, connect_async, connect_quick
+from jobs.broker import address, connect_async, connect_quick, warn_of_risks
 from jobs.errors import ConfigError
 from jobs.execution.isolation import ChildPool
 from jobs.runtime import Runtime
@@ -102,6 +103,7 @@ def create_app(
         app.state.ready_redis = connect_quick(app.state.runtime.settings, health.READY_TIMEOUT_S)
         try:
             app.state.sessions = await open_sessions(app)
+            await asyncio.to_thread(warn_of_risks, app.state.ready_redis, log)
         except redis.RedisError as exc:  # serve anyway (503s until Redis is back); sessions are made on first use
             log.warning(
                 "Redis at %s does not answer (%s); serving anyway: what needs Redis answers 503 until it does "

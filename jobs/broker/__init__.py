@@ -2,6 +2,7 @@
 
     connection.py          Redis clients (sync and asyncio) with explicit timeouts and retries; waiting for Redis;
                            saying once per outage that it is away (Outage)
+    durability.py          whether Redis's persistence and eviction settings keep accepted runs (said at start-up)
     dramatiq_internals/    RunBroker and its consumer: every reliance on Dramatiq's private internals, listed
                            in its __init__ and checked by tests/jobs/test_dramatiq_internals.py
 
@@ -21,6 +22,7 @@ from .dramatiq_internals import (
     new_message_id,
     redis_message_id,
 )
+from .durability import warn_of_risks
 
 __all__ = [
     "ACTOR",
@@ -35,6 +37,7 @@ __all__ = [
     "new_message_id",
     "redis_message_id",
     "wait_for_redis",
+    "warn_of_risks",
     "Outage",
     "address",
 ]

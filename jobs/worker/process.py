@@ -18,7 +18,16 @@ import redis
 from dramatiq.middleware import CurrentMessage
 
 from ..artifacts.stores import store_url
-from ..broker import ACTOR, QUEUE, build_worker, connect, connect_quick, redis_message_id, wait_for_redis
+from ..broker import (
+    ACTOR,
+    QUEUE,
+    build_worker,
+    connect,
+    connect_quick,
+    redis_message_id,
+    wait_for_redis,
+    warn_of_risks,
+)
 from ..delivery.destinations import check_secret
 from ..delivery.outbox import Deliverer
 from ..errors import BackburnerError, ConfigError, RunUnreadable
@@ -297,6 +306,7 @@ def run_worker(settings: Settings, *, threads: int = 8) -> None:
     probe = connect(settings)
     if not wait_for_redis(probe, stop, log):
         return
+    warn_of_risks(probe, log)
     probe.close()
     process = WorkerProcess(settings, threads=threads).start()
     assert process.runtime is not None

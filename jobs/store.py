@@ -182,8 +182,7 @@ class RunStore:
         if raw is None:
             raise RunNotFound(run_id)
         run = parse_run(raw, run_id)
-        if progress:
-            run.progress = Progress.from_hash(progress)
+        run.progress = Progress.from_hash(progress) if progress else run.progress
         if run.result_apart and result is not None:
             run.result = json.loads(result)
         return run
@@ -209,27 +208,29 @@ class RunStore:
         """Runs newest first. ``cursor`` is the last id of the previous page; ``since`` is the lowest id
         (or id prefix, e.g. ``jobs.runs.id_floor(ms)``) to include, so time ranges read only their runs."""
         index = self.keys.function_runs(function) if function else self.keys.runs
-        upper = f"({cursor}" if cursor else "+"
-        lower = f"[{since}" if since else "-"
+        upper, lower = f"({cursor}" if cursor else "+", f"[{since}" if since else "-"
         found: list[Run] = []
         batch = max(limit * 2, 50)
         with translate_errors("listing runs"):
             while len(found) < limit:
                 ids = [text(i) for i in self.client.zrevrangebylex(index, upper, lower, start=0, num=batch)]
                 if not ids:
-                    return found, None
+                    break
                 raws = self.client.mget([self.keys.run(i) for i in ids])
                 for run_id, raw in zip(ids, raws, strict=True):
                     run = readable(raw, run_id) if raw is not None else None
-                    if run is None:  # removed by retention meanwhile, or unreadable (logged)
-                        continue
-                    if (status and run.status != status) or (trigger and run.trigger != trigger):
-                        continue
+                    if run is None or (status and run.status != status) or (trigger and run.trigger != trigger):
+                        continue  # removed by retention meanwhile, unreadable (logged), or not asked for
                     found.append(run)
                     if len(found) == limit:
-                        return found, run.id
+                        break
                 upper = f"({ids[-1]}"
-        return found, found[-1].id if found else None
+            pipe = self.client.pipeline(transaction=False)  # progress is kept apart: an attempt writes it often
+            for run in found:
+                pipe.hgetall(self.keys.progress(run.id))
+            for run, fields in zip(found, pipe.execute(), strict=True):
+                run.progress = Progress.from_hash(fields) if fields else run.progress
+        return found, found[-1].id if found and len(found) == limit else None
 
     def active_ids(self, *, due_ms: int | None = None) -> list[str]:
         """Queued, running and retrying runs; with ``due_ms``, only those the reaper has a reason to look
@@ -369,9 +370,7 @@ class RunStore:
 
     def dispatch(self, pipe: Any, run: Run, *, delay_s: float | None = None) -> None:
         """From a mutation: send ``run``'s next message (for its token) with the write; ``delay_s`` defers it.
-
-        The message carries the record as written, so the worker's claim needs no read.
-        """
+        The message carries the record as written, so the worker's claim needs no read."""
         run.message_id = new_message_id()
         pipe.dispatches.append((run.message_id, delay_s))
 

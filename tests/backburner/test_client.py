@@ -91,6 +91,8 @@ def test_trigger_wait_and_download_what_the_run_wrote(client: Client, worker: ob
     assert [a.outcome for a in done.attempts] == ["succeeded"]
     assert {a.name for a in done.artifacts} == {"2026-03-01/report.html", "data.csv"}
     assert client.get(run.id).data == done.data
+    [listed] = [r for r in client.runs("writer-background") if r.id == run.id]
+    assert listed.progress.done == 3 and listed.progress.total == 3  # the listing reads progress too
 
     seen: list[tuple[int, int | None]] = []
     saved = client.download(run.id, "2026-03-01/report.html", tmp_path, progress=lambda d, t: seen.append((d, t)))

@@ -153,7 +153,7 @@ def _act(action: str, name: str, url: str | None) -> None:
         out.print(run.id)
         return
     schedule = client.pause_schedule(name) if action == "pause" else client.resume_schedule(name)
-    console.print(f"{escape(name)}: {'paused' if schedule.paused else 'running'}")
+    console.print(f"{escape(name)}: {'paused' if schedule.paused else 'active'}")
 
 
 @schedules.command("pause")

@@ -103,6 +103,10 @@ async def _run_sync(request: Request, function: Function, event: dict[str, Any],
         # A synchronous call keeps no run: its log is the one place its traceback (redacted in the child) shows.
         trace = str(error.get("traceback") or "").rstrip()
         log.warning("%s (request %s)%s", message, request_id, f"\n{trace}" if trace else "")
+        if trace and not settings.dev:  # the handler's own exception: its text may say what no caller should see
+            message = (
+                f"{function.name} failed: {error.get('type')} (its message is in the API's log, request {request_id})"
+            )
         return error_response(502, "function_error", message, headers)
     return _to_response(function, result.value, headers)
 

@@ -28,9 +28,11 @@ SECRET_VARIABLES = (*HIDDEN_VARIABLES, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOK
 #: Values shorter than this are not worth hiding (and would redact half of every line).
 MIN_SECRET_CHARS = 4
 #: Any other variable whose name says it holds a secret (the user's own, e.g. ``UPSTREAM_TOKEN`` or a function's
-#: ``DB_PASSWORD``): its value is redacted too, if it is this long (shorter ones are flags and modes, not secrets).
+#: ``DB_PASSWORD``, ``DB_PASS``, ``MYSQL_PWD``, ``SENTRY_DSN``): its value is redacted too, if it is this long
+#: (shorter ones are flags and modes, not secrets).
 _SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE|(?:^|_)(?:API_?)?KEY(?:$|_)|(?:^|_)AUTH(?:$|_)",
+    r"TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE|(?:^|_)(?:API_?)?KEY(?:$|_)|(?:^|_)AUTH(?:$|_)"
+    r"|_(?:PASS|PWD)(?:$|_)|(?:^|_)DSN(?:$|_)",  # not PWD itself: the working directory
     re.IGNORECASE,
 )
 MIN_NAMED_SECRET_CHARS = 8

@@ -120,6 +120,33 @@ def test_invalid_sync_response_is_502_with_netlify_message(tmp_path, settings, c
         assert "keeper is a synchronous function" in message and "keeper-background" in message, message
 
 
+def test_outside_dev_a_failing_synchronous_function_names_its_exception_but_keeps_its_text_in_the_log(
+    tmp_path, settings, caplog
+):
+    """Its callers are anyone on the web: an exception's text may hold an internal host, a user name, a DSN."""
+    from tests.support.sites import make_site
+
+    site = make_site(
+        tmp_path / "s",
+        {
+            "boom": "def handler(event, context):\n    raise ConnectionError('cannot reach db.internal as admin')\n",
+            "bad": "def handler(event, context):\n    return {'body': 'no status'}\n",
+        },
+    )
+    production = settings.model_copy(update={"site": site, "dev": False, "api_token": "a-token-of-twenty-chars"})
+    with TestClient(create_app(production), base_url="http://localhost") as client:
+        with caplog.at_level("WARNING", logger="backburner.api"):
+            response = client.get("/.netlify/functions/boom")
+        assert response.status_code == 502 and response.json()["error"]["code"] == "function_error"
+        message = response.json()["error"]["message"]
+        request_id = response.headers["x-nf-request-id"]
+        assert message == f"boom failed: ConnectionError (its message is in the API's log, request {request_id})"
+        logged = [r.getMessage() for r in caplog.records if r.name == "backburner.api"]
+        assert any("cannot reach db.internal as admin" in m and request_id in m for m in logged), logged
+        # Backburner's own messages about a bad answer say no more than the function's code does: they stay.
+        assert "numerical statusCode" in client.get("/.netlify/functions/bad").json()["error"]["message"]
+
+
 def test_a_function_added_with_an_edit_that_does_not_load_gets_a_404_that_says_why(tmp_path, settings):
     """The site in force stays the last one that loaded; a 404 for a function that came with the broken edit
     says so, instead of only "No function named"."""

@@ -133,6 +133,21 @@ def test_backburner_secrets_by_name_are_found_in_the_environment():
     assert secrets_from_environment(env) == ["session-key-0123"]
 
 
+def test_secrets_named_the_short_ways_are_found_but_not_the_working_directory():
+    env = {
+        "DB_PASS": "db-pass-value-1",
+        "MYSQL_PWD": "mysql-pwd-value",
+        "SENTRY_DSN": "https://k3y@sentry.example/1",
+        "PWD": "/srv/working-directory",
+        "COMPASS_URL": "https://compass.example",
+    }
+    assert sorted(secrets_from_environment(env)) == [
+        "db-pass-value-1",
+        "https://k3y@sentry.example/1",
+        "mysql-pwd-value",
+    ]
+
+
 def test_requests_made_with_httpx_leave_no_url_in_the_logs():
     """httpx logs each request's URL at INFO; a webhook URL's query may hold a credential."""
     script = """

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from jobs.runs import STATUSES, TRIGGERS
 from jobs.site.durations import parse_duration
 
-from .client import Client
+from .client import Client, Run
 from .options import api_errors, client_options, connect, console, json_option, out
 from .tables import Column, print_table
 
@@ -70,7 +70,20 @@ def _wait_and_exit(client: Client, run_id: str) -> None:
 
     run = wait(client, run_id, console)
     out.print_json(json.dumps(run.data))
+    if not run.succeeded:
+        console.print(why(run), markup=False, highlight=False)
     sys.exit(0 if run.succeeded else 1)
+
+
+def why(run: Run) -> str:
+    """One line for stderr on how a run ended badly: the JSON on stdout says it too, but for scripts."""
+    said = ""
+    if run.error and run.status != "cancelled":  # a cancelled run's error only says "the run was cancelled"
+        lines = run.error.message.splitlines() or [""]
+        said = f": {run.error.type}: {lines[0]}{' …' if len(lines) > 1 else ''}"
+    where = f"; the traceback is in the JSON on stdout and at GET /api/runs/{run.id}"
+    hint = where if run.error and run.error.traceback else ""
+    return f"{run.status}{said} (attempt {run.attempt} of {run.max_attempts}{hint})"
 
 
 @click.command()

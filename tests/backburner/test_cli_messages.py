@@ -3,6 +3,7 @@ run did not succeed."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from backburner.client import Client
+from tests.support.procs import wait_for
 from tests.support.servers import ApiProc
+from tests.support.sites import TOML, make_site
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    return make_site(
+        tmp_path / "site", toml=TOML + '\n[backburner.functions."fail-background"]\n  retries = ["0.1s"]\n'
+    )
 
 
 @pytest.fixture
@@ -35,3 +45,46 @@ def test_schedules_pause_and_resume_name_the_states_as_the_listing_does(api: Api
     assert paused.returncode == 0 and paused.stderr.strip() == "nightly: paused", paused.stderr
     resumed = cli(api, "schedules", "resume", "nightly")
     assert resumed.returncode == 0 and resumed.stderr.strip() == "nightly: active", resumed.stderr
+
+
+def test_a_wait_that_ends_badly_says_why_on_stderr_and_keeps_the_json_on_stdout(api: ApiProc, worker: object) -> None:
+    failed = cli(api, "invoke", "fail-background", "--wait")
+    assert failed.returncode == 1
+    run = json.loads(failed.stdout)
+    assert run["status"] == "failed" and run["error"]["traceback"]
+    assert (
+        f"failed: ValueError: boom on attempt 2 (attempt 2 of 2; the traceback is in the JSON on stdout and at "
+        f"GET /api/runs/{run['id']})"
+    ) in failed.stderr.splitlines(), failed.stderr
+    again = cli(api, "replay", run["id"], "--wait")
+    assert again.returncode == 1 and "failed: ValueError: boom on attempt 2 (attempt 2 of 2;" in again.stderr
+    timed_out = cli(api, "invoke", "sleepy-background", "--wait")
+    assert timed_out.returncode == 1
+    assert (
+        "failed: TimeLimitExceeded: sleepy-background exceeded its time limit of 1s and was killed (attempt 1 of 1)"
+    ) in timed_out.stderr.splitlines(), timed_out.stderr
+
+
+def test_a_wait_on_a_cancelled_run_says_it_was_cancelled(api: ApiProc, worker: object, tmp_path: Path) -> None:
+    until = tmp_path / "never"
+    env = {**os.environ, "BACKBURNER_URL": api.url}
+    command = [
+        sys.executable,
+        "-m",
+        "backburner",
+        "invoke",
+        "wait-background",
+        "--data",
+        json.dumps({"until": str(until)}),
+    ]
+    with subprocess.Popen(
+        [*command, "--wait"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as waiting:
+        started = Path(f"{until}.started")
+        wait_for(started.exists, message="the run to start")
+        with Client(api.url) as client:
+            run_id = next(iter(client.runs("wait-background"))).id
+            client.cancel(run_id)
+        stdout, stderr = waiting.communicate(timeout=60)
+    assert waiting.returncode == 1 and json.loads(stdout)["status"] == "cancelled"
+    assert "cancelled (attempt 1 of 3)" in stderr.splitlines(), stderr

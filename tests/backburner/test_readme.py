@@ -1,0 +1,25 @@
+"""The README against the code it describes: the paths it says are Backburner's own, the commands it gives."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from api.paths import API, DASHBOARD
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def between(start: str, end: str) -> str:
+    """The README's text from ``start`` to ``end`` (both must be there, in that order)."""
+    first = README.index(start)
+    return README[first : README.index(end, first)]
+
+
+def test_precedence_names_every_path_backburner_keeps_for_itself() -> None:
+    step = between("1. Backburner's endpoints always answer themselves", "2. The first matching rule")
+    named = re.findall(r"`([^`]+)`", " ".join(step.split()))
+    missing = [path for path in DASHBOARD + API if not path.startswith("/api/") and path not in named
+               and not any(name.startswith(f"{path}/") or name.startswith(f"{path}...") for name in named)]  # fmt: skip
+    assert not missing, f"README's Precedence, step 1, leaves out {missing} (api/paths.py)"

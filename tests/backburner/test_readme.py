@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 from api.paths import API, DASHBOARD
@@ -23,3 +24,14 @@ def test_precedence_names_every_path_backburner_keeps_for_itself() -> None:
     missing = [path for path in DASHBOARD + API if not path.startswith("/api/") and path not in named
                and not any(name.startswith(f"{path}/") or name.startswith(f"{path}...") for name in named)]  # fmt: skip
     assert not missing, f"README's Precedence, step 1, leaves out {missing} (api/paths.py)"
+
+
+def test_the_schemathesis_command_runs_as_written_once_the_extras_it_names_are_installed() -> None:
+    text = " ".join(between("Schemathesis with all its checks", "## ").split())
+    command = next(span for span in re.findall(r"`([^`]+)`", text) if "--config-file" in span)
+    assert command.startswith(".venv/bin/schemathesis "), command
+    assert (ROOT / command.split()[2]).is_file(), command
+    install = next(span for span in re.findall(r"`([^`]+)`", text) if "pip install" in span)
+    assert install.startswith(".venv/bin/pip install -e '.[test]'"), install
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    assert any(re.match(r"schemathesis\b", requirement) for requirement in extras)

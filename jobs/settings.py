@@ -121,6 +121,16 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("artifacts")
+    @classmethod
+    def _artifacts_location(cls, value: str | None) -> str | None:
+        """Checked here, as netlify.toml's ``artifacts`` is: else every run that writes a file would fail."""
+        if value is None or not value.strip():
+            return None  # unset or empty: the data folder's artifacts/
+        from .site.values import artifacts_location
+
+        return artifacts_location(value)
+
     @field_validator("webhook_secret")
     @classmethod
     def _secret_format(cls, value: str | None) -> str | None:

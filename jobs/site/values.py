@@ -124,7 +124,7 @@ def _environment(value: Any) -> dict[str, str]:
     return found
 
 
-def _artifacts(value: Any) -> str:
+def artifacts_location(value: Any) -> str:
     """An S3 URL with a valid bucket name, a ``file://`` URL or a folder: the stores that exist."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{value!r} must be a non-empty string, e.g. 's3://bucket/prefix'")
@@ -213,7 +213,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "concurrency": _concurrency,
     "on_success": _urls,
     "on_failure": _urls,
-    "artifacts": _artifacts,
+    "artifacts": artifacts_location,
     "retention": _duration(MAX_RETENTION_S, "3660d"),
     "memory_limit": _size(MIN_MEMORY_LIMIT, MAX_MEMORY_LIMIT),
     "max_result": _size(1, MAX_RESULT_LIMIT),

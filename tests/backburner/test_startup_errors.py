@@ -77,6 +77,17 @@ def test_a_setting_of_the_wrong_type_names_the_variable(site, service):
     assert "BACKBURNER_WEBHOOK_SECRET: must start with 'whsec_'" in line and "not-whsec" not in line
 
 
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize(
+    ("location", "said"),
+    [("ftp://files/x", "only s3://bucket/prefix"), ("s3://Bad_Bucket/x", "'Bad_Bucket' is not a valid S3 bucket name")],
+)
+def test_an_artifact_store_that_cannot_work_stops_every_service(site, service, location, said, redis_server):
+    """As netlify.toml's ``artifacts`` does in `check`: else every run that writes a file would fail."""
+    env = {"REDIS_URL": redis_server.url, "BACKBURNER_API_TOKEN": "t" * 20, "BACKBURNER_ARTIFACTS": location}
+    one_line(start(service, "--site", str(site), env=env), "error: BACKBURNER_ARTIFACTS: ", said)
+
+
 @pytest.mark.parametrize("service", ["api", "worker", "scheduler"])
 def test_services_other_than_dev_need_redis_url(site, service):
     env = {"BACKBURNER_API_TOKEN": "t" * 20, "BACKBURNER_WEBHOOK_SECRET": "whsec_" + "A" * 43 + "="}

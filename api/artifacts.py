@@ -145,4 +145,7 @@ def _latest_run(runtime: Any, function: str, name: str) -> Run:
     if seen == 0:
         runtime.function(function)  # FunctionNotFound (404) for a name the site does not know
         raise ArtifactNotFound(f"Function {function!r} has no successful run yet, so no artifact {name!r}.")
-    raise ArtifactNotFound(f"None of the newest {seen} successful runs of {function!r} has an artifact {name!r}.")
+    if seen == 1:
+        raise ArtifactNotFound(f"The one successful run of {function!r} has no artifact {name!r}.")
+    newest = "newest " if cursor is not None else ""  # the scan stopped at LATEST_SCAN, before the oldest
+    raise ArtifactNotFound(f"None of the {newest}{seen} successful runs of {function!r} has an artifact {name!r}.")

@@ -6,7 +6,12 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
+
 from api.paths import API, DASHBOARD
+from tests.support.procs import wait_for
+from tests.support.sites import FUNCTIONS, make_site
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -35,3 +40,24 @@ def test_the_schemathesis_command_runs_as_written_once_the_extras_it_names_are_i
     assert install.startswith(".venv/bin/pip install -e '.[test]'"), install
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
     assert any(re.match(r"schemathesis\b", requirement) for requirement in extras)
+
+
+def readme_block(language: str, containing: str) -> str:
+    blocks = re.findall(rf"```{language}\n(.*?)```", README, re.DOTALL)
+    return next(block for block in blocks if containing in block)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """The default test site, with the README's example function."""
+    example = readme_block("python", "# netlify/functions/nightly-report-background.py")
+    return make_site(tmp_path / "site", {**FUNCTIONS, "nightly-report-background": example})
+
+
+def test_the_example_function_finishes_at_ten_of_ten(client: TestClient, worker: object) -> None:
+    answer = client.post("/.netlify/functions/nightly-report-background", json={"day": "2026-03-01"})
+    assert answer.status_code == 202
+    url = answer.headers["location"]
+    run = wait_for(lambda: (r := client.get(url).json())["status"] in ("succeeded", "failed") and r, timeout=60)
+    assert run["status"] == "succeeded", run["error"]
+    assert run["progress"] == {"done": 10, "total": 10, "message": "crunching"}

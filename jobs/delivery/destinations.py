@@ -46,7 +46,10 @@ def check_secret(settings: Settings, site: Site) -> None:
             'os.urandom(32)).decode())") and give the same value to every receiver.'
         )
     if senders and settings.webhook_secret:
-        signer(settings.webhook_secret)  # a malformed one is a ConfigError now, not a failed delivery later
+        try:
+            signer(settings.webhook_secret)  # a malformed one is a ConfigError now, not a failed delivery later
+        except ConfigError as exc:  # say where it was set, as other settings' errors do (never its value)
+            raise ConfigError(f"BACKBURNER_WEBHOOK_SECRET: {exc.message}") from None
 
 
 class DestinationsHook(RunHook):

@@ -88,3 +88,17 @@ def test_a_wait_on_a_cancelled_run_says_it_was_cancelled(api: ApiProc, worker: o
         stdout, stderr = waiting.communicate(timeout=60)
     assert waiting.returncode == 1 and json.loads(stdout)["status"] == "cancelled"
     assert "cancelled (attempt 1 of 3)" in stderr.splitlines(), stderr
+
+
+def test_a_malformed_webhook_secret_names_its_variable_and_not_its_value(tmp_path: Path) -> None:
+    toml = TOML + '\n[backburner.functions."echo-background"]\n  on_success = ["https://hooks.example.com/x"]\n'
+    hooks = make_site(tmp_path / "hooks", toml=toml)
+    clean = {
+        key: value for key, value in os.environ.items() if not key.startswith("BACKBURNER_") and key != "REDIS_URL"
+    }
+    env = {**clean, "COLUMNS": "400", "BACKBURNER_WEBHOOK_SECRET": "whsec_!!!notbase64"}
+    command = [sys.executable, "-m", "backburner", "worker", "--site", str(hooks)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("error: BACKBURNER_WEBHOOK_SECRET: ") and "whsec_' followed by base64" in done.stderr
+    assert "notbase64" not in done.stderr

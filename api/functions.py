@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from jobs.delivery.outbox import disabled_endpoints, enable_endpoints
+from jobs.delivery.webhooks import display_url
 from jobs.site import Function
 
 from .deps import Authorized, RuntimeDep, SingleValued
@@ -49,8 +50,8 @@ def describe(function: Function, next_runs: int = 3, *, artifacts: str | None = 
         "retention_s": function.retention_s,  # None: kept until deleted
         "routes": list(function.routes),
         "destinations": {
-            "on_success": list(function.on_success),
-            "on_failure": list(function.on_failure),
+            "on_success": [display_url(url) for url in function.on_success],  # a URL's user info or query may
+            "on_failure": [display_url(url) for url in function.on_failure],  # hold a credential
             "artifacts": function.artifacts or artifacts,
         },
     }
@@ -76,7 +77,7 @@ async def list_functions(runtime: RuntimeDep) -> list[dict[str, Any]]:
     listing = []
     for function in site.functions.values():
         entry = describe(function, artifacts=runtime.settings.artifacts_url)
-        entry["destinations"]["disabled"] = disabled.get(function.name, [])
+        entry["destinations"]["disabled"] = [display_url(url) for url in disabled.get(function.name, [])]
         listing.append(entry)
     return listing
 

@@ -42,8 +42,7 @@ from ..settings import Settings
 from ..site import Function
 from ..store import RunStore, translate_errors
 from ..writes import Writes
-from .webhooks import RETRY_SCHEDULE_S, deliver, generate_secret, next_delay
-from .webhooks import _display as display_url
+from .webhooks import RETRY_SCHEDULE_S, deliver, display_url, generate_secret, next_delay
 
 log = logging.getLogger("backburner.outbox")
 
@@ -348,16 +347,17 @@ def disabled_endpoints(client: redis.Redis, keys: Keys, functions: list[str]) ->
 
 
 def enable_endpoints(client: redis.Redis, keys: Keys, function: str, url: str | None = None) -> list[str]:
-    """Send to ``url`` (or every disabled URL of ``function``) again; returns the URLs re-enabled."""
+    """Send to ``url`` (or every disabled URL of ``function``) again; returns the URLs re-enabled, as listings show
+    them (``display_url``: no user info or query). ``url`` may be written either way."""
     [disabled] = disabled_endpoints(client, keys, [function]).values()
-    chosen = disabled if url is None else [u for u in disabled if u == url]
+    chosen = disabled if url is None else [u for u in disabled if url in (u, display_url(u))]
     if url is not None and not chosen:
-        shown = ", ".join(disabled) or "none"
-        raise Conflict(f"{url} is not a disabled webhook of {function!r} (disabled: {shown}).")
+        shown = ", ".join(display_url(u) for u in disabled) or "none"
+        raise Conflict(f"{display_url(url)} is not a disabled webhook of {function!r} (disabled: {shown}).")
     if chosen:
         with translate_errors("re-enabling webhooks"):
             client.srem(keys.webhooks_gone(function), *chosen)
-    return chosen
+    return [display_url(u) for u in chosen]
 
 
 def _note(entry: Entry, n: int, outcome: str | None, error: str) -> dict[str, Any]:

@@ -77,7 +77,7 @@ class Attempt:
         return asdict(self)
 
 
-def _display(url: str) -> str:
+def display_url(url: str) -> str:
     """The URL without user info or query, which may hold credentials: safe for records and messages."""
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
@@ -127,7 +127,7 @@ def _checked_addresses(url: str, allow: Sequence[str]) -> tuple[str, list[str]]:
     host, the address or a CIDR holding it. A host that does not resolve raises _Unresolvable: that is the
     endpoint's (possibly passing) problem, not a refusal.
     """
-    shown = _display(url)
+    shown = display_url(url)
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -227,7 +227,8 @@ def deliver(
     def record(status: int | None, error: str | None, retry_after: float | None = None) -> Attempt:
         ok = status is not None and 200 <= status < 300
         elapsed = round((time.perf_counter() - started) * 1000, 1)
-        return Attempt(_display(url), webhook_id, attempt, at, status, ok, error, elapsed, retry_after, status == 410)
+        shown = display_url(url)
+        return Attempt(shown, webhook_id, attempt, at, status, ok, error, elapsed, retry_after, status == 410)
 
     try:
         body = json.dumps(
@@ -237,7 +238,7 @@ def deliver(
             allow_nan=False,
         ).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"The webhook payload for {_display(url)!r} is not JSON-serialisable: {exc}") from None
+        raise InvalidInput(f"The webhook payload for {display_url(url)!r} is not JSON-serialisable: {exc}") from None
     try:
         _, addresses = _checked_addresses(url, allow)
     except _Unresolvable as exc:

@@ -52,7 +52,7 @@ TOML = """
   catchup_window = "3h"
   retention = "30d"
   on_success = ["https://hooks.example.com/ok"]
-  on_failure = ["https://hooks.example.com/alert"]
+  on_failure = ["https://ops:Hunter22-pass@hooks.example.com/alert?key=Qu3ry-key"]
   artifacts = "s3://reports-bucket/tuned"
   memory_limit = "512MB"
   max_result = "64KB"
@@ -87,7 +87,7 @@ def check(listing: list[dict[str, Any]], default_store: str) -> None:
         "routes": [],
         "destinations": {
             "on_success": ["https://hooks.example.com/ok"],
-            "on_failure": ["https://hooks.example.com/alert"],
+            "on_failure": ["https://hooks.example.com/alert"],  # no user info or query: either may be a credential
             "artifacts": "s3://reports-bucket/tuned",
         },
     }

@@ -349,3 +349,24 @@ def test_next_delay(attempt: int, retry_after: float | None, expected: float | N
 def test_next_delay_counts_from_one() -> None:
     with pytest.raises(ValueError):
         next_delay(0, None)
+
+
+def test_a_disabled_webhook_is_shown_and_enabled_without_its_credentials(runtime) -> None:
+    """Listings show a URL without user info or query (either may hold a credential); enabling takes either form."""
+    from jobs.delivery.outbox import disabled_endpoints, enable_endpoints
+    from jobs.errors import Conflict
+
+    gone = runtime.store.keys.webhooks_gone("notify-background")
+    full = "https://ops:Hunter22-pass@hooks.example.com/alert?key=Qu3ry-key"
+    runtime.client.sadd(gone, full)
+
+    with pytest.raises(Conflict) as refused:
+        enable_endpoints(runtime.client, runtime.store.keys, "notify-background", "https://u:other-pass@elsewhere/x")
+    assert "Hunter22" not in str(refused.value) and "other-pass" not in str(refused.value)
+    assert "(disabled: https://hooks.example.com/alert)" in str(refused.value)
+    assert disabled_endpoints(runtime.client, runtime.store.keys, ["notify-background"]) == {
+        "notify-background": [full]
+    }
+    shown = enable_endpoints(runtime.client, runtime.store.keys, "notify-background", "https://hooks.example.com/alert")
+    assert shown == ["https://hooks.example.com/alert"]
+    assert not runtime.client.exists(gone)

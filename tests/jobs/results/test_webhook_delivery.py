@@ -132,6 +132,7 @@ def test_410_disables_the_endpoint_for_the_function(client, worker, runtime, hoo
     assert runtime.client.sismember(runtime.store.keys.webhooks_gone("notify-background"), hook.url)
     enabled = client.post("/api/functions/notify-background/webhooks/enable")
     assert enabled.json() == {"function": "notify-background", "enabled": [hook.url]}
+    assert not runtime.client.exists(runtime.store.keys.webhooks_gone("notify-background"))
     hook.configure(status=200)
     third = finished(client, trigger(client, "notify-background"))
     assert delivered(client, third["id"])[-1]["outcome"] == "delivered"

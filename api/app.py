@@ -27,6 +27,7 @@ from .head import HeadAsGet
 from .hosts import DevGuard, HostAllowList, is_loopback
 from .limits import RequestLimits
 from .listeners import Listen, ListenerSplit
+from .redirects import RelativeRedirects
 from .sessions import open_sessions
 from .throttle import AuthThrottle
 
@@ -149,7 +150,9 @@ def create_app(
     app.include_router(docs.router)
     dashboard.install(app)
     app.router.default = routes.routed  # only what no endpoint above answers: the site's rewrites and paths
-    # The last added runs first: size limits, then dev's Host/Origin checks, then the listener split, then HEAD.
+    # The last added runs first: size limits, then dev's Host/Origin checks, then the listener split, then HEAD, then
+    # redirects made relative.
+    app.add_middleware(RelativeRedirects)
     app.add_middleware(HeadAsGet)
     if listen.split:
         app.add_middleware(ListenerSplit, listen=listen)

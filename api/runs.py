@@ -218,9 +218,11 @@ class BulkReplay(BaseModel):
     summary="Replay every run that matches (default: failed), newest first; each only once, ever",
     operation_id="replay_runs",
     response_model=None,
-    responses={202: answer(BulkReplayed, "Each run replayed and its new run"), **responses(400)},
+    responses={202: answer(BulkReplayed, "Each run replayed and its new run"), **responses(400, 404)},
 )
 def replay_many(body: BulkReplay, runtime: RuntimeDep) -> JSONResponse:
+    if body.function is not None:
+        runtime.function(body.function)  # FunctionNotFound (404): a misspelt name would replay nothing, silently
     since = parse_time(body.since, "since") if body.since is not None else None
     until = parse_time(body.until, "until") if body.until is not None else None
     filters = {"function": body.function, "status": body.status, "since": since, "until": until, "limit": body.limit}

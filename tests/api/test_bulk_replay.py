@@ -72,6 +72,9 @@ def test_bulk_replay_refuses_bad_filters(client: TestClient) -> None:
     bad_time = client.post("/api/runs/replay", json={"since": "last week"})
     assert bad_time.status_code == 400 and "since must be an ISO 8601 time" in bad_time.json()["error"]["message"]
     assert client.post("/api/runs/replay", json={"status": "cancelled"}).json() == {"replayed": []}
+    unknown = client.post("/api/runs/replay", json={"function": "echo-backgruond"})  # misspelt: not "nothing to do"
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "function_not_found"
+    assert "echo-backgruond" in unknown.json()["error"]["message"]
     form = {"content-type": "application/x-www-form-urlencoded"}  # what `curl -d` sends
     as_form = client.post("/api/runs/replay", content=b'{"status": "failed"}', headers=form)
     assert as_form.status_code == 422

@@ -79,8 +79,9 @@ def duration(value: timedelta | float | int | str) -> str:
 
 
 def segment(value: str) -> str:
-    """One path segment, quoted (names come from users; '/' must not open another route)."""
-    return quote(value, safe="")
+    """One path segment, quoted (names come from users; '/' must not open another route). A '.' or '..' is
+    percent-encoded too: httpx would resolve it, sending the request (and the token) to another endpoint."""
+    return value.replace(".", "%2E") if value in (".", "..") else quote(value, safe="")
 
 
 @dataclass(frozen=True)
@@ -152,12 +153,18 @@ def create_schedule(name: str, function: str, cron: str, timezone: str, payload:
     return Call("POST", "/api/schedules", body=body)
 
 
+def artifact_name(name: str) -> str:
+    """An artifact name as the end of a URL path, '/' kept, each segment as ``segment`` sends it: the API gets
+    ``../../x`` as given and answers with the rule it breaks."""
+    return "/".join(segment(part) for part in name.split("/"))
+
+
 def artifact_path(run_id: str, name: str) -> str:
-    return f"/api/runs/{segment(run_id)}/artifacts/{quote(name, safe='/')}"
+    return f"/api/runs/{segment(run_id)}/artifacts/{artifact_name(name)}"
 
 
 def latest_path(function: str, name: str) -> str:
-    return f"/api/functions/{segment(function)}/latest/artifacts/{quote(name, safe='/')}"
+    return f"/api/functions/{segment(function)}/latest/artifacts/{artifact_name(name)}"
 
 
 def target(name: str, dest: str | os.PathLike[str] | None) -> Path:

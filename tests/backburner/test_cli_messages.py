@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from backburner.client import Client
+from backburner.client import ApiError, Client
 from tests.support.procs import wait_for
 from tests.support.servers import ApiProc
 from tests.support.sites import TOML, make_site
@@ -102,3 +102,35 @@ def test_a_malformed_webhook_secret_names_its_variable_and_not_its_value(tmp_pat
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
     assert done.stderr.startswith("error: BACKBURNER_WEBHOOK_SECRET: ") and "whsec_' followed by base64" in done.stderr
     assert "notbase64" not in done.stderr
+
+
+BAD_NAMES = {
+    "../../etc/passwd": "it contains a '..' segment",
+    "a/./b.txt": "it contains a '.' segment",
+    "..": "it contains a '..' segment",
+    "a//b.txt": "it contains an empty segment",
+    "/etc/passwd": "it is an absolute path",
+}
+
+
+@pytest.mark.parametrize(("name", "rule"), BAD_NAMES.items())
+def test_a_bad_artifact_name_reaches_the_api_unchanged_and_gets_its_400(
+    api: ApiProc, tmp_path: Path, name: str, rule: str
+) -> None:
+    run_id = "01JD3Z5W6X7Y8Z9A0B1C2D3E4F"
+    expected = f"Artifact name {name!r} is not allowed: {rule}"
+    with Client(api.url) as client:
+        for fetch in (client.download, client.latest_artifact):
+            with pytest.raises(ApiError) as refused:
+                fetch(run_id if fetch == client.download else "echo-background", name, tmp_path / "out")
+            assert (refused.value.status, refused.value.code) == (400, "invalid_input"), refused.value
+            assert refused.value.message.startswith(expected), refused.value.message
+    for target in (run_id, "latest:echo-background"):
+        done = cli(api, "download", target, name, "-o", str(tmp_path / "out"))
+        assert done.returncode == 1 and f"Error: 400: {expected}" in done.stderr, done.stderr
+    assert [path.name for path in tmp_path.iterdir()] == ["site"]  # nothing saved, not even a part file
+
+
+def test_a_dot_dot_run_id_stays_a_run_id(api: ApiProc) -> None:
+    done = cli(api, "logs", "..")
+    assert done.returncode == 1 and "Error: 404: No run with id '..'" in done.stderr, done.stderr

@@ -83,8 +83,10 @@ def test_bulk_replay_refuses_bad_filters(client: TestClient) -> None:
     json_type = {"content-type": "application/json"}
     broken = client.post("/api/runs/replay", content=b"{", headers=json_type)  # not JSON at all: 400, saying where
     assert broken.status_code == 400 and broken.json()["error"]["message"] == (
-        "The body is not valid JSON: Expecting property name enclosed in double quotes (at character 1)."
-    )
+        "The body is not valid JSON: Expecting property name enclosed in double quotes at line 1, column 2."
+    )  # as a function's payload says it (api.body), rather than a character offset
+    two_lines = client.post("/api/runs/replay", content=b'{\n  "status": }', headers=json_type)
+    assert two_lines.json()["error"]["message"].endswith("at line 2, column 13.")
     missing = client.post("/api/runs/replay", headers=json_type)
     for path in ("/api/runs?limit=abc&limit=1", "/api/schedules?count=abc&count=1", "/api/runs?status=x&status=failed"):
         twice = client.get(path)  # FastAPI would keep the last value and never see the bad first one

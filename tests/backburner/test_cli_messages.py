@@ -134,3 +134,12 @@ def test_a_bad_artifact_name_reaches_the_api_unchanged_and_gets_its_400(
 def test_a_dot_dot_run_id_stays_a_run_id(api: ApiProc) -> None:
     done = cli(api, "logs", "..")
     assert done.returncode == 1 and "Error: 404: No run with id '..'" in done.stderr, done.stderr
+
+
+def test_invoke_goes_through_the_netlify_url_and_a_delayed_one_through_the_management_api(api: ApiProc) -> None:
+    now = cli(api, "invoke", "echo-background")
+    later = cli(api, "invoke", "echo-background", "--delay", "1h")
+    assert now.returncode == later.returncode == 0, (now.stderr, later.stderr)
+    with Client(api.url) as client:
+        assert client.get(now.stdout.strip()).trigger == "http"
+        assert client.get(later.stdout.strip()).trigger == "api"

@@ -61,3 +61,21 @@ def test_the_example_function_finishes_at_ten_of_ten(client: TestClient, worker:
     run = wait_for(lambda: (r := client.get(url).json())["status"] in ("succeeded", "failed") and r, timeout=60)
     assert run["status"] == "succeeded", run["error"]
     assert run["progress"] == {"done": 10, "total": 10, "message": "crunching"}
+
+
+def test_any_method_runs_a_background_function_preflights_and_link_checks_too(client: TestClient) -> None:
+    """As on Netlify: the README says so where it describes invocation, with what to do instead."""
+    for method in ("OPTIONS", "HEAD"):
+        answer = client.request(method, "/.netlify/functions/echo-background", headers={"origin": "https://a.test"})
+        assert answer.status_code == 202, (method, answer.text)
+        run = client.get(answer.headers["location"]).json()
+        assert run["trigger"] == "http" and run["status"] in ("queued", "running", "succeeded"), run
+    invocation = " ".join(between("Netlify-compatible invocation, any method", "Management API").split())
+    for said in ("`OPTIONS`", "`HEAD`", "CORS preflight", "same origin"):
+        assert said in invocation, f"the README's HTTP API section does not say {said}"
+
+
+def test_the_cli_section_says_which_trigger_invoke_records() -> None:
+    cli = " ".join(between("## CLI", "## Deploying").split())
+    assert "`invoke NAME` calls the function's Netlify URL" in cli
+    assert "records `trigger: http`" in cli and "`--delay` or `--at`" in cli and "records `trigger: api`" in cli

@@ -19,6 +19,14 @@ Each class has an HTTP status so the API can map it without a table of its own.
 
 from __future__ import annotations
 
+#: Characters of a name or expression a message repeats: a 5,000-character name comes back as its first 120.
+SHOWN_CHARS = 120
+
+
+def clipped(text: str) -> str:
+    """``text`` as a message repeats it: whole, or its start and how long it was."""
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}… ({len(text):,} characters)"
+
 
 class BackburnerError(Exception):
     """Base class of every error Backburner raises on purpose."""
@@ -64,7 +72,7 @@ class FunctionNotFound(BackburnerError):
 
     def __init__(self, name: str, *, note: str = "") -> None:
         self.name = name
-        super().__init__(f"No function named {name!r} in this site.{note}")
+        super().__init__(f"No function named {clipped(name)!r} in this site.{note}")
 
 
 class ScheduleNotFound(BackburnerError):
@@ -77,12 +85,12 @@ class ScheduleNotFound(BackburnerError):
         self.name = name
         if function:
             message = (
-                f'Function {name!r} has no schedule of its own: add `schedule = "..."` to it in netlify.toml, '
+                f'Function {clipped(name)!r} has no schedule of its own: add `schedule = "..."` to it in netlify.toml, '
                 "or create one with POST /api/schedules."
             )
         else:
             listed = ", ".join(known[:20]) if known else "none"
-            message = f"No schedule named {name!r} (schedules: {listed})."
+            message = f"No schedule named {clipped(name)!r} (schedules: {listed})."
         super().__init__(message)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from .. import clock
-from ..errors import Conflict, InvalidInput, PayloadTooLarge, ScheduleNotFound
+from ..errors import Conflict, InvalidInput, PayloadTooLarge, ScheduleNotFound, clipped
 from ..keys import Keys
 from ..site import Function, Site
 from ..site.model import ScheduleSpec
@@ -107,7 +107,7 @@ class Schedules:
             cron, timezone = check_cron(cron, timezone)
             body = check_payload(payload)
         except ValueError as error:
-            raise InvalidInput(f"Schedule {name!r}: {error}.") from None
+            raise InvalidInput(f"Schedule {clipped(name)!r}: {error}.") from None
         site = self.site()
         target = site.get(function)
         limit = target.limits("schedule").body_limit

@@ -50,7 +50,7 @@ from types import MappingProxyType
 
 from croniter import croniter
 
-from ..errors import ScheduleError
+from ..errors import ScheduleError, clipped
 from .zones import zone
 
 MACROS: Mapping[str, str] = MappingProxyType(
@@ -221,7 +221,7 @@ class Cron:
             zone = _zone(self.timezone)
         except _Bad as bad:
             where = "" if self.timezone == "UTC" else f" (time zone {self.timezone})"
-            raise ScheduleError(f'Invalid schedule "{self.expression}"{where}: {bad}') from None
+            raise ScheduleError(f'Invalid schedule "{clipped(self.expression)}"{where}: {bad}') from None
         six = len(canonical.split()) == 6
         walker = croniter(canonical, datetime(2000, 1, 1), day_or=True, second_at_beginning=six)
         object.__setattr__(self, "_tz", zone)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ScheduleError
+from ..errors import ScheduleError, clipped
 from ..execution.secrets import hidden
 from .durations import parse_duration
 from .routes import compile_pattern
@@ -243,7 +243,7 @@ def _cron_shape_error(expression: str) -> str | None:
     else:
         fields = len(expression.split())
         why = None if fields == 5 else f"it has {fields} fields; write 5 (minute hour day month weekday)"
-    return f'Invalid schedule "{expression}": {why}' if why else None
+    return f'Invalid schedule "{clipped(expression)}": {why}' if why else None
 
 
 def value_error(key: str, value: Any, who: str) -> str | None:

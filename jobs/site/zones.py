@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..errors import clipped
+
 #: Names the tz database holds that are not a place's zone: the host's own zone (each host would fire at its own
 #: time), a placeholder and the default rules; and the trees that repeat every zone, one of them with leap
 #: seconds (its clock runs 27 s apart from UTC).
@@ -26,5 +28,5 @@ def zone(name: str, *, strict: bool = False) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
-        shown = f'"{name}"' if isinstance(name, str) else repr(name)
+        shown = f'"{clipped(name)}"' if isinstance(name, str) else repr(name)
         raise ValueError(f"unknown time zone {shown}; {_USE}") from None

@@ -279,3 +279,27 @@ def read_until_closed(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+LONG = "a" * 5000
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/schedules", {"name": LONG, "function": "echo-background", "cron": "@daily"}),
+        ("POST", "/api/schedules", {"name": "fine", "function": LONG, "cron": "@daily"}),
+        ("POST", "/api/schedules", {"name": "fine", "function": "echo-background", "cron": LONG}),
+        ("POST", "/api/schedules", {"name": "fine", "function": "echo-background", "cron": "@daily", "timezone": LONG}),
+        ("GET", f"/api/schedules/{LONG}", None),
+        ("POST", f"/.netlify/functions/{LONG}", None),
+        ("POST", f"/api/functions/{LONG}/runs", {}),
+    ],
+)
+def test_a_long_name_comes_back_clipped_in_the_message(client, method, path, body):
+    """Said back whole, 5,000 characters of input make an answer of 5 KB; its start and length say as much."""
+    answer = client.request(method, path, json=body)
+
+    assert 400 <= answer.status_code < 500
+    message = answer.json()["error"]["message"]
+    assert "a" * 120 + "… (5,000 characters)" in message and len(message) < 600, message

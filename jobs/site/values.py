@@ -110,17 +110,20 @@ def _environment(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError(f'{value!r} must be a table of variables, e.g. {{ REGION = "eu" }}')
     found: dict[str, str] = {}
+    problems = []  # all of them at once: a fix per round trip through `check` is slow going
     for name, item in value.items():
         if not _VARIABLE.match(name):
-            raise ValueError(f"{name!r} is not a variable name; use letters, digits and '_', e.g. 'API_URL'")
-        if hidden(name):
-            raise ValueError(f"{name!r} is one of Backburner's own secrets, which handlers never see")
-        if isinstance(item, bool):
+            problems.append(f"{name!r} is not a variable name; use letters, digits and '_', e.g. 'API_URL'")
+        elif hidden(name):
+            problems.append(f"{name!r} is one of Backburner's own secrets, which handlers never see")
+        elif isinstance(item, bool):
             found[name] = "true" if item else "false"
         elif isinstance(item, str | int | float):
             found[name] = str(item)
         else:
-            raise ValueError(f"{name} = {item!r} must be a string, a number or a boolean")
+            problems.append(f"{name} = {item!r} must be a string, a number or a boolean")
+    if problems:
+        raise ValueError("; ".join(problems))
     return found
 
 
@@ -166,13 +169,19 @@ def _concurrency(value: Any) -> int:
 
 def _urls(value: Any) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+    if not isinstance(items, list):
         raise ValueError(f"{value!r} must be a webhook URL or a list of them")
-    for item in items:
-        parts = urlsplit(item)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{item!r} is not an http(s) URL, e.g. 'https://example.com/hooks/done'")
+    bad = [item for item in items if not isinstance(item, str) or not _http_url(item)]
+    if bad:
+        which = ", ".join(repr(item) for item in bad)
+        what = "is not a webhook URL (an http(s) URL" if len(bad) == 1 else "are not webhook URLs (http(s) URLs"
+        raise ValueError(f"{which} {what}, e.g. 'https://example.com/hooks/done')")
     return tuple(dict.fromkeys(items))
+
+
+def _http_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _text(example: str) -> Callable[[Any], str]:

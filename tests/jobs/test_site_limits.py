@@ -159,3 +159,29 @@ def test_a_worker_with_several_processes_says_what_is_wrong_once_and_starts_none
     )
     assert done.returncode == 1
     assert done.stderr.count("at most 7d") == 1, done.stderr
+
+
+def test_every_bad_entry_of_a_list_or_table_is_named_at_once(tmp_path: Path) -> None:
+    """A fix per round trip through `check` is slow going: each bad entry is named, the good ones are not."""
+    make_site(
+        tmp_path,
+        """
+        [backburner.functions."job-background"]
+          on_failure = ["not a url", "https://ok.example/x", 5]
+        """,
+        functions("job-background.py"),
+    )
+    problem = only_problem(tmp_path)
+    assert problem.key.endswith(".on_failure")
+    assert "'not a url', 5 are not webhook URLs" in problem.message and "ok.example" not in problem.message
+
+    make_site(
+        tmp_path,
+        """
+        [backburner.functions."job-background"]
+          environment = { OK = [1], "BAD NAME" = "x", FINE = "y" }
+        """,
+    )
+    problem = only_problem(tmp_path)
+    assert "OK = [1] must be a string" in problem.message and "'BAD NAME' is not a variable name" in problem.message
+    assert "FINE" not in problem.message

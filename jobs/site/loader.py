@@ -75,8 +75,9 @@ class Loader:
 
     def load(self) -> Site | None:
         """Read config, then functions; None when the root or netlify.toml is unusable."""
-        if not self.root.is_dir():
-            self.report(self.root, None, None, "the site root is not a directory; pass --site DIR")
+        if not self.root.is_dir():  # named in full: relative to itself, the root would read "."
+            why = "is not a directory" if self.root.exists() else "does not exist"
+            self.problems.append(Problem(str(self.root), None, None, f"the site root {why}; pass --site DIR"))
             return None
         self.read_config(self.root / CONFIG_FILE)
         folders = Folders(self.data, self.root, self.report_toml)

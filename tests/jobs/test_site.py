@@ -932,3 +932,12 @@ def test_problem_lines_point_into_the_realistic_file(tmp_path: Path) -> None:
 
     assert problem.line == line_of(tmp_path, 'overlap = "pile-up"')
     assert problem.key == 'backburner.functions."cleanup-background".overlap'
+
+
+def test_a_site_root_that_is_missing_or_a_file_is_named_in_full(tmp_path: Path) -> None:
+    """Relative to itself, the root would read "." whatever path was given."""
+    for root, why in ((tmp_path / "missing", "does not exist"), (tmp_path / "file.txt", "is not a directory")):
+        if why == "is not a directory":
+            root.write_text("x")
+        _, [problem] = check_site(root)
+        assert (problem.file, problem.message) == (str(root), f"the site root {why}; pass --site DIR")

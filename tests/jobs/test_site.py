@@ -718,7 +718,7 @@ def test_load_site_raises_config_error_from_the_first_problem(tmp_path: Path) ->
 
 
 def test_load_site_raises_for_a_missing_root(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not a directory"):
+    with pytest.raises(ConfigError, match="missing: the site root does not exist"):
         load_site(tmp_path / "missing")
 
 

@@ -217,7 +217,10 @@ def invoke(task: Task) -> tuple[str, Any]:
         written = list(context.artifacts.written)
         return "ok", f'{{"result": {text}, "artifacts": {json.dumps(written)}}}'
     except BaseException as exc:  # the handler's failure is data for the parent, never our crash
-        return "error", _error(exc, redacting)
+        error = _error(exc, redacting)
+        # In the run's log too, where `logs --follow` and the dashboard's log show it, as a Lambda's log does.
+        context.run_log.write_lines(str(error["traceback"]).splitlines(), level="ERROR")
+        return "error", error
     finally:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):

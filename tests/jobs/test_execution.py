@@ -79,6 +79,11 @@ def test_terminal_failure_records_type_message_and_traceback(client, worker):
     assert run["next_attempt_at"] is None
     for delay, gap in zip([1.0, 2.0], gaps(run), strict=True):
         assert delay <= gap < delay + RETRY_TOLERANCE_S, (delay, gap)
+    # Each attempt's traceback is in the run's log too (`logs --follow`, the dashboard), as in a Lambda's log.
+    lines = client.get(f"/api/runs/{run['id']}/logs").json()["lines"]
+    ends = [(line["attempt"], line["level"], line["line"]) for line in lines if line["line"].startswith("ValueError")]
+    assert ends == [(n, "ERROR", f"ValueError: boom on attempt {n}") for n in (1, 2, 3)], lines
+    assert all(line["level"] == "ERROR" for line in lines) and lines[0]["line"].startswith("Traceback"), lines
 
 
 def test_default_schedule_is_60s_then_120s(client, worker):

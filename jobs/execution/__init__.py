@@ -7,6 +7,7 @@ Worker side:
     proctree.py     an attempt's process tree through /proc: subreaper, descendants, memory, killing
     forkserver.py   preloaded by the fork server only (signals, subreaping, taking everything down with it)
     task.py         Task and AttemptContext: the plain data a child needs for one attempt
+    endings.py      EndingNotes: why an attempt killed, crashed or cancelled ended, in its run's log (a RunHook)
 
 Child side (imported in the user's process, so they stay light):
     child.py        load the function's module, call its handler, send the outcome (JSON, max_result) back

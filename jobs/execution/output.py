@@ -201,9 +201,7 @@ class RunLog:
         t, stream, level, lines = group
         if self._redactor is not None and self._redactor.finds("\n".join(lines)):
             lines = [self._redactor(line) for line in lines]
-        where = f'"stream":{_json_string(stream)},"level":{_json_string(level)}'
-        head = f'{{"t":{t!r},"attempt":{self._attempt},{where},"line":'
-        return [f"{head}{_json_string(storable(line[:LOG_LINE_CHARS]))}}}" for line in lines]
+        return entries(t, self._attempt, stream, level, lines)
 
     def close(self, wait_s: float | None = None) -> None:
         """Send what is left and stop taking lines (the end of the attempt).
@@ -227,6 +225,13 @@ class RunLog:
         self._closed = True
         if self._client is not None:
             _flusher().remove(self)
+
+
+def entries(t: float, attempt: int, stream: str, level: str, lines: list[str]) -> list[str]:
+    """Lines as a run's log list keeps them: one JSON object each, cut at ``LOG_LINE_CHARS``."""
+    where = f'"stream":{_json_string(stream)},"level":{_json_string(level)}'
+    head = f'{{"t":{t!r},"attempt":{attempt},{where},"line":'
+    return [f"{head}{_json_string(storable(line[:LOG_LINE_CHARS]))}}}" for line in lines]
 
 
 class _Flusher:

@@ -207,6 +207,13 @@ def test_hard_time_limit_in_the_worker(client, worker, name):
     assert [a["outcome"] for a in run["attempts"]] == ["timeout"]
     took = clock.parse_iso(run["finished_at"]) - clock.parse_iso(run["started_at"])
     assert timedelta(seconds=1) <= took < timedelta(seconds=4)
+    # The child could not say why it ended; its worker's record puts the line in the run's log.
+    assert logged(client, run["id"])[-1] == (1, "ERROR", f"TimeLimitExceeded: {run['error']['message']}")
+
+
+def logged(client, run_id):
+    """A run's log lines: (attempt, level, text)."""
+    return [(e["attempt"], e["level"], e["line"]) for e in client.get(f"/api/runs/{run_id}/logs").json()["lines"]]
 
 
 def test_child_crash_fails_the_attempt_and_the_worker_carries_on(client, worker):
@@ -214,6 +221,9 @@ def test_child_crash_fails_the_attempt_and_the_worker_carries_on(client, worker)
     assert run["status"] == "succeeded" and run["result"] == {"recovered_on": 2}
     assert run["attempts"][0]["outcome"] == "crashed"
     assert "exit code 7" in run["attempts"][0]["error"]["message"]
+    assert logged(client, run["id"]) == [
+        (1, "ERROR", "ProcessCrashed: crash-background's process died with exit code 7")
+    ]
     assert worker.process.poll() is None
     [gap] = gaps(run)
     assert 0.2 <= gap < 0.2 + RETRY_TOLERANCE_S, gap  # a crash's retry is as exact as any other
@@ -228,6 +238,7 @@ def test_cancel_a_running_run_stops_it_without_retry(client, worker, tmp_path):
     assert time.monotonic() - asked < 2.0
     assert run["status"] == "cancelled"
     assert [a["outcome"] for a in run["attempts"]] == ["cancelled"]
+    assert logged(client, run_id)[-1] == (1, "ERROR", "Cancelled: the run was cancelled")
 
 
 def test_cancelling_a_parent_cancels_the_runs_it_started(client, start_worker, runtime, tmp_path):

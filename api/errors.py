@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from jobs.errors import BackburnerError
+from jobs.errors import BackburnerError, OutcomeUnknown
 from jobs.runs import RUN_ID_PATTERN
 from jobs.site import NAME_PATTERN
 
@@ -145,6 +145,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BackburnerError)
     async def backburner_error(request: Request, exc: BackburnerError) -> JSONResponse:
         headers = {"Retry-After": "5"} if exc.status == 503 else None
+        if isinstance(exc, OutcomeUnknown):  # the run to look for, where a 202 would have named it
+            headers = {"Retry-After": "5", "x-nf-request-id": exc.run_id}
         return error_response(exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -10,14 +10,16 @@ import base64
 import logging
 from typing import Any
 
+import redis
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from jobs.errors import OutcomeUnknown, StoreUnavailable
 from jobs.event import build_event
 from jobs.execution.task import Task, attempt_context
 from jobs.lifecycle import new_run
-from jobs.runs import Idempotency, new_id
+from jobs.runs import Idempotency, Run, new_id
 from jobs.site import Function
 
 from .body import read_body
@@ -74,11 +76,23 @@ def _without_secrets(request: Request) -> list[tuple[str, str]]:
     return kept
 
 
+async def create(runtime: Any, run: Run, event: dict[str, Any], idempotency: Idempotency | None) -> Run:
+    """Store the run and its message, or raise: ``OutcomeUnknown`` when Redis did not answer in time (it may
+    have stored them all the same, so the caller is told which run to look for), else ``StoreUnavailable``."""
+    try:
+        created, _ = await runtime.store.create_async(run, event, idempotency=idempotency)
+    except StoreUnavailable as exc:
+        if isinstance(exc.__cause__, redis.TimeoutError):
+            raise OutcomeUnknown(run.id) from exc
+        raise
+    return created
+
+
 async def _enqueue(
     runtime: Any, function: Function, event: dict[str, Any], idempotency: Idempotency | None
 ) -> Response:
     run = new_run(function, "http", idempotency_key=idempotency.key if idempotency else None)
-    run, _ = await runtime.store.create_async(run, event, idempotency=idempotency)
+    run = await create(runtime, run, event, idempotency)
     return Response(
         status_code=202,
         headers={"x-nf-request-id": run.id, "location": f"/api/runs/{run.id}"},

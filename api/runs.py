@@ -23,6 +23,7 @@ from .body import parse_json, parse_time, read_body
 from .deps import Authorized, RunId, RuntimeDep, SingleValued
 from .errors import responses
 from .idempotency import request_idempotency
+from .invoke import create
 from .schemas import DATE_TIME, DURATION, LINE_NUMBER, SSE_EVENT, BulkReplayed, RunLogs, RunPage, RunView, answer
 
 router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Authorized, SingleValued], responses=responses(404))
@@ -77,8 +78,7 @@ async def trigger(
     run = new_run(function, "api", idempotency_key=idempotency.key if idempotency else None)
     if due is not None:
         delayed.delay(run, due)
-    run, _ = await runtime.store.create_async(run, payload_event(name, payload), idempotency=idempotency)
-    return _accepted(run)
+    return _accepted(await create(runtime, run, payload_event(name, payload), idempotency))
 
 
 @router.get(

@@ -12,6 +12,7 @@
     ├── Conflict               the run is not in a state that allows the action
     │   └── IdempotencyConflict an Idempotency-Key was already used for a different request
     ├── StoreUnavailable       Redis could not take or give the data
+    │   └── OutcomeUnknown     Redis did not answer a run's creation in time: it may exist all the same
     └── DeliveryError          an artifact store or webhook did not accept a delivery
 
 Each class has an HTTP status so the API can map it without a table of its own.
@@ -163,6 +164,18 @@ class StoreUnavailable(BackburnerError):
 
     status = 503
     code = "store_unavailable"
+
+
+class OutcomeUnknown(StoreUnavailable):
+    """Raised when Redis did not answer the write of run ``run_id`` in time: a Redis that hung still runs the
+    command when it wakes, so the run may exist all the same, and the caller is told which one to look for."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"Redis did not answer in time, so run {run_id} may have been created all the same: "
+            f"GET /api/runs/{run_id} tells (404: it was not). Send an Idempotency-Key to retry safely."
+        )
 
 
 class NotLeader(BackburnerError):

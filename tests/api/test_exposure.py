@@ -450,6 +450,8 @@ def test_a_hung_redis_gets_callers_a_503_after_one_timeout_and_probes_theirs_at_
     proc = start(site, {**env, "BACKBURNER_DEV": "1"}, tmp_path)
     try:
         assert httpx.get(f"{proc.url}/readyz").json()["redis"] == "ok"
+        warm = httpx.post(f"{proc.url}/api/functions/echo-background/runs", json={})  # a connection made before
+        assert warm.status_code == 202
         os.kill(redis_server.process.pid, signal.SIGSTOP)
         try:
             probe = httpx.get(f"{proc.url}/readyz", timeout=6)  # 2 s; three times 10 s before
@@ -458,6 +460,11 @@ def test_a_hung_redis_gets_callers_a_503_after_one_timeout_and_probes_theirs_at_
             assert sent.status_code == 503 and sent.json()["error"]["code"] == "store_unavailable"
         finally:
             os.kill(redis_server.process.pid, signal.SIGCONT)
+        # A hung Redis runs the write when it wakes: the 503 names the run that may exist, and says how to tell.
+        run_id = sent.headers["x-nf-request-id"]
+        assert f"run {run_id} may have been created all the same" in sent.json()["error"]["message"]
+        created = wait_for(lambda: (r := httpx.get(f"{proc.url}/api/runs/{run_id}")).status_code == 200 and r.json())
+        assert created["function"] == "echo-background"
         assert httpx.post(f"{proc.url}/api/functions/echo-background/runs", json={}, timeout=25).status_code == 202
     finally:
         proc.stop()

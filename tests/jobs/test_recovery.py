@@ -378,3 +378,29 @@ def test_a_stopping_worker_hands_back_fetched_runs_and_their_attempts_do_not_cou
     runs = [wait_for(lambda i=i: (r := status(client, i))["status"] in ("succeeded", "failed") and r) for i in ids]
     assert {r["status"] for r in runs} == {"succeeded"}
     assert [r["attempts"][0]["outcome"] for r in runs if len(r["attempts"]) != 1] == []  # nothing lost
+
+
+def test_a_message_fetched_by_a_reply_that_never_came_is_put_back_by_its_live_worker(client, start_worker, runtime):
+    """A Redis that hung runs a fetch after the worker gave up on its reply (and restarted its consumer): the run's
+    id lands in the ack set of a worker that never got it. Dramatiq puts such ids back only when that worker's
+    heartbeat stops; a live worker puts them back itself, within two sweeps (about 2 s at these settings)."""
+    import signal
+
+    worker = start_worker()
+    heartbeats = f"{runtime.broker.namespace}:__heartbeats__"
+    [broker_id] = wait_for(lambda: runtime.client.zrange(heartbeats, 0, -1), message="the worker's heartbeat")
+    queue = runtime.broker.queue_keys()[0]
+    os.kill(worker.pid, signal.SIGSTOP)  # for a moment: so that it does not fetch the run first
+    try:
+        run_id = client.post("/.netlify/functions/echo-background", json={}).headers["x-nf-request-id"]
+        [message_id] = runtime.client.lrange(queue, 0, -1)
+        with runtime.client.pipeline(transaction=True) as pipe:  # what the late fetch does, and nothing else
+            pipe.lrem(queue, 0, message_id)
+            pipe.sadd(runtime.broker.acks_key(broker_id.decode()), message_id)
+            pipe.execute()
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+
+    done = wait_for(lambda: (r := status(client, run_id))["status"] == "succeeded" and r, timeout=20, message="the run")
+    assert [a["outcome"] for a in done["attempts"]] == ["succeeded"]
+    assert not runtime.client.smembers(runtime.broker.acks_key(broker_id.decode()))

@@ -17,7 +17,8 @@ A. Redis layout (``dramatiq/brokers/redis/dispatch.lua``): queue ``q`` is a list
    worker still consumes that delay queue, for messages written by an older version.)
 B. A message's Redis id is its ``redis_message_id`` option, not its ``message_id``.
 C. A fetched id waits in the set ``<ns>:__acks__.<broker_id>.<q>``; "ack" is ``SREM`` from it, then ``HDEL``
-   of the body.
+   of the body; "requeue" moves ids from it back to the list. Dramatiq makes a new consumer (same broker id)
+   after a connection error, and puts a broker's ids back only once its heartbeat is stale.
 D. ``Message.encode()`` writes JSON in which string fields appear verbatim (the wake-up message that
    ``compare_and_set.lua`` fills in is made from it).
 E. ``RedisBroker.consumer_class`` builds the consumer; ``_RedisConsumer`` keeps ``message_cache``,

@@ -16,7 +16,7 @@ from dramatiq.middleware import CurrentMessage
 
 from ...scripts import PROMOTE_LATER_SCRIPT
 from ...settings import Settings
-from .consumer import QUEUE, _BusyAwareConsumer
+from .consumer import QUEUE, Held, _BusyAwareConsumer
 
 log = logging.getLogger("backburner.worker")
 
@@ -80,6 +80,11 @@ class RunBroker(RedisBroker):
     @property
     def consumer_class(self) -> Any:
         return _BusyAwareConsumer  # E
+
+    @cached_property
+    def held(self) -> Held:
+        """What this process holds of the runs queue, checked against its ack set by its consumer (``Held``)."""
+        return Held()
 
     def queue_keys(self, *, delayed: bool = False) -> tuple[str, str]:
         """The runs queue's id list and message hash (A); ``delayed``: the sorted set of delayed messages'

@@ -7,7 +7,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import redis
@@ -15,6 +15,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.errors import ConnectionClosed
 
+from ...keys import text
 from ..nudges import Nudges
 
 log = logging.getLogger("backburner.worker")
@@ -33,6 +34,40 @@ _IDLE_SLICE_S = 0.25
 #: this long (or a quarter of the worker timeout, if less): it was fetched for attempts expected to end at
 #: once, and if they did not, another worker may be free to start it.
 HOLD_LIMIT_S = 1.0
+#: How often a consumer compares its ack set with the messages its process holds (``Held``), at most; a quarter
+#: of the worker timeout if that is less, and at least a second.
+SWEEP_S = 5.0
+
+
+class Held:
+    """The runs-queue messages a worker process holds: handed to it by its consumer, not yet acked, nacked or
+    handed back. It outlives the consumer, which Dramatiq makes anew after each connection error.
+
+    An id in the process's ack set that it does not hold was fetched by a call whose reply never came: a Redis
+    that hung ran the fetch when it woke, after the client had given up and the consumer had started again.
+    Dramatiq puts such ids back only when the process's heartbeat stops, which a live worker's never does, so
+    the run would wait for a restart of its worker. An id found so at two sweeps in a row goes back on the
+    queue (a fetch's reply late by a whole sweep makes a duplicate message at worst: its claim is fenced off).
+    """
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+        #: Ids in the ack set and not held at the last sweep, and when the next sweep is due.
+        self.unheld: set[str] = set()
+        self.sweep_at = 0.0
+
+    def add(self, message_id: str) -> None:
+        with self._lock:
+            self._ids.add(message_id)
+
+    def discard(self, message_ids: Iterable[str]) -> None:
+        with self._lock:
+            self._ids.difference_update(message_ids)
+
+    def snapshot(self) -> set[str]:
+        with self._lock:
+            return set(self._ids)
 
 
 def _work_message(item: Any) -> Any:
@@ -76,6 +111,8 @@ class _BusyAwareConsumer(_RedisConsumer):
 
     def __next__(self) -> Any:
         self._freed.clear()  # before the checks: a thread finishing after them wakes the waits below
+        if self.queue_name == QUEUE and time.monotonic() >= self.broker.held.sweep_at:
+            self._sweep()
         if self.message_cache:
             return self._next_cached()
         self._waiting_for = "any"  # before counting: a thread freed after the count wakes the wait below
@@ -124,9 +161,30 @@ class _BusyAwareConsumer(_RedisConsumer):
             return None
         self.misses = 0
         self.queued_message_ids.add(message.message_id)
+        if self.queue_name == QUEUE:
+            self.broker.held.add(_redis_id(message))
         proxy = MessageProxy(message)
         proxy.fetched_at = self._fetched_at  # type: ignore[attr-defined]  # read by _hand_back_held
         return proxy
+
+    def _sweep(self) -> None:
+        """Put back the ids of the ack set that this process has not held for a whole sweep (``Held``)."""
+        held = self.broker.held
+        held.sweep_at = time.monotonic() + min(SWEEP_S, max(1.0, self.broker.heartbeat_timeout / 4000))
+        with _connection_closed():
+            found = {text(i) for i in self.broker.client.smembers(self.broker.acks_key())}
+        unheld = found - held.snapshot() - {_redis_id(m) for m in self.message_cache if m is not None}
+        stranded, held.unheld = unheld & held.unheld, unheld - held.unheld
+        if not stranded:
+            return
+        with _connection_closed():
+            self.broker.do_requeue(QUEUE, *sorted(stranded))
+        self._poll_at = 0.0  # look at the queue now: no nudge comes for what goes back
+        log.warning(
+            "put %d run message(s) back on the queue: fetched by a call whose reply Redis never sent, they waited"
+            " in this worker's ack set",
+            len(stranded),
+        )
 
     def _ahead(self) -> int:
         """How many of the worker's threads are free or about to be (``RunBroker.ahead``), at most all of them."""
@@ -182,6 +240,8 @@ class _BusyAwareConsumer(_RedisConsumer):
             self.broker.returned(messages)
         with _connection_closed():
             super().requeue(messages)
+        if self.queue_name == QUEUE:
+            self.broker.held.discard(_redis_id(message) for message in messages)
 
     def close(self) -> None:
         """Hand back fetched messages that were never given to a thread, so their runs do not wait for the
@@ -192,8 +252,8 @@ class _BusyAwareConsumer(_RedisConsumer):
         try:
             self.requeue(message for message in leftover if message is not None)
         except (redis.RedisError, ConnectionClosed) as exc:  # requeue says ConnectionClosed for Redis away
-            # Left in this worker's ack set: Dramatiq puts them back once its heartbeat stops, and the
-            # reaper resumes a claimed run that overstays its time limit.
+            # Left in this worker's ack set: the next consumer's sweep puts them back (``Held``), as Dramatiq
+            # does once the heartbeat stops; the reaper resumes a claimed run that overstays its time limit.
             log.warning("could not hand back %d message(s): %s", len(leftover), exc)
 
     def ack(self, message: Any) -> None:
@@ -204,6 +264,7 @@ class _BusyAwareConsumer(_RedisConsumer):
             else:
                 with _connection_closed():
                     super().ack(message)
+            self._let_go(message)
         finally:
             self._wake()
 
@@ -211,14 +272,24 @@ class _BusyAwareConsumer(_RedisConsumer):
         try:
             with _connection_closed():
                 super().nack(message)
+            self._let_go(message)
         finally:
             self._wake()
+
+    def _let_go(self, message: Any) -> None:
+        if self.queue_name == QUEUE:
+            self.broker.held.discard((_redis_id(message),))
 
     def _wake(self) -> None:
         """A thread is free: wake the consumer if that is what it waits for (a wake-up is a thread switch)."""
         waiting = self._waiting_for
         if waiting == "any" or (waiting == "all" and self.outstanding_message_count <= self._low):
             self._freed.set()
+
+
+def _redis_id(message: Any) -> str:
+    """The id a message is fetched and acked by (B; ``broker.redis_message_id``, which imports this module)."""
+    return str(message.options["redis_message_id"])
 
 
 @contextlib.contextmanager

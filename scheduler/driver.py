@@ -13,6 +13,7 @@ finds every due tick in Redis anyway.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -21,10 +22,11 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from jobs import clock
-from jobs.errors import StoreUnavailable
+from jobs.errors import NotLeader, StoreUnavailable
 
 from .engine import Engine
 from .leader import Lease
+from .schedules import Schedule
 from .watch import INTERVAL_S, ScheduleWatcher
 
 log = logging.getLogger("backburner.scheduler")
@@ -92,9 +94,23 @@ class Driver:
             log.exception("could not look for schedule edits; trying again shortly")
             return
         if schedules is not None:
+            self._forget_removed(self.engine.schedules, schedules)
             self.engine.schedules = schedules
             if self.scheduler.running:
                 self.scheduler.modify_job("tick", next_run_time=clock.now())
+
+    def _forget_removed(self, old: Sequence[Schedule], new: Sequence[Schedule]) -> None:
+        """Schedules gone from netlify.toml start afresh if they come back (the leader's write; an API schedule's
+        state goes with its deletion)."""
+        if not self.lease.held():
+            return
+        kept = {schedule.name for schedule in new}
+        for schedule in old:
+            if schedule.name not in kept and schedule.spec.source == "file":
+                try:
+                    self.engine.state.forget(schedule.name)
+                except (NotLeader, StoreUnavailable) as exc:  # it then goes on from where it stopped, as before
+                    log.warning("could not forget removed schedule %r: %s", schedule.name, exc)
 
     def _tick(self) -> None:
         try:

@@ -97,8 +97,15 @@ class Engine:
         """Add what happened to each due tick of ``schedule`` to ``outcomes``, logging each at once (a failure
         later in the tick must not hide a run already made)."""
         name, function, revision = schedule.name, schedule.function, schedule.revision
+        cron = f"{schedule.spec.cron} {schedule.spec.timezone}"
         if status.handled_until is None:
-            self.state.start(name, now, revision=revision)
+            self.state.start(name, now, cron=cron, revision=revision)
+            return
+        if status.cron is None:  # state from before the field was kept: noted, its ticks go on as they were
+            self.state.restart(name, status.handled_until, cron=cron, revision=revision)
+        elif status.cron != cron:  # an edited expression or zone: its ticks from before the edit were never due
+            self.state.restart(name, now, cron=cron, revision=revision)
+            log.info("schedule %r is now %s: it fires from now on", name, cron)
             return
         if status.paused:
             return  # resume moves handled_until to the resume time, so nothing is caught up

@@ -5,6 +5,8 @@ new leader carries on exactly where the old one stopped. One hash per schedule:
 
     paused         "1" while paused (ticks neither fire nor catch up later)
     handled_until  every tick at or before this instant has been fired, skipped or dropped
+    cron           the expression and time zone those ticks were of: another one starts afresh (no ticks of the
+                   new one from before the edit), as a schedule removed from netlify.toml and added back does
     last_fired     the tick of the newest run the scheduler created
     last_run       id of the newest scheduled run (ticks and "run now"); overlap checks look at it
     pending        overlap = "queue": the one tick waiting for the previous run to end
@@ -53,6 +55,7 @@ class ScheduleStatus:
     pending: datetime | None = None
     skipped: int = 0
     last_skipped: datetime | None = None
+    cron: str | None = None
 
 
 def _moment(fields: dict[str, str], name: str) -> datetime | None:
@@ -71,6 +74,7 @@ def _status(name: str, raw: dict[Any, Any]) -> ScheduleStatus:
         pending=_moment(fields, "pending"),
         skipped=int(fields.get("skipped", 0)),
         last_skipped=_moment(fields, "last_skipped"),
+        cron=fields.get("cron") or None,
     )
 
 
@@ -106,11 +110,24 @@ class ScheduleState:
         with translate_errors("resuming a schedule"):
             self.client.hset(self.keys.schedule(name), mapping={"paused": "0", "handled_until": clock.iso(now)})
 
-    def start(self, name: str, now: datetime, *, revision: str | None = None) -> None:
-        """A schedule seen for the first time starts at ``now`` (no runs for the time before it existed).
-        ``revision``, for a schedule created through the API: its state is written only while that schedule
-        exists (not deleted, nor deleted and created anew); None for netlify.toml's."""
-        self._write(name, revision, "starting a schedule", setnx={"handled_until": clock.iso(now)})
+    def start(self, name: str, now: datetime, *, cron: str | None = None, revision: str | None = None) -> None:
+        """A schedule seen for the first time starts at ``now`` (no runs for the time before it existed), for
+        ``cron`` (its expression and zone). ``revision``, for a schedule created through the API: its state is
+        written only while that schedule exists (not deleted, nor deleted and created anew); None for
+        netlify.toml's."""
+        written = {"cron": cron} if cron is not None else None
+        self._write(name, revision, "starting a schedule", setnx={"handled_until": clock.iso(now)}, set_=written)
+
+    def restart(self, name: str, now: datetime, *, cron: str, revision: str | None = None) -> None:
+        """The schedule's expression or zone changed: the new one starts at ``now``, as a new schedule would."""
+        self._write(
+            name, revision, "restarting a schedule", forward={"handled_until": clock.iso(now)}, set_={"cron": cron}
+        )
+
+    def forget(self, name: str) -> None:
+        """A schedule gone from netlify.toml: if it comes back, it starts afresh (its ticks meanwhile were never
+        due). Its history (last run, skips) stays for the listings."""
+        self._write(name, None, "forgetting a removed schedule", delete=["handled_until", "pending", "cron"])
 
     def keys_of(self, name: str) -> list[str]:
         """Every key of one schedule's state (removed with a schedule created through the API)."""

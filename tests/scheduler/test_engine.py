@@ -205,3 +205,16 @@ def test_the_apscheduler_trigger_starts_at_once_then_follows_the_engine(make_eng
     assert trigger.get_next_fire_time(at("2026-03-02T10:59:59"), now) == at("2026-03-02T11:00")
     # After a long suspend it does not step through every missed second.
     assert trigger.get_next_fire_time(at("2026-02-01T00:00"), now) == at("2026-03-02T11:00")
+
+
+def test_an_edited_expression_fires_from_the_edit_on_never_for_its_ticks_from_before(
+    runtime: Runtime, make_engine: Callable[..., Engine]
+) -> None:
+    """From hourly to every minute at 10:05, with catch-up "all": 10:01 to 10:05 were never ticks of the
+    schedule in force, so nothing catches them up (an edited time zone is an edited expression too)."""
+    assert make_engine("tick", "0 * * * *", catchup="all", overlap="allow").tick(at("2026-03-02T10:00:30")) == []
+    edited = make_engine("tick", "* * * * *", catchup="all", overlap="allow")
+
+    assert edited.tick(at("2026-03-02T10:05:00")) == []
+    assert [o.tick for o in edited.tick(at("2026-03-02T10:06:00"))] == [at("2026-03-02T10:06")]
+    assert len(runtime.store.runs(function="tick")[0]) == 1

@@ -98,3 +98,30 @@ def test_a_running_scheduler_starts_a_schedule_added_to_netlify_toml(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_schedule_removed_from_netlify_toml_is_forgotten_so_it_starts_afresh_if_it_comes_back(
+    tmp_path: Path, env: dict[str, str], runtime: Runtime
+) -> None:
+    """Its ticks while it was gone were never due: kept, its old state would catch them up when it came back."""
+    hourly = '[functions."hourly"]\n  schedule = "@hourly"\n'
+    root = make_site(tmp_path / "live", {"nightly": PLAIN, "hourly": PLAIN}, NIGHTLY + hourly)
+    log = tmp_path / "scheduler.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backburner", "scheduler", "--site", str(root)],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        state = ScheduleState(runtime.client, runtime.store.keys)
+        wait_for(lambda: state.get("hourly").handled_until is not None, message="the schedules to start")
+        assert state.get("hourly").cron == "@hourly UTC"
+        write(root / "netlify.toml", NIGHTLY)
+        wait_for(lambda: state.get("hourly").handled_until is None, timeout=20, message="the removed one forgotten")
+        assert "schedules changed: removed hourly" in log.read_text()
+        assert state.get("nightly").handled_until is not None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

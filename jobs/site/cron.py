@@ -9,9 +9,10 @@ The dialect
     field's maximum), or a comma-separated list of those. A range must run forwards, except that a
     day-of-week range may end on Sunday (``FRI-SUN``). A step cannot exceed the field's size, so
     ``*/90`` in the minute field is an error rather than a silent "every hour".
-    Macros: ``@yearly`` = ``@annually`` = ``0 0 1 1 *``, ``@monthly`` = ``0 0 1 * *``,
-    ``@weekly`` = ``0 0 * * 0``, ``@daily`` = ``@midnight`` = ``0 0 * * *``, ``@hourly`` = ``0 * * * *``.
-    ``@reboot`` has no meaning for a scheduler and is rejected, as is any other ``@`` word.
+    Macros: ``@yearly`` = ``0 0 1 1 *``, ``@monthly`` = ``0 0 1 * *``, ``@weekly`` = ``0 0 * * 0``,
+    ``@daily`` = ``0 0 * * *``, ``@hourly`` = ``0 * * * *``: Netlify's (cron-parser's) table. ``@annually`` and
+    ``@midnight``, which crontab(5) has, are refused with the name to write instead: a deploy to Netlify
+    refuses them. ``@reboot`` has no meaning for a scheduler and is rejected, as is any other ``@`` word.
     The non-standard extensions some libraries accept (``L``, ``W``, ``#``, ``?``, ``H``, a seconds
     or a year field) are rejected with a message saying so: Netlify's dialect does not have them.
     A schedule that can never fire (``0 0 30 2 *``) is rejected too.
@@ -56,14 +57,14 @@ from .zones import zone
 MACROS: Mapping[str, str] = MappingProxyType(
     {
         "@yearly": "0 0 1 1 *",
-        "@annually": "0 0 1 1 *",
         "@monthly": "0 0 1 * *",
         "@weekly": "0 0 * * 0",
         "@daily": "0 0 * * *",
-        "@midnight": "0 0 * * *",
         "@hourly": "0 * * * *",
     }
 )
+#: crontab(5)'s other names, which Netlify refuses, and what to write instead.
+_NOT_NETLIFYS = {"@annually": "@yearly", "@midnight": "@daily"}
 MAX_RESULTS = 100_000
 """The most fire times one call returns; a larger request is a caller bug, not a catch-up."""
 
@@ -165,6 +166,9 @@ def _compile(expression: str, seconds: bool) -> str:
     """Validate ``expression`` and return the canonical form handed to croniter."""
     text = expression.strip()
     if text.startswith("@"):
+        if text.lower() in _NOT_NETLIFYS:
+            instead = _NOT_NETLIFYS[text.lower()]
+            raise _Bad(f"{text} is not in Netlify's cron dialect (a deploy there refuses it); write {instead}")
         if text.lower() not in MACROS:
             why = f"{text} is not supported (a scheduler has no boot event)"
             why = why if text.lower() == "@reboot" else f"unknown macro {text}"

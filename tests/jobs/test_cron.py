@@ -29,11 +29,9 @@ from jobs.site.cron import MACROS, Cron, parse_cron
 
 REF_MACROS = {
     "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
     "@monthly": "0 0 1 * *",
     "@weekly": "0 0 * * 0",
     "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
 REF_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
@@ -152,11 +150,9 @@ EXPRESSIONS = [
     "5-10/2 */3 * JAN-MAR MON-FRI",
     "@hourly",
     "@daily",
-    "@midnight",
     "@weekly",
     "@monthly",
     "@yearly",
-    "@annually",
     "0 9-17 * * MON-FRI",
     "15,45 8-18/2 * * *",
     "0 0 * * sat,SUN",
@@ -223,7 +219,6 @@ LONG_EXPRESSIONS = [
     "30 4 1 1 *",
     "0 0 29 2 *",
     "@yearly",
-    "@annually",
     "@monthly",
     "0 9 1 */3 *",
     "0 0 31 * *",
@@ -634,3 +629,14 @@ def test_a_zone_that_is_not_a_place_is_refused_for_new_configuration_only(name: 
         zone(name, strict=True)
     if name != "LocalTime":  # a schedule stored before the rule still compiles, as it did
         parse_cron("0 0 * * *", name)
+
+
+@pytest.mark.parametrize(
+    ("written", "instead"), [("@annually", "@yearly"), ("@midnight", "@daily"), ("@MIDNIGHT", "@daily")]
+)
+def test_crontabs_names_that_netlify_refuses_are_refused_with_the_one_to_write(written: str, instead: str) -> None:
+    """Netlify validates with cron-parser, whose table has neither: the same netlify.toml must deploy there."""
+    with pytest.raises(ScheduleError) as refused:
+        parse_cron(written, "UTC")
+    assert f"{written} is not in Netlify's cron dialect" in refused.value.message
+    assert refused.value.message.endswith(f"write {instead}")

@@ -360,6 +360,8 @@ class Lifecycle:
             run.status = "cancelled"
             run.finished_at = clock.iso(clock.now())
             run.next_attempt_at = None
+            # What ended it, as for a running one (a retrying run's error was its last attempt's; it stays there).
+            run.error = ErrorInfo(type="Cancelled", message="the run was cancelled")
             self._terminal(run, pipe)
             return run
 

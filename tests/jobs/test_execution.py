@@ -95,7 +95,10 @@ def test_default_schedule_is_60s_then_120s(client, worker):
     finished_at = clock.parse_iso(run["attempts"][0]["finished_at"])
     assert clock.parse_iso(run["next_attempt_at"]) - finished_at == timedelta(seconds=60)
     assert run["retry_delays_s"] == [60, 120]
-    client.post(f"/api/runs/{run_id}/cancel")
+    cancelled = client.post(f"/api/runs/{run_id}/cancel").json()
+    # A retrying run, cancelled, says so as a running one would; its attempt keeps its own error.
+    assert cancelled["status"] == "cancelled" and cancelled["error"]["type"] == "Cancelled"
+    assert cancelled["attempts"][0]["error"] == run["attempts"][0]["error"] != cancelled["error"]
 
 
 def test_a_handler_can_fail_for_good_or_ask_for_a_later_retry(client, worker):

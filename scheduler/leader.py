@@ -55,6 +55,7 @@ class Lease:
         self._release = client.register_script(lua("release_lease", "scheduler"))
         self._lock = threading.Lock()
         self._valid_until = 0.0
+        self._said_leading = False  # what the log last said
         self._outage = Outage(log, "scheduler lease")
 
     @property
@@ -69,7 +70,6 @@ class Lease:
     def refresh(self) -> bool:
         """Extend our lease, or take a free one; returns whether we hold it now."""
         sent = self._monotonic()
-        was_leader = self.held()
         try:
             ok = bool(self._renew(keys=[self.key], args=[self.holder, self.ttl_ms])) or bool(
                 self.client.set(self.key, self.holder, nx=True, px=self.ttl_ms)
@@ -81,16 +81,19 @@ class Lease:
         self._outage.answered()
         with self._lock:
             self._valid_until = sent + self.ttl_ms / 1000 * TRUST if ok else 0.0
-        if ok and not was_leader:
-            log.info("scheduler %s is now the leader", self.holder)
-        elif was_leader and not ok:
-            log.warning("scheduler %s lost the lead", self.holder)
+        if ok != self._said_leading:  # said on each change, not on each trust window that lapsed meanwhile
+            if ok:
+                log.info("scheduler %s is now the leader", self.holder)
+            else:
+                log.warning("scheduler %s lost the lead", self.holder)
+            self._said_leading = ok
         return ok
 
     def release(self) -> None:
         """Give the lease up at once (clean shutdown), so another scheduler need not wait for the TTL."""
         with self._lock:
             self._valid_until = 0.0
+        self._said_leading = False
         try:
             self._release(keys=[self.key], args=[self.holder])
         except redis.RedisError as error:

@@ -39,3 +39,22 @@ def test_release_hands_over_at_once_and_only_releases_its_own(redis_client: redi
     first.release()
     assert not first.held()
     assert second.refresh() and redis_client.get(key) == b"b"
+
+
+def test_a_leader_that_paused_past_its_lease_says_it_lost_the_lead_once_and_its_successor_leads(
+    redis_client: redis.Redis, namespace: str, caplog
+) -> None:
+    """A paused process (SIGSTOP, a long GC) wakes with its trust window gone: the change is still said, once."""
+    key = f"{namespace}:lock:scheduler"
+    now = [0.0]
+    paused = Lease(redis_client, key, 5.0, holder="paused", monotonic=lambda: now[0])
+    other = Lease(redis_client, key, 5.0, holder="other")
+    with caplog.at_level("INFO", logger="backburner.scheduler"):
+        assert paused.refresh()
+        now[0] += 60.0  # the pause: its window lapsed, and its key expired (deleted here, as Redis would)
+        redis_client.delete(key)
+        assert other.refresh()
+        assert not paused.refresh() and not paused.refresh()
+        assert paused.refresh() is False
+    said = [r.getMessage() for r in caplog.records if "paused" in r.getMessage()]
+    assert said == ["scheduler paused is now the leader", "scheduler paused lost the lead"]

@@ -292,12 +292,21 @@ def shutdown_timeout(runtime: Runtime) -> float:
     return max([900.0, *limits]) + 60.0
 
 
+#: What a second SIGTERM or SIGINT leaves behind, said on stderr as the worker exits.
+_STOPPED_AT_ONCE = (
+    b"worker: a second signal, so it stops at once; its running attempts are resumed by another worker once"
+    b" BACKBURNER_WORKER_TIMEOUT has passed (each counts as a lost attempt)\n"
+)
+
+
 def run_worker(settings: Settings, *, threads: int = 8) -> None:
     """Run one worker process until SIGTERM or SIGINT; a second signal stops at once."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
         if stop.is_set():
+            # Written raw: the logging lock may be held by the very code this signal interrupted.
+            os.write(2, _STOPPED_AT_ONCE)
             os._exit(1)
         stop.set()
 

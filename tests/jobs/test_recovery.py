@@ -404,3 +404,19 @@ def test_a_message_fetched_by_a_reply_that_never_came_is_put_back_by_its_live_wo
     done = wait_for(lambda: (r := status(client, run_id))["status"] == "succeeded" and r, timeout=20, message="the run")
     assert [a["outcome"] for a in done["attempts"]] == ["succeeded"]
     assert not runtime.client.smembers(runtime.broker.acks_key(broker_id.decode()))
+
+
+def test_a_second_signal_stops_a_waiting_worker_at_once_and_says_what_that_leaves(client, start_worker, tmp_path):
+    import signal
+
+    output = tmp_path / "worker.log"
+    worker = start_worker(output=output)
+    start_waiting(client, tmp_path)
+    os.kill(worker.pid, signal.SIGTERM)
+    wait_for(lambda: "waiting for running attempts" in output.read_text(), message="the first signal's stop")
+    os.kill(worker.pid, signal.SIGTERM)
+
+    assert worker.process.wait(timeout=10) == 1
+    assert "a second signal, so it stops at once; its running attempts are resumed by another worker" in (
+        output.read_text()
+    )

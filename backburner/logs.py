@@ -83,6 +83,23 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(entry, default=str), self.secrets)
 
 
+class KnownNoise(logging.Filter):
+    """Two libraries' lines about a Redis that is away or hung, which Backburner's own lines already say once
+    per outage (``jobs.broker.Outage``): APScheduler's "skipped: maximum number of running instances" for every
+    wake-up while a call waits on Redis (several a second), and Dramatiq's CRITICAL for a consumer that lost its
+    connection and starts again by itself, which would page whoever alerts on CRITICAL. The first is dropped, the
+    second said as a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if record.name == "apscheduler.scheduler" and "maximum number of running instances" in message:
+            return False
+        reconnects = message.startswith("Consumer encountered a connection error")
+        if reconnects and record.name.startswith("dramatiq.worker.ConsumerThread"):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def _log_uncaught(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
     if issubclass(kind, KeyboardInterrupt):
         sys.__excepthook__(kind, error, traceback)
@@ -105,6 +122,7 @@ def configure(level: str = "INFO", *, service: str | None = None, fmt: str | Non
     chosen = (fmt or os.environ.get("BACKBURNER_LOG_FORMAT") or "text").strip().lower()
     secrets = secrets_from_environment()
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(KnownNoise())
     if chosen == "json":
         handler.setFormatter(JsonFormatter(service, secrets))
     else:

@@ -204,3 +204,23 @@ raise RuntimeError("nobody caught this")
     assert entries[2]["message"] == "uncaught exception in thread helper"
     assert "ZeroDivisionError" in entries[2]["exception"]
     assert entries[3]["level"] == "CRITICAL" and "RuntimeError: nobody caught this" in entries[3]["exception"]
+
+
+def test_two_libraries_lines_about_a_redis_outage_are_tamed() -> None:
+    """APScheduler's skip line comes several times a second while Redis hangs; Dramatiq's CRITICAL for a consumer
+    that reconnects by itself would page on-call. Backburner's own lines say the outage once."""
+    script = """
+import logging
+from backburner.logs import configure
+configure("INFO", service="scheduler", fmt="text")
+aps, consumer = logging.getLogger("apscheduler.scheduler"), logging.getLogger("dramatiq.worker.ConsumerThread(runs)")
+aps.warning('Execution of job "%s" skipped: maximum number of running instances reached (%d)', "tick", 1)
+aps.warning("Run time of job %s was missed by %s", "tick", "0:00:02")
+consumer.critical("Consumer encountered a connection error: %s", "Timeout reading from socket")
+consumer.critical("Consumer encountered an unexpected error.")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    lines = done.stderr.splitlines()
+    assert not [line for line in lines if "maximum number of running instances" in line]
+    assert [line for line in lines if "was missed by" in line]  # APScheduler's other warnings stay
+    assert [line.split()[2] for line in lines if "Consumer encountered" in line] == ["WARNING", "CRITICAL"]

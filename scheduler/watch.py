@@ -66,14 +66,14 @@ class ScheduleWatcher:
         try:
             version = self.registry.version() if self.registry is not None else 0
         except StoreUnavailable as error:
-            self._report(f"cannot look for schedules created through the API: {error.message}")
+            self._report(f"cannot look for schedules created through the API: {error.message}", logging.WARNING)
             return None
         if site is self._site and version == self._version:
             return None
         try:
             api = self.registry.from_api() if self.registry is not None else []
         except StoreUnavailable as error:
-            self._report(f"cannot read the schedules created through the API: {error.message}")
+            self._report(f"cannot read the schedules created through the API: {error.message}", logging.WARNING)
             return None
         self._site, self._version = site, version
         try:
@@ -88,8 +88,8 @@ class ScheduleWatcher:
         self.schedules = schedules
         return schedules
 
-    def _report(self, message: str) -> None:
-        """Log a problem once (not every second while it lasts)."""
+    def _report(self, message: str, level: int = logging.ERROR) -> None:
+        """Log a problem once (not every second while it lasts); Redis away is a warning, as everywhere else."""
         if message != self._last_error:
-            log.error("%s", message)
+            log.log(level, "%s", message)
             self._last_error = message

@@ -138,9 +138,14 @@ class Schedules:
         return spec
 
     def delete(self, name: str) -> None:
-        """Remove a schedule created through the API, with its state; Conflict for one from netlify.toml."""
+        """Remove a schedule created through the API, with its state; Conflict for one from netlify.toml.
+
+        One that netlify.toml shadows (the file gained a schedule of its name after it was created) can be
+        removed too, so the conflict can be settled; its state is the file schedule's then, and stays."""
         spec = self.get(name)
-        if spec.source == "file":
+        with translate_errors("deleting a schedule"):
+            shadowed = spec.source == "file" and bool(self.client.hexists(self.keys.api_schedules, name))
+        if spec.source == "file" and not shadowed:
             raise Conflict(
                 f"Schedule {name!r} comes from netlify.toml; remove it there (the scheduler follows the edit)."
             )
@@ -148,7 +153,8 @@ class Schedules:
         with translate_errors("deleting a schedule"), self.client.pipeline() as pipe:
             pipe.hdel(self.keys.api_schedules, name)
             pipe.hdel(self.keys.api_schedule_revisions, name)
-            pipe.delete(*state.keys_of(name))
+            if not shadowed:
+                pipe.delete(*state.keys_of(name))
             pipe.incr(self.keys.schedules_version)
             removed = pipe.execute()[0]
         if not removed:  # deleted by someone else meanwhile

@@ -287,3 +287,22 @@ def test_a_schedule_stored_with_a_zone_now_refused_still_lists_and_runs(client: 
     assert client.post("/api/schedules/legacy/trigger").status_code == 202
     refused = client.post("/api/schedules", json={**record, "name": "fresh"})
     assert refused.status_code == 400 and "is not a place's zone" in refused.json()["error"]["message"]
+
+
+def test_an_api_schedule_that_netlify_toml_came_to_shadow_can_still_be_deleted(
+    client: TestClient, runtime: Runtime, site: Path
+) -> None:
+    """The file gained a schedule of its name after it was created: the file's is in force, and the API one can
+    be removed to settle it (before, its DELETE answered 409 "comes from netlify.toml" for ever)."""
+    from tests.support.procs import wait_for
+
+    create(client, name="report-us", function="report-background", cron="0 7 * * *")
+    toml = site / "netlify.toml"
+    toml.write_text(toml.read_text() + DECLARED.replace("report-eu", "report-us"))
+    wait_for(lambda: client.get("/api/schedules/report-us").json()["source"] == "file", message="the edit")
+
+    assert client.delete("/api/schedules/report-us").status_code == 204
+    assert not runtime.client.hexists(runtime.store.keys.api_schedules, "report-us")
+    assert client.get("/api/schedules/report-us").json()["source"] == "file"  # the file's stays in force
+    refused = client.delete("/api/schedules/report-us")
+    assert refused.status_code == 409 and "comes from netlify.toml" in refused.json()["error"]["message"]

@@ -2,12 +2,14 @@
 
 A handler's exception reaches the log from the child (``jobs.execution.child``). An attempt killed at its time
 or memory limit, one whose process crashed, and one cancelled end without a word from the child; the worker's
-record of the attempt adds the line, in the same atomic write, as a Lambda's log says "Task timed out".
+record of the attempt adds the line, in the same atomic write, as a Lambda's log says "Task timed out". The
+reaper adds one for an attempt whose worker was lost (``jobs.worker.reaper``).
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from ..hooks import RunHook
 from ..keys import Keys
@@ -30,7 +32,12 @@ class EndingNotes(RunHook):
             return
         error = result.error or {}
         line = f"{error.get('type', 'Error')}: {error.get('message', 'the attempt ended')}"
-        key = self.keys.logs(run.id)
-        pipe.rpush(key, *entries(time.time(), run.attempts[-1].n, "log", "ERROR", [line]))
-        pipe.ltrim(key, -LOG_LINES_CAP, -1)
-        pipe.incrby(self.keys.log_count(run.id), 1)  # the count jobs.log_tail numbers lines by
+        note(pipe, self.keys, run.id, run.attempts[-1].n, line)
+
+
+def note(pipe: Any, keys: Keys, run_id: str, attempt: int, line: str) -> None:
+    """Queue on ``pipe`` (a run write's, or a MULTI) one ERROR line at the end of the run's log."""
+    key = keys.logs(run_id)
+    pipe.rpush(key, *entries(time.time(), attempt, "log", "ERROR", [line]))
+    pipe.ltrim(key, -LOG_LINES_CAP, -1)
+    pipe.incrby(keys.log_count(run_id), 1)  # the count jobs.log_tail numbers lines by

@@ -36,6 +36,7 @@ import redis
 from .. import clock
 from ..broker import Outage
 from ..delayed import promote_ids
+from ..execution.endings import note
 from ..keys import text
 from ..lifecycle import Lifecycle
 from ..runs import Run, readable
@@ -191,7 +192,12 @@ class Reaper:
                 why = "stopped heartbeating" if run.worker not in alive else "did not report the outcome"
                 reason = f"worker {run.worker} {why} during attempt {run.attempt}"
                 log.warning("run %s: %s; resuming", run.id, reason)
-                return self.lifecycle.lose(run.id, run.worker, reason) is not None
+                lost = self.lifecycle.lose(run.id, run.worker, reason)
+                if lost is not None:  # its child said nothing of it: the run's log says so, as for a timeout
+                    with self.client.pipeline() as pipe:
+                        note(pipe, self.keys, run.id, lost.attempts[-1].n, f"WorkerLost: {reason}")
+                        pipe.execute()
+                return lost is not None
         elif run.status == "retrying" and run.next_attempt_at:
             due = clock.parse_iso(run.next_attempt_at)
             if now > due + timedelta(seconds=self.settings.retry_grace):

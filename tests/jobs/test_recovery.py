@@ -71,6 +71,9 @@ def test_sigkilled_worker_run_resumes_on_another_worker(client, start_worker, ru
     assert run["attempts"][0]["error"]["type"] == "WorkerLost"
     assert run["attempts"][0]["worker"] != run["attempts"][1]["worker"]
     assert run["result"] == {"attempt": 2}
+    # Its child said nothing of it: the reaper's line in the run's log does, as for a timeout.
+    logged = [(e["attempt"], e["level"], e["line"]) for e in client.get(f"/api/runs/{run_id}/logs").json()["lines"]]
+    assert (1, "ERROR", f"WorkerLost: {run['attempts'][0]['error']['message']}") in logged, logged
 
 
 def test_a_stalled_workers_attempt_given_up_for_lost_is_stopped_when_it_wakes(client, start_worker, runtime, tmp_path):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,11 +78,9 @@ def test_a_broken_edit_keeps_the_schedules_in_force_and_is_reported_once(watched
     assert names(watcher.check()) == {"nightly": "0 5 * * *"}
 
 
-def test_a_running_scheduler_starts_a_schedule_added_to_netlify_toml(
-    tmp_path: Path, env: dict[str, str], runtime: Runtime
-) -> None:
-    root = make_site(tmp_path / "live", {"nightly": PLAIN, "hourly": PLAIN}, NIGHTLY)
-    log = tmp_path / "scheduler.log"
+@contextlib.contextmanager
+def running_scheduler(root: Path, env: dict[str, str], log: Path) -> Iterator[None]:
+    """A real `backburner scheduler` on ``root``, its output in ``log``; stopped on the way out."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "backburner", "scheduler", "--site", str(root)],
@@ -89,15 +89,24 @@ def test_a_running_scheduler_starts_a_schedule_added_to_netlify_toml(
             stderr=out,
         )
     try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_a_running_scheduler_starts_a_schedule_added_to_netlify_toml(
+    tmp_path: Path, env: dict[str, str], runtime: Runtime
+) -> None:
+    root = make_site(tmp_path / "live", {"nightly": PLAIN, "hourly": PLAIN}, NIGHTLY)
+    log = tmp_path / "scheduler.log"
+    with running_scheduler(root, env, log):
         state = ScheduleState(runtime.client, runtime.store.keys)
         wait_for(lambda: state.get("nightly").handled_until is not None, message="the first schedule to start")
         assert state.get("hourly").handled_until is None
         write(root / "netlify.toml", NIGHTLY + '[functions."hourly"]\n  schedule = "@hourly"\n')
         wait_for(lambda: state.get("hourly").handled_until is not None, timeout=20, message="the added schedule")
         assert "schedules changed: added hourly (@hourly)" in log.read_text()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_a_schedule_removed_from_netlify_toml_is_forgotten_so_it_starts_afresh_if_it_comes_back(
@@ -107,14 +116,7 @@ def test_a_schedule_removed_from_netlify_toml_is_forgotten_so_it_starts_afresh_i
     hourly = '[functions."hourly"]\n  schedule = "@hourly"\n'
     root = make_site(tmp_path / "live", {"nightly": PLAIN, "hourly": PLAIN}, NIGHTLY + hourly)
     log = tmp_path / "scheduler.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "backburner", "scheduler", "--site", str(root)],
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=out,
-        )
-    try:
+    with running_scheduler(root, env, log):
         state = ScheduleState(runtime.client, runtime.store.keys)
         wait_for(lambda: state.get("hourly").handled_until is not None, message="the schedules to start")
         assert state.get("hourly").cron == "@hourly UTC"
@@ -122,6 +124,3 @@ def test_a_schedule_removed_from_netlify_toml_is_forgotten_so_it_starts_afresh_i
         wait_for(lambda: state.get("hourly").handled_until is None, timeout=20, message="the removed one forgotten")
         assert "schedules changed: removed hourly" in log.read_text()
         assert state.get("nightly").handled_until is not None
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

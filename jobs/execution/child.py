@@ -33,6 +33,7 @@ from .context import Context
 from .output import CLOSE_WAIT_S, LogStream
 from .secrets import Redactor, redactor, scrub_environ, secrets_from_environment, url_password
 from .task import Task
+from .tether import Guard, Line
 
 _modules: dict[str, tuple[float, ModuleType]] = {}
 #: This child's file descriptors 1 and 2, captured for the attempt running (set up by ``child_main``).
@@ -290,12 +291,13 @@ def _reap_leftovers() -> None:
     proctree.reap()
 
 
-def child_main(conn: Connection) -> None:
-    """Serve attempts until the parent closes the pipe or sends ``None``."""
+def child_main(conn: Connection, line: Line) -> None:
+    """Serve attempts until the parent closes the pipe or sends ``None``; ``line``: see ``jobs.execution.tether``."""
     contain()
     capture = Capture()
     _capture.append(capture)
     sys.stdout, sys.stderr = capture.real["stdout"], capture.real["stderr"]  # what attempts' lines echo to
+    guard = Guard(line).start()
     while True:
         try:
             task = pickle.loads(conn.recv_bytes())
@@ -303,11 +305,12 @@ def child_main(conn: Connection) -> None:
             return
         if task is None:
             return
-        outcome = invoke(task)
-        _reap_leftovers()
-        try:
-            data = pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # an unpicklable error payload: send its text instead
-            error = {"type": type(exc).__name__, "message": storable(str(exc)), "traceback": None}
-            data = pickle.dumps(("error", error))
+        with guard.attempt():
+            outcome = invoke(task)
+            _reap_leftovers()
+            try:
+                data = pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # an unpicklable error payload: send its text instead
+                error = {"type": type(exc).__name__, "message": storable(str(exc)), "traceback": None}
+                data = pickle.dumps(("error", error))
         conn.send_bytes(data)

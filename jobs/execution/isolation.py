@@ -38,6 +38,7 @@ from .child import child_main, size_text, sizes_over
 from .containment import WATCH_INTERVAL_S, Watchdog
 from .secrets import scrub_environ
 from .task import Task
+from .tether import Line, Tether
 
 log = logging.getLogger("backburner.worker")
 
@@ -52,6 +53,8 @@ _spawning = threading.Lock()
 class _Child:
     process: BaseProcess
     conn: Connection
+    #: Shared with the child: its worker's clock, and its flag for having paused itself (``jobs.execution.tether``).
+    line: Line
     runs: int = 0
     #: Watches ``conn``: readable when the child answers, hung up when it dies. One per child, because
     #: ``Connection.poll`` builds a selector on every call and the worker polls once per attempt.
@@ -124,12 +127,21 @@ class ChildPool:
     """A pool of warm child processes; ``run`` is thread-safe and blocks for one attempt."""
 
     def __init__(
-        self, size: int, *, max_runs: int = 1000, preload: Sequence[str] = (), containment: Watchdog | None = None
+        self,
+        size: int,
+        *,
+        max_runs: int = 1000,
+        preload: Sequence[str] = (),
+        containment: Watchdog | None = None,
+        fence_s: float | None = None,
     ) -> None:
+        """``fence_s``: a child running an attempt pauses itself once ``tether.landed`` was last told of a heartbeat
+        sent that long ago (``jobs.execution.tether``); None: never."""
         self.size = max(1, size)
         self.max_runs = max_runs
         self.containment = containment or Watchdog()
         self._ctx = multiprocessing.get_context("forkserver")
+        self.tether = Tether(self._ctx, fence_s)
         self._ctx.set_forkserver_preload(["jobs.execution.forkserver", "jobs.execution.isolation", *preload])
         self._idle: queue.LifoQueue[_Child] = queue.LifoQueue()
         self._all: set[_Child] = set()
@@ -144,13 +156,14 @@ class ChildPool:
 
     def _spawn(self) -> _Child:
         parent_end, child_end = self._ctx.Pipe()
-        process = self._ctx.Process(target=child_main, args=(child_end,), daemon=True, name="backburner-child")
+        line = self.tether.line()
+        process = self._ctx.Process(target=child_main, args=(child_end, line), daemon=True, name="backburner-child")
         with _spawning:
             _ensure_server()
             process.start()
             _live.add(int(process.pid or 0))
         child_end.close()
-        child = _Child(process, parent_end)
+        child = _Child(process, parent_end, line)
         try:
             self.containment.adopt(child.pid)
         except OSError:
@@ -272,6 +285,17 @@ class ChildPool:
                 if memory_limit is not None and used > memory_limit:
                     self._discard(child, kill=True)
                     return failed_memory(peak)
+            silent = child.line.paused_itself() if paused is None else 0.0  # this worker was stopped, or Redis away
+            if silent and proctree.stopped(child.pid):  # stopped already: a SIGCONT now could not come before it
+                paused = proctree.stop_tree(child.pid)  # held as this worker's own pause from here on
+                next_cancel_check = now
+                log.warning(
+                    "run %s attempt %d: paused itself, no heartbeat of its worker having landed for %.1fs, so that"
+                    " it never runs beside an attempt resumed elsewhere",
+                    task.context.run_id,
+                    task.context.attempt,
+                    silent,
+                )
             if (cancelled is not None or held is not None) and now >= next_cancel_check:
                 next_cancel_check = now + poll_s
                 if held is not None and held():

@@ -129,6 +129,19 @@ def tree_rss(pid: int) -> int:
     return sum(rss(item) for item in [pid, *descendants(pid)])
 
 
+def stopped(pid: int) -> bool:
+    """Whether ``pid`` is stopped (``SIGSTOP``); True where there is no /proc to tell."""
+    if not LINUX:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat = file.read()
+    except OSError:
+        return False
+    at = stat.rfind(b")") + 2  # the state follows the command name, which may hold anything
+    return stat[at : at + 1] in (b"T", b"t")
+
+
 def _signal(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)

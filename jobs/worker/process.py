@@ -94,7 +94,9 @@ class WorkerProcess:
             runtime.close()
             raise ConfigError(str(exc)) from None
         size = self.settings.pool_size or self.threads
-        self.pool = ChildPool(size, max_runs=self.settings.child_max_runs, containment=containment).start()
+        self.pool = ChildPool(
+            size, max_runs=self.settings.child_max_runs, containment=containment, fence_s=self.settings.fence_after
+        ).start()
         # A watch read held by a dead link must end well before the pause is due (Settings.fence_after).
         margin = self.settings.worker_timeout - self.settings.fence_after
         self._watch = connect_quick(self.settings, timeout_s=min(1.0, max(0.1, margin / 3)))
@@ -105,7 +107,9 @@ class WorkerProcess:
         self.worker = build_worker(runtime.broker, self.threads, self.poll_ms)
         self.recorder = Recorder(runtime.lifecycle, runtime.broker).start()
         retention = Retention(self.settings, runtime.client, runtime.store.keys, lambda: runtime.site, self.id)
-        self.reaper = Reaper(self.settings, runtime.lifecycle, self.id, retention=retention)
+        self.reaper = Reaper(
+            self.settings, runtime.lifecycle, self.id, retention=retention, landed=self.pool.tether.landed
+        )
         self.reaper.start()
         self.timer = Timer(runtime.store, runtime.broker, fallback_s=self.settings.delayed_interval).start()
         self.deliverer.start()

@@ -29,6 +29,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import redis
@@ -51,9 +52,18 @@ SWEEP_BATCH = 500
 
 class Reaper:
     def __init__(
-        self, settings: Settings, lifecycle: Lifecycle, worker_id: str, *, retention: Retention | None = None
+        self,
+        settings: Settings,
+        lifecycle: Lifecycle,
+        worker_id: str,
+        *,
+        retention: Retention | None = None,
+        landed: Callable[[float], None] | None = None,
     ) -> None:
+        """``landed`` hears, for each heartbeat that landed, when it was sent (monotonic): the worker's children
+        pause themselves when it has not for too long (``jobs.execution.tether``)."""
         self.settings = settings
+        self.landed = landed
         self.retention = retention
         self.lifecycle = lifecycle
         self.store = lifecycle.store
@@ -93,6 +103,8 @@ class Reaper:
     def heartbeat(self) -> None:
         sent = time.monotonic()
         self.client.zadd(self.keys.workers, {self.worker_id: clock.now_ms()})
+        if self.landed is not None:  # first: the children may run on as long as this worker's attempts may
+            self.landed(sent)
         self._beat_sent = sent
 
     def silent_for(self) -> float:

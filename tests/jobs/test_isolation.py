@@ -180,6 +180,47 @@ def test_a_held_attempt_is_paused_with_its_subprocesses_and_goes_on_only_on_a_de
     assert results[0].kind == "ok" and results[0].value == {"gate": True}
 
 
+def test_an_attempt_pauses_itself_once_its_worker_is_silent_and_goes_on_only_on_a_definite_no(fn, tmp_path):
+    """A worker process stopped on its own cannot pause its attempt (``held``), so the child pauses itself, with
+    its subprocess, once the last landed heartbeat it was told of (``tether.landed``) is ``fence_s`` old. Woken,
+    the worker holds that pause as its own: the attempt goes on only once ``cancelled`` says a definite False."""
+    import threading
+
+    gate = tmp_path / "gate"
+    phase, asked = ["unknown"], [0]
+
+    def cancelled() -> bool | None:
+        asked[0] += 1
+        return None if phase[0] == "unknown" else False
+
+    work = Task(
+        "f", str(fn / "f.py"), {"mode": "gate", "path": str(gate)}, attempt_context("f", "r1", 30, namespace="t")
+    )
+    results = []
+    pool = ChildPool(1, fence_s=2.0).start()
+    try:
+        pool.tether.landed(time.monotonic())
+        thread = threading.Thread(target=lambda: results.append(pool.run(work, 30, cancelled=cancelled, poll_s=0.02)))
+        thread.start()
+        pids_file = Path(f"{gate}.pids")
+        wait_for(pids_file.exists, message="the attempt to start")
+        pids = [int(pid) for pid in pids_file.read_text().split()]
+        assert [state(pid) for pid in pids] != ["T", "T"]
+        pool.tether.landed(time.monotonic() - 5)  # the worker's last heartbeat that landed was sent 5 s ago
+        wait_for(lambda: all(state(pid) == "T" for pid in pids), message="the child and its subprocess to pause")
+        seen = asked[0]
+        wait_for(lambda: asked[0] >= seen + 5, message="the watch to ask again")
+        assert [state(pid) for pid in pids] == ["T", "T"], "went on without a definite answer"
+        pool.tether.landed(time.monotonic())
+        phase[0] = "go"
+        wait_for(lambda: all(state(pid) not in ("T", "") for pid in pids), message="the attempt to go on")
+        gate.write_text("open")
+        thread.join(30)
+    finally:
+        pool.close()
+    assert results[0].kind == "ok" and results[0].value == {"gate": True}
+
+
 def test_modules_beside_a_function_are_its_own_in_a_child_that_serves_several(tmp_path):
     """Two folder functions each import their own ``helper``; one warm child serves both in turn, and an edit
     of a helper counts from the next attempt (a copied example must never run its original's helper)."""

@@ -97,6 +97,30 @@ def test_a_stalled_workers_attempt_given_up_for_lost_is_stopped_when_it_wakes(cl
     assert [a["outcome"] for a in run["attempts"]] == ["lost", "succeeded"]
 
 
+def test_a_worker_stopped_alone_has_its_attempt_paused_before_the_run_resumes_elsewhere(
+    client, start_worker, runtime, tmp_path
+):
+    """A worker process stopped on its own (SIGSTOP here, a debugger elsewhere; its children run on) cannot pause
+    its attempt when its heartbeats stop, as a cut-off one does: the attempt's child pauses itself, before the
+    run resumes on another worker, and the woken worker stops it rather than let it go on."""
+    import signal
+
+    start_worker()
+    run_id, gate, started, child = start_waiting(client, tmp_path)
+    worker_pid = int(runtime.store.get(run_id).worker.split(":")[-2])  # worker ids are host:pid:random
+    os.kill(worker_pid, signal.SIGSTOP)
+    try:
+        start_worker()
+        wait_for(started.exists, timeout=30, message="the run to resume on the other worker")
+        assert state(child) == "T", "the stopped worker's attempt ran on beside the resumed one"
+    finally:
+        os.kill(worker_pid, signal.SIGCONT)
+    wait_for(lambda: not alive(child), timeout=30, message="the woken worker to stop its attempt")
+    gate.write_text("go")
+    run = wait_for(lambda: (r := status(client, run_id))["status"] == "succeeded" and r, message="success")
+    assert [a["outcome"] for a in run["attempts"]] == ["lost", "succeeded"]
+
+
 def test_a_hung_redis_does_not_stretch_an_attempts_time_limit(client, redis_server, start_worker, runtime, tmp_path):
     """The watch over a running attempt asks Redis whether to stop it; a Redis that hangs (SIGSTOP here)
     must not hold the time limit's kill back by the usual 10 s socket timeout."""

@@ -19,6 +19,7 @@ routes are route classes that do not match on the other listener, so such a requ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +89,12 @@ class DashboardMount(Mount):
 
 
 class FunctionRoute(Route):
-    """A function's Netlify URL: absent from the dashboard's listener of a split setup."""
+    """A function's Netlify URL, for any method (as on Netlify): absent from the dashboard's listener of a split
+    setup."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any]) -> None:
+        super().__init__(path, endpoint)
+        self.methods = None  # every method reaches the function (Starlette would allow only GET and HEAD)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if listener(scope) == "dashboard":

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketClose
 
-from .invoke import METHODS, invoke
+from .invoke import invoke
 from .listeners import is_dashboard_path, listener
 
 
@@ -37,8 +37,6 @@ async def routed(scope: Scope, receive: Receive, send: Send) -> None:
         if is_dashboard_path(scope):
             raise HTTPException(404, f"The dashboard has its own listener: open it on port {listen.dashboard_port}.")
         raise HTTPException(404, (found.message or "Not Found") + request.app.state.runtime.sites.stale_note())
-    if request.method not in METHODS:
-        raise HTTPException(405, f"{request.method} is not a method functions answer ({', '.join(METHODS)}).")
     scope["path_params"] = {"name": found.function}
     if found.route is not None:  # the event's `route`, as on Netlify: the function's own path that matched
         scope["backburner.route"] = found.route.pattern.source

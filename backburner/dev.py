@@ -235,7 +235,7 @@ def run(
     supervisor.add("worker", "worker", "--processes", "1", "--threads", str(threads))
     supervisor.add("scheduler", "scheduler")
     banner = [
-        f"  try       curl -i -X POST {url}/.netlify/functions/hello",
+        *([f"  try       curl -i -X POST {url}/.netlify/functions/{tried}"] if (tried := _to_try(site)) else []),
         f"  webhooks  {signing}",
         "            receivers on this machine are allowed in dev (elsewhere: BACKBURNER_WEBHOOK_ALLOW)",
         f"  data      {shown(settings.data_path)} (Redis, artifacts; move it with --data-dir)",
@@ -254,6 +254,13 @@ def run(
     if supervisor.failure:
         report(f"dev stopped: {supervisor.failure}", command="dev")
     os._exit(code)
+
+
+def _to_try(site: Site) -> str | None:
+    """The function the banner suggests calling: a synchronous one before a background one, ``hello`` (the
+    example's) before others, then by name; never a scheduled one (it answers no URL outside dev)."""
+    unscheduled = sorted((f.background, f.name != "hello", f.name) for f in site.functions.values() if not f.schedule)
+    return unscheduled[0][2] if unscheduled else None
 
 
 def _count(n: int, noun: str) -> str:

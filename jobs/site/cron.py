@@ -126,7 +126,10 @@ def _value(token: str, spec: _Field) -> int:
 def _expand_item(item: str, spec: _Field) -> range:
     for pattern, what in _EXTENSIONS:
         if pattern.fullmatch(item):
-            raise _Bad(f"{spec.name} field {item!r} uses {what}, an extension Netlify's cron dialect lacks")
+            raise _Bad(
+                f"{spec.name} field {item!r} uses {what}, an extension outside the 5-field crontab dialect"
+                " Netlify documents (its build's validator may accept it; its scheduler is not known to run it)"
+            )
     match = _ITEM.fullmatch(item)
     if match is None:
         raise _Bad(

@@ -106,7 +106,6 @@ CORPUS: list[tuple[str, bytes, set[int]]] = [
     ("docs asset escaping", request("GET", "/api/docs/..%2F..%2Fapi%2Fapp.py"), {404}),
     # -- odd methods -------------------------------------------------------------------------------------
     ("TRACE", request("TRACE", "/api/runs"), {400, 405}),
-    ("PROPFIND a function", request("PROPFIND", "/.netlify/functions/echo-background"), {400, 405}),
     ("DELETE the run list", request("DELETE", "/api/runs"), {405}),
     ("PATCH a cancel", request("PATCH", f"/api/runs/{UNKNOWN_RUN}/cancel"), {405}),
     ("unknown method", request("BREW", "/api/runs"), {400, 405}),

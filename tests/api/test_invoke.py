@@ -16,19 +16,53 @@ def test_sync_function_answers_with_its_response(client):
     assert response.headers["x-nf-request-id"]
 
 
-def test_any_method_and_subpath_reach_the_function_with_the_v1_event(client):
+@pytest.mark.parametrize("method", ["PUT", "PROPFIND", "TRACE"])
+def test_any_method_and_subpath_reach_the_function_with_the_v1_event(client, method):
     response = client.request(
-        "PUT",
+        method,
         "/.netlify/functions/echo/a/b?x=1&x=2",
         content=b"\x00\x01",
         headers={"content-type": "application/octet-stream", "x-k": "v"},
     )
     event = json.loads(response.text)
-    assert event["httpMethod"] == "PUT"
+    assert event["httpMethod"] == method
     assert event["path"] == "/.netlify/functions/echo/a/b"
     assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
     assert event["isBase64Encoded"] is True and event["body"] == "AAE="
     assert event["headers"]["x-k"] == "v"
+
+
+def test_the_events_path_and_raw_url_keep_the_callers_escapes(client):
+    """As Netlify's: ``%2F`` is no slash and ``%3F`` no query; what a URL cannot hold as sent is escaped."""
+    event = client.get("/.netlify/functions/echo/a%20b%2Fc%3Fd/caf%C3%A9?q=1").json()
+    assert event["path"] == "/.netlify/functions/echo/a%20b%2Fc%3Fd/caf%C3%A9"
+    assert event["rawUrl"] == "http://localhost/.netlify/functions/echo/a%20b%2Fc%3Fd/caf%C3%A9?q=1"
+
+
+def test_a_scheduled_function_answers_no_url_outside_dev_as_on_netlify(tmp_path, settings, caplog):
+    """Outside dev a 404 says how to run it now; in dev it runs, with netlify dev's note in the log. A scheduled
+    background function keeps its URL (its 202 is the run)."""
+    from tests.support.sites import make_site
+
+    source = "def handler(event, context):\n    return {'statusCode': 200, 'body': 'ticked'}\n"
+    toml = '[functions]\n  directory = "netlify/functions"\n[functions.tick]\n  schedule = "@daily"\n'
+    toml += '[functions."tick-background"]\n  schedule = "@daily"\n'
+    site = make_site(tmp_path / "s", {"tick": source, "tick-background": source}, toml)
+    token = "t" * 32
+    secure = settings.model_copy(update={"site": site, "dev": False, "api_token": token})
+    with TestClient(create_app(secure), base_url="http://localhost") as client:
+        answer = client.post("/.netlify/functions/tick")
+        assert answer.status_code == 404
+        message = answer.json()["error"]["message"]
+        assert message.startswith("tick is a scheduled function, which answers no URL (as on Netlify)"), message
+        assert "backburner schedules trigger tick" in message
+        assert client.post("/.netlify/functions/tick-background").status_code == 202
+    with TestClient(create_app(settings.model_copy(update={"site": site})), base_url="http://localhost") as client:
+        with caplog.at_level("WARNING", logger="backburner.api"):
+            answer = client.post("/.netlify/functions/tick")
+        assert (answer.status_code, answer.text) == (200, "ticked")
+        said = [r.getMessage() for r in caplog.records]
+        assert any("tick is a scheduled function: it answers its URL in dev only" in m for m in said), said
 
 
 def test_background_function_answers_202_empty_with_run_headers(client, runtime):
@@ -118,6 +152,67 @@ def test_invalid_sync_response_is_502_with_netlify_message(tmp_path, settings, c
         assert response.status_code == 502
         message = response.json()["error"]["message"]
         assert "keeper is a synchronous function" in message and "keeper-background" in message, message
+
+
+RESPONSES = {
+    "b64-unpadded": {"statusCode": 200, "body": "aGk", "isBase64Encoded": True},
+    "b64-bad": {"statusCode": 200, "body": "a!b", "isBase64Encoded": True},
+    "status-text": {"statusCode": "201", "body": "made"},
+    "status-float": {"statusCode": 202.0},
+    "status-word": {"statusCode": "ok"},
+    "headers-list": {"statusCode": 200, "headers": [["a", "b"]]},
+    "header-crlf": {"statusCode": 200, "headers": {"x-a": "a\r\nx-injected: 1"}},
+    "header-name": {"statusCode": 200, "headers": {"x a": "b"}},
+    "header-unicode": {"statusCode": 200, "headers": {"x-a": "\u2713"}},
+    "multi": {"statusCode": 200, "headers": {"x-a": "one", "x-b": "b"}, "multiValueHeaders": {"x-a": ["1", "2"]}},
+    "multi-string": {"statusCode": 200, "multiValueHeaders": {"x-a": "one"}},
+    "own-length": {"statusCode": 200, "body": "abc", "headers": {"content-length": "99", "x-nf-request-id": "mine"}},
+}
+
+
+@pytest.fixture
+def responder(tmp_path, settings):
+    """A client of a site whose function ``r`` returns the response ``RESPONSES`` names in its query."""
+    from tests.support.sites import make_site
+
+    source = f"RESPONSES = {RESPONSES!r}\ndef handler(event, context):\n    return RESPONSES[event['rawQuery']]\n"
+    site = make_site(tmp_path / "s", {"r": source})
+    with TestClient(create_app(settings.model_copy(update={"site": site})), base_url="http://localhost") as client:
+        yield client
+
+
+def test_responses_read_as_netlify_dev_reads_them(responder):
+    """Lenient where ``netlify dev`` is: numeric statuses in any form, unpadded base64, ``multiValueHeaders``
+    replacing the same header, a string in it one value; the body sets its own length."""
+    answer = responder.get("/.netlify/functions/r?b64-unpadded")
+    assert (answer.status_code, answer.content) == (200, b"hi")
+    answer = responder.get("/.netlify/functions/r?status-text")
+    assert (answer.status_code, answer.text) == (201, "made")
+    assert responder.get("/.netlify/functions/r?status-float").status_code == 202
+    answer = responder.get("/.netlify/functions/r?multi")
+    assert answer.headers.get_list("x-a") == ["1", "2"] and answer.headers["x-b"] == "b"
+    assert responder.get("/.netlify/functions/r?multi-string").headers.get_list("x-a") == ["one"]
+    answer = responder.get("/.netlify/functions/r?own-length")
+    assert (answer.text, answer.headers.get_list("content-length")) == ("abc", ["3"])
+    assert answer.headers.get_list("x-nf-request-id") == ["mine"]
+
+
+@pytest.mark.parametrize(
+    ("case", "said"),
+    [
+        ("b64-bad", "r returned a body marked isBase64Encoded that is not base64"),
+        ("status-word", "Your function response must have a numerical statusCode. You gave: 'ok'"),
+        ("headers-list", "r returned headers as a list; it must map header names to values"),
+        ("header-crlf", "r returned header 'x-a' with a line break, control or non-Latin-1 character"),
+        ("header-name", "r returned a header named 'x a', which is not a valid header name"),
+        ("header-unicode", "r returned header 'x-a' with a line break, control or non-Latin-1 character"),
+    ],
+)
+def test_a_response_no_http_answer_can_carry_is_a_502_that_says_why(responder, case, said):
+    answer = responder.get(f"/.netlify/functions/r?{case}")
+    assert answer.status_code == 502, answer.text
+    assert answer.json()["error"] == {"code": "invalid_response", "message": said}
+    assert answer.headers["x-nf-request-id"]
 
 
 def test_outside_dev_a_failing_synchronous_function_names_its_exception_but_keeps_its_text_in_the_log(

@@ -121,3 +121,18 @@ def test_a_service_that_keeps_crashing_stops_the_supervisor_saying_why():
     assert supervisor.failure.startswith("redis keeps exiting (last exit code 1); giving up") and "port in use" in (
         supervisor.failure
     )
+
+
+def test_the_banner_suggests_a_function_the_site_has(tmp_path):
+    """``hello`` in the example; elsewhere a synchronous function before a background one, never a scheduled one."""
+    from backburner.dev import _to_try
+    from jobs.site import load_site
+
+    plain = "def handler(event, context):\n    return {'statusCode': 200}\n"
+    toml = '[functions]\n  directory = "netlify/functions"\n[functions.alpha]\n  schedule = "@daily"\n'
+    site = make_site(tmp_path / "a", {"alpha": plain, "beta-background": plain, "gamma": plain}, toml)
+    assert _to_try(load_site(site)) == "gamma"
+    site = make_site(tmp_path / "b", {"alpha": plain, "beta-background": plain}, toml)
+    assert _to_try(load_site(site)) == "beta-background"
+    assert _to_try(load_site(make_site(tmp_path / "c", {"alpha": plain}, toml))) is None
+    assert _to_try(load_site(Path(__file__).parents[2])) == "hello"

@@ -228,6 +228,7 @@ class Lifecycle:
                 run.error = error
                 if result.kind == "cancelled":
                     run.status = "cancelled"
+                    run.result = result.value  # what a handler that stopped early returned, if it did
                     run.finished_at = attempt.finished_at
                     self._terminal(run, pipe)
                 else:

@@ -213,6 +213,8 @@ def invoke(task: Task) -> tuple[str, Any]:
             if inspect.isawaitable(value):
                 value = asyncio.run(_await(value))
         text, problem = encode_result(task.function, value, task.context.max_result)
+        if context.saw_cancel:  # it stopped early, as asked: the run is cancelled, with what it returned
+            return "cancelled", f'{{"result": {text if problem is None else "null"}, "artifacts": []}}'
         if problem is not None:
             return "error", problem
         written = list(context.artifacts.written)
@@ -221,6 +223,8 @@ def invoke(task: Task) -> tuple[str, Any]:
         error = _error(exc, redacting)
         # In the run's log too, where `logs --follow` and the dashboard's log show it, as a Lambda's log does.
         context.run_log.write_lines(str(error["traceback"]).splitlines(), level="ERROR")
+        if context.saw_cancel:  # it failed after the cancel: no retry for a run that was cancelled
+            return "cancelled", '{"result": null, "artifacts": []}'
         return "error", error
     finally:
         for stream in (sys.stdout, sys.stderr):

@@ -115,6 +115,8 @@ class Context:
         #: The site root the worker serves (kits use it to look other functions up).
         self.site_root: str | None = info.site
         self._deadline: float = info.deadline
+        #: Whether ``cancelled`` said True: whatever the handler does after that, the run ends cancelled.
+        self.saw_cancel = False
         self._redis = _client(info.redis_url) if info.redis_url is not None else None
         keys = _keys(info.namespace)
         self._keys = keys
@@ -169,9 +171,11 @@ class Context:
         if self._redis is None:
             return False
         try:
-            return bool(self._redis.exists(self._keys.cancel(self.run_id)))
+            asked = bool(self._redis.exists(self._keys.cancel(self.run_id)))
         except redis.RedisError:
             return False
+        self.saw_cancel = self.saw_cancel or asked
+        return asked
 
     @property
     def redis(self) -> redis.Redis | None:

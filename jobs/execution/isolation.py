@@ -276,6 +276,10 @@ class ChildPool:
                     proctree.continue_tree(paused)
                 self._release(child)
                 duration = time.monotonic() - started
+                if kind == "cancelled":  # the handler saw context.cancelled and ended: the run is cancelled
+                    answer = self._ok(task, payload, duration)
+                    error = {"type": "Cancelled", "message": "the run was cancelled; its handler stopped early"}
+                    return Result("cancelled", value=answer.value, error=error, duration_s=duration)
                 if kind != "ok":
                     return Result("error", error=payload, duration_s=duration)
                 return self._ok(task, payload, duration)

@@ -73,10 +73,16 @@ def validate_name(name: str) -> str:
         raise refuse(f"it is longer than {MAX_NAME_BYTES} bytes")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise refuse("it contains a control character (such as NUL or a newline)")
+    if hidden := [ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf")]:
+        # C1 controls, and format characters: a right-to-left override shows "txt.exe" as "exe.txt" in a
+        # download's file name, a zero-width space makes two names look alike.
+        raise refuse(f"it contains an invisible or control character (U+{ord(hidden[0]):04X})")
     if "\\" in name:
         raise refuse("it contains a backslash; use '/' to separate folders")
-    if name.startswith("/") or _DRIVE.match(name):
+    if name.startswith("/"):
         raise refuse("it is an absolute path; use a relative path like 'reports/summary.csv'")
+    if _DRIVE.match(name):
+        raise refuse("it starts with a drive letter, as a Windows path does; use a name like 'reports/summary.csv'")
     if name.endswith("/"):
         raise refuse("it ends with '/'; name a file, not a folder")
     for segment in name.split("/"):

@@ -76,7 +76,8 @@ def test_names_are_nfc_normalised() -> None:
 BAD_NAMES = [
     ("", "empty"),
     ("/etc/passwd", "absolute path"),
-    ("C:/Windows/x", "absolute path"),
+    ("C:/Windows/x", "drive letter"),
+    ("a:b.txt", "drive letter"),
     ("C:\\Windows\\x", "backslash"),
     ("a\\b", "backslash"),
     ("..", "'..' segment"),
@@ -91,6 +92,9 @@ BAD_NAMES = [
     ("a\nb", "control character"),
     ("tab\there", "control character"),
     ("del\x7f", "control character"),
+    ("\u0085.txt", "invisible or control character (U+0085)"),
+    ("\u202ereport.txt", "invisible or control character (U+202E)"),
+    ("a\u200b.txt", "invisible or control character (U+200B)"),
     ("x" * 1025, "longer than 1024 bytes"),
     ("é" * 513, "longer than 1024 bytes"),
 ]

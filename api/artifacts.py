@@ -9,6 +9,7 @@ script on the API's origin.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -19,13 +20,14 @@ from starlette.convertors import Convertor, register_url_convertor
 from jobs.artifacts import MAX_NAME_BYTES, ArtifactNotFound, attachment, validate_name
 from jobs.artifacts.s3 import S3Store
 from jobs.artifacts.stores import run_prefix, run_store
-from jobs.errors import InvalidInput
+from jobs.errors import DeliveryError, InvalidInput, StoreUnavailable
 from jobs.runs import ArtifactRef, Run
 from jobs.site import NAME_PATTERN
 
 from .deps import Authorized, RunId, RuntimeDep, SingleValued
 from .errors import responses
 
+log = logging.getLogger("backburner.api")
 router = APIRouter(prefix="/api", tags=["artifacts"], dependencies=[Authorized, SingleValued], responses=responses(404))
 
 #: Presigned links in download redirects are for the client following the redirect now, not for sharing.
@@ -43,7 +45,21 @@ def _find(run: Run, name: str) -> ArtifactRef:
 
 
 def _serve(runtime: Any, run: Run, ref: ArtifactRef, redirect: bool | None) -> Response:
-    """Open the artifact now (so a missing file is a 404, not a broken stream) and send it."""
+    """Open the artifact now (so a missing file is a 404, not a broken stream) and send it. What the store says
+    goes to the log; the caller learns what it can act on, not where the store keeps its files."""
+    try:
+        return _open(runtime, run, ref, redirect)
+    except (ArtifactNotFound, InvalidInput) as exc:  # recorded, but its file is gone (or was replaced by a link)
+        log.warning("run %s: artifact %r cannot be served: %s", run.id, ref.name, exc.message)
+        raise ArtifactNotFound(
+            f"Run {run.id}'s artifact {ref.name!r} is recorded, but its file is no longer in the store."
+        ) from None
+    except DeliveryError as exc:  # the store did not answer, or refused us: ours to fix, not the caller's
+        log.warning("run %s: artifact %r cannot be read: %s", run.id, ref.name, exc.message)
+        raise StoreUnavailable("The artifact store cannot be read now (the API's log says why); try later.") from None
+
+
+def _open(runtime: Any, run: Run, ref: ArtifactRef, redirect: bool | None) -> Response:
     store = run_store(runtime.settings, runtime.sites.lookup, run)
     key = run_prefix(run) + ref.name
     headers = {
@@ -129,6 +145,13 @@ def latest(
         raise InvalidInput(f"Function name {function[:60]!r} is not valid: use letters, digits, '_' and '-'.")
     run = _latest_run(runtime, function, name)
     return _serve(runtime, run, _find(run, name), redirect)
+
+
+@router.get("/runs/{run_id}/artifacts", include_in_schema=False)
+@router.get("/functions/{function}/latest/artifacts", include_in_schema=False)
+def no_name() -> Response:
+    """Without a name (Starlette would redirect to the trailing slash, and that to a 400 for an empty name)."""
+    raise ArtifactNotFound("Name the artifact: .../artifacts/{name}; GET /api/runs/{id} lists a run's artifacts.")
 
 
 def _latest_run(runtime: Any, function: str, name: str) -> Run:

@@ -119,6 +119,24 @@ def test_unknown_run_and_unknown_artifact_are_404_json(client, runtime):
     }
 
 
+def test_a_recorded_artifact_whose_file_is_gone_is_a_404_that_keeps_the_stores_place_to_itself(client, runtime):
+    run = _succeeded_run(runtime, {"a.txt": b"A"})
+    store_for(runtime.settings.artifacts_url).delete_prefix(f"runs/report-background/{run}/")
+    gone = client.get(f"/api/runs/{run}/artifacts/a.txt")
+    assert gone.status_code == 404, gone.text
+    message = gone.json()["error"]["message"]
+    assert message == f"Run {run}'s artifact 'a.txt' is recorded, but its file is no longer in the store."
+    assert runtime.settings.artifacts_url not in gone.text
+
+
+@pytest.mark.parametrize("path", ["/api/runs/{run}/artifacts", "/api/functions/report-background/latest/artifacts"])
+def test_an_artifact_url_without_a_name_is_a_404_that_says_to_name_one(client, runtime, path):
+    """Not a redirect to the trailing slash (answered before the token was asked for), and that to a 400."""
+    answer = client.get(path.format(run=_succeeded_run(runtime, {"a.txt": b"A"})), follow_redirects=False)
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"]["message"].startswith("Name the artifact: .../artifacts/{name}")
+
+
 def test_downloads_need_the_token_outside_dev(settings, runtime):
     run = _succeeded_run(runtime, {"r é.txt": b"secret numbers"})
     strict = settings.model_copy(update={"dev": False, "api_token": "tok-123-0123456789abcdef"})
@@ -185,6 +203,23 @@ def test_s3_outage_fails_the_attempt_and_the_retry_stores_everything(
     assert [a["name"] for a in run["artifacts"]] == ["out.txt"]
     body = s3_client(s3_endpoint).get_object(Bucket=s3_bucket, Key=f"pfx/runs/flaky-store-background/{run_id}/out.txt")
     assert body["Body"].read() == b"attempt 2"
+
+
+def test_an_s3_store_that_is_down_makes_downloads_a_503_until_it_is_back(
+    client, start_worker, s3_bucket, s3_switch: Switch
+):
+    start_worker()
+    run = finished(client, trigger(client, "notify-background"))
+    assert run["status"] == "succeeded", run["error"]
+    url = f"/api/runs/{run['id']}/artifacts/summary.txt"
+    s3_switch.up = False
+    for query in ("", "?redirect=0"):
+        down = client.get(url + query, follow_redirects=False)
+        assert down.status_code == 503, down.text
+        assert down.json()["error"]["code"] == "store_unavailable"
+        assert s3_bucket not in down.text and s3_switch.url not in down.text  # the log has the store's words
+    s3_switch.up = True
+    assert client.get(url + "?redirect=0").content == b"all good"
 
 
 def test_s3_down_for_good_fails_the_run_without_artifacts(client, start_worker, s3_bucket, s3_switch: Switch):

@@ -253,13 +253,29 @@ class LocalStore(ArtifactStore):
 
     def delete_prefix(self, prefix: str) -> int:
         count = 0
+        folders: set[Path] = set()
         for key in list(self._keys(_validate_prefix(prefix, allow_empty=False))):
+            file, meta = self._path(key), self._meta(key)
             with contextlib.suppress(FileNotFoundError):
-                self._path(key).unlink()
+                file.unlink()
                 count += 1
             with contextlib.suppress(FileNotFoundError):
-                self._meta(key).unlink()
+                meta.unlink()
+            folders.update((file.parent, meta.parent))
+        for folder in sorted(folders, key=lambda item: len(item.parts), reverse=True):
+            self._prune(folder)
         return count
+
+    def _prune(self, folder: Path) -> None:
+        """Remove ``folder`` and the folders above it that are left empty, up to the store's own (a deleted run
+        leaves no ``runs/<fn>/<id>/`` behind)."""
+        stop = {self.root, self.root / self.META, self.root / self.META / "meta"}
+        while folder not in stop and folder.is_relative_to(self.root):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or gone): what is above it is not empty either
+                return
+            folder = folder.parent
 
     def list(self, prefix: str = "") -> list[ArtifactInfo]:
         return [self.stat(key) for key in sorted(self._keys(_validate_prefix(prefix, allow_empty=True)))]

@@ -208,6 +208,11 @@ def test_local_list_and_delete_prefix(local: LocalStore) -> None:
     with pytest.raises(ArtifactNotFound):
         local.stat("runs/f/1/a.csv")
     assert local.delete_prefix("runs/f/1/") == 0
+    # No empty folder is left behind, of the files or of their bookkeeping; folders still in use stay.
+    folders = lambda: sorted(str(p.relative_to(local.root)) for p in local.root.rglob("*") if p.is_dir())  # noqa: E731
+    assert not any(folder.endswith(("f/1", "f/1/sub", "f/1.json")) for folder in folders()), folders()
+    assert local.delete_prefix("runs/f/10/") == 1 and local.delete_prefix("runs/g/") == 1
+    assert [folder for folder in folders() if not folder.startswith(".store/tmp")] == [".store", ".store/meta"]
     with pytest.raises(InvalidInput, match="whole store"):
         local.delete_prefix("")
 

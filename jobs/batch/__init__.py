@@ -211,6 +211,12 @@ class Batch:
         if self.schema is not None:
             _check_columns(frame, self.schema)
         output = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+        if missing := [column for column in self.partition_by if column not in output.column_names]:
+            raise BatchError(
+                f"partition_by names {', '.join(map(repr, missing))}, which the output does not have; its columns"
+                f" are {', '.join(map(repr, output.column_names[:20]))}.",
+                retriable=False,
+            )
         rejected = sum(len(r) for r in rejects)
         with scratch() as folder:
             for n, (sub, part) in enumerate(split_partitions(output, self.partition_by)):

@@ -207,3 +207,6 @@ def test_mistakes_are_explained(make_context, source):
         Batch(context, source, lambda df: (df, df), chunk_rows=1000).run()
     with pytest.raises(BatchError, match="return a DataFrame"):
         Batch(make_context(), source, lambda df: df.to_dict(), chunk_rows=1000).run()
+    with pytest.raises(BatchError, match="partition_by names 'nope', which the output does not have") as raised:
+        Batch(make_context(), source, partition_by=["nope"], chunk_rows=1000).run()
+    assert raised.value.retriable is False  # it would fail the same way on every retry

@@ -6,7 +6,8 @@ result counts rows in, out and rejected. Output: output/country=DE/part-....parq
 
 The source is ``ORDERS_SOURCE`` from the function's environment (``s3://bucket/orders/`` or a path; default
 data/orders.csv beside this file), never the payload: the function's URL is public, and a caller must not
-choose what the worker reads. Payload (all optional): {"chunk_rows": 500, "children": 4}. With "children", the
+choose what the worker reads, nor make unbounded work. Payload (all optional): {"chunk_rows": 500 (10 to
+100,000), "children": 4 (1 to 32)}. With "children", the
 file is split over that many child runs that every worker can take, and this run merges their output when
 they are done.
 """
@@ -19,6 +20,9 @@ import pandas as pd
 from jobs.batch import Batch, ReadOptions
 from jobs.retry import NonRetriable
 
+#: What a caller may ask for (the URL is public): chunks big enough to be worth a round trip, small enough to keep
+#: a worker's memory low, and no more child runs than the work is worth.
+LIMITS = {"chunk_rows": (10, 100_000), "children": (1, 32)}
 COLUMNS = ["order_id", "ordered_at", "customer_email", "country", "amount", "currency"]
 COUNTRIES = {"DE", "FR", "NL", "ES", "IT", "PL"}
 
@@ -58,9 +62,17 @@ def handler(event, context):
         normalise,
         sink="parquet",
         partition_by=["country"],
-        chunk_rows=int(payload.get("chunk_rows", 500)),
+        chunk_rows=_whole(payload, "chunk_rows", 500),
         read=ReadOptions(column_types=dict.fromkeys(COLUMNS, "string")),
     )
     if payload.get("children"):
-        return batch.fan_out(event, children=int(payload["children"]))
+        return batch.fan_out(event, children=_whole(payload, "children", 1))
     return batch.run(event)
+
+
+def _whole(payload, key, default):
+    """``payload[key]`` as a whole number within ``LIMITS``; a wrong one fails the run at once (no retry can help)."""
+    value, (low, high) = payload.get(key, default), LIMITS[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise NonRetriable(f'"{key}" must be a whole number from {low} to {high}, not {value!r:.60}')
+    return value

@@ -162,6 +162,14 @@ def test_transform_normalises_into_partitioned_parquet_with_rejects(client, work
     refused = run_via_api(client, "transform-background", {"source": "/etc/passwd"})
     assert refused["status"] == "failed" and refused["attempt"] == 1 and refused["error"]["type"] == "NonRetriable"
     assert "the source is set in the function's environment (ORDERS_SOURCE)" in refused["error"]["message"]
+    # Nor how much work one call makes: a fan-out or chunk size out of bounds fails at once, saying so.
+    for payload, said in (
+        ({"children": 100_000}, '"children" must be a whole number from 1 to 32, not 100000'),
+        ({"chunk_rows": "x"}, "\"chunk_rows\" must be a whole number from 10 to 100000, not 'x'"),
+    ):
+        refused = run_via_api(client, "transform-background", payload)
+        assert refused["status"] == "failed" and refused["attempt"] == 1, refused
+        assert refused["error"]["message"] == said
 
 
 def test_transform_fan_out_gives_the_same_output(client, start_worker, runtime):

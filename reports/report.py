@@ -152,6 +152,13 @@ class Report:
             raise ReportError(
                 f"formats name unknown columns: {', '.join(sorted(unknown))}", source=title, retriable=False
             )
+        if bad := [f"{column} ({spec!r})" for column, spec in (formats or {}).items() if not _readable(spec)]:
+            raise ReportError(
+                f"formats give specs that format nothing (no number, text or date): {', '.join(bad)}; "
+                "write one like ',.2f', '.1%' or '%Y-%m-%d', or a callable",
+                source=title,
+                retriable=False,
+            )
         columns, rows = _format_rows(shown, formats or {})
         slug = unique_name(slugify(title), self._ids)
         self._sections.append(Table(title, slug, columns, rows, len(frame), caption, frame))
@@ -288,3 +295,22 @@ def _check_formats(formats: Iterable[str]) -> set[str]:
 def _check_prefix(prefix: str) -> None:
     if prefix.startswith("/") or ".." in prefix.split("/"):
         raise ReportError(f"prefix must be a relative path without '..', got {prefix!r}", retriable=False)
+
+
+#: One value of each kind a cell may hold but dates: a format spec that formats none of them is a mistake in the
+#: call. (A date takes any spec as a strftime pattern, so a spec is read as one only when it has a '%' directive.)
+_SAMPLES = (1.5, 7, "text")
+
+
+def _readable(spec: CellFormat) -> bool:
+    """Whether a cell format could format anything (a callable is the author's to get right). Cells a valid spec
+    does not fit (text in a number column) fall back to plain text, so only a spec that fits no kind is refused."""
+    if not isinstance(spec, str) or "%" in spec and datetime(2026, 1, 31).strftime(spec) != spec:
+        return True
+    for sample in _SAMPLES:
+        try:
+            format(sample, spec)
+        except (TypeError, ValueError):
+            continue
+        return True
+    return False

@@ -155,6 +155,12 @@ def test_table_declaration_errors_name_the_table(report: Report) -> None:
         report.table("Broken", pd.DataFrame({"a": [1]}), formats={"nope": ".1f"})
     with pytest.raises(ReportError, match="Broken: expected a DataFrame"):
         report.table("Broken", [1, 2])
+    with pytest.raises(ReportError, match=r"Broken: formats give specs that format nothing .*: a \(',\.2q'\)") as bad:
+        report.table("Broken", pd.DataFrame({"a": [1.5]}), formats={"a": ",.2q"})
+    assert bad.value.retriable is False
+    # Specs for some kind of cell are fine, even where a cell of another kind falls back to plain text.
+    report.table("Fine", pd.DataFrame({"a": [1.5, "n/a"]}), formats={"a": ",.2f"})
+    report.table("Dates", pd.DataFrame({"a": [pd.Timestamp("2026-01-31")]}), formats={"a": "%d %b"})
 
 
 def test_ids_are_unique_across_charts_and_tables(report: Report, sales: pd.DataFrame) -> None:

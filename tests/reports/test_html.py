@@ -102,6 +102,12 @@ def test_long_tables_are_truncated_with_a_note(report: Report) -> None:
     assert "50,025.00" not in html  # the 51st row is only in the exports
 
 
+def test_a_one_row_table_says_row(report: Report) -> None:
+    report.table("One", pd.DataFrame({"n": [1]})).table("Two", pd.DataFrame({"n": [1, 2]}))
+    html = page(report)
+    assert "1 row." in html and "2 rows." in html and "1 rows" not in html
+
+
 def test_table_cells_are_formatted_per_column(report: Report, sales: pd.DataFrame) -> None:
     frame = pd.DataFrame(
         {

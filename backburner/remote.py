@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
 from jobs.runs import STATUSES, TRIGGERS
 from jobs.site.durations import parse_duration
@@ -288,17 +288,22 @@ def download(run_id: str, name: str, output: str | None, url: str | None) -> Non
     """
     client = connect(url)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task(Path(name).name, total=None)
+    bar = Progress(*columns, console=console)
+    tasks: list[TaskID] = []
 
-        def advance(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
+    def advance(done: int, total: int | None) -> None:
+        if not tasks:  # shown once the file comes, so an error is not drawn under an empty bar
+            bar.start()
+            tasks.append(bar.add_task(Path(name).name, total=total))
+        bar.update(tasks[0], completed=done, total=total)
 
-        try:
-            if run_id.startswith("latest:"):
-                saved = client.latest_artifact(run_id.removeprefix("latest:"), name, output, progress=advance)
-            else:
-                saved = client.download(run_id, name, output, progress=advance)
-        except OSError as exc:  # where it was to be saved: a missing folder, a file where a folder should be
-            raise click.ClickException(f"cannot save {name} to {output or '.'}: {exc.strerror or exc}") from None
+    try:
+        if run_id.startswith("latest:"):
+            saved = client.latest_artifact(run_id.removeprefix("latest:"), name, output, progress=advance)
+        else:
+            saved = client.download(run_id, name, output, progress=advance)
+    except OSError as exc:  # where it was to be saved: a missing folder, a file where a folder should be
+        raise click.ClickException(f"cannot save {name} to {output or '.'}: {exc.strerror or exc}") from None
+    finally:
+        bar.stop()
     console.print(f"saved {saved}")

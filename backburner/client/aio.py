@@ -158,6 +158,8 @@ class AsyncClient:
                 await _check(response)
                 total = int(response.headers.get("content-length", 0)) or None
                 done = 0
+                if progress is not None:  # the file is coming: a progress bar may show from here
+                    progress(done, total)
                 out = await asyncio.to_thread(part.open, "wb")
                 try:
                     async for chunk in response.aiter_bytes():

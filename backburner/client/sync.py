@@ -169,6 +169,8 @@ class Client:
                 _check(response, read=response.read)
                 total = int(response.headers.get("content-length", 0)) or None
                 done = 0
+                if progress is not None:  # the file is coming: a progress bar may show from here
+                    progress(done, total)
                 with part.open("wb") as out:
                     for chunk in response.iter_bytes():
                         out.write(chunk)

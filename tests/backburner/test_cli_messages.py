@@ -128,6 +128,7 @@ def test_a_bad_artifact_name_reaches_the_api_unchanged_and_gets_its_400(
     for target in (run_id, "latest:echo-background"):
         done = cli(api, "download", target, name, "-o", str(tmp_path / "out"))
         assert done.returncode == 1 and f"Error: 400: {expected}" in done.stderr, done.stderr
+        assert "bytes" not in done.stdout + done.stderr, done.stdout  # no empty progress bar above the error
     assert [path.name for path in tmp_path.iterdir()] == ["site"]  # nothing saved, not even a part file
 
 

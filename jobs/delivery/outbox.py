@@ -8,8 +8,9 @@ Claiming is one Lua script: it takes due ids and pushes their due time ``lease``
 each with the claimer's token. Two workers never send the same attempt at once, and a crashed worker's
 claim comes due again when the lease runs out (at-least-once). The outcome is recorded on the run
 (``deliveries``) in the same transaction that reschedules or removes the entry. An attempt made while Redis
-is away is recorded once it is back (within ``PATIENCE_S``); should its claim run out meanwhile, the same worker
-claims it again without sending it, but another worker may send it again (same ``webhook-id``).
+is away is recorded once it is back (within ``PATIENCE_S``); should its claim run out meanwhile, or while a slow
+receiver holds the attempt, the same worker claims it again without sending it, but another worker may send it
+again (same ``webhook-id``).
 """
 
 from __future__ import annotations
@@ -131,7 +132,10 @@ class Deliverer:
         self._slots = max(1, settings.webhook_concurrency)
         self._busy = 0
         self._busy_lock = threading.Lock()
-        self._recording: set[str] = set()  # attempts made, their record waiting for Redis (under _busy_lock)
+        #: Deliveries this worker is sending or recording now (under _busy_lock): a claim of one that ran out
+        #: (a receiver slower than the lease) comes back to us, and is not sent a second time beside itself.
+        self._in_hand: set[str] = set()
+        self._freed = threading.Event()  # a sender finished: a saturated loop claims again at once
         self._pool = ThreadPoolExecutor(self._slots, thread_name_prefix="backburner-webhook")
         self._http = httpx.Client(follow_redirects=False, timeout=settings.webhook_timeout)
         self._secret: str | None = settings.webhook_secret
@@ -146,20 +150,29 @@ class Deliverer:
     def stop(self) -> None:
         """Stop claiming; sends in flight finish on their own, unsent claims come back after the lease."""
         self._stop.set()
+        self._freed.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _loop(self) -> None:
+        """Poll for due deliveries; while every sender finds one (a backlog), claim again as each sender frees
+        rather than once a poll, so deliveries keep up with the runs that make them."""
         outage = Outage(log, "outbox")
-        while not self._stop.wait(self.settings.outbox_poll_interval):
+        interval = self.settings.outbox_poll_interval
+        while not self._stop.is_set():
+            self._freed.clear()  # before counting free senders: one freed after the count wakes the wait below
+            backlog = False
             try:
-                self.pump()
+                with self._busy_lock:
+                    free = self._slots - self._busy
+                backlog = free > 0 and self.pump() == free
                 outage.answered()
             except redis.RedisError as exc:
                 outage.failed(exc)
             except Exception:
                 log.exception("outbox: poll failed")
+            (self._freed if backlog else self._stop).wait(interval)
 
     def pump(self) -> int:
         """Claim as many due deliveries as there are free senders and start them; return how many."""
@@ -169,8 +182,9 @@ class Deliverer:
         sent = 0
         for entry_id in ids:
             with self._busy_lock:
-                if entry_id in self._recording:  # made already: its record, now owning the claim, will settle it
+                if entry_id in self._in_hand:  # being sent, or made and its record waiting: that settles it
                     continue
+                self._in_hand.add(entry_id)
                 self._busy += 1
             self._pool.submit(self._send, entry_id)
             sent += 1
@@ -184,6 +198,8 @@ class Deliverer:
         finally:
             with self._busy_lock:
                 self._busy -= 1
+                self._in_hand.discard(entry_id)
+            self._freed.set()
 
     def secret(self) -> str:
         """BACKBURNER_WEBHOOK_SECRET; in `dev` without one, a secret generated once and kept in Redis."""
@@ -255,30 +271,24 @@ class Deliverer:
         deadline = time.monotonic() + PATIENCE_S
         delay = 0.1
         outage = Outage(log, f"run {entry.run_id}: webhook {entry.id} attempt {n}")
-        with self._busy_lock:
-            self._recording.add(entry.id)
-        try:
-            while True:
-                try:
-                    self._record(entry, record, n, due_ms, gone=gone)
-                    outage.answered()
+        while True:
+            try:
+                self._record(entry, record, n, due_ms, gone=gone)
+                outage.answered()
+                return
+            except (StoreUnavailable, redis.RedisError) as exc:
+                outage.failed(exc, "it was made, and recording it waits for Redis")
+                if time.monotonic() > deadline or self._stop.wait(delay):
+                    log.error(
+                        "run %s: webhook %s attempt %d was made but could not be recorded (%s); it will be "
+                        "made again with the same webhook-id",
+                        entry.run_id,
+                        entry.id,
+                        n,
+                        exc,
+                    )
                     return
-                except (StoreUnavailable, redis.RedisError) as exc:
-                    outage.failed(exc, "it was made, and recording it waits for Redis")
-                    if time.monotonic() > deadline or self._stop.wait(delay):
-                        log.error(
-                            "run %s: webhook %s attempt %d was made but could not be recorded (%s); it will be "
-                            "made again with the same webhook-id",
-                            entry.run_id,
-                            entry.id,
-                            n,
-                            exc,
-                        )
-                        return
-                    delay = min(delay * 2, 1.0)  # as often as workers poll: once Redis is back, land first
-        finally:
-            with self._busy_lock:
-                self._recording.discard(entry.id)
+                delay = min(delay * 2, 1.0)  # as often as workers poll: once Redis is back, land first
 
     def _record(self, entry: Entry, record: dict[str, Any], n: int, due_ms: int | None, *, gone: bool) -> None:
         """Append the attempt to the run and settle the entry (reschedule or remove it), in one transaction.

@@ -171,6 +171,43 @@ def test_an_attempt_made_while_redis_went_away_is_recorded_once_it_is_back_and_n
     assert len(hook.requests) == 1
 
 
+def test_a_backlog_is_sent_as_senders_free_not_once_a_poll(settings, runtime, hook: WebhookReceiver):
+    """Eight deliveries due, two senders, a poll a minute: each sender that frees claims the next at once, so all
+    eight go out without waiting for a poll (before: two a poll, about 4 a second with the default settings)."""
+    slow_polls = settings.model_copy(update={"outbox_poll_interval": 60.0, "webhook_concurrency": 2})
+    for _ in range(8):
+        finish(runtime, "notify-background", Result("ok", value={}))
+    with delivering(slow_polls, runtime):
+        hook.wait_for(8, timeout=30)
+    wait_for(lambda: not pending(runtime), message="every delivery to be recorded")
+
+
+def test_a_delivery_still_being_sent_when_its_claim_runs_out_is_not_sent_again_beside_itself(
+    settings, runtime, hook: WebhookReceiver
+):
+    """A receiver slower than the claim's lease: the entry comes due again while its attempt is in flight, and
+    the worker sending it does not send it a second time at once (same webhook-id, twice in flight)."""
+    answer = threading.Event()
+    hook.configure(hold=answer)
+    patient = settings.model_copy(update={"webhook_timeout": 30.0})  # the receiver holds its answer meanwhile
+    deliverer = Deliverer(patient, runtime.store, runtime.sites.lookup, "t")  # pumped by the test only
+    deliverer.lease_s = 0.5
+    try:
+        run_id = finish(runtime, "notify-background", Result("ok", value={}))
+        assert deliverer.pump() == 1
+        hook.wait_for(1)
+        claimed_at = time.monotonic()
+        wait_for(lambda: time.monotonic() - claimed_at > 1.0, message="the claim to run out")
+        assert deliverer.pump() == 0  # due again, claimed, not sent: it is in hand
+        answer.set()
+        wait_for(lambda: not pending(runtime), message="the attempt to be recorded")
+        [record] = runtime.store.get(run_id).deliveries
+        assert (record["attempt"], record["outcome"]) == (1, "delivered")
+        assert len(hook.requests) == 1
+    finally:
+        deliverer.stop()
+
+
 def test_an_attempt_whose_claim_ran_out_while_redis_was_away_is_not_made_again_by_its_worker(
     settings, private, hook: WebhookReceiver, caplog
 ):

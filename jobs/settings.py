@@ -66,14 +66,16 @@ class Settings(BaseSettings):
     #: dialect has no seconds, so netlify.toml cannot say this; never set it in production.
     test_schedules: dict[str, str] = Field(default_factory=dict)
 
-    #: Webhook delivery: per-attempt timeout, the retry delays after attempt 1, 2, ... (comma-separated
-    #: durations; empty means the built-in schedule of about 3.6 hours), and parallel sends per worker.
-    webhook_timeout: float = 15.0
+    #: Webhook delivery: the timeout of each connect, read and write of an attempt, the retry delays after
+    #: attempt 1, 2, ... (comma-separated durations; empty means the built-in schedule of about 3.6 hours), and
+    #: parallel sends per worker.
+    webhook_timeout: float = Field(default=15.0, gt=0, allow_inf_nan=False)
     webhook_retries: str = ""
-    webhook_concurrency: int = 4
+    webhook_concurrency: int = Field(default=4, ge=1)
     #: Seconds between outbox polls in each worker, and how long a claimed delivery stays claimed (never less
-    #: than the webhook timeout plus 30 s, so that a send still in flight is not claimed and sent twice).
-    outbox_poll_interval: float = 1.0
+    #: than the webhook timeout plus 30 s; a send still in flight when it runs out is not sent twice by its
+    #: worker, see ``jobs.delivery.outbox``).
+    outbox_poll_interval: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     outbox_lease: float = 60.0
     #: Lifetime of the presigned artifact links in webhook payloads and download redirects (S3 caps it at 7 days).
     artifact_link_expiry: float = 24 * 3600
@@ -134,7 +136,7 @@ class Settings(BaseSettings):
     @field_validator("webhook_secret")
     @classmethod
     def _secret_format(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("whsec_"):
+        if value is not None and not all(part.startswith("whsec_") for part in value.split() or [""]):
             raise ValueError(
                 "must start with 'whsec_' followed by base64 (Standard Webhooks format), e.g. from "
                 "python -c \"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\""
@@ -149,9 +151,11 @@ class Settings(BaseSettings):
         for item in value.split(","):
             if item.strip():
                 try:
-                    parse_duration(item.strip())
+                    seconds = parse_duration(item.strip())
                 except ValueError as exc:
                     raise ValueError(f"{exc} (e.g. '5s,30s,2m,10m')") from None
+                if seconds <= 0:
+                    raise ValueError(f"{item.strip()!r} is not a delay: each must be more than 0 (e.g. '5s,30s,2m')")
         return value
 
     @property

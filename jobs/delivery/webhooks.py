@@ -44,13 +44,50 @@ USER_AGENT = f"Backburner/{VERSION}"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def signer(secret: str) -> Webhook:
-    """The Standard Webhooks signer for ``secret`` (``whsec_`` and base64, padded or not); ConfigError if it
-    is not one."""
+#: How long a Standard Webhooks secret's key may be, in bytes.
+KEY_BYTES = (24, 64)
+
+
+class Signer:
+    """Signs with every secret ``BACKBURNER_WEBHOOK_SECRET`` holds: one, or several separated by spaces while
+    receivers move to a new one (each delivery then carries a signature per secret, as Standard Webhooks allows,
+    and a receiver that knows either verifies it)."""
+
+    def __init__(self, secrets: list[Webhook]) -> None:
+        self._secrets = secrets
+
+    def sign(self, message_id: str, timestamp: datetime, body: bytes) -> str:
+        return " ".join(secret.sign(message_id, timestamp, body) for secret in self._secrets)
+
+
+def signer(secret: str) -> Signer:
+    """The signer for ``secret``; ConfigError naming what is wrong if a part is not ``whsec_`` and the base64
+    (padded or not) of 24 to 64 bytes."""
+    parts = secret.split()
+    if not parts:
+        raise ConfigError("The webhook secret is empty: expected 'whsec_' followed by base64 bytes.")
+    return Signer([_secret(part, n, len(parts)) for n, part in enumerate(parts, 1)])
+
+
+def _secret(part: str, n: int, count: int) -> Webhook:
+    which = f"secret {n} of {count}" if count > 1 else "secret"
+    if not part.startswith("whsec_"):
+        raise ConfigError(f"The webhook {which} does not start with 'whsec_'.")
+    encoded = part.removeprefix("whsec_")
     try:
-        return Webhook(secret)
-    except (ValueError, EmptyWebhookSecretError):  # binascii.Error is a ValueError
-        raise ConfigError("The webhook secret is not valid: expected 'whsec_' followed by base64 bytes.") from None
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except ValueError:  # binascii.Error is a ValueError
+        raise ConfigError(f"The webhook {which} is not valid: expected 'whsec_' followed by base64 bytes.") from None
+    low, high = KEY_BYTES
+    if not low <= len(key) <= high:
+        raise ConfigError(
+            f"The webhook {which} holds {len(key)} bytes: expected 'whsec_' followed by the base64 of {low} to"
+            f" {high} random bytes (separate two secrets with a space while receivers move to a new one)."
+        )
+    try:
+        return Webhook(key)
+    except (ValueError, EmptyWebhookSecretError):
+        raise ConfigError(f"The webhook {which} is not valid.") from None
 
 
 def generate_secret() -> str:

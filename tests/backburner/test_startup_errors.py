@@ -77,6 +77,22 @@ def test_a_setting_of_the_wrong_type_names_the_variable(site, service):
     assert "BACKBURNER_WEBHOOK_SECRET: must start with 'whsec_'" in line and "not-whsec" not in line
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("BACKBURNER_WEBHOOK_TIMEOUT", "0", "greater than 0"),
+        ("BACKBURNER_WEBHOOK_TIMEOUT", "-5", "greater than 0"),
+        ("BACKBURNER_WEBHOOK_RETRIES", "5s,0", "'0' is not a delay: each must be more than 0"),
+        ("BACKBURNER_WEBHOOK_SECRET", "whsec_AAAA", "secret holds 3 bytes"),
+    ],
+)
+def test_webhook_settings_that_cannot_work_stop_the_worker_in_one_line(site, redis_server, variable, value, said):
+    secret = {"BACKBURNER_WEBHOOK_SECRET": "whsec_" + "A" * 43 + "="}
+    env = {"REDIS_URL": redis_server.url, **secret, variable: value}
+    line = one_line(start("worker", "--site", str(site), env=env), variable, said)
+    assert value not in line or variable != "BACKBURNER_WEBHOOK_SECRET"  # a secret is never echoed
+
+
 @pytest.mark.parametrize("service", SERVICES)
 @pytest.mark.parametrize(
     ("location", "said"),

@@ -71,6 +71,37 @@ def test_generate_secret() -> None:
     assert signer(first).sign("m", datetime.fromtimestamp(1, UTC), b"x").startswith("v1,")
 
 
+def test_two_secrets_sign_each_delivery_twice_so_receivers_can_move_to_the_new_one(
+    webhook_receiver: Receivers,
+) -> None:
+    """Standard Webhooks' rotation: one signature per secret in the header; a receiver knowing either verifies."""
+    old, new, receiver = generate_secret(), generate_secret(), webhook_receiver()
+    assert send(receiver.url, f"{new} {old}").ok
+    (request,) = receiver.wait_for(1)
+    assert len(request.headers["webhook-signature"].split()) == 2
+    for secret in (old, new):
+        assert Webhook(secret).verify(request.body, request.headers)["data"] == RUN
+
+
+@pytest.mark.parametrize(
+    ("secret", "said"),
+    [
+        ("whsec_" + base64.b64encode(b"k" * 2).decode(), "holds 2 bytes: expected 'whsec_' followed by the base64"),
+        ("whsec_" + base64.b64encode(b"k" * 65).decode(), "holds 65 bytes"),
+        (generate_secret() + " trailing", "secret 2 of 2 does not start with 'whsec_'"),
+        (generate_secret() + ",whsec_AAAA", "is not valid: expected 'whsec_' followed by base64"),
+    ],
+)
+def test_a_secret_no_receiver_could_trust_is_a_config_error_that_says_why(
+    webhook_receiver: Receivers, secret: str, said: str
+) -> None:
+    receiver = webhook_receiver()
+    with pytest.raises(ConfigError) as refused:
+        send(receiver.url, secret)
+    assert said in refused.value.message and secret not in refused.value.message
+    assert receiver.requests == []
+
+
 @pytest.mark.parametrize("secret", ["whsec_", "", "whsec_a", "whsec_!!!"])
 def test_a_secret_that_is_not_one_is_a_config_error_and_nothing_is_sent(
     webhook_receiver: Receivers, secret: str

@@ -226,11 +226,16 @@ class Run(BaseModel):
         """The JSON to store, and the result's JSON when it is too big to keep in it (stored beside it)."""
         if self.result is None:  # none, or kept apart already (records read back carry none)
             return self.model_dump_json(), None
-        encoded = json.dumps(self.result, ensure_ascii=False, separators=(",", ":"))
-        self.result_size = json_bytes(encoded)
-        if self.result_size <= RESULT_INLINE_BYTES:
+        encoded = self.measure_result()
+        if self.result_size is None or self.result_size <= RESULT_INLINE_BYTES:
             return self.model_dump_json(), None
         return self.model_dump_json(exclude={"result"}), encoded
+
+    def measure_result(self) -> str:
+        """The result's JSON, its size noted in ``result_size`` (for a result set since the record was read)."""
+        encoded = json.dumps(self.result, ensure_ascii=False, separators=(",", ":"))
+        self.result_size = json_bytes(encoded)
+        return encoded
 
     @property
     def result_apart(self) -> bool:

@@ -73,6 +73,8 @@ class DestinationsHook(RunHook):
         urls = function.on_success if run.status == "succeeded" else function.on_failure
         if not urls:
             return
+        if run.result is not None:
+            run.measure_result()  # as the record it is written with will say
         snapshot = run.public()
         snapshot.pop("deliveries", None)  # recorded on the run as they happen; not part of the event
         for n, url in enumerate(urls):

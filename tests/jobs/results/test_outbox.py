@@ -139,6 +139,16 @@ def test_gives_up_when_the_schedule_is_exhausted(runtime, settings, hook: Webhoo
     assert pending(runtime) == []
 
 
+def test_the_event_carries_the_run_as_the_api_shows_it_result_size_included(runtime, settings, hook: WebhookReceiver):
+    run_id = finish(runtime, "notify-background", Result("ok", value={"big": "é" * 100}))
+    with delivering(settings, runtime):
+        [request] = hook.wait_for(1)
+    data = Webhook(settings.webhook_secret).verify(request.body.decode(), request.headers)["data"]
+    shown = runtime.store.get(run_id).public()
+    assert data["result_size"] == shown["result_size"] == len('{"big":""}') + 200  # é is 2 bytes of UTF-8
+    assert data["result"] == {"big": "é" * 100}
+
+
 def test_a_run_removed_meanwhile_still_gets_its_event_sent(runtime, settings, hook: WebhookReceiver):
     run_id = finish(runtime, "notify-background", Result("ok", value={"n": 1}))
     runtime.client.delete(*runtime.store.keys.run_keys(run_id))

@@ -198,12 +198,30 @@ def left(deadline: float | None, run_id: str) -> float:
     return remaining
 
 
-def events(run_id: str, deadline: float | None, last_line: str | None) -> tuple[str, dict[str, str], httpx.Timeout]:
-    """Path, headers and timeout of a run's event stream, resumed after ``last_line`` and read no longer than
-    ``deadline`` allows."""
+def within(timeout: httpx.Timeout, deadline: float | None, run_id: str) -> httpx.Timeout:
+    """The client's ``timeout`` cut to what is left before ``deadline``: a silent API must not hold ``wait``
+    past its own timeout (TimeoutError once it passed)."""
+    if deadline is None:
+        return timeout
+    remaining = left(deadline, run_id)
+
+    def cut(seconds: float | None) -> float:
+        return remaining if seconds is None else min(seconds, remaining)
+
+    return httpx.Timeout(
+        connect=cut(timeout.connect), read=cut(timeout.read), write=cut(timeout.write), pool=cut(timeout.pool)
+    )
+
+
+def events(
+    run_id: str, deadline: float | None, last_line: str | None, timeout: httpx.Timeout
+) -> tuple[str, dict[str, str], httpx.Timeout]:
+    """Path, headers and timeout of a run's event stream, resumed after ``last_line``: the client's ``timeout``
+    (the stream's read one is longer: keep-alives come every 15 s), none of it beyond ``deadline``."""
     headers = {"last-event-id": last_line} if last_line is not None else {}
-    read = STREAM_READ_S if deadline is None else max(0.05, min(STREAM_READ_S, deadline - time.monotonic()))
-    return f"/api/runs/{segment(run_id)}/events", headers, httpx.Timeout(30.0, read=read)
+    stream = httpx.Timeout(connect=timeout.connect, read=STREAM_READ_S, write=timeout.write, pool=timeout.pool)
+    limits = within(stream, deadline, run_id)
+    return f"/api/runs/{segment(run_id)}/events", headers, limits
 
 
 def follow(event: Event, last_line: str | None) -> tuple[bool, Run | None, str | None]:

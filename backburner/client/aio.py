@@ -69,7 +69,7 @@ class AsyncClient:
         deadline = None if timeout is None else time.monotonic() + timeout
         failures, pause, last_line = 0, calls.POLL_FIRST_S, None
         while True:
-            run = await self.get(run_id)
+            run = await self._look(run_id, deadline)
             if run.terminal:
                 return run
             left = calls.left(deadline, run_id)
@@ -86,17 +86,27 @@ class AsyncClient:
             await asyncio.sleep(min(pause, left))
             pause = min(pause * 2, calls.POLL_MAX_S)
 
+    async def _look(self, run_id: str, deadline: float | None) -> Run:
+        """``get`` within what is left before ``deadline``: TimeoutError, not Unreachable after the client's
+        timeout, when the API does not answer in time."""
+        call = calls.Call("GET", f"/api/runs/{calls.segment(run_id)}")
+        try:
+            return Run.from_json(await self._json(call, calls.within(self.http.timeout, deadline, run_id)))
+        except Unreachable:
+            calls.left(deadline, run_id)
+            raise
+
     async def _stream_until_final(
         self, run_id: str, deadline: float | None, last_line: str | None
     ) -> tuple[Run | None, str | None]:
         try:
-            async with self._stream(*calls.events(run_id, deadline, last_line)) as events:
+            async with self._stream(*calls.events(run_id, deadline, last_line, self.http.timeout)) as events:
                 async for event in events:
                     done, final, last_line = calls.follow(event, last_line)
                     if done:
                         return final, last_line
                     calls.left(deadline, run_id)
-        except httpx.ReadTimeout:
+        except httpx.TimeoutException:
             calls.left(deadline, run_id)
         return None, last_line
 
@@ -242,16 +252,18 @@ class AsyncClient:
 
             yield events()
 
-    async def _send(self, call: calls.Call) -> httpx.Response:
+    async def _send(self, call: calls.Call, limits: httpx.Timeout | None = None) -> httpx.Response:
         try:
-            response = await self.http.request(call.method, call.path, **call.kwargs())
+            response = await self.http.request(
+                call.method, call.path, **call.kwargs(), timeout=limits or httpx.USE_CLIENT_DEFAULT
+            )
         except httpx.TransportError as exc:
             raise Unreachable(self.url, exc) from None
         await _check(response)
         return response
 
-    async def _json(self, call: calls.Call) -> Any:
-        return (await self._send(call)).json()
+    async def _json(self, call: calls.Call, limits: httpx.Timeout | None = None) -> Any:
+        return (await self._send(call, limits)).json()
 
 
 async def _check(response: httpx.Response) -> None:

@@ -74,7 +74,7 @@ class Client:
         deadline = None if timeout is None else time.monotonic() + timeout
         failures, pause, last_line = 0, calls.POLL_FIRST_S, None
         while True:
-            run = self.get(run_id)
+            run = self._look(run_id, deadline)
             if run.terminal:
                 return run
             left = calls.left(deadline, run_id)
@@ -91,17 +91,27 @@ class Client:
             time.sleep(min(pause, left))
             pause = min(pause * 2, calls.POLL_MAX_S)
 
+    def _look(self, run_id: str, deadline: float | None) -> Run:
+        """``get`` within what is left before ``deadline``: TimeoutError, not Unreachable after the client's
+        timeout, when the API does not answer in time."""
+        call = calls.Call("GET", f"/api/runs/{calls.segment(run_id)}")
+        try:
+            return Run.from_json(self._json(call, calls.within(self.http.timeout, deadline, run_id)))
+        except Unreachable:
+            calls.left(deadline, run_id)
+            raise
+
     def _stream_until_final(
         self, run_id: str, deadline: float | None, last_line: str | None
     ) -> tuple[Run | None, str | None]:
         """Read the run's events until it is final (the run), or the stream ends (None: look again)."""
         try:
-            for event in self._events(*calls.events(run_id, deadline, last_line)):
+            for event in self._events(*calls.events(run_id, deadline, last_line, self.http.timeout)):
                 done, final, last_line = calls.follow(event, last_line)
                 if done:
                     return final, last_line
                 calls.left(deadline, run_id)
-        except httpx.ReadTimeout:
+        except httpx.TimeoutException:
             calls.left(deadline, run_id)  # the deadline passed while the run was quiet
         return None, last_line
 
@@ -269,16 +279,18 @@ class Client:
                 if event is not None:
                     yield event
 
-    def _send(self, call: calls.Call) -> httpx.Response:
+    def _send(self, call: calls.Call, limits: httpx.Timeout | None = None) -> httpx.Response:
         try:
-            response = self.http.request(call.method, call.path, **call.kwargs())
+            response = self.http.request(
+                call.method, call.path, **call.kwargs(), timeout=limits or httpx.USE_CLIENT_DEFAULT
+            )
         except httpx.TransportError as exc:
             raise Unreachable(self.url, exc) from None
         _check(response)
         return response
 
-    def _json(self, call: calls.Call) -> Any:
-        return self._send(call).json()
+    def _json(self, call: calls.Call, limits: httpx.Timeout | None = None) -> Any:
+        return self._send(call, limits).json()
 
 
 class _NotAStream(Exception):

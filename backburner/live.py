@@ -1,7 +1,8 @@
 """Watching a run from the terminal: ``invoke --wait`` and ``logs --follow``, over the API's SSE streams.
 
 Both read ``/api/runs/{id}/events`` or ``/api/runs/{id}/logs?follow=1`` (``api.streams``), so lines and
-progress appear within about a quarter of a second of being written, and nothing is polled.
+progress appear within about a quarter of a second of being written; where a proxy refuses streams, the client
+looks at the run every 0.25-2 s instead.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ POLL_FIRST_S = 0.25
 POLL_MAX_S = 2.0
 #: ``wait`` falls back to polling after this many streams in a row broke off.
 STREAM_FAILURES = 3
+#: Refusals of a stream that are the caller's to see (a wrong token, too many requests). Any other error status
+#: (403, 404, a proxy's 502 page) means streams do not get through: look at the run instead (``Poll``).
+STREAM_FATAL = frozenset({401, 429})
 #: Error codes the API itself answers on a function's Netlify URL (anything else there is the function's answer).
 OWN_ERRORS = frozenset(
     {"function_not_found", "payload_too_large", "store_unavailable", "unauthorized", "invalid_input"}
@@ -233,3 +236,28 @@ def follow(event: Event, last_line: str | None) -> tuple[bool, Run | None, str |
         run = Run.from_json(event.json())
         return run.terminal, run if run.terminal else None, last_line
     return event.event == "end", None, last_line
+
+
+@dataclass
+class Poll:
+    """The events of a run made from looking at it (``GET /api/runs/{id}`` then its logs), for where streams do
+    not get through: ``line`` for each new line, ``run`` when it changed (with ``with_state``), then ``end``."""
+
+    with_state: bool
+    seen: int = 0
+    last: Any = None
+    pause: float = POLL_FIRST_S
+    ended: bool = False
+
+    def events(self, run: dict[str, Any], lines: list[dict[str, Any]]) -> list[Event]:
+        """What changed since the last look; the run must be read before its lines, so none is missed at the end."""
+        out = [Event("line", json.dumps({"n": n, **entry}), str(n)) for n, entry in enumerate(lines) if n >= self.seen]
+        self.seen = max(self.seen, len(lines))
+        if self.with_state and run != self.last:
+            out.append(Event("run", json.dumps(run)))
+        changed, self.last = run != self.last or bool(out), run
+        self.ended = Run.from_json(run).terminal
+        if self.ended:
+            out.append(Event("end", json.dumps({"status": run["status"], "lines": self.seen})))
+        self.pause = POLL_FIRST_S if changed else min(self.pause * 2, POLL_MAX_S)
+        return out

@@ -79,6 +79,11 @@ class AsyncClient:
                 except (httpx.TransportError, _NotAStream):
                     failures += 1
                     continue
+                except ApiError as exc:  # refused (a proxy's 403 or 502 page): streams do not get through
+                    if exc.status in calls.STREAM_FATAL:
+                        raise
+                    failures = calls.STREAM_FAILURES
+                    continue
                 failures = 0
                 if final is not None:
                     return final
@@ -214,7 +219,7 @@ class AsyncClient:
     # -- live views ----------------------------------------------------------------------------
 
     async def events(self, run_id: str) -> AsyncIterator[Event]:
-        """The run's events until ``end``, resuming a stream that broke off."""
+        """The run's events until ``end``, resuming a stream that broke off (polling where streams are refused)."""
         last_id: str | None = None
         failures = 0
         path = f"/api/runs/{calls.segment(run_id)}/events"
@@ -228,11 +233,23 @@ class AsyncClient:
                         yield event
                         if event.event == "end":
                             return
-            except (httpx.TransportError, _NotAStream) as exc:
+            except httpx.TransportError as exc:
                 failures += 1
                 if failures > 5:
                     raise Unreachable(self.url, exc) from None
                 await asyncio.sleep(min(0.25 * 2**failures, 5.0))
+            except (ApiError, _NotAStream) as exc:
+                if isinstance(exc, ApiError) and exc.status in calls.STREAM_FATAL:
+                    raise
+                poll = calls.Poll(with_state=True, seen=int(last_id) + 1 if last_id else 0)
+                while not poll.ended:
+                    run = await self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}"))
+                    lines = await self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}/logs"))
+                    for event in poll.events(run, lines["lines"]):
+                        yield event
+                    if not poll.ended:
+                        await asyncio.sleep(poll.pause)
+                return
 
     @contextlib.asynccontextmanager
     async def _stream(

@@ -68,8 +68,9 @@ class Client:
     def wait(self, run_id: str, timeout: float | None = None) -> Run:
         """The run once it succeeded, failed or was cancelled; raises TimeoutError after ``timeout`` seconds.
 
-        Follows the run's event stream (no polling while it works); if streams keep breaking off (a proxy
-        that buffers them, say), it looks at the run every 0.25-2 s instead.
+        Follows the run's event stream (no polling while it works); if streams are refused (a proxy's 403 or
+        502 page) or keep breaking off (a proxy that buffers them), it looks at the run every 0.25-2 s instead.
+        A 401 or 429 on the stream raises, as on any call.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         failures, pause, last_line = 0, calls.POLL_FIRST_S, None
@@ -83,6 +84,11 @@ class Client:
                     final, last_line = self._stream_until_final(run_id, deadline, last_line)
                 except (httpx.TransportError, _NotAStream):
                     failures += 1
+                    continue
+                except ApiError as exc:  # refused (a proxy's 403 or 502 page): streams do not get through
+                    if exc.status in calls.STREAM_FATAL:
+                        raise
+                    failures = calls.STREAM_FAILURES
                     continue
                 failures = 0
                 if final is not None:
@@ -226,12 +232,14 @@ class Client:
     # -- live views and raw calls ------------------------------------------------------------------
 
     def events(self, run_id: str) -> Iterator[Event]:
-        """The run's events (``run``, ``line``, ``gap``, then ``end``), resuming a stream that broke off."""
-        return self._follow(f"/api/runs/{calls.segment(run_id)}/events")
+        """The run's events (``run``, ``line``, ``gap``, then ``end``), resuming a stream that broke off; where
+        streams are refused (a proxy's 403 or 502 page), made by looking at the run every 0.25-2 s."""
+        return self._follow(f"/api/runs/{calls.segment(run_id)}/events", run_id, with_state=True)
 
     def follow_logs(self, run_id: str) -> Iterator[Event]:
-        """The run's log lines as ``line`` events (then ``end``), from the first one, until it ends."""
-        return self._follow(f"/api/runs/{calls.segment(run_id)}/logs?follow=1")
+        """The run's log lines as ``line`` events (then ``end``), from the first one, until it ends (polling
+        where streams are refused, as ``events``)."""
+        return self._follow(f"/api/runs/{calls.segment(run_id)}/logs?follow=1", run_id, with_state=False)
 
     def logs(self, run_id: str) -> list[dict[str, Any]]:
         lines: list[dict[str, Any]] = self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}/logs"))["lines"]
@@ -249,7 +257,7 @@ class Client:
             raise error
         return response
 
-    def _follow(self, path: str) -> Iterator[Event]:
+    def _follow(self, path: str, run_id: str, *, with_state: bool) -> Iterator[Event]:
         """SSE from ``path`` until ``end``; a dropped stream resumes after the last line (``Last-Event-ID``)."""
         last_id: str | None = None
         failures = 0
@@ -262,11 +270,24 @@ class Client:
                     yield event
                     if event.event == "end":
                         return
-            except (httpx.TransportError, _NotAStream) as exc:
+            except httpx.TransportError as exc:
                 failures += 1
                 if failures > 5:
                     raise Unreachable(self.url, exc) from None
                 time.sleep(min(0.25 * 2**failures, 5.0))
+            except (ApiError, _NotAStream) as exc:
+                if isinstance(exc, ApiError) and exc.status in calls.STREAM_FATAL:
+                    raise
+                yield from self._poll(run_id, calls.Poll(with_state, seen=int(last_id) + 1 if last_id else 0))
+                return
+
+    def _poll(self, run_id: str, poll: calls.Poll) -> Iterator[Event]:
+        """The run's events from looking at it every 0.25-2 s (a missing run raises NotFound here)."""
+        while not poll.ended:
+            run = self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}"))
+            yield from poll.events(run, self.logs(run_id))
+            if not poll.ended:
+                time.sleep(poll.pause)
 
     def _events(self, path: str, headers: dict[str, str], timeout: httpx.Timeout) -> Iterator[Event]:
         with self.http.stream("GET", path, headers=headers, timeout=timeout) as response:

@@ -4,13 +4,154 @@ streams or answer what Backburner never would."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import httpx
 import pytest
 
-from backburner.client import AsyncClient, Client
+from backburner.client import AsyncClient, Client, NotFound, Unauthorized
+from tests.support.procs import wait_for
+from tests.support.servers import ApiProc
+
+
+@pytest.fixture
+def api(site: Path, env: dict[str, str]) -> Iterator[ApiProc]:
+    proc = ApiProc(site, env).start()
+    yield proc
+    proc.stop()
+
+
+class Proxy:
+    """A reverse proxy in front of ``upstream`` that answers the live streams (``/events``, ``?follow=1``) with
+    ``status`` and ``body`` as a proxy that refuses them would, and forwards everything else."""
+
+    def __init__(self, upstream: str, status: int, body: bytes = b"", content_type: str = "text/html") -> None:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0].endswith("/events") or "follow=1" in self.path:
+                    proxy.refused += 1
+                    self._answer(status, body, content_type)
+                    return
+                self._forward(httpx.get(upstream + self.path))
+
+            def do_POST(self) -> None:
+                content = self.rfile.read(int(self.headers.get("content-length") or 0))
+                headers = {"content-type": self.headers.get("content-type") or "application/json"}
+                self._forward(httpx.post(upstream + self.path, content=content, headers=headers))
+
+            def _forward(self, answer: httpx.Response) -> None:
+                self._answer(
+                    answer.status_code, answer.content, answer.headers.get("content-type", "text/plain"), answer.headers
+                )
+
+            def _answer(self, status: int, content: bytes, kind: str, extra: httpx.Headers | None = None) -> None:
+                self.send_response(status)
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(content)))
+                for name in ("x-nf-request-id", "location"):
+                    if extra is not None and name in extra:
+                        self.send_header(name, extra[name])
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.refused = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def release_after_a_refusal(proxy: Proxy, until: Path) -> None:
+    """Let a ``wait-background`` run finish once the proxy refused one more stream: ``wait`` saw the refusal."""
+    seen = proxy.refused
+
+    def release() -> None:
+        wait_for(lambda: proxy.refused > seen, message="a refused stream")
+        until.touch()
+
+    threading.Thread(target=release, daemon=True).start()
+
+
+REFUSALS = {
+    "403": (403, b'{"message": "Forbidden"}', "application/json"),
+    "404": (404, b"<html>Not Found</html>", "text/html"),
+    "502": (502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"),
+}
+
+
+@pytest.mark.parametrize("refusal", REFUSALS.values(), ids=REFUSALS.keys())
+def test_wait_events_and_the_cli_poll_where_streams_are_refused(
+    api: ApiProc, worker: object, refusal: tuple[int, bytes, str], tmp_path: Path
+) -> None:
+    proxy = Proxy(api.url, *refusal)
+    try:
+        with Client(proxy.url) as client:
+            blocked = client.trigger("wait-background", {"until": str(tmp_path / "sync")})
+            release_after_a_refusal(proxy, tmp_path / "sync")
+            assert client.wait(blocked.id, timeout=60).succeeded
+            assert proxy.refused == 1  # one try at the stream, then polling
+            run = client.trigger("echo-background", {"a": 1})
+            assert client.wait(run.id, timeout=60).succeeded
+            events = list(client.events(run.id))
+            assert "run" in [e.event for e in events] and events[-1].event == "end"
+            assert [e.json()["line"] for e in events if e.event == "line"] == ["echoing"]
+            assert [e.json()["line"] for e in client.follow_logs(run.id) if e.event == "line"] == ["echoing"]
+            with pytest.raises(NotFound):  # a run that does not exist, from GET /api/runs/{id}
+                client.wait("01JD3Z5W6X7Y8Z9A0B1C2D3E4F", timeout=10)
+            with pytest.raises(NotFound):
+                list(client.events("01JD3Z5W6X7Y8Z9A0B1C2D3E4F"))
+
+        async def scenario() -> list[str]:
+            async with AsyncClient(proxy.url) as client:
+                blocked = await client.trigger("wait-background", {"until": str(tmp_path / "async")})
+                release_after_a_refusal(proxy, tmp_path / "async")
+                assert (await client.wait(blocked.id, timeout=60)).succeeded
+                return [event.event async for event in client.events(run.id)]
+
+        kinds = asyncio.run(scenario())
+        assert "run" in kinds and "line" in kinds and kinds[-1] == "end"
+
+        env = {**os.environ, "BACKBURNER_URL": proxy.url, "COLUMNS": "200"}
+        command = [sys.executable, "-m", "backburner"]
+        waited = subprocess.run(
+            [*command, "invoke", "echo-background", "--wait"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert waited.returncode == 0 and "echoing" in waited.stderr, waited.stderr
+        followed = subprocess.run(
+            [*command, "logs", run.id, "--follow"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert followed.returncode == 0 and "echoing" in followed.stdout, followed.stderr
+    finally:
+        proxy.close()
+
+
+def test_a_stream_refused_with_401_still_raises(api: ApiProc) -> None:
+    proxy = Proxy(api.url, 401, b'{"error": {"code": "unauthorized", "message": "no"}}', "application/json")
+    try:
+        with Client(proxy.url) as client:
+            run = client.trigger("echo-background")  # no worker: it stays queued
+            with pytest.raises(Unauthorized):
+                client.wait(run.id, timeout=30)
+            with pytest.raises(Unauthorized):
+                list(client.events(run.id))
+    finally:
+        proxy.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ download what they wrote.
             api.download(run.id, "2026-03-01/report.html", "report.html")
 
 ``AsyncClient`` has the same methods as coroutines. Errors raise ``ApiError(status, code, message)`` or
-one of its subclasses (``NotFound``, ``Unauthorized``, ``Conflict``, ``Unreachable``). Importing this
+one of its subclasses (``NotFound``, ``Unauthorized``, ``Conflict``, ``BadAnswer``, ``Unreachable``). Importing this
 module loads neither Dramatiq, Redis nor pandas: it is safe in any web app.
 
     models.py   Run, Schedule, Backfill, Replayed: typed answers (each keeps its JSON in ``data``)
@@ -21,7 +21,7 @@ module loads neither Dramatiq, Redis nor pandas: it is safe in any web app.
 """
 
 from .aio import AsyncClient
-from .errors import ApiError, Conflict, NotFound, Unauthorized, Unreachable
+from .errors import ApiError, BadAnswer, Conflict, NotFound, Unauthorized, Unreachable
 from .models import Artifact, Attempt, Backfill, Progress, Replayed, Run, RunError, Schedule
 from .sync import Client
 
@@ -31,6 +31,7 @@ __all__ = [
     "AsyncClient",
     "Attempt",
     "Backfill",
+    "BadAnswer",
     "Client",
     "Conflict",
     "NotFound",

@@ -7,17 +7,21 @@ import math
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
 from ..sse import Event
-from .models import Run
+from .errors import BadAnswer
+from .models import Replayed, Run, Schedule
+
+T = TypeVar("T")
 
 DEFAULT_URL = "http://127.0.0.1:8888"
 #: Runs per page while ``runs()`` follows cursors (the API allows up to 500).
@@ -261,3 +265,36 @@ class Poll:
             out.append(Event("end", json.dumps({"status": run["status"], "lines": self.seen})))
         self.pause = POLL_FIRST_S if changed else min(self.pause * 2, POLL_MAX_S)
         return out
+
+
+def decode(response: httpx.Response, read: Callable[[Any], T]) -> T:
+    """The answer's JSON as ``read`` makes it; BadAnswer (status, first bytes) when it is not JSON of that shape:
+    a proxy's page or another service at the URL, never a JSONDecodeError or KeyError from deep inside."""
+    try:
+        return read(response.json())
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        raise BadAnswer.of(response, exc) from None
+
+
+def run_json(data: Any) -> dict[str, Any]:
+    """A run's JSON, checked to read as a Run."""
+    Run.from_json(data)
+    return dict(data)
+
+
+def page(data: Any) -> tuple[list[Run], str | None]:
+    """One page of ``GET /api/runs``: its runs and the cursor of the next page."""
+    cursor = data.get("next_cursor")
+    return [Run.from_json(item) for item in data["runs"]], str(cursor) if cursor else None
+
+
+def replayed(data: Any) -> list[Replayed]:
+    return [Replayed(str(item["of"]), Run.from_json(item["run"])) for item in data["replayed"]]
+
+
+def schedules(data: Any) -> list[Schedule]:
+    return [Schedule.from_json(item) for item in data]
+
+
+def lines(data: Any) -> list[dict[str, Any]]:
+    return [dict(line) for line in data["lines"]]

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -20,6 +20,7 @@ from .models import Backfill, Replayed, Run, Schedule
 from .sync import _NotAStream
 
 Progress = Callable[[int, int | None], None]
+T = TypeVar("T")
 
 
 class AsyncClient:
@@ -59,10 +60,10 @@ class AsyncClient:
         delay: timedelta | float | str | None = None,
         run_at: datetime | str | None = None,
     ) -> Run:
-        return Run.from_json(await self._json(calls.trigger(function, payload, idempotency_key, delay, run_at)))
+        return await self._json(calls.trigger(function, payload, idempotency_key, delay, run_at), Run.from_json)
 
     async def get(self, run_id: str) -> Run:
-        return Run.from_json(await self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}")))
+        return await self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}"), Run.from_json)
 
     async def wait(self, run_id: str, timeout: float | None = None) -> Run:  # noqa: ASYNC109 - the same as Client.wait
         """As ``Client.wait``: the final run, following its event stream (polling if streams keep failing)."""
@@ -96,7 +97,7 @@ class AsyncClient:
         timeout, when the API does not answer in time."""
         call = calls.Call("GET", f"/api/runs/{calls.segment(run_id)}")
         try:
-            return Run.from_json(await self._json(call, calls.within(self.http.timeout, deadline, run_id)))
+            return await self._json(call, Run.from_json, calls.within(self.http.timeout, deadline, run_id))
         except Unreachable:
             calls.left(deadline, run_id)
             raise
@@ -128,21 +129,20 @@ class AsyncClient:
         filters = {"function": function, "status": status, "trigger": trigger, "since": since, "until": until}
         cursor, seen = None, 0
         while True:
-            page = await self._json(calls.runs_page(filters, calls.PAGE_SIZE, cursor))
-            for data in page["runs"]:
-                yield Run.from_json(data)
+            runs, cursor = await self._json(calls.runs_page(filters, calls.PAGE_SIZE, cursor), calls.page)
+            for run in runs:
+                yield run
                 seen += 1
                 if limit is not None and seen >= limit:
                     return
-            cursor = page.get("next_cursor")
-            if not cursor or not page["runs"]:
+            if not cursor or not runs:
                 return
 
     async def cancel(self, run_id: str) -> Run:
-        return Run.from_json(await self._json(calls.Call("POST", f"/api/runs/{calls.segment(run_id)}/cancel")))
+        return await self._json(calls.Call("POST", f"/api/runs/{calls.segment(run_id)}/cancel"), Run.from_json)
 
     async def replay(self, run_id: str, payload: Any = calls.UNSET) -> Run:
-        return Run.from_json(await self._json(calls.replay(run_id, payload)))
+        return await self._json(calls.replay(run_id, payload), Run.from_json)
 
     async def replay_failed(
         self,
@@ -151,8 +151,7 @@ class AsyncClient:
         until: datetime | str | None = None,
         limit: int | None = None,
     ) -> list[Replayed]:
-        answer = await self._json(calls.replay_failed(function, since, until, limit))
-        return [Replayed(item["of"], Run.from_json(item["run"])) for item in answer["replayed"]]
+        return await self._json(calls.replay_failed(function, since, until, limit), calls.replayed)
 
     # -- artifacts -----------------------------------------------------------------------------
 
@@ -194,27 +193,27 @@ class AsyncClient:
     # -- schedules -----------------------------------------------------------------------------
 
     async def schedules(self) -> list[Schedule]:
-        return [Schedule.from_json(item) for item in await self._json(calls.Call("GET", "/api/schedules"))]
+        return await self._json(calls.Call("GET", "/api/schedules"), calls.schedules)
 
     async def create_schedule(
         self, name: str, function: str, cron: str, *, timezone: str = "UTC", payload: dict[str, Any] | None = None
     ) -> Schedule:
-        return Schedule.from_json(await self._json(calls.create_schedule(name, function, cron, timezone, payload)))
+        return await self._json(calls.create_schedule(name, function, cron, timezone, payload), Schedule.from_json)
 
     async def delete_schedule(self, name: str) -> None:
         await self._send(calls.Call("DELETE", f"/api/schedules/{calls.segment(name)}"))
 
     async def pause_schedule(self, name: str) -> Schedule:
-        return Schedule.from_json(await self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/pause")))
+        return await self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/pause"), Schedule.from_json)
 
     async def resume_schedule(self, name: str) -> Schedule:
-        return Schedule.from_json(await self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/resume")))
+        return await self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/resume"), Schedule.from_json)
 
     async def trigger_schedule(self, name: str) -> Run:
-        return Run.from_json(await self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/trigger")))
+        return await self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/trigger"), Run.from_json)
 
     async def backfill(self, schedule: str, start: datetime | str, end: datetime | str) -> Backfill:
-        return Backfill.from_json(await self._json(calls.backfill(schedule, start, end)))
+        return await self._json(calls.backfill(schedule, start, end), Backfill.from_json)
 
     # -- live views ----------------------------------------------------------------------------
 
@@ -243,9 +242,9 @@ class AsyncClient:
                     raise
                 poll = calls.Poll(with_state=True, seen=int(last_id) + 1 if last_id else 0)
                 while not poll.ended:
-                    run = await self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}"))
-                    lines = await self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}/logs"))
-                    for event in poll.events(run, lines["lines"]):
+                    run = await self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}"), calls.run_json)
+                    lines = await self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}/logs"), calls.lines)
+                    for event in poll.events(run, lines):
                         yield event
                     if not poll.ended:
                         await asyncio.sleep(poll.pause)
@@ -279,8 +278,9 @@ class AsyncClient:
         await _check(response)
         return response
 
-    async def _json(self, call: calls.Call, limits: httpx.Timeout | None = None) -> Any:
-        return (await self._send(call, limits)).json()
+    async def _json(self, call: calls.Call, read: Callable[[Any], T], limits: httpx.Timeout | None = None) -> T:
+        """The answer's JSON as ``read`` makes it: BadAnswer when it is not JSON of that shape (a proxy's page)."""
+        return calls.decode(await self._send(call, limits), read)
 
 
 async def _check(response: httpx.Response) -> None:

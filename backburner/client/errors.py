@@ -4,6 +4,7 @@
     ├── Unauthorized    401: no token, or the wrong one (BACKBURNER_API_TOKEN)
     ├── NotFound        404: no such function, run, schedule or artifact
     ├── Conflict        409: the run or schedule is not in a state that allows it
+    ├── BadAnswer       something answered that is not Backburner's JSON (a proxy's page, another service)
     └── Unreachable     nothing answered at the URL (status 0)
 
 ``wait`` raises the built-in ``TimeoutError`` when its timeout passes first.
@@ -38,6 +39,28 @@ class Conflict(ApiError):
     pass
 
 
+class BadAnswer(ApiError):
+    """An answer that is not Backburner's JSON, or JSON of another shape: a proxy's page, another service at the
+    URL. ``status`` is its HTTP status; ``message`` says so, with the first bytes of what came."""
+
+    @classmethod
+    def of(cls, response: httpx.Response, cause: Exception | None = None) -> BadAnswer:
+        kind = response.headers.get("content-type") or "no content type"
+        why = f" ({type(cause).__name__}: {cause})" if isinstance(cause, LookupError | TypeError) else ""
+        message = f"the answer is not Backburner's JSON ({kind}){why}: {_first(response)}"
+        return cls(response.status_code, "bad_answer", message)
+
+
+def _first(response: httpx.Response, size: int = 120) -> str:
+    """The first bytes of an answer, on one line."""
+    try:
+        body = response.content
+    except httpx.ResponseNotRead:
+        return "(not read)"
+    text = body[:size].decode("utf-8", "replace")
+    return repr(text) + (" …" if len(body) > size else "")
+
+
 class Unreachable(ApiError):
     """No answer at all (connection refused, DNS, TLS, timeout)."""
 
@@ -53,11 +76,11 @@ _CLASSES: dict[int, type[ApiError]] = {401: Unauthorized, 404: NotFound, 409: Co
 def api_error(response: httpx.Response) -> ApiError | None:
     """The API's ``{"error": {"code", "message"}}`` answer as an ApiError; None for a success.
 
-    A body of another shape (a proxy's error page, say) still becomes an ApiError, with its text.
+    A body of another shape (a proxy's error page, say) still becomes an ApiError (BadAnswer unless its status
+    has a class of its own), saying it is not Backburner's JSON, with its first bytes.
     """
     if response.status_code < 400:
         return None
-    code, message = f"http_{response.status_code}", response.text[:500] or response.reason_phrase
     data: Any = None
     if response.headers.get("content-type", "").startswith("application/json"):
         try:
@@ -66,5 +89,9 @@ def api_error(response: httpx.Response) -> ApiError | None:
             data = None
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict) and error.get("message"):
-        code, message = str(error.get("code") or code), str(error["message"])
-    return _CLASSES.get(response.status_code, ApiError)(response.status_code, code, message)
+        code = str(error.get("code") or f"http_{response.status_code}")
+        return _CLASSES.get(response.status_code, ApiError)(response.status_code, code, str(error["message"]))
+    strange = BadAnswer.of(response)
+    return _CLASSES.get(response.status_code, BadAnswer)(
+        response.status_code, f"http_{response.status_code}", strange.message
+    )

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -18,6 +18,7 @@ from .errors import ApiError, Unreachable, api_error
 from .models import Backfill, Replayed, Run, Schedule
 
 Progress = Callable[[int, int | None], None]
+T = TypeVar("T")
 
 
 class Client:
@@ -60,10 +61,10 @@ class Client:
         run_at: datetime | str | None = None,
     ) -> Run:
         """Start a run of ``function`` with a JSON payload; with ``delay`` or ``run_at`` it waits until then."""
-        return Run.from_json(self._json(calls.trigger(function, payload, idempotency_key, delay, run_at)))
+        return self._json(calls.trigger(function, payload, idempotency_key, delay, run_at), Run.from_json)
 
     def get(self, run_id: str) -> Run:
-        return Run.from_json(self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}")))
+        return self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}"), Run.from_json)
 
     def wait(self, run_id: str, timeout: float | None = None) -> Run:
         """The run once it succeeded, failed or was cancelled; raises TimeoutError after ``timeout`` seconds.
@@ -102,7 +103,7 @@ class Client:
         timeout, when the API does not answer in time."""
         call = calls.Call("GET", f"/api/runs/{calls.segment(run_id)}")
         try:
-            return Run.from_json(self._json(call, calls.within(self.http.timeout, deadline, run_id)))
+            return self._json(call, Run.from_json, calls.within(self.http.timeout, deadline, run_id))
         except Unreachable:
             calls.left(deadline, run_id)
             raise
@@ -135,23 +136,22 @@ class Client:
         filters = {"function": function, "status": status, "trigger": trigger, "since": since, "until": until}
         cursor, seen = None, 0
         while True:
-            page = self._json(calls.runs_page(filters, calls.PAGE_SIZE, cursor))
-            for data in page["runs"]:
-                yield Run.from_json(data)
+            runs, cursor = self._json(calls.runs_page(filters, calls.PAGE_SIZE, cursor), calls.page)
+            for run in runs:
+                yield run
                 seen += 1
                 if limit is not None and seen >= limit:
                     return
-            cursor = page.get("next_cursor")
-            if not cursor or not page["runs"]:
+            if not cursor or not runs:
                 return
 
     def cancel(self, run_id: str) -> Run:
         """Cancel a delayed, queued or retrying run at once; a running one stops within about a second."""
-        return Run.from_json(self._json(calls.Call("POST", f"/api/runs/{calls.segment(run_id)}/cancel")))
+        return self._json(calls.Call("POST", f"/api/runs/{calls.segment(run_id)}/cancel"), Run.from_json)
 
     def replay(self, run_id: str, payload: Any = calls.UNSET) -> Run:
         """A new run of the same function with the same payload, or with ``payload``."""
-        return Run.from_json(self._json(calls.replay(run_id, payload)))
+        return self._json(calls.replay(run_id, payload), Run.from_json)
 
     def replay_failed(
         self,
@@ -161,8 +161,7 @@ class Client:
         limit: int | None = None,
     ) -> list[Replayed]:
         """Replay every failed run that matches (and was not replayed before), newest first."""
-        answer = self._json(calls.replay_failed(function, since, until, limit))
-        return [Replayed(item["of"], Run.from_json(item["run"])) for item in answer["replayed"]]
+        return self._json(calls.replay_failed(function, since, until, limit), calls.replayed)
 
     # -- artifacts -----------------------------------------------------------------------------
 
@@ -203,31 +202,31 @@ class Client:
     # -- schedules -----------------------------------------------------------------------------
 
     def schedules(self) -> list[Schedule]:
-        return [Schedule.from_json(item) for item in self._json(calls.Call("GET", "/api/schedules"))]
+        return self._json(calls.Call("GET", "/api/schedules"), calls.schedules)
 
     def create_schedule(
         self, name: str, function: str, cron: str, *, timezone: str = "UTC", payload: dict[str, Any] | None = None
     ) -> Schedule:
         """A schedule kept in Redis (``source = "api"``); the schedulers fire it from within a second or two."""
-        return Schedule.from_json(self._json(calls.create_schedule(name, function, cron, timezone, payload)))
+        return self._json(calls.create_schedule(name, function, cron, timezone, payload), Schedule.from_json)
 
     def delete_schedule(self, name: str) -> None:
         self._send(calls.Call("DELETE", f"/api/schedules/{calls.segment(name)}"))
 
     def pause_schedule(self, name: str) -> Schedule:
-        return Schedule.from_json(self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/pause")))
+        return self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/pause"), Schedule.from_json)
 
     def resume_schedule(self, name: str) -> Schedule:
-        return Schedule.from_json(self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/resume")))
+        return self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/resume"), Schedule.from_json)
 
     def trigger_schedule(self, name: str) -> Run:
         """A scheduled run now, outside the cron times."""
-        return Run.from_json(self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/trigger")))
+        return self._json(calls.Call("POST", f"/api/schedules/{calls.segment(name)}/trigger"), Run.from_json)
 
     def backfill(self, schedule: str, start: datetime | str, end: datetime | str) -> Backfill:
         """One run per tick of ``schedule`` in ``[start, end)``, as that tick would have run; ticks that already
         have a run are skipped (in ``.skipped``). At most 1,000 ticks per call."""
-        return Backfill.from_json(self._json(calls.backfill(schedule, start, end)))
+        return self._json(calls.backfill(schedule, start, end), Backfill.from_json)
 
     # -- live views and raw calls ------------------------------------------------------------------
 
@@ -242,8 +241,7 @@ class Client:
         return self._follow(f"/api/runs/{calls.segment(run_id)}/logs?follow=1", run_id, with_state=False)
 
     def logs(self, run_id: str) -> list[dict[str, Any]]:
-        lines: list[dict[str, Any]] = self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}/logs"))["lines"]
-        return lines
+        return self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}/logs"), calls.lines)
 
     def invoke(self, function: str, body: bytes | str = b"", headers: dict[str, str] | None = None) -> httpx.Response:
         """POST to the function's Netlify URL and return the response as it is (a synchronous function's own
@@ -284,7 +282,7 @@ class Client:
     def _poll(self, run_id: str, poll: calls.Poll) -> Iterator[Event]:
         """The run's events from looking at it every 0.25-2 s (a missing run raises NotFound here)."""
         while not poll.ended:
-            run = self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}"))
+            run = self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}"), calls.run_json)
             yield from poll.events(run, self.logs(run_id))
             if not poll.ended:
                 time.sleep(poll.pause)
@@ -310,8 +308,9 @@ class Client:
         _check(response)
         return response
 
-    def _json(self, call: calls.Call, limits: httpx.Timeout | None = None) -> Any:
-        return self._send(call, limits).json()
+    def _json(self, call: calls.Call, read: Callable[[Any], T], limits: httpx.Timeout | None = None) -> T:
+        """The answer's JSON as ``read`` makes it: BadAnswer when it is not JSON of that shape (a proxy's page)."""
+        return calls.decode(self._send(call, limits), read)
 
 
 class _NotAStream(Exception):

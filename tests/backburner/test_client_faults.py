@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backburner.client import AsyncClient, Client, NotFound, Unauthorized
+from backburner.client import AsyncClient, BadAnswer, Client, NotFound, Unauthorized
 from tests.support.procs import wait_for
 from tests.support.servers import ApiProc
 
@@ -179,3 +179,82 @@ def test_async_wait_on_a_silent_api_raises_timeout_error_at_its_own_timeout(sile
     with pytest.raises(TimeoutError):
         asyncio.run(scenario())
     assert time.monotonic() - started < 5
+
+
+class Fixed:
+    """A server that answers every request with the same ``status``, ``content_type`` and ``body``."""
+
+    def __init__(self, status: int, content_type: str, body: bytes) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_DELETE = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+STRANGERS = {
+    "text": (200, "text/plain", b"hello"),
+    "html": (200, "text/html", b"<html><body>hello from nginx</body></html>"),
+    "shape": (200, "application/json", b'{"unexpected": ["hello"]}'),
+    "list": (200, "application/json", b'["hello"]'),
+    "proxy-502": (502, "text/html", b"<html><h1>502 Bad Gateway hello</h1></html>"),
+}
+
+
+@pytest.mark.parametrize("answer", STRANGERS.values(), ids=STRANGERS.keys())
+def test_answers_that_are_not_backburners_json_raise_bad_answer(answer: tuple[int, str, bytes]) -> None:
+    status, kind, body = answer
+    stranger = Fixed(status, kind, body)
+    run_id = "01JD3Z5W6X7Y8Z9A0B1C2D3E4F"
+    try:
+        with Client(stranger.url) as client:
+            calls = {
+                "get": lambda: client.get(run_id),
+                "trigger": lambda: client.trigger("echo-background"),
+                "runs": lambda: list(client.runs()),
+                "cancel": lambda: client.cancel(run_id),
+                "replay_failed": lambda: client.replay_failed(),
+                "schedules": lambda: client.schedules(),
+                "backfill": lambda: client.backfill("daily", "2026-01-01", "2026-01-02"),
+                "logs": lambda: client.logs(run_id),
+            }
+            for name, call in calls.items():
+                with pytest.raises(BadAnswer) as strange:
+                    call()
+                said = str(strange.value)
+                assert strange.value.status == status and "the answer is not Backburner's JSON" in said, (name, said)
+                assert "hello" in said and kind in said, (name, said)
+
+        async def scenario() -> None:
+            async with AsyncClient(stranger.url) as client:
+                await client.get(run_id)
+
+        with pytest.raises(BadAnswer, match="not Backburner's JSON"):
+            asyncio.run(scenario())
+
+        env = {**os.environ, "BACKBURNER_URL": stranger.url, "COLUMNS": "200"}
+        for args in (["runs"], ["logs", run_id], ["cancel", run_id], ["replay", run_id]):
+            done = subprocess.run(
+                [sys.executable, "-m", "backburner", *args], env=env, capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+            assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+            assert f"Error: {status}: the answer is not Backburner's JSON" in done.stderr, done.stderr
+    finally:
+        stranger.close()

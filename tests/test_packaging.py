@@ -38,6 +38,7 @@ def test_the_wheel_ships_the_lua_scripts_and_an_install_loads_them(tmp_path: Pat
     shipped = set(zipfile.ZipFile(wheel).namelist())
     missing = [p.relative_to(ROOT).as_posix() for p in SCRIPTS if p.relative_to(ROOT).as_posix() not in shipped]
     assert not missing, f"not in the wheel: {missing} (pyproject.toml [tool.setuptools.package-data])"
+    assert "backburner/py.typed" in shipped, "PEP 561 marker missing: apps' type checkers would ignore the client"
 
     installed = tmp_path / "installed"  # a pure-Python wheel installs by unpacking it
     zipfile.ZipFile(wheel).extractall(installed)
@@ -51,3 +52,13 @@ def test_the_wheel_ships_the_lua_scripts_and_an_install_loads_them(tmp_path: Pat
     ).stdout.split()  # fmt: skip
     assert all(Path(path).is_relative_to(installed) for path in out[:2]), out
     assert int(out[2]) > 0 and int(out[3]) > 0
+
+
+def test_the_client_is_clean_under_mypy_strict() -> None:
+    """Apps that type-check strictly import backburner.client (typed: backburner/py.typed)."""
+    assert (ROOT / "backburner" / "py.typed").is_file()
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "backburner/client"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout

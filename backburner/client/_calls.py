@@ -192,7 +192,9 @@ def partial(path: Path) -> Path:
 
 
 def is_stream(response: httpx.Response) -> bool:
-    return response.headers.get("content-type", "").startswith("text/event-stream")
+    """Whether the answer is Server-Sent Events (a proxy may answer JSON or HTML instead)."""
+    kind: str = response.headers.get("content-type", "")
+    return kind.startswith("text/event-stream")
 
 
 def left(deadline: float | None, run_id: str) -> float:

@@ -26,6 +26,11 @@ class ApiError(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle and copy by state, not by calling ``__init__`` again with ``args`` (the formatted message):
+        errors cross process pools and task queues whole, ``status``, ``code`` and ``message`` included."""
+        return _restore, (type(self), self.args, self.__dict__)
+
 
 class Unauthorized(ApiError):
     pass
@@ -65,9 +70,17 @@ class Unreachable(ApiError):
     """No answer at all (connection refused, DNS, TLS, timeout)."""
 
     def __init__(self, url: str, cause: Exception) -> None:
+        self.url = url
         super().__init__(
             0, "unreachable", f"Cannot reach the Backburner API at {url} ({cause or type(cause).__name__})."
         )
+
+
+def _restore(cls: type[ApiError], args: tuple[Any, ...], state: dict[str, Any]) -> ApiError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 _CLASSES: dict[int, type[ApiError]] = {401: Unauthorized, 404: NotFound, 409: Conflict}

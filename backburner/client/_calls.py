@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from ..sse import Event
-from .errors import BadAnswer
+from .errors import BadAnswer, Unreachable
 from .models import Replayed, Run, Schedule
 
 T = TypeVar("T")
@@ -40,6 +40,8 @@ STREAM_FATAL = frozenset({401, 429})
 OWN_ERRORS = frozenset(
     {"function_not_found", "payload_too_large", "store_unavailable", "unauthorized", "invalid_input"}
 )
+#: The longest ``Idempotency-Key`` the API takes.
+KEY_MAX = 255
 #: A sentinel for "not given" where None is a meaningful value (a JSON payload of null).
 UNSET: Any = object()
 
@@ -129,10 +131,30 @@ def trigger(
 ) -> Call:
     if delay is not None and run_at is not None:
         raise ValueError("give delay or run_at, not both")
+    if idempotency_key is not None:
+        check_key(idempotency_key)
     params = _params(delay=duration(delay) if delay is not None else None, run_at=run_at)
     headers = {"idempotency-key": idempotency_key} if idempotency_key is not None else None
     body = {} if payload is None else payload
     return Call("POST", f"/api/functions/{segment(function)}/runs", params, body, headers)
+
+
+def check_key(key: str) -> None:
+    """The API's rule for ``Idempotency-Key`` (DESIGN.md section 10), checked before sending: a key outside it
+    would be refused (400) or could not travel in a header at all."""
+    if not isinstance(key, str):
+        raise TypeError(f"idempotency_key must be a string, not {type(key).__name__}")
+    if not (1 <= len(key) <= KEY_MAX and key.isascii() and key.isprintable()):
+        what = "empty" if not key else f"{len(key)} characters" if len(key) > KEY_MAX else "not printable ASCII"
+        raise ValueError(f"idempotency_key must be 1 to {KEY_MAX} printable ASCII characters; this one is {what}")
+
+
+def unreached(url: str, exc: httpx.TransportError) -> Exception:
+    """What a request that got no answer raises: Unreachable; but a request that could not be written as given
+    (h11's LocalProtocolError: a header value with a newline, say) is the caller's, a ValueError."""
+    if isinstance(exc, httpx.LocalProtocolError):
+        return ValueError(f"the request cannot be sent as given: {exc}")
+    return Unreachable(url, exc)
 
 
 def runs_page(filters: dict[str, Any], limit: int, cursor: str | None) -> Call:

@@ -185,7 +185,7 @@ class AsyncClient:
                     await asyncio.to_thread(out.close)
             await asyncio.to_thread(part.replace, target)
         except httpx.TransportError as exc:
-            raise Unreachable(self.url, exc) from None
+            raise calls.unreached(self.url, exc) from None
         finally:
             part.unlink(missing_ok=True)
         return target
@@ -235,7 +235,7 @@ class AsyncClient:
             except httpx.TransportError as exc:
                 failures += 1
                 if failures > 5:
-                    raise Unreachable(self.url, exc) from None
+                    raise calls.unreached(self.url, exc) from None
                 await asyncio.sleep(min(0.25 * 2**failures, 5.0))
             except (ApiError, _NotAStream) as exc:
                 if isinstance(exc, ApiError) and exc.status in calls.STREAM_FATAL:
@@ -274,7 +274,7 @@ class AsyncClient:
                 call.method, call.path, **call.kwargs(), timeout=limits or httpx.USE_CLIENT_DEFAULT
             )
         except httpx.TransportError as exc:
-            raise Unreachable(self.url, exc) from None
+            raise calls.unreached(self.url, exc) from None
         await _check(response)
         return response
 

@@ -60,7 +60,10 @@ class Client:
         delay: timedelta | float | str | None = None,
         run_at: datetime | str | None = None,
     ) -> Run:
-        """Start a run of ``function`` with a JSON payload; with ``delay`` or ``run_at`` it waits until then."""
+        """Start a run of ``function`` with a JSON payload; with ``delay`` or ``run_at`` it waits until then.
+
+        ``idempotency_key`` (1-255 printable ASCII characters, else ValueError before sending) makes repeated
+        calls within 24 h return the same run."""
         return self._json(calls.trigger(function, payload, idempotency_key, delay, run_at), Run.from_json)
 
     def get(self, run_id: str) -> Run:
@@ -194,7 +197,7 @@ class Client:
                             progress(done, total)
             part.replace(target)
         except httpx.TransportError as exc:
-            raise Unreachable(self.url, exc) from None
+            raise calls.unreached(self.url, exc) from None
         finally:
             part.unlink(missing_ok=True)
         return target
@@ -249,7 +252,7 @@ class Client:
         try:
             response = self.http.post(f"/.netlify/functions/{calls.segment(function)}", content=body, headers=headers)
         except httpx.TransportError as exc:
-            raise Unreachable(self.url, exc) from None
+            raise calls.unreached(self.url, exc) from None
         error = api_error(response)
         if error is not None and error.code in calls.OWN_ERRORS:
             raise error
@@ -271,7 +274,7 @@ class Client:
             except httpx.TransportError as exc:
                 failures += 1
                 if failures > 5:
-                    raise Unreachable(self.url, exc) from None
+                    raise calls.unreached(self.url, exc) from None
                 time.sleep(min(0.25 * 2**failures, 5.0))
             except (ApiError, _NotAStream) as exc:
                 if isinstance(exc, ApiError) and exc.status in calls.STREAM_FATAL:
@@ -304,7 +307,7 @@ class Client:
                 call.method, call.path, **call.kwargs(), timeout=limits or httpx.USE_CLIENT_DEFAULT
             )
         except httpx.TransportError as exc:
-            raise Unreachable(self.url, exc) from None
+            raise calls.unreached(self.url, exc) from None
         _check(response)
         return response
 

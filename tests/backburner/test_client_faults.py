@@ -258,3 +258,25 @@ def test_answers_that_are_not_backburners_json_raise_bad_answer(answer: tuple[in
             assert f"Error: {status}: the answer is not Backburner's JSON" in done.stderr, done.stderr
     finally:
         stranger.close()
+
+
+BAD_KEYS = {"non-ascii": "ключ", "newline": "a\nb", "empty": "", "long": "k" * 256, "tab": "a\tb"}
+
+
+@pytest.mark.parametrize("key", BAD_KEYS.values(), ids=BAD_KEYS.keys())
+def test_a_bad_idempotency_key_is_refused_before_sending(silent: str, key: str) -> None:
+    rule = "idempotency_key must be 1 to 255 printable ASCII characters"
+    with Client(silent, timeout=2) as client, pytest.raises(ValueError, match=rule):
+        client.trigger("echo-background", idempotency_key=key)
+
+    async def scenario() -> None:
+        async with AsyncClient(silent, timeout=2) as client:
+            await client.trigger("echo-background", idempotency_key=key)
+
+    with pytest.raises(ValueError, match=rule):
+        asyncio.run(scenario())
+
+
+def test_a_request_that_cannot_be_written_is_not_reported_as_unreachable(silent: str) -> None:
+    with Client(silent, timeout=2) as client, pytest.raises(ValueError, match="cannot be sent as given"):
+        client.invoke("echo", headers={"x-note": "a\nb"})

@@ -55,13 +55,23 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 def _data(data: str | None) -> str | None:
     """``--data``: JSON text, or ``@file.json``; checked here so a typo never reaches the API."""
     if data and data.startswith("@"):
-        data = Path(data[1:]).read_text()
+        data = _read(data[1:])
     if data:
         try:
             json.loads(data)
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from None
     return data
+
+
+def _read(name: str) -> str:
+    """The text of ``--data @file``; a usage error naming the file and why when it cannot be read."""
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {name}: {exc.strerror or exc}", param_hint="--data") from None
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(f"cannot read {name}: not UTF-8 text ({exc.reason})", param_hint="--data") from None
 
 
 def _wait_and_exit(client: Client, run_id: str) -> None:

@@ -36,12 +36,14 @@ def _show(bar: Progress, task: TaskID, run: dict[str, Any]) -> None:
 
 def wait(client: Client, run_id: str, console: Console) -> Run:
     """Show a live progress bar and the run's log lines until it ends; return the final run."""
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"))
+    # The note is the run's own progress message: shown as written, never as markup.
+    note = TextColumn("{task.fields[note]}", markup=False)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), note)
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("queued", total=None, note="")
         for event in client.events(run_id):
             if event.event == "line":
-                bar.console.print(_line(event.json()), highlight=False)
+                bar.console.print(_line(event.json()), highlight=False, emoji=False)
             elif event.event == "run":
                 _show(bar, task, event.json())
             elif event.event == "gap":
@@ -53,11 +55,11 @@ def print_logs(client: Client, run_id: str, follow: bool, out: Console, console:
     """The captured lines; with ``follow``, then new ones as they are written until the run ends."""
     if not follow:
         for entry in client.logs(run_id):
-            out.print(_line(entry), highlight=False)
+            out.print(_line(entry), highlight=False, emoji=False)
         return
     for event in client.follow_logs(run_id):
         if event.event == "line":
-            out.print(_line(event.json()), highlight=False)
+            out.print(_line(event.json()), highlight=False, emoji=False)
         elif event.event == "gap":
             console.print(f"[dim]… {event.json()['dropped']} older lines were dropped by the log cap[/]")
         elif event.event == "end":

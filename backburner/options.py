@@ -13,8 +13,9 @@ from rich.console import Console
 
 from .client import ApiError, Client, Unauthorized, Unreachable
 
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+#: Neither turns ``:smile:`` into an emoji: the consoles print user text (logs, results, bodies) verbatim.
+console = Console(stderr=True, soft_wrap=True, emoji=False)
+out = Console(soft_wrap=True, emoji=False)
 
 site_option = click.option(
     "--site",

@@ -81,7 +81,7 @@ def _wait_and_exit(client: Client, run_id: str) -> None:
     run = wait(client, run_id, console)
     out.print_json(json.dumps(run.data))
     if not run.succeeded:
-        console.print(why(run), markup=False, highlight=False)
+        console.print(why(run), markup=False, highlight=False, emoji=False)
     sys.exit(0 if run.succeeded else 1)
 
 
@@ -126,7 +126,7 @@ def invoke(name: str, data: str | None, wait: bool, delay: str | None, run_at: s
         return
     response = client.invoke(name, data or "{}", headers={"content-type": "application/json"})
     if response.status_code != 202:
-        out.print(response.text, markup=False, highlight=False)
+        out.print(response.text, markup=False, highlight=False, emoji=False)
         sys.exit(0 if response.status_code < 400 else 1)
     run_id = response.headers["x-nf-request-id"]
     console.print(f"accepted: run [bold]{run_id}[/]")
@@ -316,4 +316,4 @@ def download(run_id: str, name: str, output: str | None, url: str | None) -> Non
         raise click.ClickException(f"cannot save {name} to {output or '.'}: {exc.strerror or exc}") from None
     finally:
         bar.stop()
-    console.print(f"saved {saved}")
+    console.print(f"saved {saved}", markup=False, highlight=False, emoji=False)

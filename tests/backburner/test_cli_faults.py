@@ -3,14 +3,44 @@ traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.servers import free_port
+from backburner.client import Client
+from tests.support.servers import ApiProc, free_port
+from tests.support.sites import FUNCTIONS, TOML, make_site
+
+SMILE = ":smile: [bold]verbatim[/bold]"
+SMILING = {
+    "smile": f"""
+        def handler(event, context):
+            return {{"statusCode": 200, "body": {SMILE!r}}}
+    """,
+    "smile-background": f"""
+        def handler(event, context):
+            print({SMILE!r})
+            context.progress(1, 1, {SMILE!r})
+            return {{"said": {SMILE!r}}}
+    """,
+}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    return make_site(tmp_path / "site", {**FUNCTIONS, **SMILING}, TOML)
+
+
+@pytest.fixture
+def api(site: Path, env: dict[str, str]) -> Iterator[ApiProc]:
+    proc = ApiProc(site, env).start()
+    yield proc
+    proc.stop()
 
 
 def run_cli(*args: str, url: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -32,3 +62,18 @@ def test_data_from_a_file_that_cannot_be_read_is_a_usage_error(tmp_path: Path, c
         done = run_cli(*command, "--data", f"@{name}")
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert f"Error: Invalid value for --data: cannot read {name}: {why}" in done.stderr.splitlines(), done.stderr
+
+
+def test_user_text_is_printed_verbatim_never_as_emoji_or_markup(api: ApiProc, worker: object) -> None:
+    now = run_cli("invoke", "smile", url=api.url)
+    assert now.returncode == 0 and now.stdout.strip() == SMILE, now.stdout
+    waited = run_cli("invoke", "smile-background", "--wait", url=api.url)
+    assert waited.returncode == 0, waited.stderr
+    assert f"[1] {SMILE}" in waited.stderr.splitlines(), waited.stderr
+    run = json.loads(waited.stdout)
+    assert run["result"] == {"said": SMILE}
+    for follow in ((), ("--follow",)):
+        logged = run_cli("logs", run["id"], *follow, url=api.url)
+        assert logged.returncode == 0 and logged.stdout.splitlines() == [f"[1] {SMILE}"], logged.stdout
+    with Client(api.url) as client:
+        assert client.get(run["id"]).progress.message == SMILE

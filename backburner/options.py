@@ -78,6 +78,8 @@ def api_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except Unreachable as exc:
+            if exc.sent:  # it got there: the advice is in the message, not "is it running?"
+                raise click.ClickException(exc.message) from None
             raise click.ClickException(
                 f"{exc.message} Is `backburner dev` running? Use --url or BACKBURNER_URL to point elsewhere."
             ) from None

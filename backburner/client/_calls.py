@@ -149,12 +149,14 @@ def check_key(key: str) -> None:
         raise ValueError(f"idempotency_key must be 1 to {KEY_MAX} printable ASCII characters; this one is {what}")
 
 
-def unreached(url: str, exc: httpx.TransportError) -> Exception:
-    """What a request that got no answer raises: Unreachable; but a request that could not be written as given
-    (h11's LocalProtocolError: a header value with a newline, say) is the caller's, a ValueError."""
+def unreached(url: str, exc: httpx.TransportError, method: str = "GET") -> Exception:
+    """What a request that got no answer raises: Unreachable (``sent`` when a POST went out and its answer did
+    not come: it may have taken effect); but a request that could not be written as given (h11's
+    LocalProtocolError: a header value with a newline, say) is the caller's, a ValueError."""
     if isinstance(exc, httpx.LocalProtocolError):
         return ValueError(f"the request cannot be sent as given: {exc}")
-    return Unreachable(url, exc)
+    answer_lost = isinstance(exc, httpx.ReadTimeout | httpx.ReadError | httpx.RemoteProtocolError)
+    return Unreachable(url, exc, sent=method == "POST" and answer_lost)
 
 
 def runs_page(filters: dict[str, Any], limit: int, cursor: str | None) -> Call:

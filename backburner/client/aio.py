@@ -274,7 +274,7 @@ class AsyncClient:
                 call.method, call.path, **call.kwargs(), timeout=limits or httpx.USE_CLIENT_DEFAULT
             )
         except httpx.TransportError as exc:
-            raise calls.unreached(self.url, exc) from None
+            raise calls.unreached(self.url, exc, call.method) from None
         await _check(response)
         return response
 

@@ -67,13 +67,25 @@ def _first(response: httpx.Response, size: int = 120) -> str:
 
 
 class Unreachable(ApiError):
-    """No answer at all (connection refused, DNS, TLS, timeout)."""
+    """No answer at all (connection refused, DNS, TLS, timeout).
 
-    def __init__(self, url: str, cause: Exception) -> None:
+    ``sent`` is True when a POST went out and its answer never came (a read timeout, a dropped connection):
+    the API may have carried it out (a run created), so the message says how to check and retry safely.
+    """
+
+    def __init__(self, url: str, cause: Exception, *, sent: bool = False) -> None:
         self.url = url
-        super().__init__(
-            0, "unreachable", f"Cannot reach the Backburner API at {url} ({cause or type(cause).__name__})."
-        )
+        self.sent = sent
+        why = str(cause) or type(cause).__name__
+        if sent:
+            message = (
+                f"The Backburner API at {url} got the request but no answer came ({why}): it may have been carried "
+                "out, a run created. Look with GET /api/runs (backburner runs) before retrying; a retry with the "
+                "same Idempotency-Key returns that run instead of starting another."
+            )
+        else:
+            message = f"Cannot reach the Backburner API at {url} ({why})."
+        super().__init__(0, "unreachable", message)
 
 
 def _restore(cls: type[ApiError], args: tuple[Any, ...], state: dict[str, Any]) -> ApiError:

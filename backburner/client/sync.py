@@ -252,7 +252,7 @@ class Client:
         try:
             response = self.http.post(f"/.netlify/functions/{calls.segment(function)}", content=body, headers=headers)
         except httpx.TransportError as exc:
-            raise calls.unreached(self.url, exc) from None
+            raise calls.unreached(self.url, exc, "POST") from None
         error = api_error(response)
         if error is not None and error.code in calls.OWN_ERRORS:
             raise error
@@ -307,7 +307,7 @@ class Client:
                 call.method, call.path, **call.kwargs(), timeout=limits or httpx.USE_CLIENT_DEFAULT
             )
         except httpx.TransportError as exc:
-            raise calls.unreached(self.url, exc) from None
+            raise calls.unreached(self.url, exc, call.method) from None
         _check(response)
         return response
 

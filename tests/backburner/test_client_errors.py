@@ -28,3 +28,8 @@ def test_errors_survive_pickle_and_copy_with_their_attributes(error: ApiError) -
         assert str(again) == str(error) and again.args == error.args
     if isinstance(error, Unreachable):
         assert pickle.loads(pickle.dumps(error)).url == "http://127.0.0.1:1"
+
+
+def test_unreachable_names_a_cause_without_a_message_by_its_type() -> None:
+    assert "(ReadTimeout)" in Unreachable("http://127.0.0.1:1", httpx.ReadTimeout("")).message
+    assert "(connection refused)" in Unreachable("http://127.0.0.1:1", httpx.ConnectError("connection refused")).message

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backburner.client import AsyncClient, BadAnswer, Client, NotFound, Unauthorized
+from backburner.client import AsyncClient, BadAnswer, Client, NotFound, Unauthorized, Unreachable
 from tests.support.procs import wait_for
 from tests.support.servers import ApiProc
 
@@ -280,3 +280,64 @@ def test_a_bad_idempotency_key_is_refused_before_sending(silent: str, key: str) 
 def test_a_request_that_cannot_be_written_is_not_reported_as_unreachable(silent: str) -> None:
     with Client(silent, timeout=2) as client, pytest.raises(ValueError, match="cannot be sent as given"):
         client.invoke("echo", headers={"x-note": "a\nb"})
+
+
+class Swallow:
+    """A server that reads each request whole and never answers: it holds the connection (``hold``) or drops it."""
+
+    def __init__(self, hold: bool) -> None:
+        released = self.released = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def _swallow(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                if hold:
+                    released.wait(60)
+                self.close_connection = True
+
+            do_GET = do_POST = _swallow
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+SAYS_SENT = ("got the request but no answer came", "may have been carried out", "GET /api/runs", "Idempotency-Key")
+
+
+@pytest.mark.parametrize("hold", [True, False], ids=["read-timeout", "dropped"])
+def test_a_post_without_answer_says_the_run_may_exist(hold: bool) -> None:
+    swallow = Swallow(hold)
+    try:
+        with Client(swallow.url, timeout=1) as client:
+            for send in (
+                lambda: client.trigger("echo-background", {"a": 1}),
+                lambda: client.replay("01JD3Z5W6X7Y8Z9A0B1C2D3E4F"),
+                lambda: client.invoke("echo-background", b"{}"),
+            ):
+                with pytest.raises(Unreachable) as lost:
+                    send()
+                assert lost.value.sent and all(part in lost.value.message for part in SAYS_SENT), lost.value.message
+                assert "Cannot reach" not in lost.value.message
+            with pytest.raises(Unreachable) as looked:  # a GET changes nothing: nothing to warn about
+                client.get("01JD3Z5W6X7Y8Z9A0B1C2D3E4F")
+            assert not looked.value.sent and "Cannot reach" in looked.value.message
+        if not hold:  # the CLI at once (a held request would take the CLI's 30 s)
+            env = {**os.environ, "BACKBURNER_URL": swallow.url, "COLUMNS": "300"}
+            done = subprocess.run(
+                [sys.executable, "-m", "backburner", "invoke", "echo-background"],
+                env=env, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+            assert all(part in done.stderr for part in SAYS_SENT) and "backburner dev` running" not in done.stderr
+    finally:
+        swallow.close()

@@ -296,6 +296,9 @@ def download(run_id: str, name: str, output: str | None, url: str | None) -> Non
       backburner download 01J9Z3W6K8E7Q2M4T5V6X7Y8Z9 data/raw.parquet -o raw.parquet
       backburner download latest:daily-report-background 2026-03-01/report.html
     """
+    latest = run_id.removeprefix("latest:") if run_id.startswith("latest:") else None
+    if latest == "" or not run_id or not name:
+        raise click.UsageError("Give a RUN_ID (or latest:FUNCTION, with the function's name) and the artifact's NAME.")
     client = connect(url)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     bar = Progress(*columns, console=console)
@@ -308,8 +311,8 @@ def download(run_id: str, name: str, output: str | None, url: str | None) -> Non
         bar.update(tasks[0], completed=done, total=total)
 
     try:
-        if run_id.startswith("latest:"):
-            saved = client.latest_artifact(run_id.removeprefix("latest:"), name, output, progress=advance)
+        if latest:
+            saved = client.latest_artifact(latest, name, output, progress=advance)
         else:
             saved = client.download(run_id, name, output, progress=advance)
     except OSError as exc:  # where it was to be saved: a missing folder, a file where a folder should be

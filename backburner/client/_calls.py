@@ -89,7 +89,10 @@ def duration(value: timedelta | float | int | str) -> str:
 
 def segment(value: str) -> str:
     """One path segment, quoted (names come from users; '/' must not open another route). A '.' or '..' is
-    percent-encoded too: httpx would resolve it, sending the request (and the token) to another endpoint."""
+    percent-encoded too: httpx would resolve it, sending the request (and the token) to another endpoint. An
+    empty one is a ValueError: ``/api/functions//latest`` would name another endpoint too."""
+    if not value:
+        raise ValueError("a function, run, schedule or artifact name must not be empty")
     return value.replace(".", "%2E") if value in (".", "..") else quote(value, safe="")
 
 
@@ -187,7 +190,7 @@ def create_schedule(name: str, function: str, cron: str, timezone: str, payload:
 def artifact_name(name: str) -> str:
     """An artifact name as the end of a URL path, '/' kept, each segment as ``segment`` sends it: the API gets
     ``../../x`` as given and answers with the rule it breaks."""
-    return "/".join(segment(part) for part in name.split("/"))
+    return "/".join(segment(part) if part else "" for part in name.split("/"))
 
 
 def artifact_path(run_id: str, name: str) -> str:

@@ -77,3 +77,12 @@ def test_user_text_is_printed_verbatim_never_as_emoji_or_markup(api: ApiProc, wo
         assert logged.returncode == 0 and logged.stdout.splitlines() == [f"[1] {SMILE}"], logged.stdout
     with Client(api.url) as client:
         assert client.get(run["id"]).progress.message == SMILE
+
+
+def test_download_latest_without_a_function_name_is_a_usage_error(tmp_path: Path) -> None:
+    done = run_cli("download", "latest:", "report.html", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "Error: Give a RUN_ID (or latest:FUNCTION, with the function's name)" in done.stderr, done.stderr
+    assert list(tmp_path.iterdir()) == []
+    with Client(f"http://127.0.0.1:{free_port()}") as client, pytest.raises(ValueError, match="must not be empty"):
+        client.latest_artifact("", "report.html", tmp_path)

@@ -318,5 +318,6 @@ def download(run_id: str, name: str, output: str | None, url: str | None) -> Non
     except OSError as exc:  # where it was to be saved: a missing folder, a file where a folder should be
         raise click.ClickException(f"cannot save {name} to {output or '.'}: {exc.strerror or exc}") from None
     finally:
-        bar.stop()
+        if tasks:  # never started, it would still print a blank line (rich does when not on a terminal)
+            bar.stop()
     console.print(f"saved {saved}", markup=False, highlight=False, emoji=False)

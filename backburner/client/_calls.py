@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -201,16 +202,45 @@ def latest_path(function: str, name: str) -> str:
     return f"/api/functions/{segment(function)}/latest/artifacts/{artifact_name(name)}"
 
 
-def target(name: str, dest: str | os.PathLike[str] | None) -> Path:
+@dataclass(frozen=True)
+class Destination:
+    """Where a download goes, made ready before the request is sent; ``made`` is the topmost folder this
+    download created, removed again (when empty) if the download fails, so a 404 leaves nothing behind."""
+
+    path: Path
+    made: Path | None = None
+
+    def discard(self) -> None:
+        """Remove the folders this download made, deepest first, as long as they are empty."""
+        if self.made is None:
+            return
+        folder = self.path.parent
+        while True:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            if folder == self.made:
+                return
+            folder = folder.parent
+
+
+def target(name: str, dest: str | os.PathLike[str] | None) -> Destination:
     """Where a download goes: ``dest`` if it is a file path; inside it if it is a folder (or ends in ``/``,
-    then it is made); else the artifact's file name in the current folder."""
+    then it is made); else the artifact's file name in the current folder. FileNotFoundError (naming it) when
+    the file's folder does not exist; other OSErrors when a folder cannot be made."""
     filename = PurePosixPath(name).name
     if dest is None:
-        return Path.cwd() / filename
-    path = Path(dest)
+        return Destination(Path.cwd() / filename)
+    path, made = Path(dest), None
     if str(dest).endswith(("/", os.sep)):
+        made = next((p for p in (path, *path.parents) if p.parent.exists()), None) if not path.exists() else None
         path.mkdir(parents=True, exist_ok=True)
-    return path / filename if path.is_dir() else path
+    path = path / filename if path.is_dir() else path
+    if not path.parent.is_dir():
+        folder = str(path.parent)
+        raise FileNotFoundError(errno.ENOENT, f"the folder {folder} does not exist", folder)
+    return Destination(path, made)
 
 
 def partial(path: Path) -> Path:

@@ -165,17 +165,17 @@ class AsyncClient:
     ) -> Path:
         return await self._save(calls.latest_path(function, name), calls.target(name, dest), progress)
 
-    async def _save(self, path: str, target: Path, progress: Progress | None) -> Path:
-        part = calls.partial(target)
+    async def _save(self, path: str, dest: calls.Destination, progress: Progress | None) -> Path:
+        target, part, saved = dest.path, calls.partial(dest.path), False
         try:
             async with self.http.stream("GET", path, follow_redirects=True) as response:
                 await _check(response)
                 total = int(response.headers.get("content-length", 0)) or None
                 done = 0
-                if progress is not None:  # the file is coming: a progress bar may show from here
-                    progress(done, total)
                 out = await asyncio.to_thread(part.open, "wb")
                 try:
+                    if progress is not None:  # the file is open: a progress bar may show from here
+                        progress(done, total)
                     async for chunk in response.aiter_bytes():
                         await asyncio.to_thread(out.write, chunk)
                         done += len(chunk)
@@ -184,10 +184,13 @@ class AsyncClient:
                 finally:
                     await asyncio.to_thread(out.close)
             await asyncio.to_thread(part.replace, target)
+            saved = True
         except httpx.TransportError as exc:
             raise calls.unreached(self.url, exc) from None
         finally:
             part.unlink(missing_ok=True)
+            if not saved:
+                dest.discard()
         return target
 
     # -- schedules -----------------------------------------------------------------------------

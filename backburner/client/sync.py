@@ -171,7 +171,10 @@ class Client:
     def download(
         self, run_id: str, name: str, dest: str | os.PathLike[str] | None = None, *, progress: Progress | None = None
     ) -> Path:
-        """Save one artifact of a run to ``dest`` (a file, or a folder; default: its name, here), streaming."""
+        """Save one artifact of a run to ``dest`` (a file, or a folder; default: its name, here), streaming.
+
+        A folder ``dest`` ending in ``/`` is made first (and removed again if the download fails); a file
+        ``dest`` in a folder that does not exist raises FileNotFoundError before anything is sent."""
         return self._save(calls.artifact_path(run_id, name), calls.target(name, dest), progress)
 
     def latest_artifact(
@@ -180,26 +183,29 @@ class Client:
         """``download`` from the newest successful run of ``function`` that has the artifact ``name``."""
         return self._save(calls.latest_path(function, name), calls.target(name, dest), progress)
 
-    def _save(self, path: str, target: Path, progress: Progress | None) -> Path:
-        part = calls.partial(target)
+    def _save(self, path: str, dest: calls.Destination, progress: Progress | None) -> Path:
+        target, part, saved = dest.path, calls.partial(dest.path), False
         try:
             with self.http.stream("GET", path, follow_redirects=True) as response:
                 _check(response, read=response.read)
                 total = int(response.headers.get("content-length", 0)) or None
                 done = 0
-                if progress is not None:  # the file is coming: a progress bar may show from here
-                    progress(done, total)
                 with part.open("wb") as out:
+                    if progress is not None:  # the file is open: a progress bar may show from here
+                        progress(done, total)
                     for chunk in response.iter_bytes():
                         out.write(chunk)
                         done += len(chunk)
                         if progress is not None:
                             progress(done, total)
             part.replace(target)
+            saved = True
         except httpx.TransportError as exc:
             raise calls.unreached(self.url, exc) from None
         finally:
             part.unlink(missing_ok=True)
+            if not saved:
+                dest.discard()
         return target
 
     # -- schedules -----------------------------------------------------------------------------

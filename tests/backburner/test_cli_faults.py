@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from backburner.client import Client
+from backburner.client import Client, NotFound
 from tests.support.servers import ApiProc, free_port
 from tests.support.sites import FUNCTIONS, TOML, make_site
 
@@ -27,6 +27,10 @@ SMILING = {
             print({SMILE!r})
             context.progress(1, 1, {SMILE!r})
             return {{"said": {SMILE!r}}}
+    """,
+    "writer-background": """
+        def handler(event, context):
+            context.artifacts.write("day/report.html", "<h1>report</h1>")
     """,
 }
 
@@ -86,3 +90,28 @@ def test_download_latest_without_a_function_name_is_a_usage_error(tmp_path: Path
     assert list(tmp_path.iterdir()) == []
     with Client(f"http://127.0.0.1:{free_port()}") as client, pytest.raises(ValueError, match="must not be empty"):
         client.latest_artifact("", "report.html", tmp_path)
+
+
+def test_download_destinations_that_cannot_work_leave_nothing_and_say_so_in_one_line(
+    api: ApiProc, worker: object, tmp_path: Path
+) -> None:
+    with Client(api.url) as client:
+        run = client.wait(client.trigger("writer-background").id, timeout=60)
+        assert run.succeeded
+        with pytest.raises(FileNotFoundError, match="the folder .*missing/sub does not exist"):
+            client.download(run.id, "day/report.html", tmp_path / "missing" / "sub" / "report.html")
+        with pytest.raises(NotFound):
+            client.download(run.id, "nope.html", f"{tmp_path}/made/for/nothing/")
+    assert not (tmp_path / "made").exists() and not (tmp_path / "missing").exists()
+
+    refused = run_cli("download", run.id, "day/report.html", "-o", "missing/sub/report.html", url=api.url, cwd=tmp_path)
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.splitlines() == [
+        "Error: cannot save day/report.html to missing/sub/report.html: the folder missing/sub does not exist"
+    ], refused.stderr
+    assert refused.stdout == ""
+    absent = run_cli("download", run.id, "nope.html", "-o", "made/", url=api.url, cwd=tmp_path)
+    assert absent.returncode == 1 and absent.stderr.startswith("Error: 404: "), absent.stderr
+    assert len(absent.stderr.splitlines()) == 1 and not (tmp_path / "made").exists(), absent.stderr
+    got = run_cli("download", run.id, "day/report.html", "-o", "made/", url=api.url, cwd=tmp_path)
+    assert got.returncode == 0 and (tmp_path / "made" / "report.html").read_text() == "<h1>report</h1>", got.stderr

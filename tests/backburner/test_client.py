@@ -301,7 +301,10 @@ def test_cli_replay_failed_and_download_latest(api: ApiProc, worker: object, cli
     assert into.returncode == 0, into.stderr
     assert (tmp_path / "new-folder" / "report.html").read_text() == "<h1>2026-05-05</h1>"
     (tmp_path / "a-file").write_text("")
-    for output, why in (("a-file/", "File exists"), ("missing/sub/report.html", "No such file or directory")):
+    for output, why in (
+        ("a-file/", "File exists"),
+        ("missing/sub/report.html", "the folder missing/sub does not exist"),
+    ):
         refused = cli("download", wrote.id, "2026-05-05/report.html", "-o", output)
         assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
         assert f"cannot save 2026-05-05/report.html to {output}: {why}" in refused.stderr, refused.stderr

@@ -39,7 +39,8 @@ def wait(client: Client, run_id: str, console: Console) -> Run:
     # The note is the run's own progress message: shown as written, never as markup.
     note = TextColumn("{task.fields[note]}", markup=False)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), note)
-    with Progress(*columns, console=console, transient=True) as bar:
+    # Off the terminal (a pipe, CI) the bar shows nothing and rich would end it with a blank line: no bar there.
+    with Progress(*columns, console=console, transient=True, disable=not console.is_interactive) as bar:
         task = bar.add_task("queued", total=None, note="")
         for event in client.events(run_id):
             if event.event == "line":

@@ -3,8 +3,10 @@ cancel, runs, logs, download)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,13 +78,30 @@ def _read(name: str) -> str:
 
 def _wait_and_exit(client: Client, run_id: str) -> None:
     """Show the run live until it ends, print it as JSON, and exit 0 only if it succeeded."""
-    from .live import wait
+    with _watching(run_id):
+        from .live import wait
 
-    run = wait(client, run_id, console)
+        run = wait(client, run_id, console)
     out.print_json(json.dumps(run.data))
     if not run.succeeded:
         console.print(why(run), markup=False, highlight=False, emoji=False)
     sys.exit(0 if run.succeeded else 1)
+
+
+@contextlib.contextmanager
+def _watching(run_id: str) -> Iterator[None]:
+    """Ctrl-C stops the watching, not the run: say so in one line, with how to follow it again, and exit 130
+    (as shells do for SIGINT) instead of click's "Aborted!" and 1."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print(
+            f"Stopped watching; run {run_id} goes on. Follow it with: backburner logs {run_id} --follow",
+            markup=False,
+            highlight=False,
+            emoji=False,
+        )
+        sys.exit(130)
 
 
 def why(run: Run) -> str:
@@ -271,7 +290,8 @@ def logs(run_id: str, follow: bool, url: str | None) -> None:
     """
     from .live import print_logs
 
-    print_logs(connect(url), run_id, follow, out, console)
+    with _watching(run_id) if follow else contextlib.nullcontext():
+        print_logs(connect(url), run_id, follow, out, console)
 
 
 @click.command()

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from backburner.client import Client, NotFound
+from jobs.runtime import Runtime
+from tests.support.procs import wait_for
 from tests.support.servers import ApiProc, free_port
 from tests.support.sites import FUNCTIONS, TOML, make_site
 
@@ -27,6 +30,14 @@ SMILING = {
             print({SMILE!r})
             context.progress(1, 1, {SMILE!r})
             return {{"said": {SMILE!r}}}
+    """,
+    "hold-background": """
+        import json, os, time
+        def handler(event, context):
+            print("holding", flush=True)
+            path = json.loads(event["body"])["until"]
+            while not os.path.exists(path):
+                time.sleep(0.05)
     """,
     "writer-background": """
         def handler(event, context):
@@ -115,3 +126,46 @@ def test_download_destinations_that_cannot_work_leave_nothing_and_say_so_in_one_
     assert len(absent.stderr.splitlines()) == 1 and not (tmp_path / "made").exists(), absent.stderr
     got = run_cli("download", run.id, "day/report.html", "-o", "made/", url=api.url, cwd=tmp_path)
     assert got.returncode == 0 and (tmp_path / "made" / "report.html").read_text() == "<h1>report</h1>", got.stderr
+
+
+def test_ctrl_c_while_watching_says_the_run_goes_on_and_exits_130(
+    api: ApiProc, start_worker: Callable[..., object], runtime: Runtime, tmp_path: Path
+) -> None:
+    start_worker(threads=4)  # three runs hold at once
+    wait_for(lambda: runtime.client.zcard(runtime.store.keys.workers), timeout=30, message="worker heartbeat")
+    until = tmp_path / "release"
+    env = {**os.environ, "BACKBURNER_URL": api.url, "COLUMNS": "300"}
+    base = [sys.executable, "-m", "backburner"]
+    data = json.dumps({"until": str(until)})
+    try:
+        with Client(api.url) as client:
+            first = client.trigger("hold-background", {"until": str(until)})
+            watches = [
+                ([*base, "invoke", "hold-background", "--data", data, "--wait"], "stderr"),
+                ([*base, "replay", first.id, "--wait"], "stderr"),
+                ([*base, "logs", first.id, "--follow"], "stdout"),
+            ]
+            for command, where in watches:
+                with subprocess.Popen(
+                    command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                ) as watching:
+                    seen = []
+                    stream = watching.stderr if where == "stderr" else watching.stdout
+                    assert stream is not None
+                    while not seen or "holding" not in seen[-1]:  # the run's line is shown: it is watching
+                        line = stream.readline()
+                        assert line, f"{command} ended before the run's line: {seen}"
+                        seen.append(line)
+                    watching.send_signal(signal.SIGINT)
+                    stdout, stderr = watching.communicate(timeout=30)
+                said = ("".join(seen) + stderr if where == "stderr" else stderr).splitlines()
+                run_id = first.id if "logs" in command else said[0].removeprefix("accepted: run ").split(" ")[0]
+                assert watching.returncode == 130, said
+                after = said[2:] if where == "stderr" else said  # after "accepted: run ..." and the run's line
+                assert after == [
+                    f"Stopped watching; run {run_id} goes on. Follow it with: backburner logs {run_id} --follow"
+                ], said
+                assert "Aborted!" not in stderr and "Traceback" not in stderr, stderr
+                assert client.get(run_id).status == "running"
+    finally:
+        until.touch()

@@ -40,6 +40,8 @@ class Attempt:
     finished_at: datetime | None
     outcome: str | None
     error: RunError | None
+    #: The worker that ran it (``host:pid:id``).
+    worker: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Attempt:
@@ -49,6 +51,7 @@ class Attempt:
             finished_at=when(data.get("finished_at")),
             outcome=data.get("outcome"),
             error=RunError.from_json(data.get("error")),
+            worker=data.get("worker"),
         )
 
 
@@ -93,6 +96,17 @@ class Run:
     schedule: str | None
     idempotency_key: str | None
     replay_of: str | None
+    #: The newest replay of this run.
+    replayed_by: str | None
+    #: Its webhook deliveries (``on_success``, ``on_failure``), each as the API shows it.
+    deliveries: list[dict[str, Any]]
+    #: The artifact store (URL or folder) its attempts wrote to.
+    artifact_store: str | None
+    #: The function's time limit and retry delays when the run was created.
+    time_limit_s: float | None
+    retry_delays_s: list[float]
+    #: The worker holding its current attempt.
+    worker: str | None
     data: dict[str, Any] = field(repr=False, compare=False)
 
     @property
@@ -132,6 +146,12 @@ class Run:
             schedule=data.get("schedule"),
             idempotency_key=data.get("idempotency_key"),
             replay_of=data.get("replay_of"),
+            replayed_by=data.get("replayed_by"),
+            deliveries=[dict(d) for d in data.get("deliveries") or ()],
+            artifact_store=data.get("artifact_store"),
+            time_limit_s=float(data["time_limit_s"]) if data.get("time_limit_s") is not None else None,
+            retry_delays_s=[float(d) for d in data.get("retry_delays_s") or ()],
+            worker=data.get("worker"),
             data=data,
         )
 

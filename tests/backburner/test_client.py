@@ -381,3 +381,14 @@ def test_delayed_runs_from_code_and_the_shell(client: Client, api: ApiProc, work
     shell = subprocess.run([*command, "--wait"], env=env, capture_output=True, text=True, timeout=60)
     assert shell.returncode == 0, shell.stderr
     assert "delayed until" in shell.stderr and json.loads(shell.stdout)["status"] == "succeeded"
+
+
+def test_a_run_has_every_field_the_api_returns_as_an_attribute(client: Client, worker: object) -> None:
+    failed = client.wait(client.trigger("fail-background", {"n": 1}).id, timeout=60)
+    again = client.replay(failed.id)
+    run = client.get(failed.id)
+    assert set(run.data) <= {f for f in vars(run) if f != "data"}, set(run.data) - set(vars(run))
+    assert run.replayed_by == again.id and run.deliveries == [] and run.artifact_store
+    assert run.time_limit_s == run.data["time_limit_s"] and run.retry_delays_s == []
+    assert run.attempts[0].worker and run.attempts[0].worker == run.data["attempts"][0]["worker"]
+    assert set(run.data["attempts"][0]) <= set(vars(run.attempts[0]))

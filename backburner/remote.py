@@ -250,7 +250,7 @@ def runs(
     \b
     Examples:
       backburner runs
-      backburner runs --function nightly-report-background --status failed --limit 5
+      backburner runs --function daily-report-background --status failed --limit 5
       backburner runs --trigger schedule --since 24h
       backburner runs --json | jq -r '.[0].id'
     """

@@ -57,9 +57,9 @@ def schedules(
     \b
     Examples:
       backburner schedules --from 2026-01-01T00:00:00Z --count 5 --json
-      backburner schedules pause nightly-report-background
+      backburner schedules pause nightly-cleanup-background
       backburner schedules backfill daily-report-background --from 2026-02-01 --to 2026-03-01
-      backburner schedules create report-eu --function report-background --cron "0 6 * * 1-5" \\
+      backburner schedules create report-eu --function daily-report-background --cron "0 6 * * 1-5" \\
           --payload '{"region": "eu"}'
     """
     if ctx.invoked_subcommand is not None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import click
 import pytest
 
+from backburner.cli import main
 from backburner.client import Client, NotFound
 from jobs.runtime import Runtime
 from tests.support.procs import wait_for
@@ -169,3 +172,19 @@ def test_ctrl_c_while_watching_says_the_run_goes_on_and_exits_130(
                 assert client.get(run_id).status == "running"
     finally:
         until.touch()
+
+
+def test_help_texts_name_only_functions_of_the_example_site() -> None:
+    """Examples in --help work as written against `backburner dev` (the example site, netlify/functions)."""
+    root = Path(__file__).resolve().parents[2]
+    functions = {path.name.removesuffix(".py") for path in (root / "netlify" / "functions").iterdir()}
+
+    def helps(command: click.Command, ctx: click.Context) -> Iterator[tuple[str, str]]:
+        yield ctx.command_path, command.get_help(ctx)
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from helps(sub, click.Context(sub, info_name=name, parent=ctx))
+
+    for path, text in helps(main, click.Context(main, info_name="backburner")):
+        named = set(re.findall(r"\b[a-z0-9-]+-background\b", text))
+        assert named <= functions, f"`{path} --help` names {sorted(named - functions)}, not in netlify/functions"

@@ -164,7 +164,9 @@ def test_ctrl_c_while_watching_says_the_run_goes_on_and_exits_130(
                 said = ("".join(seen) + stderr if where == "stderr" else stderr).splitlines()
                 run_id = first.id if "logs" in command else said[0].removeprefix("accepted: run ").split(" ")[0]
                 assert watching.returncode == 130, said
-                after = said[2:] if where == "stderr" else said  # after "accepted: run ..." and the run's line
+                # After "accepted: run ..." and the run's line (a log line may come twice under load: log writes
+                # are at least once, and a retried write is not what this test is about).
+                after = [line for line in said[1:] if "holding" not in line] if where == "stderr" else said
                 assert after == [
                     f"Stopped watching; run {run_id} goes on. Follow it with: backburner logs {run_id} --follow"
                 ], said

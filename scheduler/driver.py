@@ -13,6 +13,7 @@ finds every due tick in Redis anyway.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -58,6 +59,10 @@ class Driver:
         self.engine = engine
         self.lease = lease
         self.watcher = watcher
+        #: Held by a tick, and by a switch to edited schedules, so neither sees the other half done.
+        self._ticking = threading.Lock()
+        #: File schedules removed whose state is not forgotten yet (``_forget_removed``).
+        self._removed: set[str] = set()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=3)},  # tick, lease and watch never wait on each other
@@ -94,27 +99,38 @@ class Driver:
             log.exception("could not look for schedule edits; trying again shortly")
             return
         if schedules is not None:
-            self._forget_removed(self.engine.schedules, schedules)
-            self.engine.schedules = schedules
+            with self._ticking:  # a tick under way with the old schedules could write a removed one's state back
+                self._note_removed(self.engine.schedules, schedules)
+                self.engine.schedules = schedules
+                self._forget_removed()
             if self.scheduler.running:
                 self.scheduler.modify_job("tick", next_run_time=clock.now())
 
-    def _forget_removed(self, old: Sequence[Schedule], new: Sequence[Schedule]) -> None:
-        """Schedules gone from netlify.toml start afresh if they come back (the leader's write; an API schedule's
-        state goes with its deletion)."""
-        if not self.lease.held():
-            return
+    def _note_removed(self, old: Sequence[Schedule], new: Sequence[Schedule]) -> None:
+        """Schedules gone from netlify.toml start afresh if they come back (an API schedule's state goes with its
+        deletion); one back before its state was forgotten goes on from it."""
         kept = {schedule.name for schedule in new}
-        for schedule in old:
-            if schedule.name not in kept and schedule.spec.source == "file":
-                try:
-                    self.engine.state.forget(schedule.name)
-                except (NotLeader, StoreUnavailable) as exc:  # it then goes on from where it stopped, as before
-                    log.warning("could not forget removed schedule %r: %s", schedule.name, exc)
+        self._removed |= {s.name for s in old if s.name not in kept and s.spec.source == "file"}
+        self._removed -= kept
+
+    def _forget_removed(self) -> None:
+        """Forget the removed schedules' state: the leader's write, so done once this scheduler leads (at once, or
+        at a later tick)."""
+        if not self._removed or not self.lease.held():
+            return
+        for name in sorted(self._removed):
+            try:
+                self.engine.state.forget(name)
+            except (NotLeader, StoreUnavailable) as exc:  # tried again at the next tick
+                log.warning("could not forget removed schedule %r yet: %s", name, exc)
+                return
+            self._removed.discard(name)
 
     def _tick(self) -> None:
         try:
-            self.engine.tick(clock.now())
+            with self._ticking:
+                self._forget_removed()
+                self.engine.tick(clock.now())
         except StoreUnavailable as error:
             log.warning("tick postponed: %s (due ticks fire when Redis is back, per catch-up policy)", error)
         except Exception:

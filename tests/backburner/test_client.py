@@ -7,10 +7,9 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -25,6 +24,7 @@ from backburner.client import (
     Unauthorized,
     Unreachable,
 )
+from tests.support.http import Served
 from tests.support.servers import ApiProc, free_port
 from tests.support.sites import FUNCTIONS, TOML, make_site
 
@@ -123,7 +123,7 @@ def test_wait_times_out_and_cancel_stops_the_run(client: Client, worker: object)
     assert conflict.value.status == 409 and "already cancelled" in conflict.value.message
 
 
-class _BufferingProxy:
+class _BufferingProxy(Served):
     """A reverse proxy in front of the API that answers the event stream as plain JSON (as a proxy that
     buffers or rewrites SSE would), and forwards everything else."""
 
@@ -158,13 +158,7 @@ class _BufferingProxy:
                 pass
 
         self.streams = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def test_wait_falls_back_to_polling_when_streams_do_not_work(api: ApiProc, worker: object) -> None:

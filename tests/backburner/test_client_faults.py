@@ -11,13 +11,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
 import pytest
 
 from backburner.client import AsyncClient, BadAnswer, Client, NotFound, Unauthorized, Unreachable
+from tests.support.http import Served
 from tests.support.procs import wait_for
 from tests.support.servers import ApiProc
 
@@ -29,7 +30,7 @@ def api(site: Path, env: dict[str, str]) -> Iterator[ApiProc]:
     proc.stop()
 
 
-class Proxy:
+class Proxy(Served):
     """A reverse proxy in front of ``upstream`` that answers the live streams (``/events``, ``?follow=1``) with
     ``status`` and ``body`` as a proxy that refuses them would, and forwards everything else."""
 
@@ -68,13 +69,7 @@ class Proxy:
                 pass
 
         self.refused = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def release_after_a_refusal(proxy: Proxy, until: Path) -> None:
@@ -181,7 +176,7 @@ def test_async_wait_on_a_silent_api_raises_timeout_error_at_its_own_timeout(sile
     assert time.monotonic() - started < 5
 
 
-class Fixed:
+class Fixed(Served):
     """A server that answers every request with the same ``status``, ``content_type`` and ``body``."""
 
     def __init__(self, status: int, content_type: str, body: bytes) -> None:
@@ -199,13 +194,7 @@ class Fixed:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 STRANGERS = {
@@ -282,7 +271,7 @@ def test_a_request_that_cannot_be_written_is_not_reported_as_unreachable(silent:
         client.invoke("echo", headers={"x-note": "a\nb"})
 
 
-class Swallow:
+class Swallow(Served):
     """A server that reads each request whole and never answers: it holds the connection (``hold``) or drops it."""
 
     def __init__(self, hold: bool) -> None:
@@ -300,15 +289,11 @@ class Swallow:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
     def close(self) -> None:
         self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 SAYS_SENT = ("got the request but no answer came", "may have been carried out", "GET /api/runs", "Idempotency-Key")

@@ -3,13 +3,16 @@
 import os
 import signal
 import textwrap
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jobs.execution.isolation import ChildPool
 from jobs.execution.task import Task, attempt_context
+from jobs.runs import Result
 from tests.support.procs import state, wait_for
 
 SOURCE = """
@@ -143,82 +146,75 @@ def test_cancel_kills_a_running_child(pool, fn):
     assert result.kind == "cancelled"
 
 
+class Gated:
+    """A ``gate`` attempt (a child and its subprocess, waiting for a file) run by ``pool.run`` in a thread. Its
+    ``cancelled`` answers None while ``phase`` is "unknown" (it could not ask), else False, counting the asks;
+    with ``held``, the worker is held while ``phase`` is "held"."""
+
+    def __init__(self, pool: ChildPool, fn: Path, tmp_path: Path, phase: str, *, held: bool = False) -> None:
+        self.gate, self.phase, self.asked = tmp_path / "gate", phase, 0
+        context = attempt_context("f", "r1", 30, namespace="t")
+        work = Task("f", str(fn / "f.py"), {"mode": "gate", "path": str(self.gate)}, context)
+        options: dict[str, Any] = {"held": lambda: self.phase == "held"} if held else {}
+        self.results: list[Result] = []
+
+        def run() -> None:
+            self.results.append(pool.run(work, 30, cancelled=self._cancelled, poll_s=0.02, **options))
+
+        self.thread = threading.Thread(target=run)
+        self.thread.start()
+        pids_file = Path(f"{self.gate}.pids")
+        wait_for(pids_file.exists, message="the attempt to start")
+        self.pids = [int(pid) for pid in pids_file.read_text().split()]
+
+    def _cancelled(self) -> bool | None:
+        self.asked += 1
+        return None if self.phase == "unknown" else False
+
+    def states(self) -> list[str]:
+        return [state(pid) for pid in self.pids]
+
+    def stays_paused_without_an_answer(self) -> None:
+        """Paused, the worker asks again and again; none of its answers is a definite no, so it stays paused."""
+        wait_for(lambda: self.states() == ["T", "T"], message="the child and its subprocess to pause")
+        self.phase, seen = "unknown", self.asked
+        wait_for(lambda: self.asked >= seen + 5, message="the watch to ask again")
+        assert self.states() == ["T", "T"], "went on without a definite answer"
+
+    def goes_on_and_ends(self) -> Result:
+        self.phase = "go"
+        wait_for(lambda: all(pid_state not in ("T", "") for pid_state in self.states()), message="the attempt to go on")
+        self.gate.write_text("open")
+        self.thread.join(30)
+        return self.results[0]
+
+
 def test_a_held_attempt_is_paused_with_its_subprocesses_and_goes_on_only_on_a_definite_no(pool, fn, tmp_path):
     """``held`` (the worker cannot reach Redis) pauses the whole tree; the attempt goes on only once the worker
     is no longer held and ``cancelled`` says a definite False, not None (it could not ask)."""
-    import threading
-
-    gate = tmp_path / "gate"
-    phase, asked = ["running"], [0]
-
-    def cancelled() -> bool | None:
-        asked[0] += 1
-        return None if phase[0] == "unknown" else False
-
-    work = Task(
-        "f", str(fn / "f.py"), {"mode": "gate", "path": str(gate)}, attempt_context("f", "r1", 30, namespace="t")
-    )
-    results = []
-    thread = threading.Thread(
-        target=lambda: results.append(
-            pool.run(work, 30, cancelled=cancelled, held=lambda: phase[0] == "held", poll_s=0.02)
-        )
-    )
-    thread.start()
-    pids_file = Path(f"{gate}.pids")
-    wait_for(pids_file.exists, message="the attempt to start")
-    pids = [int(pid) for pid in pids_file.read_text().split()]
-    phase[0] = "held"
-    wait_for(lambda: all(state(pid) == "T" for pid in pids), message="the child and its subprocess to pause")
-    phase[0], seen = "unknown", asked[0]
-    wait_for(lambda: asked[0] >= seen + 5, message="the watch to ask again")
-    assert [state(pid) for pid in pids] == ["T", "T"], "went on without a definite answer"
-    phase[0] = "go"
-    wait_for(lambda: all(state(pid) not in ("T", "") for pid in pids), message="the attempt to go on")
-    gate.write_text("open")
-    thread.join(30)
-    assert results[0].kind == "ok" and results[0].value == {"gate": True}
+    attempt = Gated(pool, fn, tmp_path, "running", held=True)
+    attempt.phase = "held"
+    attempt.stays_paused_without_an_answer()
+    result = attempt.goes_on_and_ends()
+    assert result.kind == "ok" and result.value == {"gate": True}
 
 
 def test_an_attempt_pauses_itself_once_its_worker_is_silent_and_goes_on_only_on_a_definite_no(fn, tmp_path):
     """A worker process stopped on its own cannot pause its attempt (``held``), so the child pauses itself, with
     its subprocess, once the last landed heartbeat it was told of (``tether.landed``) is ``fence_s`` old. Woken,
     the worker holds that pause as its own: the attempt goes on only once ``cancelled`` says a definite False."""
-    import threading
-
-    gate = tmp_path / "gate"
-    phase, asked = ["unknown"], [0]
-
-    def cancelled() -> bool | None:
-        asked[0] += 1
-        return None if phase[0] == "unknown" else False
-
-    work = Task(
-        "f", str(fn / "f.py"), {"mode": "gate", "path": str(gate)}, attempt_context("f", "r1", 30, namespace="t")
-    )
-    results = []
     pool = ChildPool(1, fence_s=2.0).start()
     try:
         pool.tether.landed(time.monotonic())
-        thread = threading.Thread(target=lambda: results.append(pool.run(work, 30, cancelled=cancelled, poll_s=0.02)))
-        thread.start()
-        pids_file = Path(f"{gate}.pids")
-        wait_for(pids_file.exists, message="the attempt to start")
-        pids = [int(pid) for pid in pids_file.read_text().split()]
-        assert [state(pid) for pid in pids] != ["T", "T"]
+        attempt = Gated(pool, fn, tmp_path, "unknown")
+        assert attempt.states() != ["T", "T"]
         pool.tether.landed(time.monotonic() - 5)  # the worker's last heartbeat that landed was sent 5 s ago
-        wait_for(lambda: all(state(pid) == "T" for pid in pids), message="the child and its subprocess to pause")
-        seen = asked[0]
-        wait_for(lambda: asked[0] >= seen + 5, message="the watch to ask again")
-        assert [state(pid) for pid in pids] == ["T", "T"], "went on without a definite answer"
+        attempt.stays_paused_without_an_answer()
         pool.tether.landed(time.monotonic())
-        phase[0] = "go"
-        wait_for(lambda: all(state(pid) not in ("T", "") for pid in pids), message="the attempt to go on")
-        gate.write_text("open")
-        thread.join(30)
+        result = attempt.goes_on_and_ends()
     finally:
         pool.close()
-    assert results[0].kind == "ok" and results[0].value == {"gate": True}
+    assert result.kind == "ok" and result.value == {"gate": True}
 
 
 def test_modules_beside_a_function_are_its_own_in_a_child_that_serves_several(tmp_path):

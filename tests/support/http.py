@@ -1,4 +1,4 @@
-"""Real HTTP webhook receivers on loopback, for delivery tests.
+"""Real HTTP servers on loopback: webhook receivers for delivery tests, and ``Served`` for any handler.
 
 A ``WebhookReceiver`` is a ``ThreadingHTTPServer`` in a thread on a free 127.0.0.1 port. It records every
 request and lets a test wait for the Nth one on a Condition (no sleeping to synchronise). Its behaviour is
@@ -141,3 +141,18 @@ class WebhookReceiver:
             handler.send_header("Content-Length", str(len(plan.body)))
             handler.end_headers()
             handler.wfile.write(plan.body)
+
+
+class Served:
+    """``handler`` served by a ``ThreadingHTTPServer`` in a thread on a free 127.0.0.1 port, until ``close``
+    (tests' stand-ins for a proxy or an API that misbehaves subclass it)."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, name=f"served:{self.url}", daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

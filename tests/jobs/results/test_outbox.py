@@ -46,6 +46,13 @@ def pending(runtime) -> list[str]:
     return sorted(i.decode() for i in runtime.client.zrange(runtime.store.keys.outbox_due, 0, -1))
 
 
+def delivered_once(runtime, run_id: str, hook: WebhookReceiver) -> None:
+    """The run's one delivery was sent once and recorded once, as delivered on its first attempt."""
+    [record] = runtime.store.get(run_id).deliveries
+    assert (record["attempt"], record["outcome"]) == (1, "delivered")
+    assert len(hook.requests) == 1
+
+
 @contextmanager
 def delivering(settings, runtime, owner: str = "t") -> Iterator[Deliverer]:
     """A Deliverer on its own thread, as in a worker: it claims what is due every poll interval and sends it."""
@@ -175,10 +182,8 @@ def test_an_attempt_made_while_redis_went_away_is_recorded_once_it_is_back_and_n
         wait_for(lambda: "recording it waits for Redis" in caplog.text, message="a record to find no Redis")
         server.start()
         wait_for(lambda: not pending(runtime), message="the attempt to be recorded")
-    [record] = runtime.store.get(run_id).deliveries
-    assert (record["attempt"], record["outcome"]) == (1, "delivered")
+    delivered_once(runtime, run_id, hook)
     assert not runtime.client.exists(runtime.store.keys.outbox_entry(f"msg_{run_id}_0"))
-    assert len(hook.requests) == 1
 
 
 def test_a_backlog_is_sent_as_senders_free_not_once_a_poll(settings, runtime, hook: WebhookReceiver):
@@ -211,9 +216,7 @@ def test_a_delivery_still_being_sent_when_its_claim_runs_out_is_not_sent_again_b
         assert deliverer.pump() == 0  # due again, claimed, not sent: it is in hand
         answer.set()
         wait_for(lambda: not pending(runtime), message="the attempt to be recorded")
-        [record] = runtime.store.get(run_id).deliveries
-        assert (record["attempt"], record["outcome"]) == (1, "delivered")
-        assert len(hook.requests) == 1
+        delivered_once(runtime, run_id, hook)
     finally:
         deliverer.stop()
 
@@ -242,9 +245,7 @@ def test_an_attempt_whose_claim_ran_out_while_redis_was_away_is_not_made_again_b
             server.start()
             assert deliverer.pump() == 0  # due again (the lease ran out), claimed, not sent
             wait_for(lambda: not pending(runtime), message="the attempt to be recorded")
-        [record] = runtime.store.get(run_id).deliveries
-        assert (record["attempt"], record["outcome"]) == (1, "delivered")
-        assert len(hook.requests) == 1
+        delivered_once(runtime, run_id, hook)
     finally:
         deliverer.stop()
 

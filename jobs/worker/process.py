@@ -49,7 +49,7 @@ log = logging.getLogger("backburner.worker")
 
 #: A run waiting for a concurrency slot is woken when one frees; failing that, it looks again this much later.
 SLOT_FALLBACK_S = 30.0
-#: A busy thread lets the worker fetch a run ahead for it while its attempt, of a function whose attempts
+#: A busy thread lets the worker fetch runs ahead for it while its attempt, of a function whose attempts
 #: have lately taken less than this, has been running less than this (``RunBroker.ahead``).
 AHEAD_WITHIN_S = 0.25
 _UNCLAIMED: Any = object()

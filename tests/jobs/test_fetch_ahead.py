@@ -19,9 +19,10 @@ def _create(runtime, name, n=1):
 
 
 def test_the_consumer_fetches_ahead_only_for_busy_threads_the_worker_expects_to_be_free(runtime):
-    _create(runtime, "echo-background", 16)  # what each consumer takes stays taken (unacked)
+    _create(runtime, "echo-background", 24)  # what each consumer takes stays taken (unacked)
     broker = runtime.broker
-    for soon_free, outstanding in ((0, 2), (1, 3), (2, 4), (5, 4)):
+    depth = consumer_module.AHEAD_DEPTH  # runs fetched ahead per thread about to be free, up to all threads
+    for soon_free, outstanding in ((0, 2), (1, 2 + depth), (2, 2 + 2 * depth), (5, 2 + 2 * depth)):
         broker.ahead = lambda soon_free=soon_free: soon_free
         try:
             consumer = broker.consume(QUEUE, prefetch=2, timeout=100)

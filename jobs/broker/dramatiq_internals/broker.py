@@ -56,13 +56,13 @@ class RunBroker(RedisBroker):
     from the runs queue (decoded) before any of them is handed to a thread, and ``returned`` sees
     the messages handed back unrun (the worker stops, or they waited too long for a thread). The worker
     claims a batch's runs in one round trip on fetch, and releases the claims of returned messages.
-    A third, ``ahead``, says how many runs it may fetch beyond its free threads.
+    A third, ``ahead``, says for how many of its threads the consumer may fetch runs ahead.
     """
 
     fetched: Callable[[list[Any]], None] | None = None
     returned: Callable[[list[Any]], None] | None = None
-    #: How many of the worker's threads are free or expected to be free at once: the consumer fetches one run
-    #: ahead (beyond the free threads) for each busy one among them. None: no run is fetched ahead.
+    #: How many of the worker's threads are free or expected to be free at once: the consumer fetches
+    #: ``AHEAD_DEPTH`` runs ahead (beyond the free threads) for each busy one among them. None: none ahead.
     ahead: Callable[[], int] | None = None
     #: The worker's work queue (G), where fetched messages wait for a thread; runs fetched ahead that wait
     #: too long are handed back from it.

@@ -228,17 +228,16 @@ class WorkerProcess:
         self._typical[function] = took_s if typical is None or took_s > typical else typical + (took_s - typical) / 8
 
     def _ahead(self) -> int:
-        """Threads that are free or expected to be free at once (``RunBroker.ahead``): the consumer fetches a run
-        ahead for each busy one, so that it finds its next run waiting. A thread running an attempt of a function
-        never seen, or lately slow, or running for ``AHEAD_WITHIN_S`` already, does not count: no run should
-        wait behind such an attempt while another worker may be idle."""
+        """Busy threads expected to be free at once (``RunBroker.ahead``): the consumer fetches runs ahead for each,
+        so that it finds its next run waiting. A thread running an attempt of a function never seen, or lately
+        slow, or running for ``AHEAD_WITHIN_S`` already, does not count: no run should wait behind such an
+        attempt while another worker may be idle."""
         now, typical = time.monotonic(), self._typical
-        slow = sum(
+        return sum(
             1
             for function, started in list(self._busy.values())
-            if now - started >= AHEAD_WITHIN_S or typical.get(function, AHEAD_WITHIN_S) >= AHEAD_WITHIN_S
+            if now - started < AHEAD_WITHIN_S and typical.get(function, AHEAD_WITHIN_S) < AHEAD_WITHIN_S
         )
-        return max(0, self.threads - slow)
 
     def _concurrency(self, name: str) -> int | None:
         assert self.runtime is not None

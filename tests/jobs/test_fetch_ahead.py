@@ -71,9 +71,9 @@ def test_a_worker_fetches_ahead_only_for_attempts_expected_to_end_at_once(settin
     process = WorkerProcess(settings, threads=4)
     now = time.monotonic()
     process._typical = {"quick": 0.01, "slow": 5.0}
-    assert process._ahead() == 4  # idle threads are free
+    assert process._ahead() == 0  # idle threads are free: their runs are fetched for them, not ahead
     process._busy = {1: ("quick", now), 2: ("quick", now)}
-    assert process._ahead() == 4  # both about to end
+    assert process._ahead() == 2  # both about to end
     process._busy[3] = ("slow", now)  # lately slow
     process._busy[4] = ("never-seen", now)  # nothing known yet
     assert process._ahead() == 2

@@ -61,8 +61,8 @@ class RunBroker(RedisBroker):
 
     fetched: Callable[[list[Any]], None] | None = None
     returned: Callable[[list[Any]], None] | None = None
-    #: How many of the worker's threads are free or expected to be free at once: the consumer fetches
-    #: ``AHEAD_DEPTH`` runs ahead (beyond the free threads) for each busy one among them. None: none ahead.
+    #: How many of the worker's busy threads are expected to be free at once: the consumer fetches
+    #: ``AHEAD_DEPTH`` runs ahead (beyond the free threads) for each. None: none ahead.
     ahead: Callable[[], int] | None = None
     #: The worker's work queue (G), where fetched messages wait for a thread; runs fetched ahead that wait
     #: too long are handed back from it.

@@ -14,6 +14,7 @@ pyproject.toml: before widening the range, run those tests against the new versi
 from .connection import Outage, address, connect, connect_async, connect_quick, wait_for_redis
 from .dramatiq_internals import (
     ACTOR,
+    AHEAD_LIMIT,
     QUEUE,
     SNAPSHOT_LIMIT,
     RunBroker,
@@ -26,6 +27,7 @@ from .durability import warn_of_risks
 
 __all__ = [
     "ACTOR",
+    "AHEAD_LIMIT",
     "QUEUE",
     "SNAPSHOT_LIMIT",
     "RunBroker",

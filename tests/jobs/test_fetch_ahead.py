@@ -6,10 +6,11 @@ import time
 
 import dramatiq.worker
 
-from jobs.broker import QUEUE
+from jobs.broker import AHEAD_LIMIT, QUEUE
 from jobs.broker.dramatiq_internals import consumer as consumer_module
 from jobs.lifecycle import new_run
 from jobs.worker import WorkerProcess
+from jobs.worker.process import AHEAD_HORIZON_S, AHEAD_WITHIN_S
 from tests.support.procs import wait_for
 
 
@@ -19,11 +20,11 @@ def _create(runtime, name, n=1):
 
 
 def test_the_consumer_fetches_ahead_only_for_busy_threads_the_worker_expects_to_be_free(runtime):
-    _create(runtime, "echo-background", 24)  # what each consumer takes stays taken (unacked)
+    _create(runtime, "echo-background", 40)  # what each consumer takes stays taken (unacked)
     broker = runtime.broker
-    depth = consumer_module.AHEAD_DEPTH  # runs fetched ahead per thread about to be free, up to all threads
-    for soon_free, outstanding in ((0, 2), (1, 2 + depth), (2, 2 + 2 * depth), (5, 2 + 2 * depth)):
-        broker.ahead = lambda soon_free=soon_free: soon_free
+    limit = consumer_module.AHEAD_LIMIT  # runs ahead for one thread, at most
+    for wanted, outstanding in ((0, 2), (1, 3), (2, 4), (5, 7), (100, 2 + 2 * limit)):
+        broker.ahead = lambda wanted=wanted: wanted
         try:
             consumer = broker.consume(QUEUE, prefetch=2, timeout=100)
             taken = [wait_for(lambda consumer=consumer: next(consumer), timeout=10, message="a fetch")]
@@ -70,14 +71,16 @@ def test_runs_that_wait_too_long_for_a_thread_go_back_to_the_queue(runtime, monk
 def test_a_worker_fetches_ahead_only_for_attempts_expected_to_end_at_once(settings):
     process = WorkerProcess(settings, threads=4)
     now = time.monotonic()
-    process._typical = {"quick": 0.01, "slow": 5.0}
+    process._typical = {"quick": AHEAD_HORIZON_S / 100, "brisk": AHEAD_HORIZON_S / 2.5, "slow": 5.0}
     assert process._ahead() == 0  # idle threads are free: their runs are fetched for them, not ahead
-    process._busy = {1: ("quick", now), 2: ("quick", now)}
-    assert process._ahead() == 2  # both about to end
+    process._busy = {1: ("quick", now), 2: ("brisk", now)}
+    assert process._ahead() == AHEAD_LIMIT + 2  # what each should start within the horizon, at most the limit
     process._busy[3] = ("slow", now)  # lately slow
     process._busy[4] = ("never-seen", now)  # nothing known yet
-    assert process._ahead() == 2
+    assert process._ahead() == AHEAD_LIMIT + 2
     process._busy[1] = ("quick", now - 1.0)  # quick lately, but this attempt is not
+    assert process._ahead() == 2
+    process._typical["brisk"] = AHEAD_WITHIN_S * 0.9  # quick enough to count, too slow to fit the horizon twice
     assert process._ahead() == 1
 
 

@@ -42,10 +42,11 @@ from .broker import (
     new_message_id,
     redis_message_id,
 )
-from .consumer import QUEUE
+from .consumer import AHEAD_LIMIT, QUEUE
 
 __all__ = [
     "ACTOR",
+    "AHEAD_LIMIT",
     "PROMOTE_BATCH",
     "QUEUE",
     "SNAPSHOT_LIMIT",

@@ -56,13 +56,13 @@ class RunBroker(RedisBroker):
     from the runs queue (decoded) before any of them is handed to a thread, and ``returned`` sees
     the messages handed back unrun (the worker stops, or they waited too long for a thread). The worker
     claims a batch's runs in one round trip on fetch, and releases the claims of returned messages.
-    A third, ``ahead``, says for how many of its threads the consumer may fetch runs ahead.
+    A third, ``ahead``, says how many runs the consumer may fetch ahead for its busy threads.
     """
 
     fetched: Callable[[list[Any]], None] | None = None
     returned: Callable[[list[Any]], None] | None = None
-    #: How many of the worker's busy threads are expected to be free at once: the consumer fetches
-    #: ``AHEAD_DEPTH`` runs ahead (beyond the free threads) for each. None: none ahead.
+    #: How many runs to fetch ahead (beyond the free threads) for the worker's busy threads that are expected
+    #: to be free at once, at most ``AHEAD_LIMIT`` for each. None: none ahead.
     ahead: Callable[[], int] | None = None
     #: The worker's work queue (G), where fetched messages wait for a thread; runs fetched ahead that wait
     #: too long are handed back from it.

@@ -30,11 +30,8 @@ FETCH_LINGER_S = 0.02
 IDLE_POLL_S = 1.0
 #: The longest an idle consumer blocks in one wait, so that a stopping worker's consumer notices soon.
 _IDLE_SLICE_S = 0.25
-#: Runs fetched ahead for each busy thread whose attempt is about to end (``RunBroker.ahead``). Two, not one:
-#: each batch costs a fetch and a claim, two round trips that each wait for Redis's fsync, and with one run
-#: ahead per thread the threads waited on them (2 x 8 drain: +5%; and +2%, with refills of 12 runs on average
-#: instead of 8, once the room ahead counted only busy threads, not idle ones; three ahead gained nothing more).
-AHEAD_DEPTH = 2
+#: The most runs fetched ahead for one busy thread (``RunBroker.ahead`` says how many it wants).
+AHEAD_LIMIT = 8
 #: A run fetched ahead of a free thread (see ``RunBroker.ahead``) goes back to the queue when it has waited
 #: this long (or a quarter of the worker timeout, if less): it was fetched for attempts expected to end at
 #: once, and if they did not, another worker may be free to start it.
@@ -93,11 +90,11 @@ class _BusyAwareConsumer(_RedisConsumer):
     the same whatever their size: on a busy worker, batches of the whole prefetch instead of about
     half of it cut the worker's CPU per run by about a sixth (``bench/spine.py runs``).
 
-    Beyond the free threads, it fetches ``AHEAD_DEPTH`` runs ahead for each busy thread whose attempt the
-    worker expects to end at once (``RunBroker.ahead``): a thread freed by such an attempt finds its next
-    run waiting instead of waiting for a fetch (2 x 8 drain: +2% to +13% with one run ahead, +5% more with
-    two, ``bench/README.md``). A run fetched ahead that still waits after ``HOLD_LIMIT_S`` is handed back
-    to the queue for any worker.
+    Beyond the free threads, it fetches runs ahead for the busy threads whose attempts the worker expects
+    to end at once (``RunBroker.ahead``: up to ``AHEAD_LIMIT`` each), so that a freed thread finds its next
+    run waiting instead of waiting for a fetch and a claim, two round trips that each wait for Redis's
+    fsync. A run fetched ahead that still waits after ``HOLD_LIMIT_S`` is handed back to the queue for any
+    worker.
     """
 
     linger_s = FETCH_LINGER_S
@@ -123,7 +120,7 @@ class _BusyAwareConsumer(_RedisConsumer):
             return self._next_cached()
         self._waiting_for = "any"  # before counting: a thread freed after the count wakes the wait below
         # Only for threads that are busy: a worker whose hook says otherwise still fetches no more than that.
-        ahead = min(self._ahead(), AHEAD_DEPTH * self.outstanding_message_count)
+        ahead = min(self._ahead(), AHEAD_LIMIT * self.outstanding_message_count)
         free = self.prefetch + ahead - self.outstanding_message_count
         if free <= 0:
             self._free_since = None
@@ -194,13 +191,12 @@ class _BusyAwareConsumer(_RedisConsumer):
         )
 
     def _ahead(self) -> int:
-        """How many runs to fetch ahead: ``AHEAD_DEPTH`` for each busy thread of the worker's that is about to be
-        free (``RunBroker.ahead``), for at most all of them."""
+        """How many runs to fetch ahead (``RunBroker.ahead``), at most ``AHEAD_LIMIT`` for each thread."""
         hook = self.broker.ahead if self.queue_name == QUEUE else None
         if hook is None:
             return 0
         try:
-            return max(0, min(self.prefetch, int(hook()))) * AHEAD_DEPTH
+            return max(0, min(AHEAD_LIMIT * self.prefetch, int(hook())))
         except Exception:  # fetching ahead is an optimisation: never let it stop the consumer
             log.exception("RunBroker.ahead failed; fetching for free threads only")
             return 0

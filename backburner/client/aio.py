@@ -24,7 +24,8 @@ T = TypeVar("T")
 
 
 class AsyncClient:
-    """``Client`` for asyncio: the same methods and errors, awaited (``runs`` and ``events`` are async iterators).
+    """``Client`` for asyncio: the same methods and errors, awaited (``runs``, ``events`` and ``follow_logs`` are
+    async iterators).
 
     File writes of ``download`` happen in the event loop's thread pool, so a large artifact does not block it.
     """
@@ -218,13 +219,39 @@ class AsyncClient:
     async def backfill(self, schedule: str, start: datetime | str, end: datetime | str) -> Backfill:
         return await self._json(calls.backfill(schedule, start, end), Backfill.from_json)
 
-    # -- live views ----------------------------------------------------------------------------
+    # -- live views and raw calls ------------------------------------------------------------------
 
-    async def events(self, run_id: str) -> AsyncIterator[Event]:
+    def events(self, run_id: str) -> AsyncIterator[Event]:
         """The run's events until ``end``, resuming a stream that broke off (polling where streams are refused)."""
+        return self._follow(f"/api/runs/{calls.segment(run_id)}/events", run_id, with_state=True)
+
+    def follow_logs(self, run_id: str) -> AsyncIterator[Event]:
+        """The run's log lines as ``line`` events (then ``end``), from the first one, until it ends (polling
+        where streams are refused, as ``events``)."""
+        return self._follow(f"/api/runs/{calls.segment(run_id)}/logs?follow=1", run_id, with_state=False)
+
+    async def logs(self, run_id: str) -> list[dict[str, Any]]:
+        return await self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}/logs"), calls.lines)
+
+    async def invoke(
+        self, function: str, body: bytes | str = b"", headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """As ``Client.invoke``: POST to the function's Netlify URL and return the response as it is."""
+        try:
+            response = await self.http.post(
+                f"/.netlify/functions/{calls.segment(function)}", content=body, headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise calls.unreached(self.url, exc, "POST") from None
+        error = api_error(response)
+        if error is not None and error.code in calls.OWN_ERRORS:
+            raise error
+        return response
+
+    async def _follow(self, path: str, run_id: str, *, with_state: bool) -> AsyncIterator[Event]:
+        """SSE from ``path`` until ``end``; a dropped stream resumes after the last line (``Last-Event-ID``)."""
         last_id: str | None = None
         failures = 0
-        path = f"/api/runs/{calls.segment(run_id)}/events"
         while True:
             headers = {"last-event-id": last_id} if last_id is not None else {}
             try:
@@ -243,11 +270,10 @@ class AsyncClient:
             except (ApiError, _NotAStream) as exc:
                 if isinstance(exc, ApiError) and exc.status in calls.STREAM_FATAL:
                     raise
-                poll = calls.Poll(with_state=True, seen=int(last_id) + 1 if last_id else 0)
-                while not poll.ended:
+                poll = calls.Poll(with_state, seen=int(last_id) + 1 if last_id else 0)
+                while not poll.ended:  # the run's events from looking at it every 0.25-2 s
                     run = await self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}"), calls.run_json)
-                    lines = await self._json(calls.Call("GET", f"/api/runs/{calls.segment(run_id)}/logs"), calls.lines)
-                    for event in poll.events(run, lines):
+                    for event in poll.events(run, await self.logs(run_id)):
                         yield event
                     if not poll.ended:
                         await asyncio.sleep(poll.pause)

@@ -258,6 +258,18 @@ def test_the_async_client_does_the_same(api: ApiProc, worker: object, tmp_path: 
             assert listed == [run.id]
             kinds = [event.event async for event in client.events(run.id)]
             assert kinds[0] == "run" and kinds[-1] == "end"
+            echoed = await client.wait((await client.trigger("echo-background", {"a": 1})).id, timeout=60)
+            assert [entry["line"] for entry in await client.logs(echoed.id)] == ["echoing"]
+            followed = [event async for event in client.follow_logs(echoed.id)]
+            assert [e.json()["line"] for e in followed if e.event == "line"] == ["echoing"]
+            assert followed[-1].event == "end"
+            answer = await client.invoke(
+                "echo", b'{"b": 2}', headers={"x-note": "hi", "content-type": "application/json"}
+            )
+            assert answer.status_code == 200 and answer.json()["body"] == '{"b": 2}'
+            assert answer.json()["headers"]["x-note"] == "hi"
+            with pytest.raises(NotFound):
+                await client.invoke("no-such-function")
             with pytest.raises(NotFound):
                 await client.get("01NOPE")
             long = await client.trigger("long-background")

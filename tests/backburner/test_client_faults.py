@@ -117,6 +117,8 @@ def test_wait_events_and_the_cli_poll_where_streams_are_refused(
                 blocked = await client.trigger("wait-background", {"until": str(tmp_path / "async")})
                 release_after_a_refusal(proxy, tmp_path / "async")
                 assert (await client.wait(blocked.id, timeout=60)).succeeded
+                followed = [e.json()["line"] async for e in client.follow_logs(run.id) if e.event == "line"]
+                assert followed == ["echoing"]
                 return [event.event async for event in client.events(run.id)]
 
         kinds = asyncio.run(scenario())

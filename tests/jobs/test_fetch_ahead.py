@@ -22,8 +22,8 @@ def _create(runtime, name, n=1):
 def test_the_consumer_fetches_ahead_only_for_busy_threads_the_worker_expects_to_be_free(runtime):
     _create(runtime, "echo-background", 40)  # what each consumer takes stays taken (unacked)
     broker = runtime.broker
-    limit = consumer_module.AHEAD_LIMIT  # runs ahead for one thread, at most
-    for wanted, outstanding in ((0, 2), (1, 3), (2, 4), (5, 7), (100, 2 + 2 * limit)):
+    # The hook says how many runs ahead; at most AHEAD_LIMIT for each thread (prefetch 2) and each busy one.
+    for wanted, outstanding in ((0, 2), (1, 3), (2, 4), (5, 7), (100, 2 + 2 * AHEAD_LIMIT)):
         broker.ahead = lambda wanted=wanted: wanted
         try:
             consumer = broker.consume(QUEUE, prefetch=2, timeout=100)

@@ -119,7 +119,7 @@ class _BusyAwareConsumer(_RedisConsumer):
         if self.message_cache:
             return self._next_cached()
         self._waiting_for = "any"  # before counting: a thread freed after the count wakes the wait below
-        # Only for threads that are busy: a worker whose hook says otherwise still fetches no more than that.
+        # Only for busy threads: whatever the hook says, at most AHEAD_LIMIT for each run this worker holds.
         ahead = min(self._ahead(), AHEAD_LIMIT * self.outstanding_message_count)
         free = self.prefetch + ahead - self.outstanding_message_count
         if free <= 0:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from ..sse import Event
-from .errors import BadAnswer, Unreachable
+from .errors import BadAnswer, Unreachable, api_error
 from .models import Replayed, Run, Schedule
 
 T = TypeVar("T")
@@ -141,6 +141,19 @@ def trigger(
     headers = {"idempotency-key": idempotency_key} if idempotency_key is not None else None
     body = {} if payload is None else payload
     return Call("POST", f"/api/functions/{segment(function)}/runs", params, body, headers)
+
+
+def function_path(function: str) -> str:
+    """The function's Netlify URL, for ``invoke``."""
+    return f"/.netlify/functions/{segment(function)}"
+
+
+def invoked(response: httpx.Response) -> httpx.Response:
+    """A function's answer as it is (its own 4xx and 5xx included); the API's own errors on the URL raised."""
+    error = api_error(response)
+    if error is not None and error.code in OWN_ERRORS:
+        raise error
+    return response
 
 
 def check_key(key: str) -> None:

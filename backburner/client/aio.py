@@ -238,15 +238,10 @@ class AsyncClient:
     ) -> httpx.Response:
         """As ``Client.invoke``: POST to the function's Netlify URL and return the response as it is."""
         try:
-            response = await self.http.post(
-                f"/.netlify/functions/{calls.segment(function)}", content=body, headers=headers
-            )
+            response = await self.http.post(calls.function_path(function), content=body, headers=headers)
         except httpx.TransportError as exc:
             raise calls.unreached(self.url, exc, "POST") from None
-        error = api_error(response)
-        if error is not None and error.code in calls.OWN_ERRORS:
-            raise error
-        return response
+        return calls.invoked(response)
 
     async def _follow(self, path: str, run_id: str, *, with_state: bool) -> AsyncIterator[Event]:
         """SSE from ``path`` until ``end``; a dropped stream resumes after the last line (``Last-Event-ID``)."""

@@ -256,13 +256,10 @@ class Client:
         """POST to the function's Netlify URL and return the response as it is (a synchronous function's own
         4xx included); raises only when nothing answers, or for the API's own errors (unknown function)."""
         try:
-            response = self.http.post(f"/.netlify/functions/{calls.segment(function)}", content=body, headers=headers)
+            response = self.http.post(calls.function_path(function), content=body, headers=headers)
         except httpx.TransportError as exc:
             raise calls.unreached(self.url, exc, "POST") from None
-        error = api_error(response)
-        if error is not None and error.code in calls.OWN_ERRORS:
-            raise error
-        return response
+        return calls.invoked(response)
 
     def _follow(self, path: str, run_id: str, *, with_state: bool) -> Iterator[Event]:
         """SSE from ``path`` until ``end``; a dropped stream resumes after the last line (``Last-Event-ID``)."""

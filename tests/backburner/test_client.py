@@ -9,10 +9,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-import httpx
 import pytest
 
 from backburner.client import (
@@ -24,7 +22,7 @@ from backburner.client import (
     Unauthorized,
     Unreachable,
 )
-from tests.support.http import Served
+from tests.support.http import StreamProxy
 from tests.support.servers import ApiProc, free_port
 from tests.support.sites import FUNCTIONS, TOML, make_site
 
@@ -123,52 +121,14 @@ def test_wait_times_out_and_cancel_stops_the_run(client: Client, worker: object)
     assert conflict.value.status == 409 and "already cancelled" in conflict.value.message
 
 
-class _BufferingProxy(Served):
-    """A reverse proxy in front of the API that answers the event stream as plain JSON (as a proxy that
-    buffers or rewrites SSE would), and forwards everything else."""
-
-    def __init__(self, upstream: str) -> None:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.split("?")[0].endswith("/events"):
-                    proxy.streams += 1
-                    self._answer(200, b"{}", "application/json")
-                    return
-                upstream_answer = httpx.get(upstream + self.path)
-                self._answer(
-                    upstream_answer.status_code, upstream_answer.content, upstream_answer.headers["content-type"]
-                )
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                headers = {"content-type": self.headers.get("content-type") or "application/json"}
-                answer = httpx.post(upstream + self.path, content=body, headers=headers)
-                self._answer(answer.status_code, answer.content, answer.headers["content-type"])
-
-            def _answer(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.streams = 0
-        super().__init__(Handler)
-
-
 def test_wait_falls_back_to_polling_when_streams_do_not_work(api: ApiProc, worker: object) -> None:
-    proxy = _BufferingProxy(api.url)
+    proxy = StreamProxy(api.url, 200, b"{}", "application/json")  # a proxy that buffers or rewrites SSE
     try:
         with Client(proxy.url) as through_proxy:
             run = through_proxy.trigger("writer-background", {"steps": 4, "pause": 0.5})
             done = through_proxy.wait(run.id, timeout=60)
         assert done.succeeded
-        assert proxy.streams == 3  # three tries at the stream, then polling
+        assert proxy.intercepted == 3  # three tries at the stream, then polling
     finally:
         proxy.close()
 

@@ -11,14 +11,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-import httpx
 import pytest
 
 from backburner.client import AsyncClient, BadAnswer, Client, NotFound, Unauthorized, Unreachable
-from tests.support.http import Served
+from tests.support.http import Quiet, Served, StreamProxy
 from tests.support.procs import wait_for
 from tests.support.servers import ApiProc
 
@@ -30,54 +28,12 @@ def api(site: Path, env: dict[str, str]) -> Iterator[ApiProc]:
     proc.stop()
 
 
-class Proxy(Served):
-    """A reverse proxy in front of ``upstream`` that answers the live streams (``/events``, ``?follow=1``) with
-    ``status`` and ``body`` as a proxy that refuses them would, and forwards everything else."""
-
-    def __init__(self, upstream: str, status: int, body: bytes = b"", content_type: str = "text/html") -> None:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.split("?")[0].endswith("/events") or "follow=1" in self.path:
-                    proxy.refused += 1
-                    self._answer(status, body, content_type)
-                    return
-                self._forward(httpx.get(upstream + self.path))
-
-            def do_POST(self) -> None:
-                content = self.rfile.read(int(self.headers.get("content-length") or 0))
-                headers = {"content-type": self.headers.get("content-type") or "application/json"}
-                self._forward(httpx.post(upstream + self.path, content=content, headers=headers))
-
-            def _forward(self, answer: httpx.Response) -> None:
-                self._answer(
-                    answer.status_code, answer.content, answer.headers.get("content-type", "text/plain"), answer.headers
-                )
-
-            def _answer(self, status: int, content: bytes, kind: str, extra: httpx.Headers | None = None) -> None:
-                self.send_response(status)
-                self.send_header("content-type", kind)
-                self.send_header("content-length", str(len(content)))
-                for name in ("x-nf-request-id", "location"):
-                    if extra is not None and name in extra:
-                        self.send_header(name, extra[name])
-                self.end_headers()
-                self.wfile.write(content)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.refused = 0
-        super().__init__(Handler)
-
-
-def release_after_a_refusal(proxy: Proxy, until: Path) -> None:
+def release_after_a_refusal(proxy: StreamProxy, until: Path) -> None:
     """Let a ``wait-background`` run finish once the proxy refused one more stream: ``wait`` saw the refusal."""
-    seen = proxy.refused
+    seen = proxy.intercepted
 
     def release() -> None:
-        wait_for(lambda: proxy.refused > seen, message="a refused stream")
+        wait_for(lambda: proxy.intercepted > seen, message="a refused stream")
         until.touch()
 
     threading.Thread(target=release, daemon=True).start()
@@ -94,13 +50,13 @@ REFUSALS = {
 def test_wait_events_and_the_cli_poll_where_streams_are_refused(
     api: ApiProc, worker: object, refusal: tuple[int, bytes, str], tmp_path: Path
 ) -> None:
-    proxy = Proxy(api.url, *refusal)
+    proxy = StreamProxy(api.url, *refusal)
     try:
         with Client(proxy.url) as client:
             blocked = client.trigger("wait-background", {"until": str(tmp_path / "sync")})
             release_after_a_refusal(proxy, tmp_path / "sync")
             assert client.wait(blocked.id, timeout=60).succeeded
-            assert proxy.refused == 1  # one try at the stream, then polling
+            assert proxy.intercepted == 1  # one try at the stream, then polling
             run = client.trigger("echo-background", {"a": 1})
             assert client.wait(run.id, timeout=60).succeeded
             events = list(client.events(run.id))
@@ -139,7 +95,7 @@ def test_wait_events_and_the_cli_poll_where_streams_are_refused(
 
 
 def test_a_stream_refused_with_401_still_raises(api: ApiProc) -> None:
-    proxy = Proxy(api.url, 401, b'{"error": {"code": "unauthorized", "message": "no"}}', "application/json")
+    proxy = StreamProxy(api.url, 401, b'{"error": {"code": "unauthorized", "message": "no"}}', "application/json")
     try:
         with Client(proxy.url) as client:
             run = client.trigger("echo-background")  # no worker: it stays queued
@@ -182,19 +138,12 @@ class Fixed(Served):
     """A server that answers every request with the same ``status``, ``content_type`` and ``body``."""
 
     def __init__(self, status: int, content_type: str, body: bytes) -> None:
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(Quiet):
             def _answer(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                self.send_response(status)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.body()
+                self.answer(status, body, content_type)
 
             do_GET = do_POST = do_DELETE = _answer
-
-            def log_message(self, *args: object) -> None:
-                pass
 
         super().__init__(Handler)
 
@@ -279,17 +228,14 @@ class Swallow(Served):
     def __init__(self, hold: bool) -> None:
         released = self.released = threading.Event()
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(Quiet):
             def _swallow(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.body()
                 if hold:
                     released.wait(60)
                 self.close_connection = True
 
             do_GET = do_POST = _swallow
-
-            def log_message(self, *args: object) -> None:
-                pass
 
         super().__init__(Handler)
 

@@ -1,4 +1,5 @@
-"""Real HTTP servers on loopback: webhook receivers for delivery tests, and ``Served`` for any handler.
+"""Real HTTP servers on loopback: webhook receivers for delivery tests, ``Served`` for any handler (a ``Quiet``
+one), and ``StreamProxy``, a proxy in front of the API that refuses or rewrites its live streams.
 
 A ``WebhookReceiver`` is a ``ThreadingHTTPServer`` in a thread on a free 127.0.0.1 port. It records every
 request and lets a test wait for the Nth one on a Condition (no sleeping to synchronise). Its behaviour is
@@ -11,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import httpx
 
 
 @dataclass(frozen=True)
@@ -156,3 +160,50 @@ class Served:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Quiet(BaseHTTPRequestHandler):
+    """A request handler that logs nothing, with the two steps every stand-in server takes."""
+
+    def body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("content-length") or 0))
+
+    def answer(self, status: int, content: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(content)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(content)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class StreamProxy(Served):
+    """A reverse proxy in front of ``upstream`` that answers the live streams (``/events``, ``?follow=1``) itself,
+    with ``status``, ``content`` and ``content_type`` (as a proxy that refuses or buffers them would), counting
+    them in ``intercepted``, and forwards everything else."""
+
+    def __init__(self, upstream: str, status: int, content: bytes = b"", content_type: str = "text/html") -> None:
+        proxy = self
+        self.intercepted = 0
+
+        class Handler(Quiet):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0].endswith("/events") or "follow=1" in self.path:
+                    proxy.intercepted += 1
+                    self.answer(status, content, content_type)
+                    return
+                self._forward(httpx.get(upstream + self.path))
+
+            def do_POST(self) -> None:
+                headers = {"content-type": self.headers.get("content-type") or "application/json"}
+                self._forward(httpx.post(upstream + self.path, content=self.body(), headers=headers))
+
+            def _forward(self, answer: httpx.Response) -> None:
+                kept = {name: value for name in ("x-nf-request-id", "location") if (value := answer.headers.get(name))}
+                self.answer(answer.status_code, answer.content, answer.headers.get("content-type", "text/plain"), kept)
+
+        super().__init__(Handler)
